@@ -1,0 +1,3 @@
+module github.com/unistream-go/unistream
+
+go 1.26

@@ -1,0 +1,315 @@
+// Package checkpoint holds the per-partition checkpoint model of the consumer
+// engine and the stores that persist it.
+//
+// A Checkpoint records, for one consumer name and one partition, the pointer
+// of the last record whose outcome is final (Committed) and the state of the
+// current batch. The engine saves it after every state change, with
+// compare-and-swap on Version, so that a crash at any instant loses nothing
+// and two owners of one partition can never both write.
+//
+// Every Store passes the shared suite in package checkpoint/storetest.
+//
+//	store, err := checkpoint.NewFileStore("/var/lib/orders-consumer")
+//	cp, err := store.Load(ctx, checkpoint.Key{Consumer: "billing", Stream: "orders", Partition: "0"})
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is the state of one record of the current batch.
+type Status uint8
+
+// The record states. Records of the batch past Committed that have no
+// RecordState are pending.
+const (
+	// Pending: fetched and persisted, no attempt yet.
+	Pending Status = iota
+	// InProgress: an attempt started (its attempt is already counted). Left
+	// by a crash, it counts as a failed attempt and is retried.
+	InProgress
+	// Failed: the last attempt failed; retried at NextRetry.
+	Failed
+	// Succeeded: the handler returned nil. Final.
+	Succeeded
+	// DeadLettered: written to the DLQ after exhausting its attempts or a
+	// permanent error. Final.
+	DeadLettered
+	// Skipped: the handler (or an operator) skipped it deliberately. Final.
+	Skipped
+	// Halted: the partition stopped at this record (ordered mode, or the DLQ
+	// could not be written). Not final: it stays until an operator retries or
+	// skips it.
+	Halted
+)
+
+var statusNames = [...]string{"pending", "in_progress", "failed", "succeeded", "dead_lettered", "skipped", "halted"}
+
+// String returns the snake_case name used in files and the CLI.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// ParseStatus reads a status name.
+func ParseStatus(name string) (Status, error) {
+	for i, n := range statusNames {
+		if n == name {
+			return Status(i), nil
+		}
+	}
+	return 0, fmt.Errorf("checkpoint: unknown record status %q (expected one of pending, in_progress, failed, succeeded, dead_lettered, skipped, halted)", name)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Status) MarshalText() ([]byte, error) {
+	if int(s) >= len(statusNames) {
+		return nil, fmt.Errorf("checkpoint: invalid record status %d", uint8(s))
+	}
+	return []byte(statusNames[s]), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Status) UnmarshalText(b []byte) error {
+	v, err := ParseStatus(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Final reports whether the status is an outcome the commit can pass.
+func (s Status) Final() bool { return s == Succeeded || s == DeadLettered || s == Skipped }
+
+// Key names one checkpoint: a consumer name reading one partition of one
+// stream.
+type Key struct {
+	Consumer  string `json:"consumer"`
+	Stream    string `json:"stream"`
+	Partition string `json:"partition"`
+}
+
+// String returns "consumer/stream/partition".
+func (k Key) String() string { return k.Consumer + "/" + k.Stream + "/" + k.Partition }
+
+// Validate checks that every part is set.
+func (k Key) Validate() error {
+	if k.Consumer == "" || k.Stream == "" || k.Partition == "" {
+		return fmt.Errorf("checkpoint: key %q: consumer, stream and partition must all be non-empty", k.String())
+	}
+	return nil
+}
+
+// AttemptError is one failed attempt's error, kept for the DLQ envelope.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	Time    time.Time `json:"time"`
+	Error   string    `json:"error"`
+}
+
+// RecordState is the state of one record of the current batch that is past
+// Committed and not pending.
+type RecordState struct {
+	Pointer  []byte `json:"pointer"`
+	ID       string `json:"id,omitempty"`
+	Status   Status `json:"status"`
+	Attempts int    `json:"attempts"`
+	// Errors holds the last errors, oldest first (at most MaxErrors).
+	Errors []AttemptError `json:"errors,omitempty"`
+	// NextRetry is when a Failed record may be attempted again.
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	// FirstAttempt and LastAttempt are the start times of the first and the
+	// latest attempt.
+	FirstAttempt time.Time `json:"first_attempt,omitzero"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	// Reason explains a Halted or Skipped status.
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxErrors is how many attempt errors a RecordState keeps.
+const MaxErrors = 8
+
+// LastError returns the latest error message, or "".
+func (r *RecordState) LastError() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	return r.Errors[len(r.Errors)-1].Error
+}
+
+// AddError appends an attempt error, keeping at most MaxErrors.
+func (r *RecordState) AddError(attempt int, t time.Time, msg string) {
+	if len(r.Errors) == MaxErrors {
+		copy(r.Errors, r.Errors[1:])
+		r.Errors = r.Errors[:MaxErrors-1]
+	}
+	r.Errors = append(r.Errors, AttemptError{Attempt: attempt, Time: t, Error: msg})
+}
+
+// Batch is the batch being processed. Its records are those after Committed
+// up to and including Last; the ones without a RecordState are pending.
+type Batch struct {
+	// Seq counts the batches fetched by this consumer on this partition.
+	Seq uint64 `json:"seq"`
+	// First and Last are the pointers of the batch's first and last record.
+	First []byte `json:"first"`
+	Last  []byte `json:"last"`
+	// Size is the number of records in the batch.
+	Size int `json:"size"`
+	// Records are the non-pending records past Committed, in pointer order.
+	Records []RecordState `json:"records,omitempty"`
+}
+
+// Counts are cumulative outcomes on this partition.
+type Counts struct {
+	Succeeded    uint64 `json:"succeeded"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	Skipped      uint64 `json:"skipped"`
+	Retries      uint64 `json:"retries"`
+}
+
+// Checkpoint is the persisted progress of one consumer on one partition.
+type Checkpoint struct {
+	Key
+	// Version is the compare-and-swap version: 0 for a checkpoint never saved.
+	// Save succeeds only if the stored version equals it, then increments it.
+	Version uint64 `json:"version"`
+	// Committed is the pointer of the last record whose outcome is final and
+	// all of whose predecessors are final; nil before the first one.
+	Committed []byte `json:"committed,omitempty"`
+	// Batch is the unfinished batch, or nil.
+	Batch *Batch `json:"batch,omitempty"`
+	// Finished reports that the partition is closed and fully processed.
+	Finished bool `json:"finished,omitempty"`
+	// Counts are cumulative outcomes.
+	Counts Counts `json:"counts"`
+	// UpdatedAt is when the engine last changed it.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Halted returns the record the partition is halted at, or nil.
+func (c *Checkpoint) Halted() *RecordState {
+	if c.Batch == nil {
+		return nil
+	}
+	for i := range c.Batch.Records {
+		if c.Batch.Records[i].Status == Halted {
+			return &c.Batch.Records[i]
+		}
+	}
+	return nil
+}
+
+// ErrNotHalted is returned by Retry and Skip on a partition that is not halted.
+var ErrNotHalted = errors.New("checkpoint: partition is not halted")
+
+// Retry resumes a halted partition: the halted record gets fresh attempts.
+func (c *Checkpoint) Retry(now time.Time) error {
+	r := c.Halted()
+	if r == nil {
+		return fmt.Errorf("%w: %s", ErrNotHalted, c.Key)
+	}
+	r.Status = Failed
+	r.Attempts = 0
+	r.NextRetry = time.Time{}
+	r.Reason = "retried by operator"
+	c.UpdatedAt = now
+	return nil
+}
+
+// Skip resumes a halted partition past the halted record, recorded as skipped
+// with the reason. The engine advances Committed over it when it resumes.
+func (c *Checkpoint) Skip(now time.Time, reason string) error {
+	r := c.Halted()
+	if r == nil {
+		return fmt.Errorf("%w: %s", ErrNotHalted, c.Key)
+	}
+	r.Status = Skipped
+	r.Reason = reason
+	c.Counts.Skipped++
+	c.UpdatedAt = now
+	return nil
+}
+
+// Clone returns a deep copy.
+func (c *Checkpoint) Clone() *Checkpoint {
+	out := new(Checkpoint)
+	c.CopyTo(out)
+	return out
+}
+
+// CopyTo deep-copies c into dst, reusing dst's buffers, so that a store
+// that keeps its own copy does not allocate on every Save.
+func (c *Checkpoint) CopyTo(dst *Checkpoint) {
+	committed, batch := dst.Committed, dst.Batch
+	*dst = *c
+	dst.Committed = cloneBytes(committed, c.Committed)
+	if c.Batch == nil {
+		dst.Batch = nil
+		return
+	}
+	if batch == nil {
+		batch = new(Batch)
+	}
+	first, last, recs := batch.First, batch.Last, batch.Records
+	*batch = *c.Batch
+	batch.First = cloneBytes(first, c.Batch.First)
+	batch.Last = cloneBytes(last, c.Batch.Last)
+	if cap(recs) < len(c.Batch.Records) {
+		recs = append(recs[:cap(recs)], make([]RecordState, len(c.Batch.Records)-cap(recs))...)
+	}
+	recs = recs[:len(c.Batch.Records)]
+	for i := range c.Batch.Records {
+		src, d := &c.Batch.Records[i], &recs[i]
+		ptr, errs := d.Pointer, d.Errors
+		*d = *src
+		d.Pointer = cloneBytes(ptr, src.Pointer)
+		d.Errors = nil
+		if src.Errors != nil {
+			d.Errors = append(errs[:0], src.Errors...)
+		}
+	}
+	batch.Records = recs
+	if c.Batch.Records == nil {
+		batch.Records = nil
+	}
+	dst.Batch = batch
+}
+
+// cloneBytes copies b into dst's storage; nil stays nil.
+func cloneBytes(dst, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(dst[:0], b...)
+}
+
+// Errors a Store returns.
+var (
+	// ErrConflict: Save's version did not match the stored one; another
+	// owner wrote the checkpoint. The caller must reload; it does not own
+	// the partition any more.
+	ErrConflict = errors.New("checkpoint: version conflict")
+	// ErrCorrupt: stored data could not be decoded. Never reset silently.
+	ErrCorrupt = errors.New("checkpoint: corrupt data")
+)
+
+// Store persists checkpoints with compare-and-swap.
+type Store interface {
+	// Load returns the checkpoint for key, or a new one with Version 0 and
+	// the key set if none was saved.
+	Load(ctx context.Context, key Key) (*Checkpoint, error)
+	// Save writes cp if the stored version equals cp.Version (0 = must not
+	// exist), then sets cp.Version to the new version. Otherwise it returns
+	// an error matching ErrConflict and leaves cp unchanged.
+	Save(ctx context.Context, cp *Checkpoint) error
+	// List returns the saved checkpoints of a consumer on a stream, sorted
+	// by partition.
+	List(ctx context.Context, consumer, stream string) ([]*Checkpoint, error)
+}

@@ -1,0 +1,74 @@
+// Package dlq holds the dead-letter envelope, one format for every backend,
+// and the sinks that store envelopes: a JSON-lines file and any stream
+// through its driver.
+//
+// The consumer engine writes an Envelope for a record that exhausted its
+// attempts or failed permanently; `unistream dlq replay` sends envelopes back
+// to their source stream.
+//
+//	sink, err := dlq.OpenFile("/var/lib/billing/orders.dlq.jsonl")
+//	consumer := stream.NewConsumer(s, handle, stream.WithDLQ(sink))
+package dlq
+
+import (
+	"context"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+)
+
+// Version is the envelope format version written in every envelope.
+const Version = 1
+
+// Header is one header of the original record.
+type Header struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// Envelope is one dead-lettered record with everything needed to debug and
+// replay it.
+type Envelope struct {
+	// Version is the envelope format version (Version).
+	Version int `json:"v"`
+	// ID is the original record's stable id.
+	ID string `json:"id"`
+	// Key, Value, Headers and Time are the original record's.
+	Key     []byte    `json:"key,omitempty"`
+	Value   []byte    `json:"value"`
+	Headers []Header  `json:"headers,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
+	// Source says where the record was read from; Pointer is the binary
+	// pointer and PointerText its human form.
+	Source Source `json:"source"`
+	// Consumer is the consumer name that gave up on the record.
+	Consumer string `json:"consumer"`
+	// Attempts is how many times the handler ran.
+	Attempts int `json:"attempts"`
+	// Errors are the last attempt errors, oldest first.
+	Errors []checkpoint.AttemptError `json:"errors"`
+	// Reason is "exhausted" or "permanent".
+	Reason string `json:"reason"`
+	// FirstAttempt and LastAttempt are the times of the first and last attempt.
+	FirstAttempt time.Time `json:"first_attempt,omitzero"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	// DeadLetteredAt is when the envelope was written.
+	DeadLetteredAt time.Time `json:"dead_lettered_at"`
+}
+
+// Source is the position of the original record.
+type Source struct {
+	Scheme      string `json:"scheme"`
+	Stream      string `json:"stream"`
+	Partition   string `json:"partition"`
+	Pointer     []byte `json:"pointer"`
+	PointerText string `json:"pointer_text"`
+}
+
+// Sink stores envelopes.
+type Sink interface {
+	// Put stores one envelope durably before returning nil.
+	Put(ctx context.Context, env *Envelope) error
+	// Close releases the sink.
+	Close() error
+}

@@ -1,0 +1,271 @@
+// Package driver defines the small interfaces a stream backend implements so
+// that the portable engines in package stream can run on it, the way
+// database/sql/driver serves database/sql.
+//
+// Everything portable (retry, checkpoints, the DLQ, batching, concurrency,
+// observability) lives above these interfaces, once. An adapter only lists
+// partitions, reads a partition from a start position, writes records with a
+// per-record result, and encodes its pointers.
+//
+// Adapters register a URL scheme with Register, usually from an init function
+// in a generated zz_generated_register.go file:
+//
+//	func init() { driver.Register("mem", opener{}) }
+//
+// A program then opens any backend by URL with stream.Open.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Pointer is the position of one record in its partition, in the backend's
+// stable binary encoding (a Kafka offset, a Kinesis sequence number, a Pulsar
+// message id). Pointers are only compared through the codec of the stream
+// that produced them. A nil Pointer means "no position".
+type Pointer []byte
+
+// Header is one record header. Keys may repeat.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one record of a stream.
+//
+// Records returned by a Reader are owned by the caller, but their byte slices
+// may be shared with the backend's buffers: treat Key, Value and header values
+// as read-only.
+type Record struct {
+	// ID is the record's stable identity, assigned by the producer and kept
+	// through retries, crashes and DLQ replays, so consumers can de-duplicate.
+	ID string
+	// Key routes the record to a partition and orders records: records with
+	// the same key keep their order.
+	Key []byte
+	// Value is the payload; it may be empty.
+	Value []byte
+	// Headers are carried as the backend allows.
+	Headers []Header
+	// Time is the record's event time as written by the producer.
+	Time time.Time
+	// Stream and Partition say where the record was read from; they are empty
+	// on records being written.
+	Stream    string
+	Partition string
+	// Pointer is the record's position in its partition; nil on write.
+	Pointer Pointer
+}
+
+// Size is the number of bytes the record occupies for batching and limits:
+// key, value, id and headers.
+func (r *Record) Size() int {
+	n := len(r.ID) + len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// StartKind says where a reader starts.
+type StartKind uint8
+
+// The start positions. The zero value is Earliest.
+const (
+	// StartEarliest reads from the oldest retained record.
+	StartEarliest StartKind = iota
+	// StartLatest reads only records written after the reader opened.
+	StartLatest
+	// StartAtTime reads from the first record whose time is at or after Time.
+	StartAtTime
+	// StartAfter reads from the record right after Pointer.
+	StartAfter
+	// StartAt reads from the record at Pointer, inclusive. The engine uses it
+	// to re-fetch an unfinished batch.
+	StartAt
+)
+
+// String returns the lower-case name of the kind.
+func (k StartKind) String() string {
+	switch k {
+	case StartEarliest:
+		return "earliest"
+	case StartLatest:
+		return "latest"
+	case StartAtTime:
+		return "at-time"
+	case StartAfter:
+		return "after"
+	case StartAt:
+		return "at"
+	}
+	return fmt.Sprintf("StartKind(%d)", uint8(k))
+}
+
+// Start is a start position for a reader.
+type Start struct {
+	Kind    StartKind
+	Time    time.Time // for StartAtTime
+	Pointer Pointer   // for StartAfter and StartAt
+}
+
+// Partition describes one partition of a stream.
+type Partition struct {
+	// ID names the partition within its stream ("0", "shardId-000000000001").
+	ID string
+	// Parents are the partitions this one was split or merged from. A child is
+	// read only after all its parents are finished.
+	Parents []string
+	// Closed reports that no more records will be written to the partition
+	// (a Kinesis shard after a split or merge).
+	Closed bool
+}
+
+// ErrPartitionFinished is returned by Reader.Fetch when the partition is
+// closed and every record has been read.
+var ErrPartitionFinished = errors.New("partition finished: it is closed and fully read")
+
+// ErrRecordTooLarge is the per-record write error for a record over the
+// backend's MaxRecordBytes.
+var ErrRecordTooLarge = errors.New("record too large")
+
+// Stream is one stream of one backend, opened from a URL.
+type Stream interface {
+	// Name is the stream's name within its backend ("orders").
+	Name() string
+	// Partitions lists the stream's partitions with their lineage.
+	Partitions(ctx context.Context) ([]Partition, error)
+	// OpenReader opens a reader of one partition at a start position.
+	OpenReader(ctx context.Context, partition string, start Start) (Reader, error)
+	// OpenWriter opens a writer to the stream.
+	OpenWriter(ctx context.Context) (Writer, error)
+	// Codec is the stream's pointer codec.
+	Codec() PointerCodec
+	// Capabilities declares limits and features the engines and the
+	// conformance suite read.
+	Capabilities() Capabilities
+	// Close releases the stream's connections.
+	Close() error
+}
+
+// Reader reads one partition in order.
+type Reader interface {
+	// Fetch returns up to max records in partition order. It returns what is
+	// available without waiting long: an empty batch and a nil error mean
+	// "nothing new yet", and the engine polls again after its poll interval.
+	// It returns ErrPartitionFinished once a closed partition is fully read.
+	Fetch(ctx context.Context, max int) ([]Record, error)
+	// Close releases the reader.
+	Close() error
+}
+
+// WriteResult is the outcome of writing one record.
+type WriteResult struct {
+	// Partition and Pointer say where the record was stored, on success.
+	Partition string
+	Pointer   Pointer
+	// Err is the record's error; nil on success.
+	Err error
+}
+
+// Writer writes records to a stream.
+type Writer interface {
+	// Write writes records, routing each by its key, and fills results (of
+	// the same length as records) with a per-record outcome, because some
+	// backends fail a write partially. A non-nil return means the whole call
+	// failed and results are not meaningful. Records of one partition that
+	// follow a failed record of that partition in the same call must fail too
+	// (a partition is a log without holes), so re-sending the failed records
+	// in order keeps per-key order.
+	Write(ctx context.Context, records []Record, results []WriteResult) error
+	// Close releases the writer.
+	Close() error
+}
+
+// PointerCodec encodes, orders and formats a backend's pointers.
+type PointerCodec interface {
+	// Decode checks that b is a valid binary pointer of this backend and
+	// returns it; the error names what was expected.
+	Decode(b []byte) (Pointer, error)
+	// Compare orders two valid pointers of the same partition: -1, 0 or +1.
+	Compare(a, b Pointer) int
+	// Format returns the human form, such as "mem:orders/0@42".
+	Format(stream, partition string, p Pointer) string
+	// Parse reads the human form back.
+	Parse(s string) (stream, partition string, p Pointer, err error)
+}
+
+// Capabilities declares a backend's limits and features.
+type Capabilities struct {
+	// MaxBatchRecords and MaxBatchBytes bound one Write call; 0 = no limit.
+	MaxBatchRecords int
+	MaxBatchBytes   int
+	// MaxRecordBytes bounds one record (Record.Size); 0 = no limit.
+	MaxRecordBytes int
+	// PerKeyOrder reports that records with one key land in one partition in
+	// write order.
+	PerKeyOrder bool
+	// Resharding reports that partitions may split and merge while reading.
+	Resharding bool
+	// ConsumerGroups reports native assignment of partitions across processes.
+	ConsumerGroups bool
+	// NativeDLQ reports a backend-side dead-letter facility.
+	NativeDLQ bool
+}
+
+// Opener opens a stream from a URL of its scheme.
+type Opener interface {
+	Open(ctx context.Context, u *url.URL) (Stream, error)
+}
+
+// OpenerFunc adapts a function to Opener.
+type OpenerFunc func(ctx context.Context, u *url.URL) (Stream, error)
+
+// Open calls f.
+func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Stream, error) { return f(ctx, u) }
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Opener{}
+)
+
+// Register makes a backend available under a URL scheme. It panics if the
+// scheme is empty, registered twice or the opener is nil, as database/sql's
+// Register does: both are programming errors found at init.
+func Register(scheme string, o Opener) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if scheme == "" || o == nil {
+		panic("driver: Register with an empty scheme or nil opener")
+	}
+	if _, dup := registry[scheme]; dup {
+		panic("driver: Register called twice for scheme " + scheme)
+	}
+	registry[scheme] = o
+}
+
+// Lookup returns the opener registered for scheme.
+func Lookup(scheme string) (Opener, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	o, ok := registry[scheme]
+	return o, ok
+}
+
+// Schemes lists the registered schemes, sorted.
+func Schemes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for s := range registry {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,89 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventKind names what happened.
+type EventKind uint8
+
+// The events the engines report. Nothing in the engines prints: the CLI,
+// logs and metrics are built on these.
+const (
+	// Consumer events.
+	EventBatchFetched    EventKind = iota + 1 // Count records fetched and persisted as a batch
+	EventBatchDone                            // the batch is final; Elapsed is its processing time
+	EventAttemptStarted                       // Attempt is about to run
+	EventAttemptFailed                        // Err is the handler's error; Delay the wait before the next attempt
+	EventAttemptSucceeded                     // the handler returned nil
+	EventSkipped                              // the record was skipped; Err is the SkipError
+	EventDeadLettered                         // the record's envelope was written to the DLQ
+	EventHalted                               // the partition stopped at Record; Err says why
+	EventCommitted                            // the committed pointer advanced to Pointer
+	EventPartitionFinished                    // a closed partition was fully processed
+	EventCheckpointError                      // a checkpoint save failed; Err says why
+
+	// Producer events.
+	EventProducerEmit     // a batch of Count records is being sent
+	EventProducerSent     // Count records were acknowledged
+	EventProducerFailed   // Count records failed; Err is the first error
+	EventProducerHold     // the producer holds sends for Delay after a failure
+	EventProducerReplayed // Count unacknowledged records were recovered from the WAL
+)
+
+var eventNames = map[EventKind]string{
+	EventBatchFetched: "batch_fetched", EventBatchDone: "batch_done",
+	EventAttemptStarted: "attempt_started", EventAttemptFailed: "attempt_failed",
+	EventAttemptSucceeded: "attempt_succeeded", EventSkipped: "skipped",
+	EventDeadLettered: "dead_lettered", EventHalted: "halted", EventCommitted: "committed",
+	EventPartitionFinished: "partition_finished", EventCheckpointError: "checkpoint_error",
+	EventProducerEmit: "producer_emit", EventProducerSent: "producer_sent",
+	EventProducerFailed: "producer_failed", EventProducerHold: "producer_hold",
+	EventProducerReplayed: "producer_replayed",
+}
+
+// String returns the snake_case name.
+func (k EventKind) String() string {
+	if n, ok := eventNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one thing that happened in an engine. Fields not meaningful for
+// a kind are zero. An observer must not keep Record or Records past the call.
+type Event struct {
+	Kind      EventKind
+	Time      time.Time
+	Stream    string
+	Partition string
+	// Record is the record concerned (attempt, skip, DLQ, halt events).
+	Record *Record
+	// Records are the records of a producer emit/sent/failed event.
+	Records []Record
+	// Attempt is the attempt number, from 1.
+	Attempt int
+	// Count is the number of records concerned.
+	Count int
+	// Err is the error concerned.
+	Err error
+	// Delay is a wait: before the next attempt, or the producer's hold.
+	Delay time.Duration
+	// Elapsed is a duration: an attempt's or a batch's.
+	Elapsed time.Duration
+	// Pointer is the committed pointer (EventCommitted).
+	Pointer Pointer
+}
+
+// Observer sees the engines' events. It is called synchronously from the
+// engines' goroutines, possibly concurrently: keep it fast and safe.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(e Event) { f(e) }
