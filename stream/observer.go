@@ -12,17 +12,17 @@ type EventKind uint8
 // logs and metrics are built on these.
 const (
 	// Consumer events.
-	EventBatchFetched    EventKind = iota + 1 // Count records fetched and persisted as a batch
-	EventBatchDone                            // the batch is final; Elapsed is its processing time
-	EventAttemptStarted                       // Attempt is about to run
-	EventAttemptFailed                        // Err is the handler's error; Delay the wait before the next attempt
-	EventAttemptSucceeded                     // the handler returned nil
-	EventSkipped                              // the record was skipped; Err is the SkipError
-	EventDeadLettered                         // the record's envelope was written to the DLQ
-	EventHalted                               // the partition stopped at Record; Err says why
-	EventCommitted                            // the committed pointer advanced to Pointer
-	EventPartitionFinished                    // a closed partition was fully processed
-	EventCheckpointError                      // a checkpoint save failed; Err says why
+	EventBatchFetched      EventKind = iota + 1 // Count records fetched and persisted as a batch
+	EventBatchDone                              // the batch is final; Elapsed is its processing time
+	EventAttemptStarted                         // Attempt is about to run
+	EventAttemptFailed                          // Err is the handler's error; Delay the wait before the next attempt
+	EventAttemptSucceeded                       // the handler returned nil
+	EventSkipped                                // the record was skipped; Err is the SkipError
+	EventDeadLettered                           // the record's envelope was written to the DLQ
+	EventHalted                                 // the partition stopped at Record; Err says why
+	EventCommitted                              // the committed pointer advanced to Pointer
+	EventPartitionFinished                      // a closed partition was fully processed
+	EventCheckpointError                        // a checkpoint save failed; Err says why
 
 	// Producer events.
 	EventProducerEmit     // a batch of Count records is being sent

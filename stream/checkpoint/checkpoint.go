@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is the state of one record of the current batch.
@@ -98,10 +99,14 @@ type Key struct {
 // String returns "consumer/stream/partition".
 func (k Key) String() string { return k.Consumer + "/" + k.Stream + "/" + k.Partition }
 
-// Validate checks that every part is set.
+// Validate checks that every part is set and is valid UTF-8 (so that every
+// store, JSON files included, can keep the key exactly).
 func (k Key) Validate() error {
 	if k.Consumer == "" || k.Stream == "" || k.Partition == "" {
 		return fmt.Errorf("checkpoint: key %q: consumer, stream and partition must all be non-empty", k.String())
+	}
+	if !utf8.ValidString(k.Consumer) || !utf8.ValidString(k.Stream) || !utf8.ValidString(k.Partition) {
+		return fmt.Errorf("checkpoint: key %q: consumer, stream and partition must be valid UTF-8", k.String())
 	}
 	return nil
 }
@@ -128,7 +133,13 @@ type RecordState struct {
 	// latest attempt.
 	FirstAttempt time.Time `json:"first_attempt,omitzero"`
 	LastAttempt  time.Time `json:"last_attempt,omitzero"`
-	// Reason explains a Halted or Skipped status.
+	// Exhausted marks a Failed record that will not be attempted again: it
+	// used its attempts or failed permanently, and is being dead-lettered.
+	// It is persisted so a crash before the DLQ write does not grant a new
+	// attempt.
+	Exhausted bool `json:"exhausted,omitempty"`
+	// Reason explains a Halted or Skipped status, or why a record is
+	// Exhausted ("exhausted" or "permanent").
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -145,8 +156,10 @@ func (r *RecordState) LastError() string {
 
 // AddError appends an attempt error, keeping at most MaxErrors.
 func (r *RecordState) AddError(attempt int, t time.Time, msg string) {
-	if len(r.Errors) == MaxErrors {
-		copy(r.Errors, r.Errors[1:])
+	if n := len(r.Errors) - (MaxErrors - 1); n > 0 {
+		// Drop the oldest, also when a decoded record holds more than
+		// MaxErrors.
+		copy(r.Errors, r.Errors[n:])
 		r.Errors = r.Errors[:MaxErrors-1]
 	}
 	r.Errors = append(r.Errors, AttemptError{Attempt: attempt, Time: t, Error: msg})
@@ -217,6 +230,7 @@ func (c *Checkpoint) Retry(now time.Time) error {
 	}
 	r.Status = Failed
 	r.Attempts = 0
+	r.Exhausted = false
 	r.NextRetry = time.Time{}
 	r.Reason = "retried by operator"
 	c.UpdatedAt = now
@@ -273,21 +287,30 @@ func (c *Checkpoint) CopyTo(dst *Checkpoint) {
 		d.Errors = nil
 		if src.Errors != nil {
 			d.Errors = append(errs[:0], src.Errors...)
+			if d.Errors == nil {
+				d.Errors = []AttemptError{} // empty stays non-nil
+			}
 		}
 	}
 	batch.Records = recs
 	if c.Batch.Records == nil {
 		batch.Records = nil
+	} else if recs == nil {
+		batch.Records = []RecordState{} // empty stays non-nil
 	}
 	dst.Batch = batch
 }
 
-// cloneBytes copies b into dst's storage; nil stays nil.
+// cloneBytes copies b into dst's storage; nil stays nil and empty stays
+// empty.
 func cloneBytes(dst, b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return append(dst[:0], b...)
+	if out := append(dst[:0], b...); out != nil {
+		return out
+	}
+	return []byte{}
 }
 
 // Errors a Store returns.

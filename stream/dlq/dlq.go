@@ -8,6 +8,18 @@
 //
 //	sink, err := dlq.OpenFile("/var/lib/billing/orders.dlq.jsonl")
 //	consumer := stream.NewConsumer(s, handle, stream.WithDLQ(sink))
+//
+// Sinks:
+//
+//   - FileSink (OpenFile): one JSON envelope per line, mode 0600, fsynced by
+//     every Put. ReadFile and FileReader read it back; a bad line is reported
+//     as a *LineError with its line number and byte offset, wrapping
+//     ErrTornLine (a Put cut short by a crash, safe to tolerate) or
+//     ErrMalformedLine (corruption), never skipped silently.
+//   - StreamSink (NewStreamSink): one record per envelope on any stream, for
+//     example a Kafka topic "orders.dlq"; DecodeRecord reads it back.
+//
+// Envelope.Record rebuilds the original record for a replay.
 package dlq
 
 import (

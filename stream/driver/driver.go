@@ -127,13 +127,23 @@ type Partition struct {
 	Closed bool
 }
 
-// ErrPartitionFinished is returned by Reader.Fetch when the partition is
-// closed and every record has been read.
-var ErrPartitionFinished = errors.New("partition finished: it is closed and fully read")
-
-// ErrRecordTooLarge is the per-record write error for a record over the
-// backend's MaxRecordBytes.
-var ErrRecordTooLarge = errors.New("record too large")
+// Errors adapters return, possibly wrapped: match them with errors.Is.
+var (
+	// ErrPartitionFinished is returned by Reader.Fetch when the partition is
+	// closed and every record has been read, and by every later Fetch.
+	ErrPartitionFinished = errors.New("partition finished: it is closed and fully read")
+	// ErrRecordTooLarge is the per-record write error for a record over the
+	// backend's MaxRecordBytes.
+	ErrRecordTooLarge = errors.New("record too large")
+	// ErrPrecedingRecordFailed is the per-record write error of a record
+	// not written because an earlier record of its partition in the same
+	// Write failed.
+	ErrPrecedingRecordFailed = errors.New("not written: an earlier record of the same partition in this write failed")
+	// ErrPointerNotFound is returned by OpenReader when a start pointer is no
+	// longer (or not yet) in the partition: trimmed by retention, or past the
+	// end. The consumer reports it; it never silently restarts elsewhere.
+	ErrPointerNotFound = errors.New("pointer not found in the partition")
+)
 
 // Stream is one stream of one backend, opened from a URL.
 type Stream interface {
@@ -154,7 +164,7 @@ type Stream interface {
 	Close() error
 }
 
-// Reader reads one partition in order.
+// Reader reads one partition in order. It is used by one goroutine at a time.
 type Reader interface {
 	// Fetch returns up to max records in partition order. It returns what is
 	// available without waiting long: an empty batch and a nil error mean
@@ -174,7 +184,7 @@ type WriteResult struct {
 	Err error
 }
 
-// Writer writes records to a stream.
+// Writer writes records to a stream. It is used by one goroutine at a time.
 type Writer interface {
 	// Write writes records, routing each by its key, and fills results (of
 	// the same length as records) with a per-record outcome, because some
@@ -208,6 +218,10 @@ type Capabilities struct {
 	MaxBatchBytes   int
 	// MaxRecordBytes bounds one record (Record.Size); 0 = no limit.
 	MaxRecordBytes int
+	// A record over MaxRecordBytes fails alone (ErrRecordTooLarge) and does
+	// not count toward MaxBatchBytes; breaking MaxBatchRecords or
+	// MaxBatchBytes fails the whole Write.
+	//
 	// PerKeyOrder reports that records with one key land in one partition in
 	// write order.
 	PerKeyOrder bool

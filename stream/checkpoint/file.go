@@ -1,0 +1,594 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FileFormat is the version of the file layout written by FileStore, stored
+// in each file's "format" field. A file of another format is refused as
+// corrupt rather than misread.
+const FileFormat = 1
+
+// File name parts used by FileStore.
+const (
+	fileExt = ".json" // checkpoint files
+	tempExt = ".tmp"  // temporary files of an unfinished write
+	lockExt = ".lock" // advisory lock files, one per checkpoint file
+	// maxReadableName is the longest readable file name; longer keys use
+	// the hashed form. It leaves room for the temporary and lock suffixes
+	// under the usual 255-byte limit of a file name.
+	maxReadableName = 200
+	// hashedPrefix starts the hashed form of a file name. Escaped parts
+	// never contain it.
+	hashedPrefix = "~"
+	// lockPoll bounds the wait between two attempts to take a lock held by
+	// another process.
+	lockPoll = 20 * time.Millisecond
+)
+
+// FileStore is a Store that keeps one JSON file per checkpoint in a
+// directory.
+//
+// # Files
+//
+// The file of a key is named consumer,stream,partition.json, each part
+// escaped: ASCII lower-case letters, digits, '-', '_' and '.' are kept and
+// every other byte is written %XX (upper-case hex). The escaped parts never
+// contain ',', '/', '~' or an upper-case letter, so any strings give a
+// distinct, safe name in the directory, also on case-insensitive file
+// systems; "Orders" becomes %4Frders. A name that would be longer than 200
+// bytes is replaced by ~H1,H2.json, where H1 and H2 are hex SHA-256 digests
+// (truncated to 128 bits) of the escaped consumer,stream and of the escaped
+// whole key; the key itself is always stored inside the file.
+//
+// A file holds {"format": 1, "checkpoint": {...}} (see FileFormat and the
+// JSON tags of Checkpoint), indented, mode 0600. A write goes to a
+// temporary file *.tmp in the same directory (mode 0600), which is synced,
+// renamed over the checkpoint file, and followed by a sync of the directory,
+// so that a crash at any instant leaves either the old or the new file. A
+// temporary file left by a crash is ignored by Load and List.
+//
+// # Compare-and-swap
+//
+// Save reads the stored version, compares it and writes the new file while
+// it holds a per-key lock: a mutex within the store and an advisory lock
+// (flock(2)) on the file's companion *.lock file, so that stores in
+// different processes, or several FileStore values over one directory, can
+// never both win. Lock files are kept. Load reads without locking (the
+// rename is atomic).
+//
+// # Bad data
+//
+// A file that is not valid JSON, is not of format 1, has unknown fields or
+// an unknown record status, or holds another key than its name says, makes
+// Load, Save and List return an error matching ErrCorrupt that names the
+// file and what was expected (and, for invalid JSON, the byte offset). A
+// corrupt file is never reset or overwritten: an operator must repair or
+// remove it.
+//
+// # Context
+//
+// A cancelled context makes Load, Save and List return the context's error
+// before they start, and stops Save while it waits for a lock. Once Save
+// has started writing it finishes, so cancellation never leaves a partial
+// file.
+//
+// A FileStore is safe for concurrent use. Cross-process locking needs
+// flock(2) (Linux, macOS and the BSDs); elsewhere NewFileStore fails.
+type FileStore struct {
+	dir string
+
+	mu    sync.Mutex
+	locks map[string]chan struct{} // per file name, a 1-slot semaphore
+}
+
+var _ Store = (*FileStore)(nil)
+
+// NewFileStore returns a FileStore over dir, creating it (and its parents)
+// with mode 0700 if it does not exist. An existing directory keeps its mode.
+func NewFileStore(dir string) (*FileStore, error) {
+	if !flockSupported {
+		return nil, fmt.Errorf("checkpoint: file store %s: %w", dir, errNoFlock)
+	}
+	if dir == "" {
+		return nil, errors.New("checkpoint: file store: empty directory name (expected a directory path)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("checkpoint: file store: create directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: file store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("checkpoint: file store: %s is not a directory", dir)
+	}
+	return &FileStore{dir: dir, locks: make(map[string]chan struct{})}, nil
+}
+
+// Dir returns the store's directory.
+func (s *FileStore) Dir() string { return s.dir }
+
+// Path returns the path of the file that holds the checkpoint of key, or an
+// error if key is invalid (see Key.Validate).
+func (s *FileStore) Path(key Key) (string, error) {
+	if err := key.Validate(); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.dir, fileName(key)), nil
+}
+
+// Load returns the checkpoint saved for key, or a new Checkpoint{Key: key}
+// with Version 0 if its file does not exist. It returns an error matching
+// ErrCorrupt if the file cannot be decoded, and an error if key is invalid
+// (see Key.Validate).
+func (s *FileStore) Load(ctx context.Context, key Key) (*Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("checkpoint: load %s: %w", key, err)
+	}
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	cp, err := s.read(filepath.Join(s.dir, fileName(key)), key)
+	if err != nil {
+		return nil, err
+	}
+	if cp == nil {
+		return &Checkpoint{Key: key}, nil
+	}
+	return cp, nil
+}
+
+// Save writes cp if the stored version equals cp.Version (0: no file may
+// exist for cp.Key yet), then increments cp.Version. Otherwise it returns an
+// error matching ErrConflict that names the key and both versions, and
+// leaves cp and the file unchanged. If the stored file is corrupt it returns
+// an error matching ErrCorrupt and leaves the file as it is. It refuses a
+// checkpoint with an invalid key (see Key.Validate), an unknown record
+// status or a negative count.
+//
+// After any other error, cp is unchanged but whether the file was replaced
+// is unknown (a failure to sync the directory happens after the rename): the
+// caller should Load again.
+func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
+	if err := checkSave(cp); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+	}
+	next := *cp // shallow: encoded only
+	next.Version++
+	data, err := encodeFile(&next)
+	if err != nil {
+		return fmt.Errorf("checkpoint: save %s: encode: %w", cp.Key, err)
+	}
+	name := fileName(cp.Key)
+	unlock, err := s.lock(ctx, name)
+	if err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+	}
+	defer unlock()
+	path := filepath.Join(s.dir, name)
+	stored, err := s.read(path, cp.Key)
+	if err != nil {
+		return err
+	}
+	var version uint64
+	if stored != nil {
+		version = stored.Version
+	}
+	if version != cp.Version {
+		return conflict(cp.Key, cp.Version, version)
+	}
+	if err := writeAtomic(s.dir, name, data); err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+	}
+	cp.Version++
+	return nil
+}
+
+// List returns the checkpoints saved for consumer on stream, sorted by
+// partition (byte-wise string order). It returns an empty list if there are
+// none, an error if consumer or stream is empty, and an error matching
+// ErrCorrupt if one of their files cannot be decoded. Other files in the
+// directory (temporary files, lock files, other consumers) are ignored.
+func (s *FileStore) List(ctx context.Context, consumer, stream string) ([]*Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err)
+	}
+	if err := checkGroup(consumer, stream); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err)
+	}
+	readable := escapePart(consumer) + "," + escapePart(stream) + ","
+	hashed := hashedGroup(consumer, stream) + ","
+	var out []*Checkpoint
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, fileExt) || e.IsDir() {
+			continue
+		}
+		var want *Key
+		switch {
+		case strings.HasPrefix(name, readable):
+			part, ok := unescapePart(strings.TrimSuffix(name[len(readable):], fileExt))
+			if !ok {
+				continue // not a name this store writes
+			}
+			want = &Key{Consumer: consumer, Stream: stream, Partition: part}
+			if fileName(*want) != name {
+				continue // a long key is stored under its hashed name
+			}
+		case strings.HasPrefix(name, hashed):
+		default:
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err)
+		}
+		path := filepath.Join(s.dir, name)
+		var cp *Checkpoint
+		if want != nil {
+			cp, err = s.read(path, *want)
+		} else {
+			cp, err = s.readHashed(path, name, consumer, stream)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if cp != nil {
+			out = append(out, cp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out, nil
+}
+
+// read decodes the file at path, which must hold key. It returns nil, nil if
+// the file does not exist.
+func (s *FileStore) read(path string, key Key) (*Checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: read %s: %w", key, err)
+	}
+	return decodeFile(path, data, key)
+}
+
+// readHashed decodes a file with a hashed name of the group consumer/stream,
+// checking that the key it holds gives that name.
+func (s *FileStore) readHashed(path, name, consumer, stream string) (*Checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: read %s: %w", path, err)
+	}
+	cp, err := decodeAny(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Consumer != consumer || cp.Stream != stream || fileName(cp.Key) != name {
+		return nil, fmt.Errorf("%w: %s: file holds key %q, which is not stored under this file name (expected a key of %s/%s named %s)",
+			ErrCorrupt, path, cp.Key.String(), consumer, stream, name)
+	}
+	return cp, nil
+}
+
+// lock takes the per-key lock of the file name: the in-process semaphore,
+// then the advisory lock on the lock file. It gives up when ctx is done.
+func (s *FileStore) lock(ctx context.Context, name string) (unlock func(), err error) {
+	s.mu.Lock()
+	sem := s.locks[name]
+	if sem == nil {
+		sem = make(chan struct{}, 1)
+		s.locks[name] = sem
+	}
+	s.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for lock: %w", ctx.Err())
+	}
+	release := func() { <-sem }
+	path := filepath.Join(s.dir, name+lockExt)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, lockPoll) {
+		ok, err := tryFlock(f)
+		if err != nil {
+			f.Close()
+			release()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if ok {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			release()
+			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+		}
+	}
+	return func() {
+		f.Close() // closing the descriptor releases the flock
+		release()
+	}, nil
+}
+
+// writeAtomic replaces dir/name with data: temporary file, sync, rename,
+// sync of the directory.
+func writeAtomic(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, name+".*"+tempExt) // mode 0600
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("sync directory %s after writing %s: %w", dir, name, err)
+	}
+	return nil
+}
+
+// syncDir makes the directory's entries (a rename) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// fileDoc is the content of a checkpoint file.
+type fileDoc struct {
+	Format     int         `json:"format"`
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// fileExpected describes a valid file in error messages.
+const fileExpected = `expected a JSON object {"format": 1, "checkpoint": {...}} written by the unistream file checkpoint store`
+
+// encodeFile returns the file content for cp.
+func encodeFile(cp *Checkpoint) ([]byte, error) {
+	b, err := json.MarshalIndent(fileDoc{Format: FileFormat, Checkpoint: cp}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// decodeFile decodes the content of the file at path, which must hold key.
+func decodeFile(path string, data []byte, key Key) (*Checkpoint, error) {
+	cp, err := decodeAny(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Key != key {
+		return nil, fmt.Errorf("%w: %s: file holds the checkpoint of key %q (expected key %q)", ErrCorrupt, path, cp.Key.String(), key.String())
+	}
+	return cp, nil
+}
+
+// decodeAny decodes the content of the file at path. Every error matches
+// ErrCorrupt.
+func decodeAny(path string, data []byte) (*Checkpoint, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var doc fileDoc
+	if err := dec.Decode(&doc); err != nil {
+		return nil, corruptJSON(path, len(data), err)
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: %s: unexpected data after the JSON object that ends at byte offset %d (%s)", ErrCorrupt, path, end, fileExpected)
+	}
+	if doc.Format != FileFormat {
+		return nil, fmt.Errorf("%w: %s: format %d (expected format %d; a file of another format is not read)", ErrCorrupt, path, doc.Format, FileFormat)
+	}
+	cp := doc.Checkpoint
+	if cp == nil {
+		return nil, fmt.Errorf("%w: %s: no \"checkpoint\" object (%s)", ErrCorrupt, path, fileExpected)
+	}
+	if err := cp.check(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
+	if cp.Version == 0 {
+		return nil, fmt.Errorf("%w: %s: version 0 (expected a saved checkpoint, version 1 or more)", ErrCorrupt, path)
+	}
+	return cp, nil
+}
+
+// corruptJSON describes a JSON decoding error with its offset.
+func corruptJSON(path string, size int, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: %s: empty file at byte offset 0 (%s)", ErrCorrupt, path, fileExpected)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: %s: invalid JSON at byte offset %d: unexpected end of JSON input, the file is truncated (%s)", ErrCorrupt, path, size, fileExpected)
+	case errors.As(err, &syn):
+		return fmt.Errorf("%w: %s: invalid JSON at byte offset %d: %w (%s)", ErrCorrupt, path, syn.Offset, err, fileExpected)
+	case errors.As(err, &typ):
+		field := "the top level"
+		if typ.Field != "" {
+			field = "field " + typ.Field
+		}
+		return fmt.Errorf("%w: %s: JSON %s at byte offset %d where %s is expected, in %s (%s)", ErrCorrupt, path, typ.Value, typ.Offset, jsonKind(typ.Type), field, fileExpected)
+	}
+	return fmt.Errorf("%w: %s: %w (%s)", ErrCorrupt, path, err, fileExpected)
+}
+
+// jsonKind describes the JSON value expected for a Go type.
+func jsonKind(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return "another value"
+	case t == reflect.TypeFor[Status]():
+		return "a status name string"
+	case t == reflect.TypeFor[time.Time]():
+		return "an RFC 3339 time string"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a base64 string"
+		}
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	}
+	return "a " + t.String()
+}
+
+// fileName returns the file name of key (see FileStore).
+func fileName(key Key) string {
+	c, s, p := escapePart(key.Consumer), escapePart(key.Stream), escapePart(key.Partition)
+	if name := c + "," + s + "," + p + fileExt; len(name) <= maxReadableName {
+		return name
+	}
+	return hashedGroup(key.Consumer, key.Stream) + "," + digest(c+","+s+","+p) + fileExt
+}
+
+// hashedGroup returns the prefix of the hashed file names of consumer on
+// stream.
+func hashedGroup(consumer, stream string) string {
+	return hashedPrefix + digest(escapePart(consumer)+","+escapePart(stream))
+}
+
+// digest returns 128 bits of the SHA-256 of s in hex.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// keepByte reports whether escapePart keeps c as is.
+func keepByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+}
+
+// escapePart escapes one key part for a file name.
+func escapePart(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !keepByte(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hexUpper = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; keepByte(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
+		}
+	}
+	return string(b)
+}
+
+// unescapePart reverses escapePart. It reports false for a string that
+// escapePart does not return.
+func unescapePart(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if keepByte(c) {
+			b = append(b, c)
+			continue
+		}
+		if c != '%' || i+2 >= len(s) {
+			return "", false
+		}
+		v, ok1 := unhexUpper(s[i+1])
+		w, ok2 := unhexUpper(s[i+2])
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		c = v<<4 | w
+		if keepByte(c) {
+			return "", false // escapePart keeps it as is
+		}
+		b = append(b, c)
+		i += 2
+	}
+	return string(b), true
+}
+
+// unhexUpper decodes one upper-case hex digit.
+func unhexUpper(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
