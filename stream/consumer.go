@@ -1,0 +1,1004 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/dlq"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// Consumer reads every partition of a stream from its checkpoint and runs a
+// handler per record, with the contract of DESIGN.md section 4: persisted
+// batches, persisted attempts, retry with backoff, DLQ or durable halt, a
+// commit that never passes a gap, and a graceful stop.
+//
+// Create one with NewConsumer or OpenConsumer, call Run, and Close it.
+type Consumer struct {
+	s       driver.Stream
+	ownsS   bool
+	h       Handler
+	cfg     consumerConfig
+	codec   driver.PointerCodec
+	running sync.Mutex // held by Run
+	mu      sync.Mutex
+	closed  bool
+}
+
+// NewConsumer returns a consumer of s that runs h for each record. The
+// consumer does not close s.
+func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer, error) {
+	if s == nil {
+		return nil, &OptionError{Option: "NewConsumer stream", Value: nil, Expected: "a non-nil driver.Stream"}
+	}
+	if h == nil {
+		return nil, &OptionError{Option: "NewConsumer handler", Value: nil, Expected: "a non-nil Handler"}
+	}
+	cfg := defaultConsumerConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.onExhausted == DeadLetter && cfg.dlq == nil {
+		return nil, &OptionError{Option: "WithDLQ", Value: nil,
+			Expected: "a DLQ sink when records that exhaust their attempts are dead-lettered (the default); or choose WithOnExhausted(stream.Halt)"}
+	}
+	if cfg.store == nil {
+		cfg.store = checkpoint.NewMemoryStore()
+	}
+	return &Consumer{s: s, h: h, cfg: cfg, codec: s.Codec()}, nil
+}
+
+// OpenConsumer opens the stream at rawURL and returns a consumer of it that
+// owns the stream: Close closes it.
+func OpenConsumer(ctx context.Context, rawURL string, h Handler, opts ...ConsumerOption) (*Consumer, error) {
+	s, err := Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewConsumer(s, h, opts...)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	c.ownsS = true
+	return c, nil
+}
+
+// Stream returns the consumer's stream.
+func (c *Consumer) Stream() driver.Stream { return c.s }
+
+// Name returns the consumer name.
+func (c *Consumer) Name() string { return c.cfg.name }
+
+// Close releases the consumer (and the stream, if OpenConsumer opened it).
+// Stop a running consumer by cancelling Run's context first.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.ownsS {
+		return c.s.Close()
+	}
+	return nil
+}
+
+// partResult is what a partition worker reports when it returns.
+type partResult struct {
+	id       string
+	finished bool
+	err      error
+}
+
+// Run consumes until ctx is cancelled, then stops fetching, lets in-flight
+// handlers finish (bounded by the drain timeout), persists, and returns nil.
+// It returns an error if a partition cannot go on (a checkpoint store or
+// backend failure that outlived its retries, or a lost compare-and-swap);
+// the other partitions are stopped gracefully first. A halted partition is
+// not an error: it waits for an operator while the others go on.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if !c.running.TryLock() {
+		return errors.New("stream: Consumer.Run is already running")
+	}
+	defer c.running.Unlock()
+
+	// stopCtx is cancelled on a graceful stop or a fatal error: no new work.
+	// workCtx (handlers, saves, DLQ writes) outlives it by the drain timeout.
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	drained := make(chan struct{})
+	var wg sync.WaitGroup
+	go func() { // owned by Run: cancels work after the drain timeout
+		select {
+		case <-stopCtx.Done():
+			t := time.NewTimer(c.cfg.drainTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelWork()
+			case <-drained:
+			}
+		case <-drained:
+		}
+	}()
+	defer close(drained)
+
+	results := make(chan partResult)
+	started := map[string]bool{}
+	finished := map[string]bool{}
+	running := 0
+	var firstErr error
+	refresh := time.NewTimer(0)
+	defer refresh.Stop()
+
+	scan := func() error {
+		parts, err := c.s.Partitions(stopCtx)
+		if err != nil {
+			return err
+		}
+		known := make(map[string]bool, len(parts))
+		for _, p := range parts {
+			known[p.ID] = true
+		}
+		for _, p := range parts {
+			if started[p.ID] || (c.cfg.partitions != nil && !c.cfg.partitions[p.ID]) {
+				continue
+			}
+			ready := true
+			for _, parent := range p.Parents {
+				// A parent no longer listed has expired: nothing left to read.
+				if known[parent] && !finished[parent] {
+					ready = false
+				}
+			}
+			if !ready {
+				continue
+			}
+			started[p.ID] = true
+			running++
+			wg.Add(1)
+			pw := &partitionWorker{c: c, id: p.ID, stopCtx: stopCtx, workCtx: workCtx, persistCtx: context.WithoutCancel(workCtx)}
+			go func() {
+				defer wg.Done()
+				fin, err := pw.run()
+				results <- partResult{id: pw.id, finished: fin, err: err}
+			}()
+		}
+		return nil
+	}
+
+	for stopCtx.Err() == nil {
+		select {
+		case <-stopCtx.Done():
+		case <-refresh.C:
+			if err := scan(); err != nil && stopCtx.Err() == nil {
+				firstErr = fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err)
+				stop()
+				break
+			}
+			refresh.Reset(c.cfg.partitionRefresh)
+		case r := <-results:
+			running--
+			if r.err != nil {
+				if firstErr == nil {
+					firstErr = r.err
+				}
+				stop()
+				break
+			}
+			if r.finished {
+				finished[r.id] = true
+				if !refresh.Stop() {
+					select {
+					case <-refresh.C:
+					default:
+					}
+				}
+				refresh.Reset(0)
+			}
+		}
+	}
+	for running > 0 {
+		r := <-results
+		running--
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+		}
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// partitionWorker owns one partition while Run runs.
+type partitionWorker struct {
+	c       *Consumer
+	id      string
+	stopCtx context.Context // done: start no new work
+	workCtx context.Context // done: drain timeout passed
+	// persistCtx is never cancelled: a finished attempt's outcome is saved
+	// even after the drain timeout (the store's own timeouts bound it).
+	persistCtx context.Context
+
+	mu     sync.Mutex // guards cp and the store in concurrent mode
+	cp     *checkpoint.Checkpoint
+	reader driver.Reader
+	buf    []Record // fetched records not yet in a batch
+	recs   []Record // the current batch past the committed pointer
+	next   int      // index in recs of the first record not committed
+	seq    uint64
+	batchT time.Time
+	halted bool
+	broken bool // a save failed: the in-memory checkpoint is not to be used
+}
+
+// lock takes w.mu unless a save failed; then it returns false, unlocked,
+// and the caller must stop: the partition is failing.
+func (w *partitionWorker) lock() bool {
+	w.mu.Lock()
+	if w.broken {
+		w.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+func (w *partitionWorker) key() checkpoint.Key {
+	return checkpoint.Key{Consumer: w.c.cfg.name, Stream: w.c.s.Name(), Partition: w.id}
+}
+
+func (w *partitionWorker) observe(e Event) {
+	if w.c.cfg.observer == nil {
+		return
+	}
+	e.Stream, e.Partition = w.c.s.Name(), w.id
+	if e.Time.IsZero() {
+		e.Time = w.c.cfg.clock.Now()
+	}
+	w.c.cfg.observer.Observe(e)
+}
+
+// run processes the partition until stopped, finished or failed.
+func (w *partitionWorker) run() (finished bool, err error) {
+	defer func() {
+		if w.reader != nil {
+			if cerr := w.reader.Close(); cerr != nil && err == nil && w.stopCtx.Err() == nil {
+				err = fmt.Errorf("stream: close reader of partition %s: %w", w.id, cerr)
+			}
+		}
+	}()
+	cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
+	if err != nil {
+		return false, fmt.Errorf("stream: load checkpoint %s: %w", w.key(), err)
+	}
+	w.cp = cp
+	if cp.Finished {
+		return true, nil
+	}
+	if err := w.validateCheckpoint(); err != nil {
+		return false, err
+	}
+	if cp.Batch != nil {
+		w.seq = cp.Batch.Seq
+		if err := w.recoverBatch(); err != nil {
+			return false, err
+		}
+	}
+	for w.stopCtx.Err() == nil {
+		if w.recs == nil {
+			ok, fin, err := w.fetchBatch()
+			if err != nil || fin {
+				return fin, err
+			}
+			if !ok {
+				if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+					return false, nil
+				}
+				continue
+			}
+		}
+		if err := w.processBatch(); err != nil {
+			return false, err
+		}
+		if w.halted {
+			if err := w.waitOperator(); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// validateCheckpoint checks the loaded pointers with the stream's codec, so a
+// corrupt or foreign checkpoint is an error, not a silent restart.
+func (w *partitionWorker) validateCheckpoint() error {
+	check := func(what string, p []byte) error {
+		if p == nil {
+			return nil
+		}
+		if _, err := w.c.codec.Decode(p); err != nil {
+			return fmt.Errorf("stream: checkpoint %s: %s pointer: %w", w.key(), what, err)
+		}
+		return nil
+	}
+	if err := check("committed", w.cp.Committed); err != nil {
+		return err
+	}
+	if b := w.cp.Batch; b != nil {
+		if b.First == nil || b.Last == nil {
+			return fmt.Errorf("stream: checkpoint %s: batch without first or last pointer: %w", w.key(), checkpoint.ErrCorrupt)
+		}
+		for _, p := range [][]byte{b.First, b.Last} {
+			if err := check("batch", p); err != nil {
+				return err
+			}
+		}
+		for i := range b.Records {
+			if err := check("batch record", b.Records[i].Pointer); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *partitionWorker) openReader(start Start) error {
+	r, err := w.c.s.OpenReader(w.workCtx, w.id, start)
+	if err != nil {
+		return fmt.Errorf("stream: open reader of %s partition %s at %s: %w", w.c.s.Name(), w.id, start.Kind, err)
+	}
+	w.reader = r
+	return nil
+}
+
+// fetch returns up to max records, from the lookahead buffer first.
+func (w *partitionWorker) fetch(max int) ([]Record, error) {
+	if len(w.buf) > 0 {
+		n := min(max, len(w.buf))
+		out := w.buf[:n:n]
+		w.buf = w.buf[n:]
+		if len(w.buf) == 0 {
+			w.buf = nil
+		}
+		return out, nil
+	}
+	return w.reader.Fetch(w.stopCtx, max)
+}
+
+// recoverBatch re-fetches the unfinished batch of a loaded checkpoint.
+func (w *partitionWorker) recoverBatch() error {
+	b := w.cp.Batch
+	start := Start{Kind: driver.StartAt, Pointer: b.First}
+	if w.cp.Committed != nil && w.c.codec.Compare(w.cp.Committed, b.First) >= 0 {
+		start = After(w.cp.Committed)
+	}
+	if err := w.openReader(start); err != nil {
+		return err
+	}
+	var recs []Record
+	for {
+		got, err := w.fetch(w.c.cfg.batchSize)
+		if err != nil {
+			if w.stopCtx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("stream: re-fetch batch %d of %s: %w", b.Seq, w.key(), err)
+		}
+		if len(got) == 0 {
+			if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+				return nil
+			}
+			continue
+		}
+		done := false
+		for i := range got {
+			if w.c.codec.Compare(got[i].Pointer, b.Last) > 0 {
+				w.buf = append(w.buf, got[i:]...)
+				done = true
+				break
+			}
+			recs = append(recs, got[i])
+		}
+		if len(recs) == 0 && done {
+			return fmt.Errorf("stream: checkpoint %s: the records of unfinished batch %d (%s to %s) are no longer in the stream; refusing to skip them",
+				w.key(), b.Seq, w.c.codec.Format(w.c.s.Name(), w.id, b.First), w.c.codec.Format(w.c.s.Name(), w.id, b.Last))
+		}
+		if done || w.c.codec.Compare(recs[len(recs)-1].Pointer, b.Last) == 0 {
+			break
+		}
+	}
+	w.setBatch(recs)
+	return nil
+}
+
+func (w *partitionWorker) setBatch(recs []Record) {
+	w.recs, w.next = recs, 0
+	w.batchT = w.c.cfg.clock.Now()
+	w.observe(Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT})
+}
+
+// fetchBatch fetches the next batch and persists it before any handler runs.
+func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
+	if w.reader == nil {
+		start := w.c.cfg.start
+		if w.cp.Committed != nil {
+			start = After(w.cp.Committed)
+		}
+		if err := w.openReader(start); err != nil {
+			return false, false, err
+		}
+	}
+	recs, err := w.fetch(w.c.cfg.batchSize)
+	if errors.Is(err, driver.ErrPartitionFinished) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cp.Finished = true
+		if err := w.save(); err != nil {
+			return false, false, err
+		}
+		w.observe(Event{Kind: EventPartitionFinished})
+		return false, true, nil
+	}
+	if err != nil {
+		if w.stopCtx.Err() != nil {
+			return false, false, nil
+		}
+		return false, false, fmt.Errorf("stream: fetch %s partition %s: %w", w.c.s.Name(), w.id, err)
+	}
+	if len(recs) == 0 {
+		return false, false, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq++
+	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs)}
+	if err := w.save(); err != nil {
+		return false, false, err
+	}
+	w.setBatch(recs)
+	return true, false, nil
+}
+
+// Checkpoint saves are retried this often before the partition gives up.
+const saveAttempts = 3
+
+// save persists the checkpoint. The caller holds w.mu.
+func (w *partitionWorker) save() error {
+	w.cp.UpdatedAt = w.c.cfg.clock.Now()
+	ctx := w.persistCtx
+	var err error
+	for attempt := 1; attempt <= saveAttempts; attempt++ {
+		err = w.c.cfg.store.Save(ctx, w.cp)
+		if err == nil {
+			return nil
+		}
+		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: attempt})
+		if errors.Is(err, checkpoint.ErrConflict) {
+			break
+		}
+		if attempt < saveAttempts {
+			w.c.cfg.clock.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond)
+		}
+	}
+	w.broken = true
+	return fmt.Errorf("stream: save checkpoint %s: %w", w.key(), err)
+}
+
+// state returns the index of r's state in the batch, or -1 (pending).
+func (w *partitionWorker) state(p Pointer) int {
+	recs := w.cp.Batch.Records
+	for i := len(recs) - 1; i >= 0; i-- {
+		if string(recs[i].Pointer) == string(p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// committed reports whether r is at or before the committed pointer. The
+// caller holds w.mu.
+func (w *partitionWorker) committed(r *Record) bool {
+	return w.cp.Batch == nil || (w.cp.Committed != nil && w.c.codec.Compare(r.Pointer, w.cp.Committed) <= 0)
+}
+
+// addState inserts a state for r in pointer order and returns its index.
+func (w *partitionWorker) addState(r *Record) int {
+	b := w.cp.Batch
+	i := len(b.Records)
+	for i > 0 && w.c.codec.Compare(b.Records[i-1].Pointer, r.Pointer) > 0 {
+		i--
+	}
+	b.Records = append(b.Records, checkpoint.RecordState{})
+	copy(b.Records[i+1:], b.Records[i:])
+	b.Records[i] = checkpoint.RecordState{Pointer: r.Pointer, ID: r.ID}
+	return i
+}
+
+// advance moves the committed pointer over the contiguous prefix of final
+// records and drops their states. The caller holds w.mu.
+func (w *partitionWorker) advance() {
+	moved := false
+	for w.next < len(w.recs) {
+		r := &w.recs[w.next]
+		i := w.state(r.Pointer)
+		if i < 0 || !w.cp.Batch.Records[i].Status.Final() {
+			break
+		}
+		b := w.cp.Batch
+		b.Records = append(b.Records[:i], b.Records[i+1:]...)
+		w.cp.Committed = r.Pointer
+		w.next++
+		moved = true
+	}
+	if !moved {
+		return
+	}
+	if w.next == len(w.recs) {
+		w.cp.Batch = nil
+	}
+}
+
+// afterCommit reports the commit and the end of the batch, after the save.
+func (w *partitionWorker) afterCommit(before Pointer) {
+	if w.c.cfg.observer == nil || string(before) == string(w.cp.Committed) {
+		return
+	}
+	w.observe(Event{Kind: EventCommitted, Pointer: w.cp.Committed})
+	if w.cp.Batch == nil {
+		now := w.c.cfg.clock.Now()
+		w.observe(Event{Kind: EventBatchDone, Count: len(w.recs), Elapsed: now.Sub(w.batchT), Time: now})
+	}
+}
+
+// processBatch runs the handler over the current batch, sequentially or by
+// key groups, until it is final, halted, or the consumer stops.
+func (w *partitionWorker) processBatch() error {
+	var err error
+	if w.c.cfg.concurrency <= 1 {
+		for i := w.next; i < len(w.recs) && err == nil && !w.halted; i++ {
+			var stop bool
+			stop, err = w.runRecord(&w.recs[i])
+			if stop {
+				break
+			}
+		}
+	} else {
+		err = w.processConcurrent()
+	}
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	done := w.cp.Batch == nil
+	w.mu.Unlock()
+	if done {
+		w.recs = nil
+	}
+	return nil
+}
+
+// processConcurrent runs the batch on up to Concurrency goroutines. Each
+// goroutine pulls the next record in batch order, and no record more than
+// a window of 4×Concurrency past the oldest unfinished one is started, so the
+// finished-but-uncommitted records (each a checkpoint entry) stay few. A
+// record whose order key is running waits behind it and is run next by the
+// same goroutine, keeping per-key order. When a record halts (or the
+// consumer stops), its key stops: the key's later records stay pending, the
+// other keys go on.
+func (w *partitionWorker) processConcurrent() error {
+	keyOf := w.c.cfg.orderKey
+	window := 4 * w.c.cfg.concurrency
+	var (
+		qmu     sync.Mutex
+		cond    = sync.NewCond(&qmu)
+		cursor  = w.next
+		low     = w.next                    // oldest record not finished
+		done    = make([]bool, len(w.recs)) // finished, dropped or skipped
+		waiting = map[string][]int{}        // running key -> records queued behind it
+		stopped = map[string]bool{}
+		firstE  error
+		wg      sync.WaitGroup
+	)
+	key := func(i int) string {
+		if keyOf != nil {
+			return keyOf(&w.recs[i])
+		}
+		return string(w.recs[i].Key)
+	}
+	finish := func(i int) { // the caller holds qmu
+		done[i] = true
+		if i == low {
+			for low < len(done) && done[low] {
+				low++
+			}
+			cond.Broadcast()
+		}
+	}
+	halt := func() bool { return firstE != nil || w.stopCtx.Err() != nil }
+	defer context.AfterFunc(w.stopCtx, func() { qmu.Lock(); cond.Broadcast(); qmu.Unlock() })()
+	// take returns the next record to run after finishing one of key k
+	// (own == false at the start or after a stop). The caller holds qmu.
+	take := func(k string, own bool) (int, string, bool) {
+		if own {
+			if q := waiting[k]; len(q) > 0 && !halt() {
+				waiting[k] = q[1:]
+				return q[0], k, true
+			}
+			delete(waiting, k)
+		}
+		for !halt() && cursor < len(w.recs) {
+			if cursor >= low+window {
+				cond.Wait()
+				continue
+			}
+			i := cursor
+			cursor++
+			rk := key(i)
+			if stopped[rk] {
+				finish(i)
+				continue
+			}
+			if q, running := waiting[rk]; running {
+				waiting[rk] = append(q, i)
+				continue
+			}
+			waiting[rk] = nil
+			return i, rk, true
+		}
+		return 0, "", false
+	}
+	worker := func() {
+		defer wg.Done()
+		qmu.Lock()
+		defer qmu.Unlock()
+		i, k, ok := take("", false)
+		for ok {
+			qmu.Unlock()
+			stop, err := w.runRecord(&w.recs[i])
+			qmu.Lock()
+			if err != nil && firstE == nil {
+				firstE = err
+				cond.Broadcast()
+			}
+			finish(i)
+			if stop {
+				stopped[k] = true
+				for _, j := range waiting[k] {
+					finish(j)
+				}
+				delete(waiting, k)
+				i, k, ok = take("", false)
+			} else {
+				i, k, ok = take(k, true)
+			}
+		}
+	}
+	for n := w.c.cfg.concurrency; n > 0; n-- {
+		wg.Add(1)
+		go worker()
+	}
+	wg.Wait()
+	return firstE
+}
+
+// outcome of one handler attempt.
+type outcome uint8
+
+const (
+	outRetry outcome = iota
+	outSucceeded
+	outSkipped
+	outExhausted
+)
+
+// runRecord drives one record to a final state, a halt, or the stop. stop
+// reports that the caller must not go on to the next record.
+func (w *partitionWorker) runRecord(r *Record) (stop bool, err error) {
+	cfg := &w.c.cfg
+	for {
+		if !w.lock() {
+			return true, nil
+		}
+		if w.committed(r) {
+			// Final already, and committed by another key group's progress.
+			w.mu.Unlock()
+			return false, nil
+		}
+		i := w.state(r.Pointer)
+		if i < 0 {
+			i = w.addState(r)
+		}
+		st := &w.cp.Batch.Records[i]
+		now := cfg.clock.Now()
+		switch st.Status {
+		case checkpoint.Succeeded, checkpoint.DeadLettered, checkpoint.Skipped:
+			w.mu.Unlock()
+			return false, nil
+		case checkpoint.Halted:
+			w.halted = true
+			reason, attempts := st.Reason, st.Attempts
+			w.mu.Unlock()
+			w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: fmt.Errorf("%w: %s", ErrHalted, reason)})
+			return true, nil
+		case checkpoint.InProgress:
+			// A crash interrupted this attempt: it counts, and is retried.
+			st.Status = checkpoint.Failed
+			st.AddError(st.Attempts, now, "attempt interrupted: the consumer stopped during the handler (in_progress at restart)")
+			st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
+		}
+		if st.Status == checkpoint.Failed && (st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts) {
+			w.mu.Unlock()
+			return w.exhaust(r)
+		}
+		wait := time.Duration(0)
+		if st.Status == checkpoint.Failed {
+			wait = st.NextRetry.Sub(now)
+		}
+		w.mu.Unlock()
+		if wait > 0 && cfg.clock.Sleep(w.stopCtx, wait) != nil {
+			return true, nil
+		}
+		if w.stopCtx.Err() != nil {
+			return true, nil
+		}
+
+		// One attempt: persist in_progress (the attempt counts from here).
+		if !w.lock() {
+			return true, nil
+		}
+		st = &w.cp.Batch.Records[w.state(r.Pointer)]
+		now = cfg.clock.Now()
+		st.Status = checkpoint.InProgress
+		st.Attempts++
+		attempt := st.Attempts
+		st.LastAttempt = now
+		if st.FirstAttempt.IsZero() {
+			st.FirstAttempt = now
+		}
+		st.NextRetry = time.Time{}
+		if err := w.save(); err != nil {
+			w.mu.Unlock()
+			return true, err
+		}
+		w.mu.Unlock()
+		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: attempt, Time: now})
+
+		herr := w.call(r)
+
+		if !w.lock() {
+			return true, nil
+		}
+		end := cfg.clock.Now()
+		st = &w.cp.Batch.Records[w.state(r.Pointer)]
+		var out outcome
+		var skip *SkipError
+		switch {
+		case herr == nil:
+			out = outSucceeded
+			st.Status = checkpoint.Succeeded
+			w.cp.Counts.Succeeded++
+		case errors.As(herr, &skip):
+			out = outSkipped
+			st.Status = checkpoint.Skipped
+			st.Reason = skip.Reason
+			w.cp.Counts.Skipped++
+		default:
+			st.AddError(attempt, end, herr.Error())
+			st.Status = checkpoint.Failed
+			if IsPermanent(herr) || attempt >= cfg.retry.MaxAttempts {
+				out = outExhausted
+				st.Exhausted = true
+				st.Reason = "exhausted"
+				if IsPermanent(herr) {
+					st.Reason = "permanent"
+				}
+			} else {
+				out = outRetry
+				st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(attempt, cfg.rand))
+				w.cp.Counts.Retries++
+			}
+		}
+		delay := st.NextRetry.Sub(end)
+		before := w.cp.Committed
+		if out == outSucceeded || out == outSkipped {
+			w.advance()
+		}
+		if err := w.save(); err != nil {
+			w.mu.Unlock()
+			return true, err
+		}
+		w.afterCommit(before)
+		w.mu.Unlock()
+		switch out {
+		case outSucceeded:
+			w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
+			return false, nil
+		case outSkipped:
+			w.observe(Event{Kind: EventSkipped, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
+			return false, nil
+		case outRetry:
+			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Delay: delay, Elapsed: end.Sub(now), Time: end})
+		case outExhausted:
+			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
+			return w.exhaust(r)
+		}
+	}
+}
+
+// call runs the handler once, turning a panic into an error.
+func (w *partitionWorker) call(r *Record) (err error) {
+	ctx := w.workCtx
+	if w.c.cfg.attemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.c.cfg.attemptTimeout)
+		defer cancel()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return w.c.h(ctx, r)
+}
+
+// exhaust dead-letters the record, or halts the partition at it.
+func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
+	cfg := &w.c.cfg
+	reason := ""
+	var dlqErr error
+	if cfg.onExhausted == DeadLetter {
+		if !w.lock() {
+			return true, nil
+		}
+		env := w.envelope(r, &w.cp.Batch.Records[w.state(r.Pointer)])
+		w.mu.Unlock()
+		dlqErr = w.writeDLQ(env)
+		if dlqErr == nil {
+			if !w.lock() {
+				return true, nil
+			}
+			st := &w.cp.Batch.Records[w.state(r.Pointer)]
+			st.Status = checkpoint.DeadLettered
+			w.cp.Counts.DeadLettered++
+			attempts := st.Attempts
+			before := w.cp.Committed
+			w.advance()
+			if err := w.save(); err != nil {
+				w.mu.Unlock()
+				return true, err
+			}
+			w.afterCommit(before)
+			w.mu.Unlock()
+			w.observe(Event{Kind: EventDeadLettered, Record: r, Attempt: attempts})
+			return false, nil
+		}
+		if w.workCtx.Err() != nil {
+			return true, nil // stopping: the record stays exhausted and is dead-lettered on restart
+		}
+		reason = "DLQ unavailable: " + dlqErr.Error()
+	}
+	if !w.lock() {
+		return true, nil
+	}
+	st := &w.cp.Batch.Records[w.state(r.Pointer)]
+	if reason == "" {
+		reason = fmt.Sprintf("%s after %d attempt(s): %s", st.Reason, st.Attempts, st.LastError())
+	}
+	st.Status = checkpoint.Halted
+	st.Reason = reason
+	if err := w.save(); err != nil {
+		w.mu.Unlock()
+		return true, err
+	}
+	w.halted = true
+	attempts := st.Attempts
+	w.mu.Unlock()
+	herr := fmt.Errorf("%w: %s", ErrHalted, reason)
+	if dlqErr != nil {
+		herr = fmt.Errorf("%w: %w", ErrHalted, dlqErr)
+	}
+	w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: herr})
+	return true, nil
+}
+
+func (w *partitionWorker) envelope(r *Record, st *checkpoint.RecordState) *dlq.Envelope {
+	text := w.c.codec.Format(w.c.s.Name(), w.id, r.Pointer)
+	scheme, _, _ := strings.Cut(text, ":")
+	env := &dlq.Envelope{
+		Version: dlq.Version,
+		ID:      r.ID,
+		Key:     r.Key,
+		Value:   r.Value,
+		Time:    r.Time,
+		Source: dlq.Source{
+			Scheme:      scheme,
+			Stream:      w.c.s.Name(),
+			Partition:   w.id,
+			Pointer:     r.Pointer,
+			PointerText: text,
+		},
+		Consumer:       w.c.cfg.name,
+		Attempts:       st.Attempts,
+		Errors:         append([]checkpoint.AttemptError(nil), st.Errors...),
+		Reason:         st.Reason,
+		FirstAttempt:   st.FirstAttempt,
+		LastAttempt:    st.LastAttempt,
+		DeadLetteredAt: w.c.cfg.clock.Now(),
+	}
+	for _, h := range r.Headers {
+		env.Headers = append(env.Headers, dlq.Header{Key: h.Key, Value: h.Value})
+	}
+	return env
+}
+
+// writeDLQ writes the envelope with the DLQ retry policy.
+func (w *partitionWorker) writeDLQ(env *dlq.Envelope) error {
+	p := w.c.cfg.dlqRetry
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = w.c.cfg.dlq.Put(w.workCtx, env); err == nil {
+			return nil
+		}
+		if attempt >= p.MaxAttempts || w.c.cfg.clock.Sleep(w.workCtx, p.Backoff(attempt, w.c.cfg.rand)) != nil {
+			return fmt.Errorf("write DLQ envelope for %s after %d attempt(s): %w", env.Source.PointerText, attempt, err)
+		}
+	}
+}
+
+// waitOperator waits, while halted, for an operator to retry or skip the
+// halted record (a new checkpoint version without a halted record).
+func (w *partitionWorker) waitOperator() error {
+	for {
+		if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+			return nil
+		}
+		cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
+		if err != nil {
+			return fmt.Errorf("stream: reload halted checkpoint %s: %w", w.key(), err)
+		}
+		if cp.Version == w.cp.Version || cp.Halted() != nil {
+			continue
+		}
+		w.mu.Lock()
+		w.cp = cp
+		w.halted = false
+		if err := w.validateCheckpoint(); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		if cp.Batch == nil {
+			// The operator moved past the whole batch.
+			w.recs = nil
+			w.mu.Unlock()
+			return nil
+		}
+		before := w.cp.Committed
+		w.advance()
+		if err := w.save(); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		w.afterCommit(before)
+		if w.cp.Batch == nil {
+			w.recs = nil
+		}
+		w.mu.Unlock()
+		return nil
+	}
+}

@@ -1,0 +1,293 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/dlq"
+)
+
+// OnExhausted says what the consumer does with a record that has used all
+// its attempts (or failed permanently).
+type OnExhausted uint8
+
+const (
+	// DeadLetter writes the record to the DLQ and goes on. If the DLQ cannot
+	// be written, the partition halts: nothing is skipped.
+	DeadLetter OnExhausted = iota
+	// Halt stops the partition at the record, durably: a restart does not
+	// skip it. An operator resumes it with `unistream checkpoint retry` or
+	// `checkpoint skip` (checkpoint.Checkpoint.Retry / Skip).
+	Halt
+)
+
+// String returns "dead_letter" or "halt".
+func (o OnExhausted) String() string {
+	switch o {
+	case DeadLetter:
+		return "dead_letter"
+	case Halt:
+		return "halt"
+	}
+	return fmt.Sprintf("OnExhausted(%d)", uint8(o))
+}
+
+// Consumer defaults.
+const (
+	DefaultBatchSize        = 100
+	DefaultPollInterval     = 500 * time.Millisecond
+	DefaultDrainTimeout     = 30 * time.Second
+	DefaultPartitionRefresh = 10 * time.Second
+	DefaultConsumerName     = "default"
+)
+
+// DefaultDLQRetry is how writing a DLQ envelope is retried before the
+// partition halts: 5 attempts, 100 ms doubling to 5 s.
+var DefaultDLQRetry = RetryPolicy{MaxAttempts: 5, Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second, Jitter: true}
+
+// ConsumerOption configures a Consumer.
+type ConsumerOption func(*consumerConfig) error
+
+type consumerConfig struct {
+	name             string
+	batchSize        int
+	pollInterval     time.Duration
+	concurrency      int
+	orderKey         func(*Record) string
+	retry            RetryPolicy
+	onExhausted      OnExhausted
+	dlq              dlq.Sink
+	dlqRetry         RetryPolicy
+	store            checkpoint.Store
+	drainTimeout     time.Duration
+	start            Start
+	observer         Observer
+	clock            Clock
+	rand             func() float64
+	attemptTimeout   time.Duration
+	partitionRefresh time.Duration
+	partitions       map[string]bool
+}
+
+func defaultConsumerConfig() consumerConfig {
+	return consumerConfig{
+		name:             DefaultConsumerName,
+		batchSize:        DefaultBatchSize,
+		pollInterval:     DefaultPollInterval,
+		concurrency:      1,
+		retry:            DefaultRetry,
+		dlqRetry:         DefaultDLQRetry,
+		drainTimeout:     DefaultDrainTimeout,
+		start:            Earliest(),
+		clock:            SystemClock{},
+		partitionRefresh: DefaultPartitionRefresh,
+	}
+}
+
+// WithName sets the consumer name: checkpoints are kept per name, so two
+// consumers with different names read the stream independently. Default
+// "default".
+func WithName(name string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if name == "" {
+			return &OptionError{Option: "WithName", Value: `""`, Expected: "a non-empty consumer name"}
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithBatchSize sets how many records are fetched and checkpointed as one
+// batch (default 100). It is capped by nothing but memory.
+func WithBatchSize(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 1 {
+			return &OptionError{Option: "WithBatchSize", Value: n, Expected: "at least 1"}
+		}
+		c.batchSize = n
+		return nil
+	}
+}
+
+// WithPollInterval sets the wait after an empty fetch (default 500 ms).
+func WithPollInterval(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithPollInterval", Value: d, Expected: "a positive duration"}
+		}
+		c.pollInterval = d
+		return nil
+	}
+}
+
+// WithConcurrency runs up to n records of a batch at once. Records with the
+// same order key (the record key by default, see WithOrderKey) still run one
+// after another, in order. The default 1 is strictly sequential: a record
+// waiting for its retry holds back the rest of its partition.
+func WithConcurrency(n int) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if n < 1 {
+			return &OptionError{Option: "WithConcurrency", Value: n, Expected: "at least 1"}
+		}
+		c.concurrency = n
+		return nil
+	}
+}
+
+// WithOrderKey sets the key that keeps records sequential under
+// WithConcurrency. The default is the record key.
+func WithOrderKey(f func(*Record) string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if f == nil {
+			return &OptionError{Option: "WithOrderKey", Value: nil, Expected: "a non-nil function"}
+		}
+		c.orderKey = f
+		return nil
+	}
+}
+
+// WithRetry sets the handler retry policy (default DefaultRetry).
+func WithRetry(p RetryPolicy) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("WithRetry: %w", err)
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// WithOnExhausted chooses DeadLetter (the default) or Halt.
+func WithOnExhausted(o OnExhausted) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if o != DeadLetter && o != Halt {
+			return &OptionError{Option: "WithOnExhausted", Value: o, Expected: "stream.DeadLetter or stream.Halt"}
+		}
+		c.onExhausted = o
+		return nil
+	}
+}
+
+// WithDLQ sets the dead-letter sink. It is required with DeadLetter.
+func WithDLQ(s dlq.Sink) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if s == nil {
+			return &OptionError{Option: "WithDLQ", Value: nil, Expected: "a non-nil dlq.Sink"}
+		}
+		c.dlq = s
+		return nil
+	}
+}
+
+// WithDLQRetry sets how a DLQ write is retried before the partition halts
+// (default DefaultDLQRetry).
+func WithDLQRetry(p RetryPolicy) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("WithDLQRetry: %w", err)
+		}
+		c.dlqRetry = p
+		return nil
+	}
+}
+
+// WithCheckpointStore sets where progress is persisted. The default is a
+// memory store, which forgets everything when the process ends: use a file
+// store (checkpoint.NewFileStore) or a durable one in production.
+func WithCheckpointStore(s checkpoint.Store) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if s == nil {
+			return &OptionError{Option: "WithCheckpointStore", Value: nil, Expected: "a non-nil checkpoint.Store"}
+		}
+		c.store = s
+		return nil
+	}
+}
+
+// WithDrainTimeout bounds how long a graceful stop waits for in-flight
+// handlers; then their context is cancelled (default 30 s).
+func WithDrainTimeout(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithDrainTimeout", Value: d, Expected: "a positive duration"}
+		}
+		c.drainTimeout = d
+		return nil
+	}
+}
+
+// WithStart sets where a partition without a checkpoint starts (default
+// Earliest). A partition with a checkpoint always resumes from it.
+func WithStart(s Start) ConsumerOption {
+	return func(c *consumerConfig) error {
+		c.start = s
+		return nil
+	}
+}
+
+// WithObserver receives the consumer's events.
+func WithObserver(o Observer) ConsumerOption {
+	return func(c *consumerConfig) error {
+		c.observer = o
+		return nil
+	}
+}
+
+// WithClock replaces the clock (tests use streamtest.FakeClock).
+func WithClock(cl Clock) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if cl == nil {
+			return &OptionError{Option: "WithClock", Value: nil, Expected: "a non-nil Clock"}
+		}
+		c.clock = cl
+		return nil
+	}
+}
+
+// WithRandom replaces the jitter source: f returns numbers in [0, 1).
+func WithRandom(f func() float64) ConsumerOption {
+	return func(c *consumerConfig) error {
+		c.rand = f
+		return nil
+	}
+}
+
+// WithAttemptTimeout bounds each handler attempt; 0 (the default) means no
+// bound beyond the consumer's own stop.
+func WithAttemptTimeout(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d < 0 {
+			return &OptionError{Option: "WithAttemptTimeout", Value: d, Expected: "zero or a positive duration"}
+		}
+		c.attemptTimeout = d
+		return nil
+	}
+}
+
+// WithPartitionRefresh sets how often the partition list is re-read to pick
+// up new partitions (default 10 s).
+func WithPartitionRefresh(d time.Duration) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithPartitionRefresh", Value: d, Expected: "a positive duration"}
+		}
+		c.partitionRefresh = d
+		return nil
+	}
+}
+
+// WithPartitions restricts the consumer to the named partitions (default:
+// all). Two processes can split a stream by hand this way.
+func WithPartitions(ids ...string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if len(ids) == 0 {
+			return &OptionError{Option: "WithPartitions", Value: "none", Expected: "at least one partition id"}
+		}
+		c.partitions = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			c.partitions[id] = true
+		}
+		return nil
+	}
+}
