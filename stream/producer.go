@@ -1,0 +1,765 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/wal"
+)
+
+// Producer writes records to a stream through a buffer that is persisted
+// in a write-ahead log (WAL) on disk.
+//
+// Put appends a record to the WAL and to memory and returns; one sender
+// goroutine emits a batch when MaxRecords records or MaxBytes bytes wait,
+// when the oldest waiting record is MaxAge old, or on Flush and Close. A
+// write that fails, wholly or for some records, puts the producer on hold
+// with exponential backoff; then only the failed records are sent again,
+// in their original order, ahead of newer ones. Records of one key keep
+// their order (given a backend with per-key order, see driver.Writer).
+//
+// The producer never drops a record: it retries for ever, and when its
+// buffer is at its bound Put waits (or returns ErrBufferFull). After a
+// crash, the next producer opened on the same WAL first re-sends the
+// records that were never acknowledged, in order. Delivery is therefore
+// at-least-once: a record may be written twice (for example when the
+// process dies after a write and before its acknowledgement reaches the
+// WAL), always with the same ID, so consumers can de-duplicate.
+//
+// Because nothing is dropped, a record the backend refuses for good (over
+// a limit the backend does not declare in its Capabilities, say) is retried
+// for ever and holds back the records of its partition behind it, and in
+// the end fills the buffer: watch EventProducerFailed and EventProducerHold.
+//
+// A Producer is safe for concurrent use. Close it to send what is buffered
+// and release the WAL.
+type Producer struct {
+	s      driver.Stream
+	owns   bool
+	cfg    producerConfig
+	caps   driver.Capabilities
+	log    *wal.Log
+	idFunc func() string
+
+	mu          sync.Mutex
+	q           []pending // q[head:] are buffered, oldest first; the sender's batch is a prefix
+	head        int
+	bufBytes    int
+	nextOrd     uint64 // ordinal of the next record, from 1
+	flushTarget uint64 // records with ord ≤ flushTarget are sent without waiting
+	waiting     int    // Puts blocked at the bound
+	retryNow    bool   // a hold just ended: send at once
+	closed      bool   // Close (or abandon) started: Put refuses
+	closedCh    chan struct{}
+	roomCh      chan struct{} // closed and replaced when records leave the buffer
+	progressCh  chan struct{} // closed and replaced when records are acknowledged
+	stats       ProducerStats
+	walErr      error // last WAL error met by the sender or syncer
+
+	wake       chan struct{}
+	stopCtx    context.Context
+	stop       context.CancelFunc
+	senderDone chan struct{}
+	syncerDone chan struct{}
+
+	closeMu      sync.Mutex
+	closeStarted bool
+	closeDone    chan struct{}
+	closeErr     error
+
+	// Owned by the sender goroutine.
+	w       driver.Writer
+	batch   []Record
+	seqs    []uint64
+	failed  []bool
+	acks    []uint64
+	results []driver.WriteResult
+	holdN   int
+}
+
+// pending is one buffered record.
+type pending struct {
+	rec   Record
+	seq   uint64 // WAL sequence number; 0 without a WAL
+	size  int
+	ord   uint64
+	putAt time.Time // zero for replayed records: they are sent at once
+}
+
+// ProducerStats are a producer's counters.
+type ProducerStats struct {
+	// Put counts the records accepted by Put.
+	Put uint64
+	// Replayed counts the records recovered from the WAL at start.
+	Replayed uint64
+	// Sent counts the records the stream acknowledged.
+	Sent uint64
+	// FailedAttempts counts the record sends that failed (each such record
+	// was sent again later).
+	FailedAttempts uint64
+	// Batches counts the Write calls.
+	Batches uint64
+	// Holds counts the backoff waits after a failed write.
+	Holds uint64
+	// Buffered and BufferedBytes measure the records waiting or in flight.
+	Buffered      int
+	BufferedBytes int
+	// Recovery describes a torn WAL tail cut off at start, if any.
+	Recovery wal.Recovery
+}
+
+// NewProducer returns a producer writing to s. It needs WithWAL(path) or,
+// to accept losing buffered records in a crash, WithoutWAL(). If the WAL
+// holds records a previous producer never had acknowledged, they are sent
+// first, in their original order (EventProducerReplayed). The caller keeps
+// ownership of s: Close does not close it.
+//
+// A corrupt WAL makes NewProducer fail with an error that names the file
+// and the byte offset (matching wal.ErrCorrupt); the file is left as it was.
+func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
+	if s == nil {
+		return nil, errors.New("stream: NewProducer: nil stream")
+	}
+	cfg := defaultProducerConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case cfg.noWAL && cfg.walPath != "":
+		return nil, &OptionError{Option: "WithoutWAL", Value: "together with WithWAL(" + cfg.walPath + ")", Expected: "either WithWAL(path) or WithoutWAL(), not both"}
+	case !cfg.noWAL && cfg.walPath == "":
+		return nil, &OptionError{Option: "WithWAL", Value: "none", Expected: "a write-ahead log path (WithWAL), or WithoutWAL() to accept losing buffered records in a crash"}
+	case cfg.noWAL && cfg.fsync != FsyncPerBatch:
+		return nil, &OptionError{Option: "WithFsync", Value: cfg.fsync, Expected: "no fsync policy with WithoutWAL (there is nothing to sync)"}
+	}
+	caps := s.Capabilities()
+	if caps.MaxBatchRecords > 0 && cfg.maxRecords > caps.MaxBatchRecords {
+		cfg.maxRecords = caps.MaxBatchRecords
+	}
+	if caps.MaxBatchBytes > 0 && cfg.maxBytes > caps.MaxBatchBytes {
+		cfg.maxBytes = caps.MaxBatchBytes
+	}
+	p := &Producer{
+		s:          s,
+		cfg:        cfg,
+		caps:       caps,
+		idFunc:     cfg.idFunc,
+		nextOrd:    1,
+		closedCh:   make(chan struct{}),
+		roomCh:     make(chan struct{}),
+		progressCh: make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		senderDone: make(chan struct{}),
+		closeDone:  make(chan struct{}),
+	}
+	if p.idFunc == nil {
+		clock := cfg.clock
+		p.idFunc = func() string { return uuidV7(clock.Now()) }
+	}
+	if !cfg.noWAL {
+		log, entries, err := wal.Open(cfg.walPath, cfg.walOpts)
+		if err != nil {
+			return nil, fmt.Errorf("stream: producer write-ahead log: %w", err)
+		}
+		p.log = log
+		p.stats.Recovery = log.Recovery()
+		for _, e := range entries {
+			size := e.Record.Size()
+			p.q = append(p.q, pending{rec: e.Record, seq: e.Seq, size: size, ord: p.nextOrd})
+			p.nextOrd++
+			p.bufBytes += size
+		}
+		p.stats.Replayed = uint64(len(entries))
+		if len(entries) > 0 || p.stats.Recovery.Repaired() {
+			var rerr error
+			if rv := p.stats.Recovery; rv.Repaired() {
+				rerr = fmt.Errorf("stream: producer WAL %s: %s", cfg.walPath, rv)
+			}
+			p.observe(Event{Kind: EventProducerReplayed, Count: len(entries), Err: rerr})
+		}
+	}
+	p.stopCtx, p.stop = context.WithCancel(context.Background())
+	go p.run()
+	if d := cfg.fsync.interval(); d > 0 {
+		p.syncerDone = make(chan struct{})
+		go p.syncLoop(d)
+	}
+	return p, nil
+}
+
+// OpenProducer opens the stream at rawURL (see Open) and returns a producer
+// writing to it. The producer owns the stream and closes it on Close.
+func OpenProducer(ctx context.Context, rawURL string, opts ...ProducerOption) (*Producer, error) {
+	s, err := Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProducer(s, opts...)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	p.owns = true
+	return p, nil
+}
+
+// Stream returns the stream the producer writes to.
+func (p *Producer) Stream() driver.Stream { return p.s }
+
+// Put accepts a record for sending. It gives the record an ID (if it has
+// none) and a Time (if zero), clears its Stream, Partition and Pointer, and
+// copies its bytes, so the caller may reuse them. A record whose Size is
+// over the stream's Capabilities().MaxRecordBytes is refused with an error
+// matching driver.ErrRecordTooLarge.
+//
+// Put appends the record to the WAL (and syncs it with FsyncAlways) and to
+// the buffer, and returns: the record is then sent eventually, even across
+// a crash. At the buffer bound, Put waits for room until ctx is done, or
+// returns ErrBufferFull if so configured. After Close it returns ErrClosed.
+//
+// When Put returns an error the record was not accepted, with one
+// exception: after a failed fsync (FsyncAlways) the record is already
+// buffered and may still be sent. Give records your own IDs to make a
+// retried Put idempotent for consumers.
+func (p *Producer) Put(ctx context.Context, rec Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rec.ID == "" {
+		rec.ID = p.idFunc()
+		if rec.ID == "" {
+			return errors.New("stream: Put: the WithIDFunc function returned an empty ID")
+		}
+	}
+	if rec.Time.IsZero() {
+		rec.Time = p.cfg.clock.Now()
+	}
+	rec.Stream, rec.Partition, rec.Pointer = "", "", nil
+	size := rec.Size()
+	if max := p.caps.MaxRecordBytes; max > 0 && size > max {
+		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
+			rec.ID, size, max, driver.ErrRecordTooLarge)
+	}
+	cloneRecordData(&rec)
+
+	p.mu.Lock()
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return ErrClosed
+		}
+		n := len(p.q) - p.head
+		if n == 0 || (n < p.cfg.bufferRecords && p.bufBytes+size <= p.cfg.bufferBytes) {
+			break
+		}
+		if !p.cfg.block {
+			p.mu.Unlock()
+			return fmt.Errorf("%w: %d records of %d bytes buffered (limits %d records, %d bytes)",
+				ErrBufferFull, n, p.bufBytes, p.cfg.bufferRecords, p.cfg.bufferBytes)
+		}
+		room := p.roomCh
+		p.waiting++
+		p.mu.Unlock()
+		p.wakeSender()
+		var err error
+		select {
+		case <-room:
+		case <-p.closedCh:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		p.mu.Lock()
+		p.waiting--
+		if err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("stream: Put: waiting for room in the producer buffer: %w", err)
+		}
+	}
+	var seq uint64
+	if p.log != nil {
+		s, err := p.log.Append(&rec)
+		if err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("stream: Put: record %q not accepted: %w", rec.ID, err)
+		}
+		seq = s
+	}
+	p.q = append(p.q, pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: p.cfg.clock.Now()})
+	p.nextOrd++
+	p.bufBytes += size
+	p.stats.Put++
+	n := len(p.q) - p.head
+	kick := n == 1 || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes
+	p.mu.Unlock()
+	if kick {
+		p.wakeSender()
+	}
+	if p.log != nil && p.cfg.fsync == FsyncAlways {
+		if err := p.log.Sync(); err != nil {
+			return fmt.Errorf("stream: Put: record %q is buffered and may still be sent, but syncing the write-ahead log failed: %w", rec.ID, err)
+		}
+	}
+	return nil
+}
+
+// Flush sends everything Put before the call and returns once the stream
+// acknowledged it all, or when ctx is done (the records stay buffered).
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	target := p.nextOrd - 1
+	p.mu.Unlock()
+	return p.flushTo(ctx, target)
+}
+
+func (p *Producer) flushTo(ctx context.Context, target uint64) error {
+	p.mu.Lock()
+	if target > p.flushTarget {
+		p.flushTarget = target
+	}
+	p.mu.Unlock()
+	p.wakeSender()
+	for {
+		p.mu.Lock()
+		done := p.head == len(p.q) || p.q[p.head].ord > target
+		ch := p.progressCh
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("stream: producer flush: %d records not acknowledged yet: %w", p.countUpTo(target), ctx.Err())
+		case <-p.senderDone:
+			if left := p.countUpTo(target); left > 0 {
+				return fmt.Errorf("stream: producer flush: %d records not acknowledged: %w", left, ErrClosed)
+			}
+			return nil
+		}
+	}
+}
+
+// countUpTo counts the buffered records with ord ≤ target.
+func (p *Producer) countUpTo(target uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for i := p.head; i < len(p.q) && p.q[i].ord <= target; i++ {
+		n++
+	}
+	return n
+}
+
+// Close sends everything buffered, then stops the sender and closes the
+// WAL, the writer and, for OpenProducer, the stream. If ctx ends first, the
+// unsent records stay in the WAL for the next producer opened on it (and
+// the error says how many); without a WAL they are lost. Close is
+// idempotent: later calls return the first call's result.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeMu.Lock()
+	if p.closeStarted {
+		p.closeMu.Unlock()
+		select {
+		case <-p.closeDone:
+			return p.closeErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.closeStarted = true
+	p.closeMu.Unlock()
+	defer close(p.closeDone)
+
+	p.mu.Lock()
+	p.markClosedLocked()
+	target := p.nextOrd - 1
+	p.mu.Unlock()
+	ferr := p.flushTo(ctx, target)
+	p.closeErr = p.shutdown(ferr)
+	return p.closeErr
+}
+
+func (p *Producer) markClosedLocked() {
+	if !p.closed {
+		p.closed = true
+		close(p.closedCh)
+	}
+}
+
+// shutdown stops the goroutines and releases everything.
+func (p *Producer) shutdown(ferr error) error {
+	p.stop()
+	<-p.senderDone
+	if p.syncerDone != nil {
+		<-p.syncerDone
+	}
+	var errs []error
+	p.mu.Lock()
+	left := len(p.q) - p.head
+	walErr := p.walErr
+	p.mu.Unlock()
+	if ferr != nil && left > 0 {
+		if p.log != nil {
+			errs = append(errs, fmt.Errorf("stream: producer closed with %d records unsent; they remain in the write-ahead log %s and the next producer opened on it sends them: %w",
+				left, p.log.Path(), ferr))
+		} else {
+			errs = append(errs, fmt.Errorf("stream: producer closed with %d records unsent, which are lost (no write-ahead log): %w", left, ferr))
+		}
+	}
+	if p.w != nil {
+		if err := p.w.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stream: producer: close writer: %w", err))
+		}
+	}
+	if p.log != nil {
+		if walErr != nil {
+			errs = append(errs, fmt.Errorf("stream: producer write-ahead log failed while running (records may be re-sent after a restart): %w", walErr))
+		}
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stream: producer: %w", err))
+		}
+	}
+	if p.owns {
+		if err := p.s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stream: producer: close stream: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// abandon stops the producer as a crash would: nothing more is sent or
+// written, and the WAL keeps whatever it holds. For tests.
+func (p *Producer) abandon() {
+	p.closeMu.Lock()
+	if p.closeStarted {
+		p.closeMu.Unlock()
+		<-p.closeDone
+		return
+	}
+	p.closeStarted = true
+	p.closeMu.Unlock()
+	p.mu.Lock()
+	p.markClosedLocked()
+	p.mu.Unlock()
+	p.stop()
+	<-p.senderDone
+	if p.syncerDone != nil {
+		<-p.syncerDone
+	}
+	if p.w != nil {
+		p.w.Close()
+	}
+	if p.log != nil {
+		p.log.Close()
+	}
+	if p.owns {
+		p.s.Close()
+	}
+	close(p.closeDone)
+}
+
+// Stats returns the producer's counters.
+func (p *Producer) Stats() ProducerStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Buffered = len(p.q) - p.head
+	st.BufferedBytes = p.bufBytes
+	return st
+}
+
+func (p *Producer) wakeSender() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Producer) observe(e Event) {
+	if p.cfg.observer == nil {
+		return
+	}
+	e.Time = p.cfg.clock.Now()
+	e.Stream = p.s.Name()
+	p.cfg.observer.Observe(e)
+}
+
+func (p *Producer) noteWALErr(err error) {
+	p.mu.Lock()
+	p.walErr = err
+	p.mu.Unlock()
+}
+
+// run is the sender goroutine.
+func (p *Producer) run() {
+	defer close(p.senderDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if p.stopCtx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		send, wait := p.readyLocked()
+		p.mu.Unlock()
+		if send {
+			if err := p.sendBatch(); err != nil && !p.hold(err) {
+				return
+			}
+			continue
+		}
+		var tc <-chan time.Time
+		if wait > 0 {
+			timer.Reset(wait)
+			tc = timer.C
+		}
+		select {
+		case <-p.wake:
+		case <-tc:
+		case <-p.stopCtx.Done():
+			return
+		}
+		timer.Stop()
+	}
+}
+
+// readyLocked says whether a batch is due, or how long until the oldest
+// record is MaxAge old (0: nothing buffered).
+func (p *Producer) readyLocked() (bool, time.Duration) {
+	n := len(p.q) - p.head
+	if n == 0 {
+		return false, 0
+	}
+	front := &p.q[p.head]
+	if p.retryNow || p.waiting > 0 || p.flushTarget >= front.ord || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes {
+		return true, 0
+	}
+	age := p.cfg.clock.Now().Sub(front.putAt)
+	if age >= p.cfg.maxAge {
+		return true, 0
+	}
+	return false, p.cfg.maxAge - age
+}
+
+// sendBatch writes the oldest buffered records. It returns nil when all
+// of them were acknowledged, else the first error.
+func (p *Producer) sendBatch() error {
+	p.mu.Lock()
+	n, bytes := 0, 0
+	for i := p.head; i < len(p.q) && n < p.cfg.maxRecords; i++ {
+		if n > 0 && bytes+p.q[i].size > p.cfg.maxBytes {
+			break
+		}
+		n++
+		bytes += p.q[i].size
+	}
+	p.batch, p.seqs = p.batch[:0], p.seqs[:0]
+	for i := p.head; i < p.head+n; i++ {
+		p.batch = append(p.batch, p.q[i].rec)
+		p.seqs = append(p.seqs, p.q[i].seq)
+	}
+	p.retryNow = false
+	p.stats.Batches++
+	p.mu.Unlock()
+
+	if p.log != nil && p.cfg.fsync == FsyncPerBatch {
+		if err := p.log.Sync(); err != nil {
+			p.noteWALErr(err)
+		}
+	}
+	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: p.batch})
+
+	if cap(p.results) < n {
+		p.results = make([]driver.WriteResult, n)
+		p.failed = make([]bool, n)
+	}
+	results, failed := p.results[:n], p.failed[:n]
+	clear(results)
+	var werr error
+	if p.w == nil {
+		w, err := p.s.OpenWriter(p.stopCtx)
+		if err != nil {
+			werr = fmt.Errorf("stream: producer: open writer: %w", err)
+		} else {
+			p.w = w
+		}
+	}
+	if werr == nil {
+		werr = p.w.Write(p.stopCtx, p.batch, results)
+	}
+	nfail := 0
+	var firstErr error
+	for i := range failed {
+		failed[i] = werr != nil || results[i].Err != nil
+		if failed[i] {
+			nfail++
+			if firstErr == nil {
+				firstErr = werr
+				if firstErr == nil {
+					firstErr = results[i].Err
+				}
+			}
+		}
+	}
+	if p.log != nil && nfail < n {
+		p.acks = p.acks[:0]
+		for i, s := range p.seqs {
+			if !failed[i] {
+				p.acks = append(p.acks, s)
+			}
+		}
+		if err := p.log.Ack(p.acks...); err != nil {
+			p.noteWALErr(err)
+		}
+	}
+
+	// Events first, so that a Flush that returns has seen them all.
+	if p.cfg.observer != nil {
+		var ok, bad []Record
+		for i := range p.batch {
+			if failed[i] {
+				bad = append(bad, p.batch[i])
+			} else {
+				ok = append(ok, p.batch[i])
+			}
+		}
+		if len(ok) > 0 {
+			p.observe(Event{Kind: EventProducerSent, Count: len(ok), Records: ok})
+		}
+		if len(bad) > 0 {
+			p.observe(Event{Kind: EventProducerFailed, Count: len(bad), Records: bad, Err: firstErr})
+		}
+	}
+	p.mu.Lock()
+	// Keep the failed records, in order, at the front of the buffer.
+	w := p.head + n
+	for i := p.head + n - 1; i >= p.head; i-- {
+		if failed[i-p.head] {
+			w--
+			p.q[w] = p.q[i]
+		} else {
+			p.bufBytes -= p.q[i].size
+		}
+	}
+	clear(p.q[p.head:w])
+	p.head = w
+	if p.head == len(p.q) {
+		p.q, p.head = p.q[:0], 0
+	} else if p.head >= 1024 && 2*p.head >= len(p.q) {
+		m := copy(p.q, p.q[p.head:])
+		clear(p.q[m:])
+		p.q, p.head = p.q[:m], 0
+	}
+	p.stats.Sent += uint64(n - nfail)
+	p.stats.FailedAttempts += uint64(nfail)
+	if nfail < n {
+		close(p.roomCh)
+		p.roomCh = make(chan struct{})
+		close(p.progressCh)
+		p.progressCh = make(chan struct{})
+	}
+	p.mu.Unlock()
+
+	clear(p.batch) // do not keep record data alive
+	if nfail == 0 {
+		p.holdN = 0
+		return nil
+	}
+	return firstErr
+}
+
+// hold waits after a write that failed with cause; it reports false when
+// the producer is stopping.
+func (p *Producer) hold(cause error) bool {
+	p.holdN++
+	d := p.cfg.retry.Backoff(p.holdN, nil)
+	p.mu.Lock()
+	p.stats.Holds++
+	p.mu.Unlock()
+	p.observe(Event{Kind: EventProducerHold, Delay: d, Attempt: p.holdN, Err: cause})
+	if err := p.cfg.clock.Sleep(p.stopCtx, d); err != nil || p.stopCtx.Err() != nil {
+		return false
+	}
+	p.mu.Lock()
+	p.retryNow = true
+	p.mu.Unlock()
+	return true
+}
+
+// syncLoop syncs the WAL every d (FsyncInterval).
+func (p *Producer) syncLoop(d time.Duration) {
+	defer close(p.syncerDone)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := p.log.Sync(); err != nil {
+				p.noteWALErr(err)
+			}
+		case <-p.stopCtx.Done():
+			return
+		}
+	}
+}
+
+// cloneRecordData copies the record's byte slices into one allocation, so
+// the caller may reuse its buffers after Put.
+func cloneRecordData(r *Record) {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	buf := make([]byte, 0, n)
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	r.Key = clone(r.Key)
+	r.Value = clone(r.Value)
+	if len(r.Headers) > 0 {
+		hs := make([]Header, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = Header{Key: h.Key, Value: clone(h.Value)}
+		}
+		r.Headers = hs
+	}
+}
+
+// uuidV7 returns a UUID version 7 (RFC 9562): 48 bits of Unix milliseconds,
+// then 74 random bits, so IDs sort roughly by creation time.
+func uuidV7(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	binary.BigEndian.PutUint64(b[0:8], ms<<16)
+	binary.BigEndian.PutUint16(b[6:8], uint16(rand.Uint32())&0x0fff|0x7000)
+	binary.BigEndian.PutUint64(b[8:16], rand.Uint64()&0x3fffffffffffffff|0x8000000000000000)
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}

@@ -1,0 +1,279 @@
+package stream
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/wal"
+)
+
+// FsyncPolicy says when the producer's write-ahead log is synced to stable
+// storage (fsync). Whatever the policy, a record survives a crash of the
+// process once Put returned: the operating system holds the written bytes.
+// The policy bounds what a crash of the machine (power loss, kernel panic)
+// may lose.
+type FsyncPolicy int64
+
+const (
+	// FsyncPerBatch syncs the log before each batch is sent, once for all
+	// the records of the batch. A machine crash may lose the records that
+	// were waiting for their batch (at most MaxAge of them). The default.
+	FsyncPerBatch FsyncPolicy = 0
+	// FsyncAlways syncs the log before Put returns. A machine crash loses
+	// nothing that Put accepted. Concurrent Puts share fsyncs.
+	FsyncAlways FsyncPolicy = -1
+	// fsyncInvalid is what FsyncInterval returns for a bad duration.
+	fsyncInvalid FsyncPolicy = math.MinInt64
+)
+
+// FsyncInterval syncs the log every d (> 0) of real time (a background
+// ticker, not the producer's Clock) while there are unsynced writes. A
+// machine crash may lose about the last d of records.
+func FsyncInterval(d time.Duration) FsyncPolicy {
+	if d <= 0 {
+		return fsyncInvalid
+	}
+	return FsyncPolicy(d)
+}
+
+// String returns "always", "per-batch" or "interval(d)".
+func (p FsyncPolicy) String() string {
+	switch {
+	case p == FsyncPerBatch:
+		return "per-batch"
+	case p == FsyncAlways:
+		return "always"
+	case p > 0:
+		return fmt.Sprintf("interval(%v)", time.Duration(p))
+	}
+	return "invalid"
+}
+
+// interval returns the sync period of an FsyncInterval policy, or 0.
+func (p FsyncPolicy) interval() time.Duration {
+	if p > 0 {
+		return time.Duration(p)
+	}
+	return 0
+}
+
+// Producer defaults.
+const (
+	// DefaultMaxRecords is the default batch size in records.
+	DefaultMaxRecords = 500
+	// DefaultMaxBytes is the default batch size in bytes (Record.Size).
+	DefaultMaxBytes = 1 << 20
+	// DefaultMaxAge is the default longest wait of a record for its batch.
+	DefaultMaxAge = time.Second
+	// DefaultBufferRecords is the default bound on buffered records.
+	DefaultBufferRecords = 100_000
+	// DefaultBufferBytes is the default bound on buffered bytes.
+	DefaultBufferBytes = 64 << 20
+)
+
+// DefaultProducerRetry is the producer's default backoff after a failed
+// send: 500 ms doubling to at most 30 s, with full jitter. The producer
+// never gives up, so MaxAttempts is not used.
+var DefaultProducerRetry = RetryPolicy{MaxAttempts: 1, Initial: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, Jitter: true}
+
+// ProducerOption configures a Producer. Options are checked by NewProducer,
+// which reports a bad one as an *OptionError.
+type ProducerOption func(*producerConfig) error
+
+type producerConfig struct {
+	walPath       string
+	noWAL         bool
+	fsync         FsyncPolicy
+	maxRecords    int
+	maxBytes      int
+	maxAge        time.Duration
+	retry         RetryPolicy
+	bufferRecords int
+	bufferBytes   int
+	block         bool
+	observer      Observer
+	clock         Clock
+	idFunc        func() string
+	walOpts       wal.Options // tests inject faults and small compaction sizes here
+}
+
+func defaultProducerConfig() producerConfig {
+	return producerConfig{
+		fsync:         FsyncPerBatch,
+		maxRecords:    DefaultMaxRecords,
+		maxBytes:      DefaultMaxBytes,
+		maxAge:        DefaultMaxAge,
+		retry:         DefaultProducerRetry,
+		bufferRecords: DefaultBufferRecords,
+		bufferBytes:   DefaultBufferBytes,
+		block:         true,
+		clock:         SystemClock{},
+	}
+}
+
+// WithWAL sets the file of the producer's write-ahead log. Every record Put
+// is appended to it before Put returns, and the records it holds unsent are
+// replayed by the next producer opened on it. A WAL (or an explicit
+// WithoutWAL) is required. The file is created with mode 0600 and its
+// directory with 0700; one producer at a time may use it.
+func WithWAL(path string) ProducerOption {
+	return func(c *producerConfig) error {
+		if path == "" {
+			return &OptionError{Option: "WithWAL", Value: `""`, Expected: "a file path for the write-ahead log"}
+		}
+		c.walPath = path
+		return nil
+	}
+}
+
+// WithoutWAL runs the producer without a write-ahead log: buffered records
+// live in memory only and are lost if the process dies before they are
+// sent. It is not crash-safe; it exists for tests and for data that may be
+// lost.
+func WithoutWAL() ProducerOption {
+	return func(c *producerConfig) error {
+		c.noWAL = true
+		return nil
+	}
+}
+
+// WithFsync sets when the WAL is synced: FsyncPerBatch (the default),
+// FsyncAlways, or FsyncInterval(d).
+func WithFsync(p FsyncPolicy) ProducerOption {
+	return func(c *producerConfig) error {
+		if p != FsyncPerBatch && p != FsyncAlways && p <= 0 {
+			return &OptionError{Option: "WithFsync", Value: p, Expected: "FsyncAlways, FsyncPerBatch or FsyncInterval(d) with d > 0"}
+		}
+		c.fsync = p
+		return nil
+	}
+}
+
+// WithMaxRecords sets the batch size in records (default 500): a batch is
+// sent once this many records wait. It is lowered to the backend's
+// Capabilities().MaxBatchRecords when that is smaller.
+func WithMaxRecords(n int) ProducerOption {
+	return func(c *producerConfig) error {
+		if n < 1 {
+			return &OptionError{Option: "WithMaxRecords", Value: n, Expected: "at least 1"}
+		}
+		c.maxRecords = n
+		return nil
+	}
+}
+
+// WithMaxBytes sets the batch size in bytes of Record.Size (default 1 MiB):
+// a batch is sent once this many bytes wait. It is lowered to the backend's
+// Capabilities().MaxBatchBytes when that is smaller. A record larger than
+// the batch size is sent alone.
+func WithMaxBytes(n int) ProducerOption {
+	return func(c *producerConfig) error {
+		if n < 1 {
+			return &OptionError{Option: "WithMaxBytes", Value: n, Expected: "at least 1 byte"}
+		}
+		c.maxBytes = n
+		return nil
+	}
+}
+
+// WithMaxAge sets the longest time a record waits for its batch to fill
+// (default 1 s): a batch is sent once its oldest record is this old.
+func WithMaxAge(d time.Duration) ProducerOption {
+	return func(c *producerConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithMaxAge", Value: d, Expected: "a positive duration"}
+		}
+		c.maxAge = d
+		return nil
+	}
+}
+
+// WithProducerRetry sets the backoff after a failed send (default
+// DefaultProducerRetry). The producer never drops a record, so it retries
+// for ever and MaxAttempts is ignored (0 is accepted); Initial, Multiplier,
+// MaxInterval and Jitter are used as the consumer uses them.
+func WithProducerRetry(p RetryPolicy) ProducerOption {
+	return func(c *producerConfig) error {
+		p.MaxAttempts = 1 // ignored: the producer never gives up
+		if err := p.Validate(); err != nil {
+			if oe, ok := err.(*OptionError); ok {
+				oe.Option = "WithProducerRetry: " + oe.Option
+			}
+			return err
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// WithBufferLimit bounds the records waiting in memory (and in the WAL):
+// at most records records (default 100000) and bytes bytes of Record.Size
+// (default 64 MiB). At the bound, Put blocks until there is room, or
+// returns ErrBufferFull (see WithBlockWhenFull). A record larger than bytes
+// is accepted when the buffer is empty.
+func WithBufferLimit(records, bytes int) ProducerOption {
+	return func(c *producerConfig) error {
+		if records < 1 {
+			return &OptionError{Option: "WithBufferLimit", Value: records, Expected: "at least 1 record"}
+		}
+		if bytes < 1 {
+			return &OptionError{Option: "WithBufferLimit", Value: bytes, Expected: "at least 1 byte"}
+		}
+		c.bufferRecords, c.bufferBytes = records, bytes
+		return nil
+	}
+}
+
+// WithBlockWhenFull says what Put does at the buffer bound: wait for room
+// (true, the default; the wait ends with Put's context) or return
+// ErrBufferFull at once (false).
+func WithBlockWhenFull(block bool) ProducerOption {
+	return func(c *producerConfig) error {
+		c.block = block
+		return nil
+	}
+}
+
+// WithProducerObserver sets the observer of the producer's events
+// (EventProducerEmit, Sent, Failed, Hold, Replayed). Nil means none.
+func WithProducerObserver(o Observer) ProducerOption {
+	return func(c *producerConfig) error {
+		c.observer = o
+		return nil
+	}
+}
+
+// WithProducerClock sets the clock used for record times, batch ages and
+// backoff waits (default SystemClock). Tests pass a streamtest.FakeClock.
+func WithProducerClock(cl Clock) ProducerOption {
+	return func(c *producerConfig) error {
+		if cl == nil {
+			return &OptionError{Option: "WithProducerClock", Value: nil, Expected: "a non-nil Clock"}
+		}
+		c.clock = cl
+		return nil
+	}
+}
+
+// WithIDFunc sets the function that gives an ID to each record Put without
+// one. It must return unique, non-empty strings and be safe for concurrent
+// use. The default makes time-ordered UUIDv7 strings.
+func WithIDFunc(f func() string) ProducerOption {
+	return func(c *producerConfig) error {
+		if f == nil {
+			return &OptionError{Option: "WithIDFunc", Value: nil, Expected: "a non-nil func() string"}
+		}
+		c.idFunc = f
+		return nil
+	}
+}
+
+// withWALOptions sets low-level WAL options (fault injection, compaction
+// size) for tests.
+func withWALOptions(o wal.Options) ProducerOption {
+	return func(c *producerConfig) error {
+		c.walOpts = o
+		return nil
+	}
+}
