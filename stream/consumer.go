@@ -554,15 +554,34 @@ func (w *partitionWorker) advance() {
 	}
 }
 
-// afterCommit reports the commit and the end of the batch, after the save.
-func (w *partitionWorker) afterCommit(before Pointer) {
+// commitNote is what a save moved: reported after the record's own event.
+type commitNote struct {
+	moved, batchDone bool
+	ptr              Pointer
+	count            int
+	elapsed          time.Duration
+	at               time.Time
+}
+
+// noteCommit records whether the commit moved since before. The caller
+// holds w.mu, after the save.
+func (w *partitionWorker) noteCommit(before Pointer) commitNote {
 	if w.c.cfg.observer == nil || string(before) == string(w.cp.Committed) {
+		return commitNote{}
+	}
+	n := commitNote{moved: true, ptr: w.cp.Committed, batchDone: w.cp.Batch == nil, count: len(w.recs), at: w.c.cfg.clock.Now()}
+	n.elapsed = n.at.Sub(w.batchT)
+	return n
+}
+
+// report emits the commit and batch-done events of a note.
+func (w *partitionWorker) report(n commitNote) {
+	if !n.moved {
 		return
 	}
-	w.observe(Event{Kind: EventCommitted, Pointer: w.cp.Committed})
-	if w.cp.Batch == nil {
-		now := w.c.cfg.clock.Now()
-		w.observe(Event{Kind: EventBatchDone, Count: len(w.recs), Elapsed: now.Sub(w.batchT), Time: now})
+	w.observe(Event{Kind: EventCommitted, Pointer: n.ptr, Time: n.at})
+	if n.batchDone {
+		w.observe(Event{Kind: EventBatchDone, Count: n.count, Elapsed: n.elapsed, Time: n.at})
 	}
 }
 
@@ -823,14 +842,16 @@ func (w *partitionWorker) runRecord(r *Record) (stop bool, err error) {
 			w.mu.Unlock()
 			return true, err
 		}
-		w.afterCommit(before)
+		note := w.noteCommit(before)
 		w.mu.Unlock()
 		switch out {
 		case outSucceeded:
 			w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
+			w.report(note)
 			return false, nil
 		case outSkipped:
 			w.observe(Event{Kind: EventSkipped, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
+			w.report(note)
 			return false, nil
 		case outRetry:
 			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Delay: delay, Elapsed: end.Sub(now), Time: end})
@@ -883,9 +904,10 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 				w.mu.Unlock()
 				return true, err
 			}
-			w.afterCommit(before)
+			note := w.noteCommit(before)
 			w.mu.Unlock()
 			w.observe(Event{Kind: EventDeadLettered, Record: r, Attempt: attempts})
+			w.report(note)
 			return false, nil
 		}
 		if w.workCtx.Err() != nil {
@@ -994,11 +1016,12 @@ func (w *partitionWorker) waitOperator() error {
 			w.mu.Unlock()
 			return err
 		}
-		w.afterCommit(before)
+		note := w.noteCommit(before)
 		if w.cp.Batch == nil {
 			w.recs = nil
 		}
 		w.mu.Unlock()
+		w.report(note)
 		return nil
 	}
 }
