@@ -184,16 +184,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return nil
 	}
 
+	listFailures := 0
 	for stopCtx.Err() == nil {
 		select {
 		case <-stopCtx.Done():
 		case <-refresh.C:
+			next := c.cfg.partitionRefresh
 			if err := scan(); err != nil && stopCtx.Err() == nil {
-				firstErr = fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err)
-				stop()
-				break
+				// Like a failed fetch: wait and list again, never give up.
+				listFailures++
+				next = c.cfg.fetchRetry.Backoff(listFailures, c.cfg.rand)
+				if c.cfg.observer != nil {
+					c.cfg.observer.Observe(Event{Kind: EventFetchError, Time: c.cfg.clock.Now(), Stream: c.s.Name(),
+						Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: listFailures, Delay: next})
+				}
+			} else {
+				listFailures = 0
 			}
-			refresh.Reset(c.cfg.partitionRefresh)
+			refresh.Reset(next)
 		case r := <-results:
 			running--
 			if r.err != nil {
@@ -239,6 +247,8 @@ type partitionWorker struct {
 	mu     sync.Mutex // guards cp and the store in concurrent mode
 	cp     *checkpoint.Checkpoint
 	reader driver.Reader
+	start  Start    // where the reader (re)opens when nothing was read yet
+	read   Pointer  // the last record the reader returned
 	buf    []Record // fetched records not yet in a batch
 	recs   []Record // the current batch past the committed pointer
 	next   int      // index in recs of the first record not committed
@@ -358,7 +368,11 @@ func (w *partitionWorker) validateCheckpoint() error {
 	return nil
 }
 
-func (w *partitionWorker) openReader(start Start) error {
+func (w *partitionWorker) openReader() error {
+	start := w.start
+	if w.read != nil {
+		start = After(w.read)
+	}
 	r, err := w.c.s.OpenReader(w.workCtx, w.id, start)
 	if err != nil {
 		return fmt.Errorf("stream: open reader of %s partition %s at %s: %w", w.c.s.Name(), w.id, start.Kind, err)
@@ -367,7 +381,19 @@ func (w *partitionWorker) openReader(start Start) error {
 	return nil
 }
 
-// fetch returns up to max records, from the lookahead buffer first.
+// Reader errors other than these are transient: fetch retries them.
+func fatalReadError(err error) bool {
+	return errors.Is(err, driver.ErrPartitionFinished) || errors.Is(err, driver.ErrPointerNotFound)
+}
+
+// reopenAfter is how many failed fetches in a row make the worker close
+// and reopen its reader, from the last record it returned.
+const reopenAfter = 3
+
+// fetch returns up to max records, from the lookahead buffer first. It
+// opens the reader if needed, and retries transient backend errors with
+// the fetch backoff until the consumer stops (then it returns the stop's
+// error): a broker outage pauses the partition, it does not end the run.
 func (w *partitionWorker) fetch(max int) ([]Record, error) {
 	if len(w.buf) > 0 {
 		n := min(max, len(w.buf))
@@ -378,18 +404,42 @@ func (w *partitionWorker) fetch(max int) ([]Record, error) {
 		}
 		return out, nil
 	}
-	return w.reader.Fetch(w.stopCtx, max)
+	for failures := 0; ; {
+		var recs []Record
+		err := w.stopCtx.Err()
+		if err == nil && w.reader == nil {
+			err = w.openReader()
+		}
+		if err == nil {
+			if recs, err = w.reader.Fetch(w.stopCtx, max); err == nil {
+				if len(recs) > 0 {
+					w.read = recs[len(recs)-1].Pointer
+				}
+				return recs, nil
+			}
+		}
+		if w.stopCtx.Err() != nil || fatalReadError(err) {
+			return nil, err
+		}
+		failures++
+		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
+		w.observe(Event{Kind: EventFetchError, Err: err, Attempt: failures, Delay: d})
+		if failures%reopenAfter == 0 && w.reader != nil {
+			w.reader.Close() // its error adds nothing: the reader is being replaced
+			w.reader = nil
+		}
+		if w.c.cfg.clock.Sleep(w.stopCtx, d) != nil {
+			return nil, w.stopCtx.Err()
+		}
+	}
 }
 
 // recoverBatch re-fetches the unfinished batch of a loaded checkpoint.
 func (w *partitionWorker) recoverBatch() error {
 	b := w.cp.Batch
-	start := Start{Kind: driver.StartAt, Pointer: b.First}
+	w.start = Start{Kind: driver.StartAt, Pointer: b.First}
 	if w.cp.Committed != nil && w.c.codec.Compare(w.cp.Committed, b.First) >= 0 {
-		start = After(w.cp.Committed)
-	}
-	if err := w.openReader(start); err != nil {
-		return err
+		w.start = After(w.cp.Committed)
 	}
 	var recs []Record
 	for {
@@ -435,13 +485,10 @@ func (w *partitionWorker) setBatch(recs []Record) {
 
 // fetchBatch fetches the next batch and persists it before any handler runs.
 func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
-	if w.reader == nil {
-		start := w.c.cfg.start
+	if w.reader == nil && w.read == nil {
+		w.start = w.c.cfg.start
 		if w.cp.Committed != nil {
-			start = After(w.cp.Committed)
-		}
-		if err := w.openReader(start); err != nil {
-			return false, false, err
+			w.start = After(w.cp.Committed)
 		}
 	}
 	recs, err := w.fetch(w.c.cfg.batchSize)

@@ -46,6 +46,11 @@ const (
 // partition halts: 5 attempts, 100 ms doubling to 5 s.
 var DefaultDLQRetry = RetryPolicy{MaxAttempts: 5, Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second, Jitter: true}
 
+// DefaultFetchRetry is the backoff between failed reads of a partition (and
+// of its partition list): 100 ms doubling to 10 s, with full jitter. Reads
+// are retried until the consumer stops; MaxAttempts is not used.
+var DefaultFetchRetry = RetryPolicy{MaxAttempts: 1, Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 10 * time.Second, Jitter: true}
+
 // ConsumerOption configures a Consumer.
 type ConsumerOption func(*consumerConfig) error
 
@@ -59,6 +64,7 @@ type consumerConfig struct {
 	onExhausted      OnExhausted
 	dlq              dlq.Sink
 	dlqRetry         RetryPolicy
+	fetchRetry       RetryPolicy
 	store            checkpoint.Store
 	drainTimeout     time.Duration
 	start            Start
@@ -78,6 +84,7 @@ func defaultConsumerConfig() consumerConfig {
 		concurrency:      1,
 		retry:            DefaultRetry,
 		dlqRetry:         DefaultDLQRetry,
+		fetchRetry:       DefaultFetchRetry,
 		drainTimeout:     DefaultDrainTimeout,
 		start:            Earliest(),
 		clock:            SystemClock{},
@@ -188,6 +195,21 @@ func WithDLQRetry(p RetryPolicy) ConsumerOption {
 			return fmt.Errorf("WithDLQRetry: %w", err)
 		}
 		c.dlqRetry = p
+		return nil
+	}
+}
+
+// WithFetchRetry sets the backoff between failed reads from the backend
+// (default DefaultFetchRetry). A failed read never ends Run: the partition
+// waits and tries again, reopening its reader after repeated failures, until
+// the consumer stops. A start pointer that is no longer in the partition is
+// not retried: it ends Run with an error matching driver.ErrPointerNotFound.
+func WithFetchRetry(p RetryPolicy) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("WithFetchRetry: %w", err)
+		}
+		c.fetchRetry = p
 		return nil
 	}
 }

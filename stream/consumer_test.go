@@ -746,3 +746,51 @@ func TestHandlerPanicIsAFailedAttempt(t *testing.T) {
 		t.Fatalf("DLQ = %+v", got)
 	}
 }
+
+func TestTransientFetchErrorsAreRetried(t *testing.T) {
+	e := newEnv(t, 2)
+	ids := e.write("a", "b", "c", "d", "e", "f")
+	e.s.FailFetches(7, errors.New("broker unreachable"))
+	var mu sync.Mutex
+	var fetchErrs []stream.Event
+	obs := stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventFetchError {
+			mu.Lock()
+			fetchErrs = append(fetchErrs, ev)
+			mu.Unlock()
+		}
+	})
+	cl := newCalls()
+	h := func(ctx context.Context, r *stream.Record) error { cl.add(r.ID, e.clock.Now()); return nil }
+	if err := e.run(e.consumer(h, stream.WithObserver(obs)), e.committedAll); err != nil {
+		t.Fatalf("Run = %v; a transient fetch error must not end the run", err)
+	}
+	for _, id := range ids {
+		if cl.count(id) != 1 {
+			t.Fatalf("%s handled %d times, want 1", id, cl.count(id))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fetchErrs) != 7 {
+		t.Fatalf("%d fetch_error events, want 7 (one per injected failure)", len(fetchErrs))
+	}
+	if ev := fetchErrs[0]; ev.Attempt != 1 || ev.Partition == "" || !strings.Contains(ev.Err.Error(), "broker unreachable") {
+		t.Fatalf("first fetch_error event = %+v", ev)
+	}
+}
+
+func TestCheckpointPastTheLogIsAnError(t *testing.T) {
+	e := newEnv(t, 1)
+	e.write("a")
+	cp := e.cp("0")
+	cp.Committed = memstream.PointerAt(99) // well past the end of the log
+	if err := e.store.Save(context.Background(), cp); err != nil {
+		t.Fatal(err)
+	}
+	h := func(context.Context, *stream.Record) error { return nil }
+	err := e.run(e.consumer(h), func() bool { return false })
+	if !errors.Is(err, driver.ErrPointerNotFound) {
+		t.Fatalf("Run = %v, want an error matching driver.ErrPointerNotFound", err)
+	}
+}

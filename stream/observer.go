@@ -30,6 +30,11 @@ const (
 	EventProducerFailed   // Count records failed; Err is the first error
 	EventProducerHold     // the producer holds sends for Delay after a failure
 	EventProducerReplayed // Count unacknowledged records were recovered from the WAL
+
+	// EventFetchError: reading a partition (or, with an empty Partition,
+	// listing partitions) failed; Err says why, Attempt counts the failures
+	// in a row, and the consumer tries again after Delay.
+	EventFetchError
 )
 
 var eventNames = map[EventKind]string{
@@ -40,7 +45,7 @@ var eventNames = map[EventKind]string{
 	EventPartitionFinished: "partition_finished", EventCheckpointError: "checkpoint_error",
 	EventProducerEmit: "producer_emit", EventProducerSent: "producer_sent",
 	EventProducerFailed: "producer_failed", EventProducerHold: "producer_hold",
-	EventProducerReplayed: "producer_replayed",
+	EventProducerReplayed: "producer_replayed", EventFetchError: "fetch_error",
 }
 
 // String returns the snake_case name.
