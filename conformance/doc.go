@@ -1,0 +1,33 @@
+// Package conformance is the shared suite that proves every backend of
+// unistream behaves the same: checkpoints, retries, the DLQ, ordered halts,
+// start positions, pointers, the producer's batching and write-ahead log,
+// faults, resharding and clean shutdown. One set of scenarios runs against
+// every adapter and every checkpoint store; a scenario is skipped only when
+// a declared capability is missing, and the skip names it.
+//
+// An adapter's test describes its backend with a Harness and calls Run:
+//
+//	func conformanceHarness(t *testing.T) conformance.Harness {
+//		return conformance.Harness{
+//			Name: "mem",
+//			NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
+//				return fmt.Sprintf("mem://c%d?partitions=%d", next(), spec.Partitions), nil
+//			},
+//		}
+//	}
+//
+//	func TestConformance(t *testing.T) { conformance.Run(t, conformanceHarness(t)) }
+//
+// The scenarios are written against the small T interface, so the suite
+// also runs outside go test (RunStandalone), for example from a command
+// that proves a team's own cluster.
+//
+// UNISTREAM_TARGET chooses where backends run: embedded (the default,
+// in-process brokers), containers (needs a Docker engine; skipped with "no
+// Docker engine reachable" otherwise) or external (stream URLs from
+// UNISTREAM_CONFORMANCE_URL, see ExternalURLTemplate).
+//
+// `make conformance` runs the suite with go test -json and writes the
+// backend × scenario matrix to conformance/REPORT.md (see ParseTestJSON and
+// Markdown).
+package conformance

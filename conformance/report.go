@@ -1,0 +1,338 @@
+package conformance
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// testEvent is one line of `go test -json` (cmd/test2json).
+type testEvent struct {
+	Action  string
+	Package string
+	Test    string
+	Elapsed float64
+	Output  string
+}
+
+var (
+	markerRE = regexp.MustCompile(regexp.QuoteMeta(BackendMarker) + `(\S+) target=(\S+)`)
+	// fileLineRE matches the "file.go:12: " prefix of a test log line.
+	fileLineRE = regexp.MustCompile(`^\s*[\w.-]+\.go:\d+: `)
+)
+
+// testNode is one test of the -json stream.
+type testNode struct {
+	name    string
+	action  string // pass, fail, skip
+	elapsed float64
+	output  []string
+}
+
+// ParseTestJSON reads the output of `go test -json` and returns one Report
+// per test binary that ran Run (a top-level test whose name starts with
+// TestConformance): the scenarios' results per store, skip reasons, first
+// failure messages, and the skip reasons of parts of passing scenarios as
+// Notes. Other tests and packages are ignored.
+func ParseTestJSON(r io.Reader) ([]Report, error) {
+	type pkgTests struct {
+		tests map[string]*testNode
+		order []string
+	}
+	pkgs := map[string]*pkgTests{}
+	var pkgOrder []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(strings.TrimSpace(string(b))) == 0 || b[0] != '{' {
+			continue // go test prints non-JSON lines for build failures
+		}
+		var ev testEvent
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return nil, fmt.Errorf("conformance: go test -json line %d: %w", line, err)
+		}
+		if !strings.HasPrefix(ev.Test, "TestConformance") {
+			continue
+		}
+		p := pkgs[ev.Package]
+		if p == nil {
+			p = &pkgTests{tests: map[string]*testNode{}}
+			pkgs[ev.Package] = p
+			pkgOrder = append(pkgOrder, ev.Package)
+		}
+		n := p.tests[ev.Test]
+		if n == nil {
+			n = &testNode{name: ev.Test}
+			p.tests[ev.Test] = n
+			p.order = append(p.order, ev.Test)
+		}
+		switch ev.Action {
+		case "output":
+			n.output = append(n.output, strings.TrimRight(ev.Output, "\n"))
+		case "pass", "fail", "skip":
+			n.action, n.elapsed = ev.Action, ev.Elapsed
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("conformance: read go test -json: %w", err)
+	}
+	var reps []Report
+	for _, pkg := range pkgOrder {
+		p := pkgs[pkg]
+		roots := map[string]bool{}
+		for _, name := range p.order {
+			if !strings.Contains(name, "/") {
+				roots[name] = true
+			}
+		}
+		for _, name := range p.order {
+			if !roots[name] {
+				continue
+			}
+			root := p.tests[name]
+			rep := Report{Backend: pkg[strings.LastIndexByte(pkg, '/')+1:], Target: Embedded, Elapsed: seconds(root.elapsed)}
+			for _, o := range root.output {
+				if m := markerRE.FindStringSubmatch(o); m != nil {
+					rep.Backend, rep.Target = m[1], Target(m[2])
+				}
+			}
+			if root.action == "skip" {
+				rep.Results = append(rep.Results, Result{Scenario: "(all)", Status: Skip, Reason: message(root)})
+			}
+			prefix := name + "/"
+			children := func(parent string) []*testNode {
+				var out []*testNode
+				for _, n := range p.order {
+					if rest, ok := strings.CutPrefix(n, parent+"/"); ok && !strings.Contains(rest, "/") {
+						out = append(out, p.tests[n])
+					}
+				}
+				return out
+			}
+			descendants := func(parent string) []*testNode {
+				var out []*testNode
+				for _, n := range p.order {
+					if strings.HasPrefix(n, parent+"/") {
+						out = append(out, p.tests[n])
+					}
+				}
+				return out
+			}
+			result := func(n *testNode, scenario, store string) Result {
+				res := Result{Scenario: scenario, Store: store, Elapsed: seconds(n.elapsed)}
+				switch n.action {
+				case "pass":
+					res.Status = Pass
+				case "skip":
+					res.Status, res.Reason = Skip, message(n)
+				default:
+					res.Status = Fail
+					res.Reason = firstFailure(append([]*testNode{n}, descendants(n.name)...))
+				}
+				for _, d := range descendants(n.name) {
+					if d.action == "skip" && n.action != "skip" {
+						res.Notes = append(res.Notes, d.name[len(n.name)+1:]+": "+message(d))
+					}
+				}
+				return res
+			}
+			for _, sn := range children(name) {
+				scenario := strings.TrimPrefix(sn.name, prefix)
+				var stores []*testNode
+				for _, c := range children(sn.name) {
+					if strings.HasPrefix(c.name[len(sn.name)+1:], "store=") {
+						stores = append(stores, c)
+					}
+				}
+				if len(stores) == 0 || sn.action == "skip" {
+					rep.Results = append(rep.Results, result(sn, scenario, ""))
+					continue
+				}
+				for _, c := range stores {
+					rep.Results = append(rep.Results, result(c, scenario, strings.TrimPrefix(c.name[len(sn.name)+1:], "store=")))
+				}
+			}
+			reps = append(reps, rep)
+		}
+	}
+	return reps, nil
+}
+
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
+
+// logLines returns a test's own log lines, without the runner's lines and
+// the file:line prefixes.
+func logLines(n *testNode) []string {
+	var out []string
+	for _, o := range n.output {
+		t := strings.TrimSpace(o)
+		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- ") || t == "PASS" || t == "FAIL" {
+			continue
+		}
+		if loc := fileLineRE.FindString(o); loc != "" {
+			out = append(out, strings.TrimSpace(o[len(loc):]))
+		} else if len(out) > 0 {
+			out[len(out)-1] += " " + t // a continuation line
+		}
+	}
+	return out
+}
+
+// message is a skipped test's reason: its last log line.
+func message(n *testNode) string {
+	l := logLines(n)
+	if len(l) == 0 {
+		return ""
+	}
+	return l[len(l)-1]
+}
+
+// firstFailure is the first log line of the failed tests among ns.
+func firstFailure(ns []*testNode) string {
+	for _, n := range ns {
+		if n.action != "fail" {
+			continue
+		}
+		for _, l := range logLines(n) {
+			if !strings.HasPrefix(l, BackendMarker) {
+				return l
+			}
+		}
+	}
+	return ""
+}
+
+// Markdown renders reports as the backend × scenario matrix of
+// conformance/REPORT.md: one row per scenario, one column per backend and
+// checkpoint store, each cell pass / skip / FAIL with a numbered note
+// giving the reason.
+func Markdown(reports []Report) string {
+	type col struct{ backend, store string }
+	var cols []col
+	var scenarios []string
+	seenScenario := map[string]bool{}
+	cells := map[col]map[string]Result{}
+	for _, rep := range reports {
+		var stores []string
+		for _, r := range rep.Results {
+			if r.Store != "" && !contains(stores, r.Store) {
+				stores = append(stores, r.Store)
+			}
+		}
+		if len(stores) == 0 {
+			stores = []string{""}
+		}
+		for _, s := range stores {
+			c := col{rep.Backend, s}
+			cols = append(cols, c)
+			cells[c] = map[string]Result{}
+		}
+		for _, r := range rep.Results {
+			if !seenScenario[r.Scenario] {
+				seenScenario[r.Scenario] = true
+				scenarios = append(scenarios, r.Scenario)
+			}
+			for _, s := range stores {
+				if r.Store == "" || r.Store == s {
+					cells[col{rep.Backend, s}][r.Scenario] = r
+				}
+			}
+		}
+	}
+	sort.SliceStable(scenarios, func(i, j int) bool { return scenarios[i] < scenarios[j] })
+
+	var notes []string
+	noteIdx := map[string]int{}
+	note := func(text string) int {
+		if i, ok := noteIdx[text]; ok {
+			return i
+		}
+		notes = append(notes, text)
+		noteIdx[text] = len(notes)
+		return len(notes)
+	}
+	var b strings.Builder
+	b.WriteString("# Conformance report\n\n")
+	b.WriteString("Generated by `make conformance` from `go test -race -json -run '^TestConformance$' ./...`: ")
+	b.WriteString("every scenario of package conformance against every backend (columns: backend · checkpoint store). ")
+	b.WriteString("A scenario is skipped only for a missing capability, named in its note; a note starting with BUG is a known engine bug.\n\n")
+	b.WriteString("| backend | target | pass | skip | fail | run time |\n|---|---|---|---|---|---|\n")
+	for _, rep := range reports {
+		var p, s, f int
+		for _, r := range rep.Results {
+			switch r.Status {
+			case Pass:
+				p++
+			case Skip:
+				s++
+			case Fail:
+				f++
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %s |\n", rep.Backend, rep.Target, p, s, f, rep.Elapsed)
+	}
+	b.WriteString("\n| scenario |")
+	for _, c := range cols {
+		if c.store == "" {
+			fmt.Fprintf(&b, " %s |", c.backend)
+		} else {
+			fmt.Fprintf(&b, " %s · %s |", c.backend, c.store)
+		}
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, sc := range scenarios {
+		fmt.Fprintf(&b, "| %s |", strings.ReplaceAll(sc, "_", " "))
+		for _, c := range cols {
+			r, ok := cells[c][sc]
+			var cell string
+			switch {
+			case !ok:
+				cell = "—"
+			case r.Status == Pass && len(r.Notes) == 0:
+				cell = "pass"
+			case r.Status == Pass:
+				var refs []string
+				for _, n := range r.Notes {
+					refs = append(refs, fmt.Sprint(note(n)))
+				}
+				cell = fmt.Sprintf("pass, %d part(s) skipped [%s]", len(r.Notes), strings.Join(refs, ","))
+			case r.Status == Skip:
+				cell = fmt.Sprintf("skip [%d]", note(r.Reason))
+			default:
+				cell = fmt.Sprintf("**FAIL** [%d]", note(r.Reason))
+			}
+			fmt.Fprintf(&b, " %s |", cell)
+		}
+		b.WriteString("\n")
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nNotes:\n\n")
+		for i, n := range notes {
+			fmt.Fprintf(&b, "%d. %s\n", i+1, strings.ReplaceAll(n, "|", "\\|"))
+		}
+	}
+	return b.String()
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
