@@ -10,9 +10,34 @@ export CGO_ENABLED := 1
 demo:
 	$(GO) run ./cmd/unistream demo
 
-## test: vet, check generated code is current, and run every test with the race detector
-test: vet
+## test: check generated code is current, vet, and run every test with the race detector
+test: check-generated vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## generate: regenerate each adapter's zz_generated_*.go and docs/adapters.md from its adapter.yaml
+generate:
+	$(GO) run ./gen
+
+# check-generated: run the generator, then fail if that changed or added a
+# generated file, so CI fails when a spec, template or generated file is
+# edited without the others. Outside a git work tree, gen -check compares
+# without writing.
+GENERATED := '*zz_generated*' docs/adapters.md
+check-generated:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  $(GO) run ./gen >/dev/null || exit 1; \
+	  if ! git diff --quiet -- $(GENERATED); then \
+	    git diff --stat -- $(GENERATED); \
+	    echo "generated code is out of date: run make generate and commit"; exit 1; \
+	  fi; \
+	  untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
+	  if [ -n "$$untracked" ]; then \
+	    echo "$$untracked"; \
+	    echo "generated code is out of date: run make generate and commit (the files above are not tracked)"; exit 1; \
+	  fi; \
+	else \
+	  $(GO) run ./gen -check || exit 1; \
+	fi
 
 vet:
 	$(GO) vet $(PKGS)
@@ -36,3 +61,13 @@ fuzz:
 
 clean:
 	$(GO) clean -testcache
+
+## conformance: run the conformance suite on every backend (UNISTREAM_TARGET, default embedded) and write conformance/REPORT.md
+.PHONY: conformance
+conformance:
+	@out=$$(mktemp); \
+	$(GO) test -race -count=1 -timeout 20m -json -run '^TestConformance$$' $(PKGS) > $$out; status=$$?; \
+	$(GO) run ./conformance/cmd/report -o conformance/REPORT.md $$out; rstatus=$$?; \
+	rm -f $$out; \
+	if [ $$status -ne 0 ]; then echo "conformance: some scenarios failed (or a test binary did not build); see conformance/REPORT.md"; exit $$status; fi; \
+	exit $$rstatus

@@ -1,13 +1,8 @@
 package memstream
 
 import (
-	"context"
-	"fmt"
-	"net/url"
 	"sort"
 	"sync"
-
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // Broker holds named streams, like a broker holds topics: every Stream call
@@ -34,16 +29,14 @@ func Default() *Broker { return defaultBroker }
 // stream's values, or the defaults for a new stream. Closing the handle does
 // not delete the stream.
 func (b *Broker) Stream(name string, opts ...Option) (*Stream, error) {
-	o := Options{Name: name}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := NewOptions(opts...)
+	o.Name = name
 	return b.open(o)
 }
 
-// open returns a handle on the stream described by validated or raw options.
+// open validates o and returns a handle on the stream it names.
 func (b *Broker) open(o Options) (*Stream, error) {
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -86,17 +79,4 @@ func (b *Broker) Names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// openURL is the opener of the mem scheme: it opens a stream of the
-// Default broker.
-func openURL(ctx context.Context, u *url.URL) (driver.Stream, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstream: open: %w", err)
-	}
-	o, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return defaultBroker.open(o)
 }

@@ -13,13 +13,21 @@
 // stream name (1 to 249 letters, digits, '.', '_' or '-'). The options are
 //
 //	partitions=N          partition count of a new stream (1..4096, default 1)
-//	max_record_bytes=B    largest record, driver.Record.Size (default 1 MiB)
+//	max_record_bytes=B    largest record, driver.Record.Size (default 1MiB)
 //	max_batch_records=R   most records in one Write (default 500)
-//	max_batch_bytes=B     largest sum of record sizes in one Write (default 5 MiB)
+//	max_batch_bytes=B     largest sum of record sizes in one Write (default 5MiB)
+//
+// Sizes take units (64KiB, 5MiB). Each option also has an environment
+// variable (UNISTREAM_MEM_PARTITIONS, ...); a URL query key beats its
+// variable, which beats the default. The options are declared in
+// adapter.yaml, from which go generate writes zz_generated_options.go (the
+// Options type, ParseURL, the With functions), the scheme registration
+// and the mem section of docs/adapters.md.
 //
 // URL streams live in the process-wide Default broker, so two opens of
 // mem://orders see the same data, as two clients of one broker would. An
-// option given in the URL must match an existing stream's value; an omitted
+// option given in the URL or the environment must match an existing
+// stream's value; an omitted
 // one takes the existing value. Tests that want isolation use New (a
 // standalone stream) or their own NewBroker.
 //

@@ -36,6 +36,7 @@ type state struct {
 	maxRecordBytes    int
 	maxBatchRecords   int
 	maxBatchBytes     int
+	caps              driver.Capabilities
 
 	mu    sync.RWMutex
 	parts []*partition          // in creation order; parts[i].id == strconv.Itoa(i)
@@ -68,40 +69,39 @@ type faults struct {
 	delay      time.Duration
 }
 
+// newState creates a stream's data from validated options (their defaults
+// filled in).
 func newState(o Options) *state {
 	st := &state{
 		name:              o.Name,
-		initialPartitions: cmpOr(o.Partitions, DefaultPartitions),
-		maxRecordBytes:    cmpOr(o.MaxRecordBytes, DefaultMaxRecordBytes),
-		maxBatchRecords:   cmpOr(o.MaxBatchRecords, DefaultMaxBatchRecords),
-		maxBatchBytes:     cmpOr(o.MaxBatchBytes, DefaultMaxBatchBytes),
+		initialPartitions: o.Partitions,
+		maxRecordBytes:    o.MaxRecordBytes,
+		maxBatchRecords:   o.MaxBatchRecords,
+		maxBatchBytes:     o.MaxBatchBytes,
+		caps:              o.Capabilities(),
 		byID:              map[string]*partition{},
 	}
 	st.addLocked(st.initialPartitions, nil)
 	return st
 }
 
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-// matches checks that the options set in o agree with an existing stream.
+// matches checks that the options set in o (by a URL, the environment or
+// an Option) agree with an existing stream; options left at their default
+// take the stream's values.
 func (st *state) matches(o Options) error {
 	for _, f := range []struct {
+		id        optID
 		key       string
 		got, have int
 	}{
-		{"partitions", o.Partitions, st.initialPartitions},
-		{"max_record_bytes", o.MaxRecordBytes, st.maxRecordBytes},
-		{"max_batch_records", o.MaxBatchRecords, st.maxBatchRecords},
-		{"max_batch_bytes", o.MaxBatchBytes, st.maxBatchBytes},
+		{optionPartitions, "partitions", o.Partitions, st.initialPartitions},
+		{optionMaxRecordBytes, "max_record_bytes", o.MaxRecordBytes, st.maxRecordBytes},
+		{optionMaxBatchRecords, "max_batch_records", o.MaxBatchRecords, st.maxBatchRecords},
+		{optionMaxBatchBytes, "max_batch_bytes", o.MaxBatchBytes, st.maxBatchBytes},
 	} {
-		if f.got != 0 && f.got != f.have {
-			return fmt.Errorf("memstream: stream %q exists with %s=%d, cannot open it with %s=%d (omit the option to use the existing value)",
-				st.name, f.key, f.have, f.key, f.got)
+		if o.src[f.id] != optFromDefault && f.got != f.have {
+			return fmt.Errorf("memstream: stream %q exists with %s=%d, cannot open it with %s (omit the option to use the existing value)",
+				st.name, f.key, f.have, o.where(f.id))
 		}
 	}
 	return nil
@@ -169,11 +169,9 @@ var _ driver.Stream = (*Stream)(nil)
 // '_' or '-') or an option is out of range: both are programming errors.
 // Use Broker.Stream to get an error instead.
 func New(name string, opts ...Option) *Stream {
-	o := Options{Name: name}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := o.validate(); err != nil {
+	o := NewOptions(opts...)
+	o.Name = name
+	if err := o.Validate(); err != nil {
 		panic(err.Error())
 	}
 	return newHandle(newState(o), o)
@@ -193,17 +191,10 @@ func (s *Stream) Name() string { return s.st.name }
 // Codec returns the memstream pointer codec.
 func (s *Stream) Codec() driver.PointerCodec { return Codec{} }
 
-// Capabilities returns the stream's limits: MaxRecordBytes, MaxBatchRecords
-// and MaxBatchBytes from its options, PerKeyOrder and Resharding true.
-func (s *Stream) Capabilities() driver.Capabilities {
-	return driver.Capabilities{
-		MaxBatchRecords: s.st.maxBatchRecords,
-		MaxBatchBytes:   s.st.maxBatchBytes,
-		MaxRecordBytes:  s.st.maxRecordBytes,
-		PerKeyOrder:     true,
-		Resharding:      true,
-	}
-}
+// Capabilities returns the stream's capabilities, as adapter.yaml declares
+// them: MaxRecordBytes, MaxBatchRecords and MaxBatchBytes from the options
+// the stream was created with, PerKeyOrder and Resharding true.
+func (s *Stream) Capabilities() driver.Capabilities { return s.st.caps }
 
 // Close closes the handle; the stream's data stays (in its broker). Readers
 // and writers of the handle fail with ErrClosed afterwards. Close is
