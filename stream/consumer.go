@@ -621,6 +621,17 @@ func (w *partitionWorker) noteCommit(before Pointer) commitNote {
 	return n
 }
 
+// commitAndSave advances the commit over what is final and persists the
+// checkpoint. The caller holds w.mu.
+func (w *partitionWorker) commitAndSave() (commitNote, error) {
+	before := w.cp.Committed
+	w.advance()
+	if err := w.save(); err != nil {
+		return commitNote{}, err
+	}
+	return w.noteCommit(before), nil
+}
+
 // report emits the commit and batch-done events of a note.
 func (w *partitionWorker) report(n commitNote) {
 	if !n.moved {
@@ -881,16 +892,11 @@ func (w *partitionWorker) runRecord(r *Record) (stop bool, err error) {
 			}
 		}
 		delay := st.NextRetry.Sub(end)
-		before := w.cp.Committed
-		if out == outSucceeded || out == outSkipped {
-			w.advance()
-		}
-		if err := w.save(); err != nil {
-			w.mu.Unlock()
+		note, err := w.commitAndSave()
+		w.mu.Unlock()
+		if err != nil {
 			return true, err
 		}
-		note := w.noteCommit(before)
-		w.mu.Unlock()
 		switch out {
 		case outSucceeded:
 			w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
@@ -945,14 +951,11 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 			st.Status = checkpoint.DeadLettered
 			w.cp.Counts.DeadLettered++
 			attempts := st.Attempts
-			before := w.cp.Committed
-			w.advance()
-			if err := w.save(); err != nil {
-				w.mu.Unlock()
+			note, err := w.commitAndSave()
+			w.mu.Unlock()
+			if err != nil {
 				return true, err
 			}
-			note := w.noteCommit(before)
-			w.mu.Unlock()
 			w.observe(Event{Kind: EventDeadLettered, Record: r, Attempt: attempts})
 			w.report(note)
 			return false, nil
@@ -1057,13 +1060,11 @@ func (w *partitionWorker) waitOperator() error {
 			w.mu.Unlock()
 			return nil
 		}
-		before := w.cp.Committed
-		w.advance()
-		if err := w.save(); err != nil {
+		note, err := w.commitAndSave()
+		if err != nil {
 			w.mu.Unlock()
 			return err
 		}
-		note := w.noteCommit(before)
 		if w.cp.Batch == nil {
 			w.recs = nil
 		}
