@@ -198,3 +198,35 @@ func TestParseTestJSONAndMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTestJSONTimeoutAndFreshNames(t *testing.T) {
+	const in = `{"Action":"run","Package":"p/kafka","Test":"TestConformance"}
+{"Action":"run","Package":"p/kafka","Test":"TestConformance/01_round_trip"}
+{"Action":"run","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=memory"}
+{"Action":"output","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=memory","Output":"    env.go:1: Write: conformance-3: timed out\n"}
+{"Action":"fail","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=memory","Elapsed":1}
+{"Action":"run","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=file"}
+{"Action":"output","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=file","Output":"    env.go:1: Write: conformance-4: timed out\n"}
+{"Action":"fail","Package":"p/kafka","Test":"TestConformance/01_round_trip/store=file","Elapsed":1}
+{"Action":"fail","Package":"p/kafka","Test":"TestConformance/01_round_trip","Elapsed":2}
+{"Action":"run","Package":"p/kafka","Test":"TestConformance/02_graceful_stop_resume"}
+{"Action":"run","Package":"p/kafka","Test":"TestConformance/02_graceful_stop_resume/store=memory"}
+{"Action":"output","Package":"p/kafka","Output":"panic: test timed out after 20m0s\n"}
+{"Action":"fail","Package":"p/kafka","Elapsed":1200.5}
+`
+	reps, err := conformance.ParseTestJSON(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].Elapsed.Seconds() != 1200.5 {
+		t.Fatalf("reports %+v, want one with the package's elapsed time", reps)
+	}
+	last := reps[0].Results[len(reps[0].Results)-1]
+	if last.Scenario != "02_graceful_stop_resume" || last.Status != conformance.Fail || !strings.Contains(last.Reason, "panic: test timed out") {
+		t.Fatalf("unfinished scenario %+v, want a failure naming the timeout", last)
+	}
+	md := conformance.Markdown(reps)
+	if !strings.Contains(md, "| 01 round trip | **FAIL** [1] | **FAIL** [1] |") || !strings.Contains(md, "1. Write: conformance-N: timed out") {
+		t.Fatalf("fresh stream names not normalised in the notes:\n%s", md)
+	}
+}

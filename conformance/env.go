@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -51,22 +52,6 @@ func (e *env) need(c Capability, ok bool, why string) {
 	if !ok {
 		e.t.Skipf("needs capability %s, not declared by backend %s (%s)", c, e.h.Name, why)
 	}
-}
-
-// EnvStrict, set to 1, makes known engine bugs fail their scenario
-// instead of skipping it with a "BUG:" message.
-const EnvStrict = "UNISTREAM_CONFORMANCE_STRICT"
-
-// knownBug skips the scenario with a message starting "BUG:", unless
-// UNISTREAM_CONFORMANCE_STRICT=1, then it fails it. It is called only
-// where the bug showed itself: once the engine is fixed the scenario
-// passes by itself.
-func (e *env) knownBug(msg string) {
-	e.t.Helper()
-	if os.Getenv(EnvStrict) == "1" {
-		e.t.Fatalf("BUG: %s", msg)
-	}
-	e.t.Skipf("BUG: %s", msg)
 }
 
 // store returns a new store of the scenario's kind (a memory store for
@@ -378,6 +363,10 @@ func (r *running) until(what string, cond func() bool, describe func() string) b
 			r.e.t.Fatalf("waiting for %s: Consumer.Run returned early with %v%s", what, err, describeOr(describe))
 		}
 		if time.Now().After(deadline) {
+			if os.Getenv(EnvStacks) == "1" {
+				buf := make([]byte, 1<<20)
+				r.e.t.Logf("STACKS:\n%s", buf[:runtime.Stack(buf, true)])
+			}
 			r.e.t.Fatalf("waiting for %s: not reached within %v (a failure timeout, not a pass criterion)%s", what, r.e.timeout, describeOr(describe))
 		}
 		time.Sleep(time.Millisecond)

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/unistream-go/unistream/conformance"
@@ -29,12 +30,16 @@ func ExampleRun() {
 // The suite outside go test, as `unistream conformance --stream URL` runs
 // it: a log on standard output and a report.
 func ExampleRunStandalone() {
+	var n int
 	harness := conformance.Harness{
 		Name: "mem",
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
-			return fmt.Sprintf("mem://standalone-%d?partitions=%d", os.Getpid(), spec.Partitions), nil
+			n++ // scenarios run one at a time
+			name := fmt.Sprintf("standalone-%d", n)
+			t.Cleanup(func() { memstream.Default().Delete(name) })
+			return fmt.Sprintf("mem://%s?partitions=%d", name, spec.Partitions), nil
 		},
 	}
-	rep := conformance.RunStandalone(harness, os.Stdout, nil)
+	rep := conformance.RunStandalone(harness, os.Stdout, regexp.MustCompile(`retry|dlq`))
 	fmt.Print(conformance.Markdown([]conformance.Report{rep}))
 }

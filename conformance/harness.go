@@ -30,7 +30,8 @@ type Harness struct {
 	// URL, which the suite opens through the scheme registry (stream.Open,
 	// stream.OpenConsumer, stream.OpenProducer). Every call must return a
 	// stream no other call returned. The harness removes the stream in a
-	// t.Cleanup if it needs to. Required.
+	// t.Cleanup if it needs to. Scenarios run one at a time, but make it
+	// safe for concurrent use anyway. Required.
 	NewStream func(t T, spec StreamSpec) (url string, err error)
 
 	// CanInjectFaults declares that Faults injects broker faults into the
@@ -208,6 +209,10 @@ const EnvURL = "UNISTREAM_CONFORMANCE_URL"
 // EnvTimeout, a Go duration such as "10s", overrides Harness.Timeout: the
 // failure timeout of every wait.
 const EnvTimeout = "UNISTREAM_CONFORMANCE_TIMEOUT"
+
+// EnvStacks, set to 1, makes a wait that times out log every goroutine's
+// stack first, to diagnose a hang.
+const EnvStacks = "UNISTREAM_CONFORMANCE_STACKS"
 
 // CurrentTarget returns the target UNISTREAM_TARGET selects; unset means
 // Embedded.
