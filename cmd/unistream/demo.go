@@ -158,6 +158,10 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	fmt.Fprintf(out, "\nsummary: produced %d (%d send failures, %d records re-sent), processed %d: %d succeeded, %d dead-lettered; %d retries; elapsed %.2f sec\n",
 		produced, prodStats.failedSends, prodStats.resent, res.processed, res.succeeded, res.deadLettered, res.retries, time.Since(start).Seconds())
+	if o.dir == "" && !o.keep {
+		fmt.Fprintln(out, "the checkpoint, WAL and DLQ files were in a temporary directory, now removed: run with --keep to inspect them")
+		return nil
+	}
 	fmt.Fprintf(out, "checkpoint: %s\ndead letters: %s\n", filepath.Join(dir, "checkpoints"), filepath.Join(dir, "dlq.jsonl"))
 	return nil
 }
