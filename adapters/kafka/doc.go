@@ -1,0 +1,72 @@
+// Package kafka is the Kafka backend of unistream: a driver.Stream over
+// one Kafka topic, built on franz-go (kgo for the clients, kadm for
+// metadata and offsets). A partition is a Kafka partition ("0" to "N-1"),
+// a pointer is a record's offset.
+//
+// Importing the package registers the kafka URL scheme:
+//
+//	import _ "github.com/unistream-go/unistream/adapters/kafka"
+//
+//	c, err := stream.OpenConsumer(ctx, "kafka://broker1:9092,broker2:9092/orders?client_id=billing", handle, ...)
+//
+// # URL
+//
+//	kafka://HOST:PORT[,HOST:PORT...]/TOPIC?key=value&...
+//
+// The host part lists the seed brokers (the port defaults to 9092), the
+// path names the topic. User information (kafka://user:password@host/...)
+// gives the SASL credentials. The query keys are:
+//
+//	client_id=ID                client id sent to the brokers (default unistream)
+//	tls=true                    connect with TLS (implied by any tls_* key)
+//	tls_ca=FILE                 PEM CAs that sign the brokers' certificates
+//	tls_cert=FILE, tls_key=FILE client certificate and key (mutual TLS)
+//	tls_server_name=NAME        name checked in the brokers' certificates
+//	tls_insecure=true           skip certificate verification (tests only)
+//	sasl_mechanism=M            PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+//	sasl_user=U, sasl_password=P  SASL credentials (the password is redacted in Options.String)
+//	compression=C               none, gzip, snappy (default), lz4 or zstd
+//	max_record_bytes=B          largest record, driver.Record.Size (default 1,000,000)
+//	fetch_max_bytes=B           largest fetch response of a reader (default 4 MiB)
+//	dial_timeout=D              connecting to a broker (default 10s)
+//	request_timeout=D           admin requests and the read overhead of every request (default 30s)
+//	delivery_timeout=D          a written record's wait for the broker (default 30s)
+//	fetch_wait=D                the longest Fetch waits when nothing is buffered (default 100ms)
+//	metadata_min_age=D          least time between metadata refreshes (default 5s)
+//	create_topic=true           create the topic if missing (tests, demos) ...
+//	partitions=N                ... with N partitions (default 1)
+//
+// An unknown or repeated key, or a bad value, is an error naming the key
+// and the expected form.
+//
+// # Reading
+//
+// Each Reader owns a franz-go client consuming its one partition directly,
+// with no consumer group: this is standalone ownership, where the engine's
+// checkpoint store holds the progress. OpenReader resolves the start
+// position to an exact offset (Latest is the end of the log at the open,
+// AtTime uses ListOffsets by timestamp) and checks a start pointer against
+// the log: a pointer that was trimmed by retention or lies past the end
+// fails with driver.ErrPointerNotFound, and so does a Fetch whose position
+// was trimmed while reading. Fetch returns what the client has buffered at
+// once and otherwise waits at most fetch_wait; the client fetches the next
+// records in the background meanwhile. Retriable broker errors are retried
+// inside the client.
+//
+// # Writing
+//
+// Each Writer owns an idempotent producing client. A record with a key goes
+// to the partition of the murmur2 hash of its key, as Kafka's Java client
+// and franz-go's default partitioner place it, so that a key keeps its
+// partition whichever client wrote it; records without a key go round
+// robin. The record's ID travels in the HeaderID header, which readers
+// remove; a record written by another producer gets RecordID of its
+// position as its ID. Write reports a result per record: a partition's
+// records after a failed one fail too (driver.ErrPrecedingRecordFailed), so
+// that re-sending the failed records keeps the partition's order.
+//
+// # Tests
+//
+// Package kafkatest runs an embedded broker (franz-go's kfake) with fault
+// injection; the conformance suite and the engine tests run on it.
+package kafka

@@ -1,0 +1,364 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// OpenReader opens a reader of one partition ("0" to "N-1") at a start
+// position: Earliest (the log start), Latest (the records written after the
+// open: the high watermark at the open), AtTime (the first record whose
+// timestamp is at or after the time, by ListOffsets; the end of the log if
+// none), After(pointer) or At(pointer). A pointer must be a valid Kafka
+// pointer whose position is in the log: for At, a record between the log
+// start and the end; for After, a record at most one before the log start
+// (so that a checkpoint whose last record was trimmed by retention, but
+// nothing after it, resumes) and before the end. Otherwise the error wraps
+// driver.ErrPointerNotFound.
+//
+// The reader's franz-go client starts fetching at once, in the background;
+// Fetch takes what it has buffered.
+func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.Start) (driver.Reader, error) {
+	if err := s.check(ctx, "open reader of"); err != nil {
+		return nil, err
+	}
+	topic := s.o.Topic
+	p, err := parsePartition(partition)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: open reader of %s: %w", topic, err)
+	}
+	n, err := s.readPartitionCount(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: open reader of %s/%s: %w", topic, partition, err)
+	}
+	if int(p) >= n {
+		return nil, fmt.Errorf("kafka: open reader: topic %s has no partition %q (partitions: 0 to %d)", topic, partition, n-1)
+	}
+	at, err := s.startOffset(ctx, p, start)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := s.newClient("open reader of",
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: at}}),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.FetchMaxBytes(int32(s.o.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(s.o.FetchMaxBytes)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &reader{s: s, cl: cl, partition: partition, p: p}, nil
+}
+
+// startOffset resolves a start position to the offset the reader consumes
+// from, checking pointers against the log's bounds.
+func (s *Stream) startOffset(ctx context.Context, p int32, start driver.Start) (kgo.Offset, error) {
+	topic := s.o.Topic
+	partition := strconv.Itoa(int(p))
+	where := fmt.Sprintf("kafka: open reader of %s/%s at start %s", topic, partition, start.Kind)
+	switch start.Kind {
+	case driver.StartEarliest:
+		return kgo.NewOffset().AtStart(), nil
+	case driver.StartLatest:
+		_, end, err := s.bounds(ctx, p)
+		if err != nil {
+			return kgo.Offset{}, fmt.Errorf("%s: %w", where, err)
+		}
+		return kgo.NewOffset().At(end), nil
+	case driver.StartAtTime:
+		rctx, cancel := s.reqCtx(ctx)
+		defer cancel()
+		listed, err := s.adm.ListOffsetsAfterMilli(rctx, ceilMilli(start.Time), topic)
+		lo, err := pick(listed, err, topic, p)
+		if err != nil {
+			return kgo.Offset{}, fmt.Errorf("%s %s: list offsets by time: %w", where, start.Time.Format(time.RFC3339Nano), err)
+		}
+		return kgo.NewOffset().At(lo.Offset), nil
+	case driver.StartAfter, driver.StartAt:
+		off, err := Offset(start.Pointer)
+		if err != nil {
+			return kgo.Offset{}, fmt.Errorf("%s: %w", where, err)
+		}
+		logStart, end, err := s.bounds(ctx, p)
+		if err != nil {
+			return kgo.Offset{}, fmt.Errorf("%s: %w", where, err)
+		}
+		next := off
+		if start.Kind == driver.StartAfter {
+			next = off + 1
+		}
+		human := Codec{}.Format(topic, partition, start.Pointer)
+		if off >= end {
+			return kgo.Offset{}, fmt.Errorf("%s %s: the pointer is beyond the end of the log (next offset %d): %w", where, human, end, driver.ErrPointerNotFound)
+		}
+		if next < logStart {
+			return kgo.Offset{}, fmt.Errorf("%s %s: the records from offset %d were deleted (the log starts at offset %d, retention or DeleteRecords): %w",
+				where, human, next, logStart, driver.ErrPointerNotFound)
+		}
+		return kgo.NewOffset().At(next), nil
+	}
+	return kgo.Offset{}, fmt.Errorf("kafka: open reader of %s/%s: unknown start kind %s (expected earliest, latest, at-time, after or at)", topic, partition, start.Kind)
+}
+
+// Bounds returns the log start offset of a partition (the offset of its
+// oldest retained record) and its end offset (the offset the next record
+// gets, the high watermark). end - logStart is the number of retained
+// offsets, and end minus a consumer's next offset is its lag.
+func (s *Stream) Bounds(ctx context.Context, partition string) (logStart, end int64, err error) {
+	if err := s.check(ctx, "list offsets of"); err != nil {
+		return 0, 0, err
+	}
+	p, err := parsePartition(partition)
+	if err != nil {
+		return 0, 0, fmt.Errorf("kafka: list offsets of %s: %w", s.o.Topic, err)
+	}
+	logStart, end, err = s.bounds(ctx, p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("kafka: list offsets of %s/%s: %w", s.o.Topic, partition, err)
+	}
+	return logStart, end, nil
+}
+
+// bounds returns the log start offset and the high watermark (the offset
+// the next record gets) of partition p.
+func (s *Stream) bounds(ctx context.Context, p int32) (logStart, end int64, err error) {
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	starts, err := s.adm.ListStartOffsets(rctx, s.o.Topic)
+	ls, err := pick(starts, err, s.o.Topic, p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the log start offset: %w", err)
+	}
+	ends, err := s.adm.ListEndOffsets(rctx, s.o.Topic)
+	le, err := pick(ends, err, s.o.Topic, p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the end offset: %w", err)
+	}
+	return ls.Offset, le.Offset, nil
+}
+
+// pick returns the listed offset of one partition.
+func pick(l kadm.ListedOffsets, err error, topic string, p int32) (kadm.ListedOffset, error) {
+	if err != nil {
+		return kadm.ListedOffset{}, err
+	}
+	lo, ok := l.Lookup(topic, p)
+	if !ok {
+		if e := l.Error(); e != nil {
+			return kadm.ListedOffset{}, e
+		}
+		return kadm.ListedOffset{}, fmt.Errorf("partition %d of %s not in the response: %w", p, topic, kerr.UnknownTopicOrPartition)
+	}
+	if lo.Err != nil {
+		return kadm.ListedOffset{}, lo.Err
+	}
+	return lo, nil
+}
+
+// ceilMilli returns t in Unix milliseconds, rounded up (Kafka timestamps are
+// milliseconds: the first record at or after t is at or after the next
+// whole millisecond), and at least 0 (negative timestamps are special
+// values in ListOffsets).
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return max(ms, 0)
+}
+
+// reader reads one partition through its own consuming client.
+//
+// Fetch moves everything the client has buffered into buf at once, so that
+// the client fetches the next records while the engine works on these ones
+// (franz-go issues the next fetch of a partition only once its buffered
+// fetch is drained). buf is bounded by about twice fetch_max_bytes.
+type reader struct {
+	s         *Stream
+	cl        *kgo.Client
+	partition string
+	p         int32
+	closed    atomic.Bool
+
+	buf     []driver.Record // fetched, not yet returned
+	pending error           // an error met after the records in buf
+	fatal   error           // the reader's position is gone: every Fetch returns it
+}
+
+// Fetch returns up to max records of the partition, in offset order. It
+// returns what the client has buffered at once; when nothing is buffered it
+// waits for records at most the fetch_wait option (100 ms by default), and
+// returns an empty batch and a nil error if none came. Errors that Kafka
+// calls retriable (a leader moving, a broker restarting) are retried by the
+// client and never returned. A fetch that finds the reader's offset out of
+// range (the log was trimmed past it) returns an error wrapping
+// driver.ErrPointerNotFound, and so does every later Fetch: the reader
+// never skips to another position. Other broker errors are returned
+// wrapped, after the records fetched before them, and the reader stays
+// usable: the next Fetch goes on from the same position.
+func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
+	where := func() string { return "kafka: fetch " + r.s.o.Topic + "/" + r.partition }
+	if r.closed.Load() || r.s.isClosed() {
+		return nil, fmt.Errorf("%s: reader is closed: %w", where(), ErrClosed)
+	}
+	if max < 1 {
+		return nil, fmt.Errorf("%s: max %d: expected at least 1", where(), max)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", where(), err)
+	}
+	if r.fatal != nil {
+		return nil, r.fatal
+	}
+	if len(r.buf) < max && r.pending == nil {
+		r.pending = r.poll(ctx, nil)
+		if len(r.buf) == 0 && r.pending == nil {
+			wctx, cancel := context.WithTimeout(ctx, r.s.o.FetchWait)
+			r.pending = r.poll(ctx, wctx)
+			cancel()
+		}
+	}
+	if len(r.buf) == 0 {
+		err := r.pending
+		r.pending = nil
+		if errors.Is(err, driver.ErrPointerNotFound) {
+			r.fatal = err
+		}
+		return nil, err
+	}
+	n := min(max, len(r.buf))
+	out := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	if len(r.buf) == 0 {
+		r.buf = nil
+	}
+	return out, nil
+}
+
+// poll appends what the client has buffered to r.buf, waiting until wctx
+// is done if wctx is not nil and nothing is buffered. It returns the first
+// error to report.
+func (r *reader) poll(ctx, wctx context.Context) error {
+	topic := r.s.o.Topic
+	where := "kafka: fetch " + topic + "/" + r.partition
+	var fs kgo.Fetches
+	if wctx == nil {
+		fs = r.cl.PollRecords(nil, -1) //nolint:staticcheck // a nil context drains without waiting
+	} else {
+		fs = r.cl.PollRecords(wctx, -1)
+	}
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Topic != topic || fp.Partition != r.p || len(fp.Records) == 0 {
+			return
+		}
+		r.buf = appendConverted(r.buf, fp.Records, r.partition)
+	})
+	for _, fe := range fs.Errors() {
+		err := fe.Err
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			// fetch_wait passed: nothing new.
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("%s: %w", where, ctx.Err())
+		case errors.Is(err, kgo.ErrClientClosed):
+			return fmt.Errorf("%s: reader is closed: %w", where, ErrClosed)
+		case errors.Is(err, kerr.OffsetOutOfRange):
+			return r.outOfRange(ctx, err)
+		default:
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+// outOfRange explains an OFFSET_OUT_OF_RANGE fetch error.
+func (r *reader) outOfRange(ctx context.Context, err error) error {
+	where := "kafka: fetch " + r.s.o.Topic + "/" + r.partition
+	logStart, end, berr := r.s.bounds(ctx, r.p)
+	if berr != nil {
+		return fmt.Errorf("%s: the reader's offset is out of range (%w): %w", where, err, driver.ErrPointerNotFound)
+	}
+	return fmt.Errorf("%s: the reader's offset is out of range: the log holds offsets %d to %d; records were deleted (retention or DeleteRecords) or the log was truncated (%w): %w",
+		where, logStart, end-1, err, driver.ErrPointerNotFound)
+}
+
+// appendConverted appends the driver records of fetched franz-go records
+// of one partition to out. Their pointers share one allocation and their
+// IDs one string, so a batch costs a few allocations, not a few per
+// record; the key, value and header slices are franz-go's.
+func appendConverted(out []driver.Record, krs []*kgo.Record, partition string) []driver.Record {
+	ptrs := make([]byte, PointerLen*len(krs))
+	idAt := make([]int, len(krs)) // index of the id header, or -1
+	idLen := 0
+	for i, kr := range krs {
+		idAt[i] = -1
+		for j := len(kr.Headers) - 1; j >= 0; j-- {
+			if kr.Headers[j].Key == HeaderID {
+				idAt[i] = j
+				idLen += len(kr.Headers[j].Value)
+				break
+			}
+		}
+	}
+	idBytes := make([]byte, 0, idLen)
+	for i, kr := range krs {
+		if idAt[i] >= 0 {
+			idBytes = append(idBytes, kr.Headers[idAt[i]].Value...)
+		}
+	}
+	allIDs := string(idBytes)
+	if out == nil {
+		out = make([]driver.Record, 0, len(krs))
+	}
+	at := 0
+	for i, kr := range krs {
+		ptr := ptrs[i*PointerLen : (i+1)*PointerLen : (i+1)*PointerLen]
+		binary.BigEndian.PutUint64(ptr, uint64(kr.Offset))
+		rec := driver.Record{
+			Key:       kr.Key,
+			Value:     kr.Value,
+			Time:      kr.Timestamp,
+			Stream:    kr.Topic,
+			Partition: partition,
+			Pointer:   ptr,
+		}
+		if j := idAt[i]; j >= 0 {
+			n := len(kr.Headers[j].Value)
+			rec.ID = allIDs[at : at+n]
+			at += n
+		}
+		if rec.ID == "" {
+			rec.ID = RecordID(kr.Topic, kr.Partition, kr.Offset)
+		}
+		if n := len(kr.Headers); n > 1 || n == 1 && idAt[i] < 0 {
+			rec.Headers = make([]driver.Header, 0, n)
+			for j, h := range kr.Headers {
+				if j != idAt[i] {
+					rec.Headers = append(rec.Headers, driver.Header{Key: h.Key, Value: h.Value})
+				}
+			}
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// Close stops the reader's client; Fetch fails with ErrClosed afterwards.
+// It is idempotent.
+func (r *reader) Close() error {
+	if r.closed.CompareAndSwap(false, true) {
+		r.s.closeClient(r.cl)
+	}
+	return nil
+}
