@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -45,14 +46,19 @@ type Handler func(ctx context.Context, r *Record) error
 func Open(ctx context.Context, rawURL string) (driver.Stream, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("stream: URL %q: %w", rawURL, err)
+		// url.Error repeats the raw URL, secrets included: report only why.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("stream: malformed URL (%w); expected scheme://…, one of %s", err, schemeList())
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("stream: URL %q has no scheme (expected one of %s)", rawURL, schemeList())
+		return nil, fmt.Errorf("stream: URL %q has no scheme (expected one of %s)", redact(u), schemeList())
 	}
 	o, ok := driver.Lookup(u.Scheme)
 	if !ok {
-		return nil, fmt.Errorf("stream: URL %q: unknown scheme %q (registered: %s; import the adapter package)", rawURL, u.Scheme, schemeList())
+		return nil, fmt.Errorf("stream: URL %q: unknown scheme %q (registered: %s; import the adapter package)", redact(u), u.Scheme, schemeList())
 	}
 	s, err := o.Open(ctx, u)
 	if err != nil {
@@ -69,7 +75,32 @@ func schemeList() string {
 	return strings.Join(s, ", ")
 }
 
-func redact(u *url.URL) string { return u.Redacted() }
+// secretWords mark query keys whose values are hidden in error messages.
+var secretWords = []string{"pass", "secret", "token", "credential", "key"}
+
+// redact returns u for error messages, with the user-info password and the
+// values of secret-looking query keys (password, secret, token,
+// credential, key) replaced by "***". The registry does not know each
+// adapter's secrets, so it errs on the side of hiding.
+func redact(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k, vs := range q {
+			lk := strings.ToLower(k)
+			for _, w := range secretWords {
+				if strings.Contains(lk, w) {
+					for i := range vs {
+						vs[i] = "***"
+					}
+					break
+				}
+			}
+		}
+		c.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
+	}
+	return c.Redacted()
+}
 
 // FormatPointer returns the human form of p, such as "mem:orders/0@42".
 func FormatPointer(s driver.Stream, partition string, p Pointer) string {
