@@ -69,6 +69,13 @@ type Harness struct {
 	// consumer to finish); it is a failure timeout, never a pass criterion.
 	// Zero means 60 s.
 	Timeout time.Duration
+
+	// BrokerFunctions names functions of an in-process broker the harness
+	// runs (kfake, pulsarfake, …). The leak check does not count goroutines
+	// with one of them on their stack: they belong to the broker, which
+	// outlives the clients and ends a closed connection's goroutines on its
+	// own schedule. Our clients' goroutines are still all checked.
+	BrokerFunctions []string
 }
 
 // StreamSpec says what stream Harness.NewStream creates.

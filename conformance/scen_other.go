@@ -382,7 +382,11 @@ func noGoroutineLeaks(e *env) {
 		}
 		c.Close()
 	}()
-	if err := goleak.Find(ignore); err != nil {
+	opts := []goleak.Option{ignore}
+	for _, f := range e.h.BrokerFunctions {
+		opts = append(opts, goleak.IgnoreAnyFunction(f))
+	}
+	if err := goleak.Find(opts...); err != nil {
 		e.t.Errorf("goroutines left after every consumer and producer was closed:\n%v", err)
 	}
 }

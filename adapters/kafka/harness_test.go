@@ -31,6 +31,12 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 	c := kafkatest.Start(t)
 	return conformance.Harness{
 		Name: "kafka",
+		// kfake serves each client connection with a read and a write
+		// goroutine that end after the client has closed, on kfake's time.
+		BrokerFunctions: []string{
+			"github.com/twmb/franz-go/pkg/kfake.(*clientConn).read",
+			"github.com/twmb/franz-go/pkg/kfake.(*clientConn).write",
+		},
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			topic := fmt.Sprintf("conformance-%d", conformanceSeq.Add(1))
 			if err := c.CreateTopic(context.Background(), topic, spec.Partitions); err != nil {
