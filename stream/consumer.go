@@ -293,9 +293,9 @@ func (w *partitionWorker) run() (finished bool, err error) {
 			}
 		}
 	}()
-	cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
-	if err != nil {
-		return false, fmt.Errorf("stream: load checkpoint %s: %w", w.key(), err)
+	cp, err := w.load()
+	if err != nil || cp == nil {
+		return false, err
 	}
 	w.cp = cp
 	if cp.Finished {
@@ -333,6 +333,28 @@ func (w *partitionWorker) run() (finished bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// load reads the partition's checkpoint, retrying store errors with the
+// fetch backoff: a store outage pauses the partition, it does not end the
+// run. Corrupt data is not retried. It returns (nil, nil) when the consumer
+// stops first.
+func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
+	for failures := 0; ; {
+		cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
+		if err == nil {
+			return cp, nil
+		}
+		if errors.Is(err, checkpoint.ErrCorrupt) {
+			return nil, fmt.Errorf("stream: load checkpoint %s: %w", w.key(), err)
+		}
+		failures++
+		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
+		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
+		if w.c.cfg.clock.Sleep(w.stopCtx, d) != nil {
+			return nil, nil
+		}
+	}
 }
 
 // validateCheckpoint checks the loaded pointers with the stream's codec, so a
@@ -1040,9 +1062,9 @@ func (w *partitionWorker) waitOperator() error {
 		if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
 			return nil
 		}
-		cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
-		if err != nil {
-			return fmt.Errorf("stream: reload halted checkpoint %s: %w", w.key(), err)
+		cp, err := w.load()
+		if err != nil || cp == nil {
+			return err
 		}
 		if cp.Version == w.cp.Version || cp.Halted() != nil {
 			continue

@@ -794,3 +794,51 @@ func TestCheckpointPastTheLogIsAnError(t *testing.T) {
 		t.Fatalf("Run = %v, want an error matching driver.ErrPointerNotFound", err)
 	}
 }
+
+// flakyLoadStore fails the first n Loads, then works.
+type flakyLoadStore struct {
+	checkpoint.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *flakyLoadStore) Load(ctx context.Context, k checkpoint.Key) (*checkpoint.Checkpoint, error) {
+	s.mu.Lock()
+	if s.n > 0 {
+		s.n--
+		s.mu.Unlock()
+		return nil, errors.New("store unreachable")
+	}
+	s.mu.Unlock()
+	return s.Store.Load(ctx, k)
+}
+
+func TestCheckpointLoadErrorsAreRetried(t *testing.T) {
+	e := newEnv(t, 2)
+	ids := e.write("a", "b", "c")
+	store := &flakyLoadStore{Store: e.store, n: 5}
+	var mu sync.Mutex
+	loadErrs := 0
+	obs := stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventCheckpointError {
+			mu.Lock()
+			loadErrs++
+			mu.Unlock()
+		}
+	})
+	cl := newCalls()
+	h := func(ctx context.Context, r *stream.Record) error { cl.add(r.ID, e.clock.Now()); return nil }
+	if err := e.run(e.consumer(h, stream.WithCheckpointStore(store), stream.WithObserver(obs)), e.committedAll); err != nil {
+		t.Fatalf("Run = %v; a store that fails to load for a while must not end the run", err)
+	}
+	for _, id := range ids {
+		if cl.count(id) != 1 {
+			t.Fatalf("%s handled %d times", id, cl.count(id))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if loadErrs != 5 {
+		t.Fatalf("%d checkpoint_error events, want 5", loadErrs)
+	}
+}
