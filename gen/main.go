@@ -28,7 +28,9 @@
 // The hand-written part of an adapter provides what the spec names: the
 // target type (the URL's part before the query, with Validate() error and
 // String() string), its parser func(*url.URL) (Target, error), and the
-// opener func(context.Context, Options) (driver.Stream, error). The
+// opener func(context.Context, Options) (driver.Stream, error); a spec may
+// also name, with validate, a func(Options) error that Validate calls last
+// for checks between options. The
 // generated code declares Options, Option, DefaultOptions, NewOptions,
 // ParseURL, ParseURLEnv, FromEnv, openURL, the Default<Option> constants,
 // the option indexes option<Option> and unexported names starting with opt;

@@ -34,6 +34,9 @@ type Spec struct {
 	URL URLSpec
 	// Opener is the hand-written func(context.Context, Options) (driver.Stream, error).
 	Opener string
+	// Validate optionally names a hand-written func(Options) error that
+	// Options.Validate calls last, for checks between options; empty for none.
+	Validate string
 	// Conformance says whether to write the conformance test entry.
 	Conformance bool
 	// Options are the adapter's options in spec order.
@@ -357,7 +360,7 @@ var reservedNames = []string{"Options", "Option", "DefaultOptions", "NewOptions"
 // spec reads the top-level mapping.
 func (l *loader) spec(n *yaml.Node, s *Spec) {
 	const what = "spec"
-	m := l.mapping(n, what, "!scheme", "package", "!title", "!description", "!url", "!opener", "conformance", "options", "!pointer", "!capabilities")
+	m := l.mapping(n, what, "!scheme", "package", "!title", "!description", "!url", "!opener", "validate", "conformance", "options", "!pointer", "!capabilities")
 	if m == nil {
 		return
 	}
@@ -396,6 +399,14 @@ func (l *loader) spec(n *yaml.Node, s *Spec) {
 				l.errf(f.v.Line, "opener %q: expected the name of a hand-written func(context.Context, Options) (driver.Stream, error)", v)
 			}
 			s.Opener = v
+		}
+	}
+	if f, ok := m["validate"]; ok {
+		if v, ok := l.str(f, what); ok {
+			if !isIdent(v) {
+				l.errf(f.v.Line, "validate %q: expected the name of a hand-written func(Options) error", v)
+			}
+			s.Validate = v
 		}
 	}
 	if f, ok := m["conformance"]; ok {

@@ -36,8 +36,12 @@
 //	create_topic=true           create the topic if missing (tests, demos) ...
 //	partitions=N                ... with N partitions (default 1)
 //
-// An unknown or repeated key, or a bad value, is an error naming the key
-// and the expected form.
+// Each key also has an environment variable, UNISTREAM_KAFKA_ and the key
+// in upper case (UNISTREAM_KAFKA_CLIENT_ID), which the URL overrides. An
+// unknown or repeated key, or a bad value, is an error naming the key and
+// the expected form. The options, their URL keys, environment variables,
+// With* functions and defaults are generated from adapter.yaml; see
+// docs/adapters.md for the full table.
 //
 // # Reading
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -56,12 +55,15 @@ var _ driver.Stream = (*Stream)(nil)
 // Open connects to the brokers of o and returns the topic o.Topic as a
 // stream. It creates the topic first when o.CreateTopic is set (an existing
 // topic must then have o.Partitions partitions); otherwise the topic must
-// exist. Unset options take their defaults.
+// exist. Zero fields take their defaults, so o may be a struct literal
+// (kafka.Options{Target: kafka.Target{...}}) as well as the result of
+// NewOptions or ParseURL.
 func Open(ctx context.Context, o Options) (*Stream, error) {
-	if err := o.validate(); err != nil {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = o.withDefaults()
+	o = o.resolved()
 	base, err := baseOpts(o)
 	if err != nil {
 		return nil, err
@@ -76,15 +78,6 @@ func Open(ctx context.Context, o Options) (*Stream, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// openURL is the opener of the kafka scheme.
-func openURL(ctx context.Context, u *url.URL) (driver.Stream, error) {
-	o, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return Open(ctx, o)
 }
 
 // prepare creates the topic if asked and checks that it exists.
@@ -137,18 +130,12 @@ func (s *Stream) Options() Options { return s.o }
 // Codec returns the Kafka pointer codec.
 func (s *Stream) Codec() driver.PointerCodec { return Codec{} }
 
-// Capabilities returns MaxRecordBytes from the options, MaxBatchRecords
+// Capabilities returns the capabilities adapter.yaml declares
+// (Options.Capabilities): MaxRecordBytes from the options, MaxBatchRecords
 // DefaultMaxBatchRecords, MaxBatchBytes DefaultMaxBatchBytes, and
 // PerKeyOrder. Kafka partitions never split or merge (they are only added),
 // and consumer groups are not used in standalone mode.
-func (s *Stream) Capabilities() driver.Capabilities {
-	return driver.Capabilities{
-		MaxBatchRecords: DefaultMaxBatchRecords,
-		MaxBatchBytes:   DefaultMaxBatchBytes,
-		MaxRecordBytes:  s.o.MaxRecordBytes,
-		PerKeyOrder:     true,
-	}
-}
+func (s *Stream) Capabilities() driver.Capabilities { return s.o.Capabilities() }
 
 // check fails on a closed stream or a done context.
 func (s *Stream) check(ctx context.Context, op string) error {

@@ -869,7 +869,7 @@ func TestOpen(t *testing.T) {
 	if d := time.Since(t0); d > 10*time.Second {
 		t.Errorf("Open of an unreachable broker took %v", d)
 	}
-	if _, err := kafka.Open(bg, kafka.Options{Topic: "t"}); err == nil || !strings.Contains(err.Error(), "no broker") {
+	if _, err := kafka.Open(bg, kafka.Options{Target: kafka.Target{Topic: "t"}}); err == nil || !strings.Contains(err.Error(), "no broker") {
 		t.Errorf("Open without brokers = %v", err)
 	}
 	ks := s.(*kafka.Stream)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
 )
@@ -41,6 +42,15 @@ func parseTarget(u *url.URL) (Target, error) {
 	}
 	t := Target{Host: u.Host, Topic: strings.TrimPrefix(u.Path, "/")}
 	return t, t.Validate()
+}
+
+// checkOptions is the check between options the spec names with validate:
+// a request without retries needs a timeout of at least a second.
+func checkOptions(o Options) error {
+	if o.Retries == 0 && o.Timeout < time.Second {
+		return fmt.Errorf("kitchensink: retries 0 with timeout %s: expected a timeout of at least 1s when there are no retries", o.Timeout)
+	}
+	return nil
 }
 
 // ErrNoBackend is what opening a kitchensink URL returns: there is no

@@ -157,6 +157,28 @@ func TestRequired(t *testing.T) {
 	}
 }
 
+// TestValidateHook checks that Validate calls the spec's validate function
+// after the per-option checks.
+func TestValidateHook(t *testing.T) {
+	want := "kitchensink: retries 0 with timeout 500ms: expected a timeout of at least 1s when there are no retries"
+	if _, err := parse(t, base+"&retries=0&timeout=500ms", nil); err == nil || err.Error() != want {
+		t.Errorf("retries=0&timeout=500ms: %v, want %q", err, want)
+	}
+	if _, err := parse(t, base+"&retries=1&timeout=500ms", nil); err != nil {
+		t.Errorf("retries=1&timeout=500ms: %v", err)
+	}
+	// A bad option is reported before the hook runs.
+	if _, err := parse(t, base+"&retries=0&timeout=1us", nil); err == nil || !strings.Contains(err.Error(), `URL option timeout="1us"`) {
+		t.Errorf("timeout=1us: %v", err)
+	}
+	// Options built in code go through the hook too.
+	o := NewOptions(WithRegion("r"), WithRetries(0), WithTimeout(time.Millisecond))
+	o.Target = Target{Topic: "t"}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "when there are no retries") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
 func TestPrecedence(t *testing.T) {
 	e := env{"KS_TIMEOUT": "3s", "KS_COMPRESSION": "gzip", "KS_BROKERS": "e:1", "KS_TOKENS": "t1,t2", "KS_REGION": "env"}
 	o, err := parse(t, base+"&timeout=4s", e)

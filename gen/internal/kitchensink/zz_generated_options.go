@@ -614,13 +614,17 @@ func (o Options) IsSet(field string) bool {
 	return false
 }
 
-// Validate checks the Target and every option; the error names the
+// Validate checks the Target and every option, then the
+// checks between options of the hand-written checkOptions; the error names the
 // option as it was given and the expected form.
 func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	return o.validateOptions(true)
+	if err := o.validateOptions(true); err != nil {
+		return err
+	}
+	return checkOptions(o)
 }
 
 // validateOptions checks every option's value and, if required is true,

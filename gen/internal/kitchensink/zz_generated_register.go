@@ -34,6 +34,7 @@ func openURL(ctx context.Context, u *url.URL) (driver.Stream, error) {
 var (
 	_ func(context.Context, Options) (driver.Stream, error) = openOptions
 	_ func(*url.URL) (Target, error)                        = parseTarget
+	_ func(Options) error                                   = checkOptions
 	_ interface {
 		Validate() error
 		String() string
