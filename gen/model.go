@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // adapterData is what the templates of one adapter see.
@@ -38,9 +40,6 @@ type adapterData struct {
 	Seeds []string
 	// Secrets are the secret options, for the fuzz test's leak check.
 	Secrets []*optData
-	// Uses says which helpers the options file needs: int64, size, list,
-	// oneOf, allOf, redact, custom.
-	Uses map[string]bool
 	// ImportPath is the adapter package's import path.
 	ImportPath string
 	// Anchor is the docs heading's anchor.
@@ -99,8 +98,8 @@ func phrase(s string) string {
 func newAdapterData(s *Spec, module string) *adapterData {
 	d := &adapterData{
 		Spec: s, Module: module, Prefix: s.Package + ": ", Form: s.URL.Forms[0],
-		Uses: map[string]bool{}, ImportPath: module + "/" + s.Dir,
-		Anchor: anchor(s.Title + " (" + s.Scheme + ")"),
+		ImportPath: module + "/" + s.Dir,
+		Anchor:     anchor(s.Title + " (" + s.Scheme + ")"),
 	}
 	var keys []string
 	imports := map[string]bool{}
@@ -116,20 +115,6 @@ func newAdapterData(s *Spec, module string) *adapterData {
 		}
 		if o.Secret {
 			d.Secrets = append(d.Secrets, od)
-			d.Uses["redact"] = true
-		}
-		switch {
-		case o.Type == typeInt64:
-			d.Uses["int64"] = true
-		case o.Type == typeSize:
-			d.Uses["size"] = true
-		case o.Type == typeStrings:
-			d.Uses["list"] = true
-			d.Uses["allOf"] = d.Uses["allOf"] || len(o.OneOf) > 0
-		case o.Type == typeCustom:
-			d.Uses["custom"] = true
-		case len(o.OneOf) > 0:
-			d.Uses["oneOf"] = true
 		}
 		for _, imp := range o.Imports {
 			if !slices.Contains(stdImports, imp) {
@@ -194,7 +179,7 @@ func constExpr(o *OptionSpec, text string) string {
 		return "int64(" + strconv.FormatInt(v, 10) + ")"
 	case typeSize:
 		v, _ := parseNumber(o.Type, text)
-		if s := formatSize(v); s != strconv.FormatInt(v, 10)+"B" {
+		if s := optvalue.FormatSize(v); s != strconv.FormatInt(v, 10)+"B" {
 			return strconv.FormatInt(v, 10) + " // " + s
 		}
 		return strconv.FormatInt(v, 10)
@@ -232,9 +217,9 @@ func newOptData(s *Spec, o *OptionSpec) *optData {
 	case typeInt:
 		od.Field, parse, od.Show = "int", "strconv.Atoi(s)", "strconv.Itoa("+f+")"
 	case typeInt64:
-		od.Field, parse, od.Show = "int64", "optParseInt64(s)", "strconv.FormatInt("+f+", 10)"
+		od.Field, parse, od.Show = "int64", "optvalue.ParseInt64(s)", "strconv.FormatInt("+f+", 10)"
 	case typeSize:
-		od.Field, parse, od.Show = "int", "optParseSize(s)", "optFormatSize("+f+")"
+		od.Field, parse, od.Show = "int", "optvalue.ParseSize(s)", "optvalue.FormatSize(int64("+f+"))"
 	case typeDuration:
 		od.Field, parse, od.Show = "time.Duration", "time.ParseDuration(s)", f+".String()"
 	case typeBool:
@@ -242,15 +227,15 @@ func newOptData(s *Spec, o *OptionSpec) *optData {
 	case typeString, typeEnum:
 		od.Field, od.Show = "string", "strconv.Quote("+f+")"
 		if o.Secret {
-			od.Show = "optRedact(" + f + " != \"\")"
+			od.Show = "optvalue.Redact(" + f + " != \"\")"
 		}
 	case typeStrings:
-		od.Field, parse, od.Show = "[]string", "optParseList(s)", "optFormatList("+f+")"
+		od.Field, parse, od.Show = "[]string", "optvalue.ParseList(s)", "optvalue.FormatList("+f+")"
 		if o.Secret {
-			od.Show = "optRedact(len(" + f + ") > 0)"
+			od.Show = "optvalue.Redact(len(" + f + ") > 0)"
 		}
 	case typeCustom:
-		od.Field, od.Show = o.GoType, "optShowCustom("+f+")"
+		od.Field, od.Show = o.GoType, "optvalue.ShowCustom("+f+")"
 	}
 	od.Param = od.Field
 	od.Assign = f + " = v"
@@ -283,9 +268,9 @@ func newOptData(s *Spec, o *OptionSpec) *optData {
 		for i, v := range o.OneOf {
 			quoted[i] = strconv.Quote(v)
 		}
-		fn := "optOneOf"
+		fn := "optvalue.OneOf"
 		if o.Type == typeStrings {
-			fn = "optAllOf"
+			fn = "optvalue.AllOf"
 		}
 		conds = append(conds, fmt.Sprintf("%s(%s, %s)", fn, f, strings.Join(quoted, ", ")))
 	}

@@ -136,8 +136,8 @@ func renderGo(name string, d *adapterData) ([]byte, error) {
 	return out, nil
 }
 
-// pruneImports drops the imports of stdImports and of the module that the
-// file does not use.
+// pruneImports drops the imports of stdImports and of the module's driver
+// and optvalue packages that the file does not use.
 func pruneImports(src []byte) ([]byte, error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "generated.go", src, parser.ParseComments)
@@ -161,7 +161,7 @@ func pruneImports(src []byte) ([]byte, error) {
 		gd.Specs = slices.DeleteFunc(gd.Specs, func(sp ast.Spec) bool {
 			is := sp.(*ast.ImportSpec)
 			path, _ := strconv.Unquote(is.Path.Value)
-			if is.Name != nil || !slices.Contains(stdImports, path) && !strings.HasSuffix(path, "/stream/driver") {
+			if is.Name != nil || !slices.Contains(stdImports, path) && !strings.HasSuffix(path, "/stream/driver") && !strings.HasSuffix(path, "/stream/driver/optvalue") {
 				return false
 			}
 			return !used[path[strings.LastIndexByte(path, '/')+1:]]

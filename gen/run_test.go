@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // tempModule lays out a module with the base spec at stream/x/adapter.yaml.
@@ -175,7 +177,7 @@ func TestSizes(t *testing.T) {
 		}
 	}
 	for v, want := range map[int64]string{0: "0B", 1: "1B", 1000: "1000B", 1024: "1KiB", 5 << 20: "5MiB", 3 << 30: "3GiB", 1 << 40: "1TiB", 1536: "1536B"} {
-		if got := formatSize(v); got != want {
+		if got := optvalue.FormatSize(v); got != want {
 			t.Errorf("formatSize(%d) = %s, want %s", v, got, want)
 		}
 	}

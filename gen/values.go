@@ -1,14 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // parseNumber reads a number of an int, int64, size or duration option in
@@ -26,59 +26,17 @@ func parseNumber(typ, s string) (int64, error) {
 	return 0, fmt.Errorf("type %s is not a number", typ)
 }
 
-// sizeUnits are the units of a size, lower case, with their multiplier.
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1,
-	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
-}
-
-// parseSize reads a byte size: decimal digits and an optional unit (B, KB,
-// MB, GB, TB, KiB, MiB, GiB, TiB, in any case). The generated optParseSize
-// is the same function.
+// parseSize reads a byte size as the generated code does (optvalue.ParseSize).
 func parseSize(s string) (int64, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, errors.New("not a number of bytes")
-	}
-	n, err := strconv.ParseUint(s[:i], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	mult, ok := sizeUnits[strings.ToLower(s[i:])]
-	if !ok {
-		return 0, fmt.Errorf("unknown unit %q", s[i:])
-	}
-	if n > uint64(math.MaxInt64)/uint64(mult) {
-		return 0, errors.New("too large")
-	}
-	return int64(n) * mult, nil
-}
-
-// formatSize shows a size in the largest binary unit that divides it.
-func formatSize(v int64) string {
-	if v == 0 {
-		return "0B"
-	}
-	for _, u := range []struct {
-		name string
-		mult int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v%u.mult == 0 {
-			return strconv.FormatInt(v/u.mult, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(v, 10) + "B"
+	n, err := optvalue.ParseSize(s)
+	return int64(n), err
 }
 
 // formatNumber shows a number of an option type as a user writes it.
 func formatNumber(typ string, v int64) string {
 	switch typ {
 	case typeSize:
-		return formatSize(v)
+		return optvalue.FormatSize(v)
 	case typeDuration:
 		return formatDuration(time.Duration(v))
 	}

@@ -6,7 +6,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"math"
+
 	"net/url"
 	"os"
 
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // Defaults and limits of the options, from adapters/kafka/adapter.yaml.
@@ -328,14 +329,14 @@ var optTable = [optCount]optInfo{
 		secret: true, required: false,
 		set:   func(o *Options, s string) error { o.SASLPassword = s; return nil },
 		check: nil,
-		show:  func(o *Options) string { return optRedact(o.SASLPassword != "") },
+		show:  func(o *Options) string { return optvalue.Redact(o.SASLPassword != "") },
 	},
 	optionCompression: {
 		field: "Compression", query: "compression", env: "UNISTREAM_KAFKA_COMPRESSION", with: "WithCompression",
 		expected: "one of none, gzip, snappy, lz4 or zstd", how: "URL query key compression, environment variable UNISTREAM_KAFKA_COMPRESSION or WithCompression",
 		secret: false, required: false,
 		set:   func(o *Options, s string) error { o.Compression = s; return nil },
-		check: func(o *Options) bool { return optOneOf(o.Compression, "none", "gzip", "snappy", "lz4", "zstd") },
+		check: func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "snappy", "lz4", "zstd") },
 		show:  func(o *Options) string { return strconv.Quote(o.Compression) },
 	},
 	optionMaxRecordBytes: {
@@ -343,7 +344,7 @@ var optTable = [optCount]optInfo{
 		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB", how: "URL query key max_record_bytes, environment variable UNISTREAM_KAFKA_MAX_RECORD_BYTES or WithMaxRecordBytes",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseSize(s)
+			v, err := optvalue.ParseSize(s)
 			if err != nil {
 				return err
 			}
@@ -351,14 +352,14 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1073725440 },
-		show:  func(o *Options) string { return optFormatSize(o.MaxRecordBytes) },
+		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
 	},
 	optionFetchMaxBytes: {
 		field: "FetchMaxBytes", query: "fetch_max_bytes", env: "UNISTREAM_KAFKA_FETCH_MAX_BYTES", with: "WithFetchMaxBytes",
 		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB", how: "URL query key fetch_max_bytes, environment variable UNISTREAM_KAFKA_FETCH_MAX_BYTES or WithFetchMaxBytes",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseSize(s)
+			v, err := optvalue.ParseSize(s)
 			if err != nil {
 				return err
 			}
@@ -366,7 +367,7 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: func(o *Options) bool { return o.FetchMaxBytes >= 1 && o.FetchMaxBytes <= 1073725440 },
-		show:  func(o *Options) string { return optFormatSize(o.FetchMaxBytes) },
+		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.FetchMaxBytes)) },
 	},
 	optionDialTimeout: {
 		field: "DialTimeout", query: "dial_timeout", env: "UNISTREAM_KAFKA_DIAL_TIMEOUT", with: "WithDialTimeout",
@@ -797,7 +798,7 @@ func (o *Options) setFrom(id optID, src optSource, s string) error {
 	o.src[id], o.raw[id] = src, s
 	info := &optTable[id]
 	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("kafka: %s: expected %s: %w", o.where(id), info.expected, optCause(err))
+		return fmt.Errorf("kafka: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
 	}
 	return nil
 }
@@ -894,84 +895,4 @@ func (o Options) Capabilities() driver.Capabilities {
 		ConsumerGroups:  false,
 		NativeDLQ:       false,
 	}
-}
-
-// optCause shortens a strconv error to its reason ("invalid syntax").
-func optCause(err error) error {
-	var ne *strconv.NumError
-	if errors.As(err, &ne) {
-		return ne.Err
-	}
-	return err
-}
-
-// optParseSize reads a byte size: decimal digits and an optional unit, B,
-// KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024),
-// in any case.
-func optParseSize(s string) (int, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, errors.New("not a number of bytes")
-	}
-	n, err := strconv.ParseUint(s[:i], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	var mult uint64
-	switch strings.ToLower(s[i:]) {
-	case "", "b":
-		mult = 1
-	case "kb":
-		mult = 1e3
-	case "mb":
-		mult = 1e6
-	case "gb":
-		mult = 1e9
-	case "tb":
-		mult = 1e12
-	case "kib":
-		mult = 1 << 10
-	case "mib":
-		mult = 1 << 20
-	case "gib":
-		mult = 1 << 30
-	case "tib":
-		mult = 1 << 40
-	default:
-		return 0, fmt.Errorf("unknown unit %q", s[i:])
-	}
-	if n > uint64(math.MaxInt)/mult {
-		return 0, errors.New("too large")
-	}
-	return int(n * mult), nil
-}
-
-// optFormatSize shows a size in the largest binary unit that divides it.
-func optFormatSize(v int) string {
-	if v == 0 {
-		return "0B"
-	}
-	for _, u := range [...]struct {
-		name string
-		mult int
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v%u.mult == 0 {
-			return strconv.Itoa(v/u.mult) + u.name
-		}
-	}
-	return strconv.Itoa(v) + "B"
-}
-
-// optOneOf reports whether v is one of valid.
-func optOneOf(v string, valid ...string) bool { return slices.Contains(valid, v) }
-
-// optRedact shows a secret: *** when set, "" when empty.
-func optRedact(set bool) string {
-	if set {
-		return "***"
-	}
-	return `""`
 }

@@ -6,16 +6,17 @@ package memstream
 import (
 	"errors"
 	"fmt"
-	"math"
+
 	"net/url"
 	"os"
-	"reflect"
+
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // Defaults and limits of the options, from stream/memstream/adapter.yaml.
@@ -143,7 +144,7 @@ var optTable = [optCount]optInfo{
 		expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B", how: "URL query key max_record_bytes, environment variable UNISTREAM_MEM_MAX_RECORD_BYTES or WithMaxRecordBytes",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseSize(s)
+			v, err := optvalue.ParseSize(s)
 			if err != nil {
 				return err
 			}
@@ -151,7 +152,7 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 },
-		show:  func(o *Options) string { return optFormatSize(o.MaxRecordBytes) },
+		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
 	},
 	optionMaxBatchRecords: {
 		field: "MaxBatchRecords", query: "max_batch_records", env: "UNISTREAM_MEM_MAX_BATCH_RECORDS", with: "WithMaxBatchRecords",
@@ -173,7 +174,7 @@ var optTable = [optCount]optInfo{
 		expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B", how: "URL query key max_batch_bytes, environment variable UNISTREAM_MEM_MAX_BATCH_BYTES or WithMaxBatchBytes",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseSize(s)
+			v, err := optvalue.ParseSize(s)
 			if err != nil {
 				return err
 			}
@@ -181,7 +182,7 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: func(o *Options) bool { return o.MaxBatchBytes >= 1 },
-		show:  func(o *Options) string { return optFormatSize(o.MaxBatchBytes) },
+		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxBatchBytes)) },
 	},
 	optionNow: {
 		field: "Now", query: "", env: "", with: "WithClock",
@@ -189,7 +190,7 @@ var optTable = [optCount]optInfo{
 		secret: false, required: false,
 		set:   nil,
 		check: nil,
-		show:  func(o *Options) string { return optShowCustom(o.Now) },
+		show:  func(o *Options) string { return optvalue.ShowCustom(o.Now) },
 	},
 }
 
@@ -382,7 +383,7 @@ func (o *Options) setFrom(id optID, src optSource, s string) error {
 	o.src[id], o.raw[id] = src, s
 	info := &optTable[id]
 	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("memstream: %s: expected %s: %w", o.where(id), info.expected, optCause(err))
+		return fmt.Errorf("memstream: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
 	}
 	return nil
 }
@@ -475,81 +476,4 @@ func (o Options) Capabilities() driver.Capabilities {
 		ConsumerGroups:  false,
 		NativeDLQ:       false,
 	}
-}
-
-// optCause shortens a strconv error to its reason ("invalid syntax").
-func optCause(err error) error {
-	var ne *strconv.NumError
-	if errors.As(err, &ne) {
-		return ne.Err
-	}
-	return err
-}
-
-// optParseSize reads a byte size: decimal digits and an optional unit, B,
-// KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024),
-// in any case.
-func optParseSize(s string) (int, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, errors.New("not a number of bytes")
-	}
-	n, err := strconv.ParseUint(s[:i], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	var mult uint64
-	switch strings.ToLower(s[i:]) {
-	case "", "b":
-		mult = 1
-	case "kb":
-		mult = 1e3
-	case "mb":
-		mult = 1e6
-	case "gb":
-		mult = 1e9
-	case "tb":
-		mult = 1e12
-	case "kib":
-		mult = 1 << 10
-	case "mib":
-		mult = 1 << 20
-	case "gib":
-		mult = 1 << 30
-	case "tib":
-		mult = 1 << 40
-	default:
-		return 0, fmt.Errorf("unknown unit %q", s[i:])
-	}
-	if n > uint64(math.MaxInt)/mult {
-		return 0, errors.New("too large")
-	}
-	return int(n * mult), nil
-}
-
-// optFormatSize shows a size in the largest binary unit that divides it.
-func optFormatSize(v int) string {
-	if v == 0 {
-		return "0B"
-	}
-	for _, u := range [...]struct {
-		name string
-		mult int
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v%u.mult == 0 {
-			return strconv.Itoa(v/u.mult) + u.name
-		}
-	}
-	return strconv.Itoa(v) + "B"
-}
-
-// optShowCustom shows a value set only in code: set or unset.
-func optShowCustom(v any) string {
-	if rv := reflect.ValueOf(v); rv.IsValid() && !rv.IsZero() {
-		return "set"
-	}
-	return "unset"
 }

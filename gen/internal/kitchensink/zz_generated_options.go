@@ -6,17 +6,18 @@ package kitchensink
 import (
 	"errors"
 	"fmt"
-	"math"
-	"net"
+
 	"net/url"
 	"os"
-	"reflect"
+
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // Defaults and limits of the options, from gen/internal/kitchensink/adapter.yaml.
@@ -176,7 +177,7 @@ var optTable = [optCount]optInfo{
 		expected: "a comma-separated list", how: "URL query key brokers, environment variable KS_BROKERS or WithBrokers",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseList(s)
+			v, err := optvalue.ParseList(s)
 			if err != nil {
 				return err
 			}
@@ -184,7 +185,7 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: nil,
-		show:  func(o *Options) string { return optFormatList(o.Brokers) },
+		show:  func(o *Options) string { return optvalue.FormatList(o.Brokers) },
 	},
 	optionTimeout: {
 		field: "Timeout", query: "timeout", env: "KS_TIMEOUT", with: "WithTimeout",
@@ -221,7 +222,7 @@ var optTable = [optCount]optInfo{
 		expected: "an integer of at least -2", how: "URL query key start_offset, environment variable KS_START_OFFSET or WithStartOffset",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseInt64(s)
+			v, err := optvalue.ParseInt64(s)
 			if err != nil {
 				return err
 			}
@@ -236,7 +237,7 @@ var optTable = [optCount]optInfo{
 		expected: "one of none, gzip or zstd", how: "URL query key compression, environment variable KS_COMPRESSION or WithCompression",
 		secret: false, required: false,
 		set:   func(o *Options, s string) error { o.Compression = s; return nil },
-		check: func(o *Options) bool { return optOneOf(o.Compression, "none", "gzip", "zstd") },
+		check: func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "zstd") },
 		show:  func(o *Options) string { return strconv.Quote(o.Compression) },
 	},
 	optionTLS: {
@@ -260,14 +261,14 @@ var optTable = [optCount]optInfo{
 		secret: true, required: false,
 		set:   func(o *Options, s string) error { o.Password = s; return nil },
 		check: nil,
-		show:  func(o *Options) string { return optRedact(o.Password != "") },
+		show:  func(o *Options) string { return optvalue.Redact(o.Password != "") },
 	},
 	optionTokens: {
 		field: "Tokens", query: "", env: "KS_TOKENS", with: "WithTokens",
 		expected: "a comma-separated list", how: "environment variable KS_TOKENS or WithTokens",
 		secret: true, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseList(s)
+			v, err := optvalue.ParseList(s)
 			if err != nil {
 				return err
 			}
@@ -275,7 +276,7 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: nil,
-		show:  func(o *Options) string { return optRedact(len(o.Tokens) > 0) },
+		show:  func(o *Options) string { return optvalue.Redact(len(o.Tokens) > 0) },
 	},
 	optionRegion: {
 		field: "Region", query: "region", env: "KS_REGION", with: "WithRegion",
@@ -298,7 +299,7 @@ var optTable = [optCount]optInfo{
 		expected: "a size (such as 512, 64KiB or 5MiB) from 1KiB to 1GiB", how: "URL query key buffer, environment variable KS_BUFFER or WithBuffer",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseSize(s)
+			v, err := optvalue.ParseSize(s)
 			if err != nil {
 				return err
 			}
@@ -306,22 +307,22 @@ var optTable = [optCount]optInfo{
 			return nil
 		},
 		check: func(o *Options) bool { return o.Buffer >= 1024 && o.Buffer <= 1073741824 },
-		show:  func(o *Options) string { return optFormatSize(o.Buffer) },
+		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.Buffer)) },
 	},
 	optionFeatures: {
 		field: "Features", query: "features", env: "", with: "WithFeatures",
 		expected: "a comma-separated list of a, b or c", how: "URL query key features or WithFeatures",
 		secret: false, required: false,
 		set: func(o *Options, s string) error {
-			v, err := optParseList(s)
+			v, err := optvalue.ParseList(s)
 			if err != nil {
 				return err
 			}
 			o.Features = v
 			return nil
 		},
-		check: func(o *Options) bool { return optAllOf(o.Features, "a", "b", "c") },
-		show:  func(o *Options) string { return optFormatList(o.Features) },
+		check: func(o *Options) bool { return optvalue.AllOf(o.Features, "a", "b", "c") },
+		show:  func(o *Options) string { return optvalue.FormatList(o.Features) },
 	},
 	optionLogger: {
 		field: "Logger", query: "", env: "", with: "WithLogger",
@@ -329,7 +330,7 @@ var optTable = [optCount]optInfo{
 		secret: false, required: false,
 		set:   nil,
 		check: nil,
-		show:  func(o *Options) string { return optShowCustom(o.Logger) },
+		show:  func(o *Options) string { return optvalue.ShowCustom(o.Logger) },
 	},
 	optionDialer: {
 		field: "Dialer", query: "", env: "", with: "WithNetDialer",
@@ -337,7 +338,7 @@ var optTable = [optCount]optInfo{
 		secret: false, required: false,
 		set:   nil,
 		check: nil,
-		show:  func(o *Options) string { return optShowCustom(o.Dialer) },
+		show:  func(o *Options) string { return optvalue.ShowCustom(o.Dialer) },
 	},
 }
 
@@ -577,7 +578,7 @@ func (o *Options) setFrom(id optID, src optSource, s string) error {
 	o.src[id], o.raw[id] = src, s
 	info := &optTable[id]
 	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("kitchensink: %s: expected %s: %w", o.where(id), info.expected, optCause(err))
+		return fmt.Errorf("kitchensink: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
 	}
 	return nil
 }
@@ -674,122 +675,4 @@ func (o Options) Capabilities() driver.Capabilities {
 		ConsumerGroups:  true,
 		NativeDLQ:       false,
 	}
-}
-
-// optCause shortens a strconv error to its reason ("invalid syntax").
-func optCause(err error) error {
-	var ne *strconv.NumError
-	if errors.As(err, &ne) {
-		return ne.Err
-	}
-	return err
-}
-
-// optParseInt64 reads a decimal int64.
-func optParseInt64(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
-
-// optParseSize reads a byte size: decimal digits and an optional unit, B,
-// KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024),
-// in any case.
-func optParseSize(s string) (int, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, errors.New("not a number of bytes")
-	}
-	n, err := strconv.ParseUint(s[:i], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	var mult uint64
-	switch strings.ToLower(s[i:]) {
-	case "", "b":
-		mult = 1
-	case "kb":
-		mult = 1e3
-	case "mb":
-		mult = 1e6
-	case "gb":
-		mult = 1e9
-	case "tb":
-		mult = 1e12
-	case "kib":
-		mult = 1 << 10
-	case "mib":
-		mult = 1 << 20
-	case "gib":
-		mult = 1 << 30
-	case "tib":
-		mult = 1 << 40
-	default:
-		return 0, fmt.Errorf("unknown unit %q", s[i:])
-	}
-	if n > uint64(math.MaxInt)/mult {
-		return 0, errors.New("too large")
-	}
-	return int(n * mult), nil
-}
-
-// optFormatSize shows a size in the largest binary unit that divides it.
-func optFormatSize(v int) string {
-	if v == 0 {
-		return "0B"
-	}
-	for _, u := range [...]struct {
-		name string
-		mult int
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v%u.mult == 0 {
-			return strconv.Itoa(v/u.mult) + u.name
-		}
-	}
-	return strconv.Itoa(v) + "B"
-}
-
-// optParseList reads a comma-separated list; "" is the empty list.
-func optParseList(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	items := strings.Split(s, ",")
-	for i, it := range items {
-		if it == "" {
-			return nil, fmt.Errorf("item %d is empty", i+1)
-		}
-	}
-	return items, nil
-}
-
-// optFormatList shows a list as its quoted comma-separated form.
-func optFormatList(v []string) string { return strconv.Quote(strings.Join(v, ",")) }
-
-// optOneOf reports whether v is one of valid.
-func optOneOf(v string, valid ...string) bool { return slices.Contains(valid, v) }
-
-// optAllOf reports whether every item of v is one of valid.
-func optAllOf(v []string, valid ...string) bool {
-	for _, it := range v {
-		if !slices.Contains(valid, it) {
-			return false
-		}
-	}
-	return true
-}
-
-// optRedact shows a secret: *** when set, "" when empty.
-func optRedact(set bool) string {
-	if set {
-		return "***"
-	}
-	return `""`
-}
-
-// optShowCustom shows a value set only in code: set or unset.
-func optShowCustom(v any) string {
-	if rv := reflect.ValueOf(v); rv.IsValid() && !rv.IsZero() {
-		return "set"
-	}
-	return "unset"
 }

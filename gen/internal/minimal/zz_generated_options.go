@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // Options configure a minimal stream; gen/internal/minimal/adapter.yaml declares them.
@@ -213,7 +214,7 @@ func (o *Options) setFrom(id optID, src optSource, s string) error {
 	o.src[id], o.raw[id] = src, s
 	info := &optTable[id]
 	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("minimal: %s: expected %s: %w", o.where(id), info.expected, optCause(err))
+		return fmt.Errorf("minimal: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
 	}
 	return nil
 }
@@ -306,13 +307,4 @@ func (o Options) Capabilities() driver.Capabilities {
 		ConsumerGroups:  false,
 		NativeDLQ:       false,
 	}
-}
-
-// optCause shortens a strconv error to its reason ("invalid syntax").
-func optCause(err error) error {
-	var ne *strconv.NumError
-	if errors.As(err, &ne) {
-		return ne.Err
-	}
-	return err
 }
