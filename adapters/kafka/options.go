@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/offsetcodec"
 )
 
 // The options (Options, Option, With*, ParseURL, the Default* constants of
@@ -142,7 +143,7 @@ func parseBrokers(hosts string) ([]string, error) {
 			return nil, fmt.Errorf("kafka: URL broker %q: empty host: expected HOST:PORT", h)
 		}
 		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || !isCanonicalUint(port) {
+		if err != nil || n < 1 || n > 65535 || !offsetcodec.CanonicalUint(port) {
 			return nil, fmt.Errorf("kafka: URL broker %q: port %q: expected a number from 1 to 65535", h, port)
 		}
 		out = append(out, net.JoinHostPort(host, port))
