@@ -4,15 +4,25 @@ PKGS     := ./...
 # -race needs cgo; the machine has gcc.
 export CGO_ENABLED := 1
 
-.PHONY: demo test vet build bench fuzz generate check-generated clean
+.PHONY: demo test tools vet build bench fuzz generate check-generated clean
 
 ## demo: run the main job (producer + consumer with retries, DLQ and checkpoints) on the embedded backend
 demo:
 	$(GO) run ./cmd/unistream demo
 
 ## test: check generated code is current, vet, and run every test with the race detector
-test: check-generated vet
+test: tools check-generated vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## tools: install the npm emulators the tests start (kinesalite, dynalite, pulsar-flex) into .tools/node (ignored)
+NODE_TOOLS := .tools/node
+NODE_PKGS  := kinesalite@3.3.3 dynalite@4.0.0 pulsar-flex@1.1.1
+tools: $(NODE_TOOLS)/.installed
+$(NODE_TOOLS)/.installed: Makefile
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 18+ and npm (apt-get install nodejs npm)"; exit 1; }
+	mkdir -p $(NODE_TOOLS)
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error $(NODE_PKGS)
+	@touch $@
 
 ## generate: regenerate each adapter's zz_generated_*.go and docs/adapters.md from its adapter.yaml
 generate:
