@@ -1,11 +1,13 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/dlq"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // OnExhausted says what the consumer does with a record that has used all
@@ -74,6 +76,11 @@ type consumerConfig struct {
 	attemptTimeout   time.Duration
 	partitionRefresh time.Duration
 	partitions       map[string]bool
+	// join, when set, makes Run take its partitions from a group instead of
+	// owning them all: the stream's native groups (WithGroup) or leases in
+	// the checkpoint store. Run calls it once and serves r until it stops,
+	// then calls Membership.Leave.
+	join func(ctx context.Context, c *Consumer, r driver.Rebalance) (driver.Membership, error)
 }
 
 func defaultConsumerConfig() consumerConfig {
