@@ -19,8 +19,9 @@ import (
 // A cancelled context makes Load, Save and List return the context's error
 // (wrapped) before they read or change anything.
 type MemoryStore struct {
-	mu sync.RWMutex
-	m  map[Key]*memEntry
+	mu     sync.RWMutex
+	m      map[Key]*memEntry
+	leases map[Key]Lease // see memory_lease.go; nil until the first lease
 }
 
 // memEntry is the stored copy of one checkpoint, plus buffers kept for reuse

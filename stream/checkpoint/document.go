@@ -1,0 +1,40 @@
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Helpers for stores outside this package (the DynamoDB store), so that
+// every store validates, encodes and reports conflicts the same way.
+
+// ValidateGroup validates the consumer and stream arguments of Store.List
+// and Leaser.ListLeases.
+func ValidateGroup(consumer, stream string) error { return checkGroup(consumer, stream) }
+
+// Validate reports the first reason c cannot be stored: an invalid key, an
+// unknown record status or a negative count. Stores call it before writing
+// and after decoding.
+func (c *Checkpoint) Validate() error {
+	if c == nil {
+		return errors.New("checkpoint: nil checkpoint")
+	}
+	return c.check()
+}
+
+// ConflictError returns the error matching ErrConflict of a Save that
+// expected version expected while stored is stored (0: none stored).
+func ConflictError(key Key, expected, stored uint64) error { return conflict(key, expected, stored) }
+
+// EncodeDocument returns the compact JSON form of cp, the document the file
+// store writes: {"format": 1, "checkpoint": {...}} (see FileFormat).
+func EncodeDocument(cp *Checkpoint) ([]byte, error) {
+	return json.Marshal(fileDoc{Format: FileFormat, Checkpoint: cp})
+}
+
+// DecodeDocument decodes a document written by EncodeDocument (or a
+// checkpoint file). where names the data in errors (a file path, a table
+// item); every error matches ErrCorrupt and says what was expected.
+func DecodeDocument(where string, data []byte) (*Checkpoint, error) {
+	return decodeAny(where, data)
+}

@@ -1,0 +1,151 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Opener opens a checkpoint store from a URL of its scheme. A store that
+// holds connections or files should implement io.Closer; callers of Open
+// close it through CloseStore.
+type Opener interface {
+	Open(ctx context.Context, u *url.URL) (Store, error)
+}
+
+// OpenerFunc adapts a function to Opener.
+type OpenerFunc func(ctx context.Context, u *url.URL) (Store, error)
+
+// Open calls f.
+func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Store, error) { return f(ctx, u) }
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{}
+)
+
+func init() {
+	Register("mem", OpenerFunc(openMemory))
+	Register("file", OpenerFunc(openFile))
+}
+
+// Register makes a store available to Open under a URL scheme, as
+// database/sql's Register does for drivers; a store package calls it from
+// an init function:
+//
+//	func init() { checkpoint.Register("dynamodb", checkpoint.OpenerFunc(open)) }
+//
+// It panics if the scheme is empty or registered twice, or o is nil: all
+// programming errors found at init.
+func Register(scheme string, o Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if scheme == "" || o == nil {
+		panic("checkpoint: Register with an empty scheme or a nil opener")
+	}
+	if _, dup := openers[scheme]; dup {
+		panic("checkpoint: Register called twice for scheme " + scheme)
+	}
+	openers[scheme] = o
+}
+
+// Schemes lists the registered store schemes, sorted.
+func Schemes() []string {
+	openersMu.RLock()
+	defer openersMu.RUnlock()
+	out := make([]string, 0, len(openers))
+	for s := range openers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open opens a checkpoint store by URL through the scheme registry:
+//
+//	mem://                 a new, empty MemoryStore (for tests and demos)
+//	file:///var/lib/app    a FileStore over the directory (created if missing)
+//	file:relative/dir      a FileStore over a directory relative to the working directory
+//
+// Other schemes come from store packages that call Register (such as
+// dynamodb:// from stream/checkpoint/dynamodb, once imported). Close the
+// store with CloseStore when done.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("checkpoint: malformed store URL (%w): expected scheme://…, one of %s", err, strings.Join(Schemes(), ", "))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("checkpoint: store URL %q has no scheme: expected one of %s (a directory is file:///ABSOLUTE/PATH)",
+			u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	openersMu.RLock()
+	o, ok := openers[u.Scheme]
+	openersMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("checkpoint: store URL %q: unknown scheme %q (registered: %s; import the store package)",
+			u.Redacted(), u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	s, err := o.Open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: open store %s: %w", u.Redacted(), err)
+	}
+	return s, nil
+}
+
+// CloseStore closes s if it implements io.Closer, and returns nil otherwise.
+func CloseStore(s Store) error {
+	if c, ok := s.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func openMemory(_ context.Context, u *url.URL) (Store, error) {
+	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.RawQuery != "" || u.User != nil {
+		return nil, errors.New("a memory store URL takes no name, path or query: expected mem://")
+	}
+	return NewMemoryStore(), nil
+}
+
+func openFile(_ context.Context, u *url.URL) (Store, error) {
+	dir, err := filePath(u)
+	if err != nil {
+		return nil, err
+	}
+	return NewFileStore(dir)
+}
+
+// filePath returns the local path of a file URL: file:///ABSOLUTE/PATH,
+// file://localhost/ABSOLUTE/PATH or file:RELATIVE/PATH. A query, fragment,
+// user or other host is an error naming the expected form.
+func filePath(u *url.URL) (string, error) {
+	const form = "file:///ABSOLUTE/PATH or file:RELATIVE/PATH"
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("file URL takes no user, query or fragment: expected %s", form)
+	}
+	if u.Opaque != "" {
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", fmt.Errorf("file URL path %q: %w", u.Opaque, err)
+		}
+		return filepath.FromSlash(p), nil
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return "", fmt.Errorf("file URL host %q: expected %s (file://DIR reads DIR as a host; use three slashes)", u.Host, form)
+	}
+	if u.Path == "" || u.Path == "/" {
+		return "", fmt.Errorf("file URL has no path: expected %s", form)
+	}
+	return filepath.FromSlash(u.Path), nil
+}
