@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/wal"
@@ -17,8 +18,10 @@ import (
 // Producer writes records to a stream through a buffer that is persisted
 // in a write-ahead log (WAL) on disk.
 //
-// Put appends a record to the WAL and to memory and returns; one sender
-// goroutine emits a batch when MaxRecords records or MaxBytes bytes wait,
+// Put appends a record to the WAL's group buffer and to memory and
+// returns (with FsyncAlways, once the record is written and fsynced; see
+// FsyncPolicy); one sender goroutine writes the WAL to disk ahead of each
+// batch and emits a batch when MaxRecords records or MaxBytes bytes wait,
 // when the oldest waiting record is MaxAge old, or on Flush and Close. A
 // write that fails, wholly or for some records, puts the producer on hold
 // with exponential backoff; then only the failed records are sent again,
@@ -28,8 +31,10 @@ import (
 // The producer never drops a record: it retries for ever, and when its
 // buffer is at its bound Put waits (or returns ErrBufferFull). After a
 // crash, the next producer opened on the same WAL first re-sends the
-// records that were never acknowledged, in order. Delivery is therefore
-// at-least-once: a record may be written twice (for example when the
+// records that were never acknowledged, in order. What a crash may lose of
+// the records accepted and not yet sent depends on the fsync policy (none
+// with FsyncAlways); a record that was sent is never lost. Delivery is
+// therefore at-least-once: a record may be written twice (for example when the
 // process dies after a write and before its acknowledgement reaches the
 // WAL), always with the same ID, so consumers can de-duplicate.
 //
@@ -41,16 +46,14 @@ import (
 // A Producer is safe for concurrent use. Close it to send what is buffered
 // and release the WAL.
 type Producer struct {
-	s      driver.Stream
-	owns   bool
-	cfg    producerConfig
-	caps   driver.Capabilities
-	log    *wal.Log
-	idFunc func() string
+	s    driver.Stream
+	owns bool
+	cfg  producerConfig
+	caps driver.Capabilities
+	log  *wal.Log
 
 	mu          sync.Mutex
-	q           []pending // q[head:] are buffered, oldest first; the sender's batch is a prefix
-	head        int
+	q           pendingQueue // buffered records, oldest first; the sender's batch is a prefix
 	bufBytes    int
 	nextOrd     uint64 // ordinal of the next record, from 1
 	flushTarget uint64 // records with ord ≤ flushTarget are sent without waiting
@@ -61,13 +64,19 @@ type Producer struct {
 	roomCh      chan struct{} // closed and replaced when records leave the buffer
 	progressCh  chan struct{} // closed and replaced when records are acknowledged
 	stats       ProducerStats
-	walErr      error // last WAL error met by the sender or syncer
+	walErr      error    // last WAL error met by the sender or the WAL writer
+	groupN      int      // records appended to the WAL since the last kick of the WAL writer
+	groupBytes  int      // their bytes
+	walTarget   uint64   // WAL sequence number the WAL writer is to reach
+	slab        []byte   // record data is copied here (see cloneRecordData)
+	hslab       []Header // and headers here
 
 	wake       chan struct{}
+	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
 	stopCtx    context.Context
 	stop       context.CancelFunc
 	senderDone chan struct{}
-	syncerDone chan struct{}
+	walDone    chan struct{} // nil without a WAL writer goroutine
 
 	closeMu      sync.Mutex
 	closeStarted bool
@@ -155,7 +164,6 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		s:          s,
 		cfg:        cfg,
 		caps:       caps,
-		idFunc:     cfg.idFunc,
 		nextOrd:    1,
 		closedCh:   make(chan struct{}),
 		roomCh:     make(chan struct{}),
@@ -163,10 +171,6 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		wake:       make(chan struct{}, 1),
 		senderDone: make(chan struct{}),
 		closeDone:  make(chan struct{}),
-	}
-	if p.idFunc == nil {
-		clock := cfg.clock
-		p.idFunc = func() string { return uuidV7(clock.Now()) }
 	}
 	if !cfg.noWAL {
 		log, entries, err := wal.Open(cfg.walPath, cfg.walOpts)
@@ -177,7 +181,7 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		p.stats.Recovery = log.Recovery()
 		for _, e := range entries {
 			size := e.Record.Size()
-			p.q = append(p.q, pending{rec: e.Record, seq: e.Seq, size: size, ord: p.nextOrd})
+			p.q.push(pending{rec: e.Record, seq: e.Seq, size: size, ord: p.nextOrd})
 			p.nextOrd++
 			p.bufBytes += size
 		}
@@ -192,9 +196,14 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 	}
 	p.stopCtx, p.stop = context.WithCancel(context.Background())
 	go p.run()
-	if d := cfg.fsync.interval(); d > 0 {
-		p.syncerDone = make(chan struct{})
-		go p.syncLoop(d)
+	if p.log != nil && cfg.fsync != FsyncAlways {
+		p.walKick = make(chan struct{}, 1)
+		p.walDone = make(chan struct{})
+		d := cfg.fsync.interval()
+		if cfg.fsync == FsyncPerBatch {
+			d = cfg.maxAge
+		}
+		go p.walLoop(d)
 	}
 	return p, nil
 }
@@ -224,43 +233,69 @@ func (p *Producer) Stream() driver.Stream { return p.s }
 // over the stream's Capabilities().MaxRecordBytes is refused with an error
 // matching driver.ErrRecordTooLarge.
 //
-// Put appends the record to the WAL (and syncs it with FsyncAlways) and to
-// the buffer, and returns: the record is then sent eventually, even across
-// a crash. At the buffer bound, Put waits for room until ctx is done, or
-// returns ErrBufferFull if so configured. After Close it returns ErrClosed.
+// Put appends the record to the WAL's group buffer and to the send buffer,
+// and returns; the record is then sent eventually. What a crash may still
+// lose depends on the fsync policy (see FsyncPolicy):
+//
+//   - FsyncAlways: Put returns once the record is written and fsynced
+//     (concurrent Puts share one write and one fsync). No crash loses it.
+//   - FsyncPerBatch: Put returns with the record in memory. The WAL is
+//     written and fsynced before the record's batch is sent, or earlier in
+//     the background once a batch's worth of records waits, so a record
+//     handed to the stream survives any crash and is re-sent if its
+//     acknowledgement was not recorded; a crash before its record is
+//     synced (about one batch's worth of records at most) may lose it.
+//   - FsyncInterval(d): Put returns with the record in memory. The WAL is
+//     written before the record's batch is sent and fsynced every d, so a
+//     crash loses at most about the records of the last d that were not
+//     sent yet (of the last d, if the machine crashed).
+//
+// To know that records are safe whatever the policy, call Flush: it
+// returns once the stream acknowledged them.
+//
+// At the buffer bound, Put waits for room until ctx is done, or returns
+// ErrBufferFull if so configured. After Close it returns ErrClosed.
 //
 // When Put returns an error the record was not accepted, with one
-// exception: after a failed fsync (FsyncAlways) the record is already
-// buffered and may still be sent. Give records your own IDs to make a
-// retried Put idempotent for consumers.
+// exception: with FsyncAlways, when writing or syncing the WAL failed, the
+// record is already buffered and may still be sent (the error says so).
+// Give records your own IDs to make a retried Put idempotent for consumers.
 func (p *Producer) Put(ctx context.Context, rec Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	now := p.cfg.clock.Now()
+	genID := false
 	if rec.ID == "" {
-		rec.ID = p.idFunc()
-		if rec.ID == "" {
+		if p.cfg.idFunc == nil {
+			genID = true
+		} else if rec.ID = p.cfg.idFunc(); rec.ID == "" {
 			return errors.New("stream: Put: the WithIDFunc function returned an empty ID")
 		}
 	}
 	if rec.Time.IsZero() {
-		rec.Time = p.cfg.clock.Now()
+		rec.Time = now
 	}
 	rec.Stream, rec.Partition, rec.Pointer = "", "", nil
 	size := rec.Size()
-	if max := p.caps.MaxRecordBytes; max > 0 && size > max {
-		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
-			rec.ID, size, max, driver.ErrRecordTooLarge)
+	if genID {
+		size += uuidLen
 	}
-	cloneRecordData(&rec)
-
+	if max := p.caps.MaxRecordBytes; max > 0 && size > max {
+		id := rec.ID
+		if genID {
+			id = "(to be generated)"
+		}
+		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
+			id, size, max, driver.ErrRecordTooLarge)
+	}
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
 			return ErrClosed
 		}
-		n := len(p.q) - p.head
+		n := p.q.len()
 		if n == 0 || (n < p.cfg.bufferRecords && p.bufBytes+size <= p.cfg.bufferBytes) {
 			break
 		}
@@ -287,32 +322,54 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 			return fmt.Errorf("stream: Put: waiting for room in the producer buffer: %w", err)
 		}
 	}
+	p.cloneRecordData(&rec, genID, now)
 	var seq uint64
+	walKick := false
 	if p.log != nil {
+		// Under mu, so that WAL order is buffer order. Append does no I/O.
 		s, err := p.log.Append(&rec)
 		if err != nil {
 			p.mu.Unlock()
 			return fmt.Errorf("stream: Put: record %q not accepted: %w", rec.ID, err)
 		}
 		seq = s
+		if p.walKick != nil {
+			p.groupN++
+			p.groupBytes += size
+			if p.groupN >= p.cfg.maxRecords || p.groupBytes >= p.walGroupBytes() {
+				p.groupN, p.groupBytes = 0, 0
+				p.walTarget = seq
+				walKick = true
+			}
+		}
 	}
-	p.q = append(p.q, pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: p.cfg.clock.Now()})
+	p.q.push(pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: now})
 	p.nextOrd++
 	p.bufBytes += size
 	p.stats.Put++
-	n := len(p.q) - p.head
+	n := p.q.len()
 	kick := n == 1 || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes
 	p.mu.Unlock()
 	if kick {
 		p.wakeSender()
 	}
+	if walKick {
+		select {
+		case p.walKick <- struct{}{}:
+		default:
+		}
+	}
 	if p.log != nil && p.cfg.fsync == FsyncAlways {
-		if err := p.log.Sync(); err != nil {
-			return fmt.Errorf("stream: Put: record %q is buffered and may still be sent, but syncing the write-ahead log failed: %w", rec.ID, err)
+		if err := p.log.SyncTo(seq); err != nil {
+			return fmt.Errorf("stream: Put: record %q is buffered and may still be sent, but writing or syncing the write-ahead log failed: %w", rec.ID, err)
 		}
 	}
 	return nil
 }
+
+// walGroupBytes bounds the bytes the WAL buffers before its writer is
+// woken: a batch's worth, at most 1 MiB.
+func (p *Producer) walGroupBytes() int { return min(p.cfg.maxBytes, 1<<20) }
 
 // Flush sends everything Put before the call and returns once the stream
 // acknowledged it all, or when ctx is done (the records stay buffered).
@@ -332,7 +389,7 @@ func (p *Producer) flushTo(ctx context.Context, target uint64) error {
 	p.wakeSender()
 	for {
 		p.mu.Lock()
-		done := p.head == len(p.q) || p.q[p.head].ord > target
+		done := p.q.len() == 0 || p.q.at(0).ord > target
 		ch := p.progressCh
 		p.mu.Unlock()
 		if done {
@@ -356,7 +413,7 @@ func (p *Producer) countUpTo(target uint64) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for i := p.head; i < len(p.q) && p.q[i].ord <= target; i++ {
+	for n < p.q.len() && p.q.at(n).ord <= target {
 		n++
 	}
 	return n
@@ -402,12 +459,12 @@ func (p *Producer) markClosedLocked() {
 func (p *Producer) shutdown(ferr error) error {
 	p.stop()
 	<-p.senderDone
-	if p.syncerDone != nil {
-		<-p.syncerDone
+	if p.walDone != nil {
+		<-p.walDone
 	}
 	var errs []error
 	p.mu.Lock()
-	left := len(p.q) - p.head
+	left := p.q.len()
 	walErr := p.walErr
 	p.mu.Unlock()
 	if ferr != nil && left > 0 {
@@ -455,14 +512,14 @@ func (p *Producer) abandon() {
 	p.mu.Unlock()
 	p.stop()
 	<-p.senderDone
-	if p.syncerDone != nil {
-		<-p.syncerDone
+	if p.walDone != nil {
+		<-p.walDone
 	}
 	if p.w != nil {
 		p.w.Close()
 	}
 	if p.log != nil {
-		p.log.Close()
+		p.log.Abandon()
 	}
 	if p.owns {
 		p.s.Close()
@@ -475,7 +532,7 @@ func (p *Producer) Stats() ProducerStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
-	st.Buffered = len(p.q) - p.head
+	st.Buffered = p.q.len()
 	st.BufferedBytes = p.bufBytes
 	return st
 }
@@ -539,11 +596,11 @@ func (p *Producer) run() {
 // readyLocked says whether a batch is due, or how long until the oldest
 // record is MaxAge old (0: nothing buffered).
 func (p *Producer) readyLocked() (bool, time.Duration) {
-	n := len(p.q) - p.head
+	n := p.q.len()
 	if n == 0 {
 		return false, 0
 	}
-	front := &p.q[p.head]
+	front := p.q.at(0)
 	if p.retryNow || p.waiting > 0 || p.flushTarget >= front.ord || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes {
 		return true, 0
 	}
@@ -559,24 +616,47 @@ func (p *Producer) readyLocked() (bool, time.Duration) {
 func (p *Producer) sendBatch() error {
 	p.mu.Lock()
 	n, bytes := 0, 0
-	for i := p.head; i < len(p.q) && n < p.cfg.maxRecords; i++ {
-		if n > 0 && bytes+p.q[i].size > p.cfg.maxBytes {
+	for n < p.q.len() && n < p.cfg.maxRecords {
+		sz := p.q.at(n).size
+		if n > 0 && bytes+sz > p.cfg.maxBytes {
 			break
 		}
 		n++
-		bytes += p.q[i].size
+		bytes += sz
 	}
 	p.batch, p.seqs = p.batch[:0], p.seqs[:0]
-	for i := p.head; i < p.head+n; i++ {
-		p.batch = append(p.batch, p.q[i].rec)
-		p.seqs = append(p.seqs, p.q[i].seq)
+	var maxSeq uint64
+	for i := range n {
+		e := p.q.at(i)
+		p.batch = append(p.batch, e.rec)
+		p.seqs = append(p.seqs, e.seq)
+		maxSeq = max(maxSeq, e.seq)
 	}
 	p.retryNow = false
 	p.stats.Batches++
+	if p.cfg.fsync == FsyncPerBatch {
+		// The sync below covers everything appended so far.
+		p.groupN, p.groupBytes = 0, 0
+	}
 	p.mu.Unlock()
 
-	if p.log != nil && p.cfg.fsync == FsyncPerBatch {
-		if err := p.log.Sync(); err != nil {
+	// The batch's records reach the WAL file before they are sent (and
+	// stable storage, unless with FsyncInterval), so that a record the
+	// stream may have stored survives a crash and is re-sent if its
+	// acknowledgement was not recorded. A WAL failure does not hold the
+	// records back: they are sent (delivery comes first) and the failure
+	// is reported by Close.
+	if p.log != nil {
+		var err error
+		switch {
+		case p.cfg.fsync == FsyncPerBatch || p.cfg.fsync == FsyncAlways:
+			// With FsyncAlways the Puts sync their records, but the
+			// sender may take a record before its Put's sync is done.
+			err = p.log.SyncTo(maxSeq)
+		case p.cfg.fsync.interval() > 0:
+			err = p.log.Flush()
+		}
+		if err != nil {
 			p.noteWALErr(err)
 		}
 	}
@@ -645,24 +725,16 @@ func (p *Producer) sendBatch() error {
 	}
 	p.mu.Lock()
 	// Keep the failed records, in order, at the front of the buffer.
-	w := p.head + n
-	for i := p.head + n - 1; i >= p.head; i-- {
-		if failed[i-p.head] {
+	w := n
+	for i := n - 1; i >= 0; i-- {
+		if failed[i] {
 			w--
-			p.q[w] = p.q[i]
+			*p.q.at(w) = *p.q.at(i)
 		} else {
-			p.bufBytes -= p.q[i].size
+			p.bufBytes -= p.q.at(i).size
 		}
 	}
-	clear(p.q[p.head:w])
-	p.head = w
-	if p.head == len(p.q) {
-		p.q, p.head = p.q[:0], 0
-	} else if p.head >= 1024 && 2*p.head >= len(p.q) {
-		m := copy(p.q, p.q[p.head:])
-		clear(p.q[m:])
-		p.q, p.head = p.q[:m], 0
-	}
+	p.q.popFront(w)
 	p.stats.Sent += uint64(n - nfail)
 	p.stats.FailedAttempts += uint64(nfail)
 	if nfail < n {
@@ -699,31 +771,92 @@ func (p *Producer) hold(cause error) bool {
 	return true
 }
 
-// syncLoop syncs the WAL every d (FsyncInterval).
-func (p *Producer) syncLoop(d time.Duration) {
-	defer close(p.syncerDone)
-	t := time.NewTicker(d)
-	defer t.Stop()
+// walLoop is the WAL writer goroutine of FsyncPerBatch and FsyncInterval.
+// When a batch's worth of records was appended since the last sync
+// (walKick), it writes them ahead of the sender: with FsyncPerBatch it also
+// fsyncs them, so that the fsync of the next batch overlaps the sending of
+// the current one and the sender finds its records already durable, and so
+// that records waiting behind a stream outage reach the disk. Every
+// interval of real time (MaxAge with FsyncPerBatch), it syncs what was
+// appended and not synced yet.
+func (p *Producer) walLoop(interval time.Duration) {
+	defer close(p.walDone)
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
+		var err error
 		select {
-		case <-t.C:
-			if err := p.log.Sync(); err != nil {
-				p.noteWALErr(err)
+		case <-p.walKick:
+			p.mu.Lock()
+			target := p.walTarget
+			p.mu.Unlock()
+			if p.cfg.fsync == FsyncPerBatch {
+				err = p.log.SyncTo(target)
+			} else {
+				err = p.log.Flush()
+			}
+		case <-tick:
+			if p.cfg.fsync == FsyncPerBatch {
+				err = p.log.SyncTo(p.log.LastSeq())
+			} else {
+				err = p.log.Sync()
 			}
 		case <-p.stopCtx.Done():
 			return
 		}
+		if err != nil {
+			p.noteWALErr(err)
+		}
 	}
 }
 
-// cloneRecordData copies the record's byte slices into one allocation, so
-// the caller may reuse its buffers after Put.
-func cloneRecordData(r *Record) {
+// uuidLen is the length of a UUID in its text form.
+const uuidLen = 36
+
+// slabBytes is the size of the slabs record data is copied into, and
+// slabMax the largest copy made in a slab (larger ones get their own
+// allocation). A slab is freed once every record in it is gone.
+const (
+	slabBytes   = 16 << 10
+	slabMax     = 2 << 10
+	slabHeaders = 256
+)
+
+// cloneRecordData copies the record's byte slices, so the caller may reuse
+// its buffers after Put. With genID, it also makes the record a UUIDv7 ID
+// from now. Small records are copied into a shared slab (no allocation per
+// record). It needs p.mu.
+func (p *Producer) cloneRecordData(r *Record, genID bool, now time.Time) {
 	n := len(r.Key) + len(r.Value)
 	for _, h := range r.Headers {
 		n += len(h.Value)
 	}
-	buf := make([]byte, 0, n)
+	if genID {
+		n += uuidLen
+	}
+	var buf []byte
+	switch {
+	case n == 0:
+	case n > slabMax:
+		buf = make([]byte, 0, n)
+	default:
+		if cap(p.slab)-len(p.slab) < n {
+			p.slab = make([]byte, 0, slabBytes)
+		}
+		start := len(p.slab)
+		p.slab = p.slab[:start+n]
+		buf = p.slab[start : start : start+n]
+	}
+	if genID {
+		buf = appendUUIDv7(buf, now)
+		// The bytes are never written again: the slices below are capped
+		// and start after them.
+		r.ID = unsafe.String(&buf[0], uuidLen)
+	}
 	clone := func(b []byte) []byte {
 		if b == nil {
 			return nil
@@ -734,8 +867,18 @@ func cloneRecordData(r *Record) {
 	}
 	r.Key = clone(r.Key)
 	r.Value = clone(r.Value)
-	if len(r.Headers) > 0 {
-		hs := make([]Header, len(r.Headers))
+	if k := len(r.Headers); k > 0 {
+		var hs []Header
+		if k > slabHeaders/8 {
+			hs = make([]Header, k)
+		} else {
+			if cap(p.hslab)-len(p.hslab) < k {
+				p.hslab = make([]Header, 0, slabHeaders)
+			}
+			start := len(p.hslab)
+			p.hslab = p.hslab[:start+k]
+			hs = p.hslab[start : start+k : start+k]
+		}
 		for i, h := range r.Headers {
 			hs[i] = Header{Key: h.Key, Value: clone(h.Value)}
 		}
@@ -746,12 +889,18 @@ func cloneRecordData(r *Record) {
 // uuidV7 returns a UUID version 7 (RFC 9562): 48 bits of Unix milliseconds,
 // then 74 random bits, so IDs sort roughly by creation time.
 func uuidV7(now time.Time) string {
+	return string(appendUUIDv7(make([]byte, 0, uuidLen), now))
+}
+
+// appendUUIDv7 appends the text form of a new UUIDv7 to dst.
+func appendUUIDv7(dst []byte, now time.Time) []byte {
 	var b [16]byte
 	ms := uint64(now.UnixMilli())
 	binary.BigEndian.PutUint64(b[0:8], ms<<16)
-	binary.BigEndian.PutUint16(b[6:8], uint16(rand.Uint32())&0x0fff|0x7000)
+	r := rand.Uint64()
+	binary.BigEndian.PutUint16(b[6:8], uint16(r)&0x0fff|0x7000)
 	binary.BigEndian.PutUint64(b[8:16], rand.Uint64()&0x3fffffffffffffff|0x8000000000000000)
-	var s [36]byte
+	var s [uuidLen]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -761,5 +910,70 @@ func uuidV7(now time.Time) string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:36], b[10:16])
-	return string(s[:])
+	return append(dst, s[:]...)
+}
+
+// pendingQueue is a queue of pending records in fixed-size blocks:
+// pushing and popping move no record, growing copies only block pointers,
+// and emptied blocks are reused.
+type pendingQueue struct {
+	blocks []*pendingBlock // blocks[0] holds the front record at off
+	off    int
+	n      int
+	free   []*pendingBlock
+}
+
+const pendingBlockLen = 256
+
+type pendingBlock [pendingBlockLen]pending
+
+func (q *pendingQueue) len() int { return q.n }
+
+// at returns the i-th record from the front (0 ≤ i < len).
+func (q *pendingQueue) at(i int) *pending {
+	i += q.off
+	return &q.blocks[i/pendingBlockLen][i%pendingBlockLen]
+}
+
+func (q *pendingQueue) push(e pending) {
+	i := q.off + q.n
+	if i == len(q.blocks)*pendingBlockLen {
+		var b *pendingBlock
+		if k := len(q.free); k > 0 {
+			b, q.free = q.free[k-1], q.free[:k-1]
+		} else {
+			b = new(pendingBlock)
+		}
+		q.blocks = append(q.blocks, b)
+	}
+	q.blocks[i/pendingBlockLen][i%pendingBlockLen] = e
+	q.n++
+}
+
+// popFront drops the k oldest records (k ≤ len), clearing them so that no
+// record data is kept alive.
+func (q *pendingQueue) popFront(k int) {
+	for i := range k {
+		*q.at(i) = pending{}
+	}
+	q.off += k
+	q.n -= k
+	done := q.off / pendingBlockLen
+	if q.n == 0 {
+		done = len(q.blocks)
+		q.off = 0
+	} else {
+		q.off %= pendingBlockLen
+	}
+	if done == 0 {
+		return
+	}
+	for _, b := range q.blocks[:done] {
+		if len(q.free) < 4 {
+			q.free = append(q.free, b)
+		}
+	}
+	m := copy(q.blocks, q.blocks[done:])
+	clear(q.blocks[m:])
+	q.blocks = q.blocks[:m]
 }

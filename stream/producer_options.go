@@ -8,28 +8,57 @@ import (
 	"github.com/unistream-go/unistream/stream/wal"
 )
 
-// FsyncPolicy says when the producer's write-ahead log is synced to stable
-// storage (fsync). Whatever the policy, a record survives a crash of the
-// process once Put returned: the operating system holds the written bytes.
-// The policy bounds what a crash of the machine (power loss, kernel panic)
-// may lose.
+// FsyncPolicy says when the producer's write-ahead log (WAL) is written and
+// synced to stable storage (fsync), and so what Put's return promises.
+//
+// Put appends the record to the WAL's group buffer, in memory; the buffer
+// is written to the file with one write(2) for many records (group
+// commit), and fsynced as the policy says. Whatever the policy:
+//
+//   - a record is in the WAL file before it is handed to the stream (and
+//     on stable storage, unless with FsyncInterval), so a record the stream
+//     may have stored is not lost by a crash: the next producer re-sends
+//     it if its acknowledgement was not recorded (at-least-once, same ID);
+//   - a record acknowledged by Flush (or sent before Close returned nil)
+//     is safe whatever happens next;
+//   - if writing or syncing the WAL fails, records are still sent (delivery
+//     comes first) and Close reports the failure.
+//
+// The policies differ in what a crash may lose of the records Put accepted
+// and not yet sent.
 type FsyncPolicy int64
 
 const (
-	// FsyncPerBatch syncs the log before each batch is sent, once for all
-	// the records of the batch. A machine crash may lose the records that
-	// were waiting for their batch (at most MaxAge of them). The default.
+	// FsyncPerBatch writes and fsyncs the log before each batch is sent,
+	// once for all the records of the batch (and for any record appended
+	// before the sync: one fsync often covers several batches). Besides,
+	// each time a batch's worth of records (MaxRecords, or MaxBytes up to
+	// 1 MiB) was appended since the last sync, a background writer writes
+	// and fsyncs them, so that the fsync overlaps the sending of the
+	// previous batch and records waiting behind a stream outage reach the
+	// disk; and every MaxAge of real time it syncs what is left. Put
+	// returns with the record in memory: a crash of the process or of the
+	// machine may lose the records appended since the last sync (about one
+	// batch's worth, or MaxAge's worth, at most), never a record that was
+	// sent. The default.
 	FsyncPerBatch FsyncPolicy = 0
-	// FsyncAlways syncs the log before Put returns. A machine crash loses
-	// nothing that Put accepted. Concurrent Puts share fsyncs.
+	// FsyncAlways writes and fsyncs the log before Put returns. No crash
+	// loses a record Put accepted. Concurrent Puts share one write and one
+	// fsync (group commit), so throughput grows with the number of
+	// goroutines calling Put; one goroutine pays a full fsync per record.
 	FsyncAlways FsyncPolicy = -1
 	// fsyncInvalid is what FsyncInterval returns for a bad duration.
 	fsyncInvalid FsyncPolicy = math.MinInt64
 )
 
-// FsyncInterval syncs the log every d (> 0) of real time (a background
-// ticker, not the producer's Clock) while there are unsynced writes. A
-// machine crash may lose about the last d of records.
+// FsyncInterval writes the log before each batch is sent (without fsync)
+// and when a batch's worth of records waits, and fsyncs it every d (> 0)
+// of real time (a background ticker, not the producer's Clock) while there
+// are unsynced writes. Put returns with the record in memory. A crash of
+// the process may lose the records waiting for their batch and not yet
+// written; a crash of the machine may also lose about the last d of
+// records written, including records already sent (which the stream may
+// hold even though the WAL forgot them).
 func FsyncInterval(d time.Duration) FsyncPolicy {
 	if d <= 0 {
 		return fsyncInvalid
@@ -113,8 +142,8 @@ func defaultProducerConfig() producerConfig {
 }
 
 // WithWAL sets the file of the producer's write-ahead log. Every record Put
-// is appended to it before Put returns, and the records it holds unsent are
-// replayed by the next producer opened on it. A WAL (or an explicit
+// is appended to it (see FsyncPolicy for when it reaches the disk), and the
+// records it holds unsent are replayed by the next producer opened on it. A WAL (or an explicit
 // WithoutWAL) is required. The file is created with mode 0600 and its
 // directory with 0700; one producer at a time may use it.
 func WithWAL(path string) ProducerOption {
@@ -138,8 +167,10 @@ func WithoutWAL() ProducerOption {
 	}
 }
 
-// WithFsync sets when the WAL is synced: FsyncPerBatch (the default),
-// FsyncAlways, or FsyncInterval(d).
+// WithFsync sets when the WAL is written and synced, and so what a crash
+// may lose of the records Put accepted: FsyncPerBatch (the default; records
+// waiting for their batch), FsyncAlways (nothing), or FsyncInterval(d).
+// See FsyncPolicy.
 func WithFsync(p FsyncPolicy) ProducerOption {
 	return func(c *producerConfig) error {
 		if p != FsyncPerBatch && p != FsyncAlways && p <= 0 {

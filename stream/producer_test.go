@@ -459,7 +459,8 @@ func TestProducerRecordTooLarge(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)
 	s.caps.MaxRecordBytes = 50
-	p, _, path := newTestProducer(t, s)
+	// FsyncAlways: a Put that returned has its record in the file.
+	p, _, path := newTestProducer(t, s, WithFsync(FsyncAlways))
 	err := p.Put(context.Background(), Record{ID: "big", Key: []byte("k"), Value: make([]byte, 60)})
 	if !errors.Is(err, driver.ErrRecordTooLarge) || !strings.Contains(err.Error(), "64 bytes") || !strings.Contains(err.Error(), "50 bytes") {
 		t.Fatalf("Put: %v", err)
@@ -589,7 +590,8 @@ func TestProducerCorruptWALIsAnErrorAndUntouched(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)
 	s.failWrite = func(int, []driver.Record) error { return errors.New("down") }
-	p, _, path := newTestProducer(t, s)
+	// FsyncAlways: a Put that returned has its record in the file.
+	p, _, path := newTestProducer(t, s, WithFsync(FsyncAlways))
 	for i := range 5 {
 		mustPut(t, p, prodRec(i, 1))
 	}
@@ -760,7 +762,9 @@ func TestProducerFsyncPolicies(t *testing.T) {
 	if n := count(FsyncAlways); n != 10 {
 		t.Errorf("FsyncAlways: %d syncs for 10 records", n)
 	}
-	if n := count(FsyncPerBatch); n != 2 {
+	// At most one per batch: one fsync may cover both batches when the
+	// second one's records were appended before the first one's sync.
+	if n := count(FsyncPerBatch); n < 1 || n > 2 {
 		t.Errorf("FsyncPerBatch: %d syncs for 2 batches", n)
 	}
 	// FsyncInterval syncs in the background.
@@ -775,38 +779,45 @@ func TestProducerFsyncPolicies(t *testing.T) {
 }
 
 func TestProducerConcurrentPuts(t *testing.T) {
-	prodLeakCheck(t)
-	s := newProdFakeStream(4)
-	s.failRecord = func(call int, r *driver.Record) error {
-		if call%3 == 0 && r.Value[len(r.Value)-1] == '7' {
-			return errors.New("flaky")
-		}
-		return nil
-	}
-	p, _, _ := newTestProducer(t, s, WithMaxRecords(7), WithFsync(FsyncAlways), WithBufferLimit(20, 1<<20),
-		withWALOptions(wal.Options{CompactBytes: 1024}))
-	var wg sync.WaitGroup
-	for g := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 60 {
-				r := Record{ID: fmt.Sprintf("g%d-%03d", g, i), Key: []byte(fmt.Sprintf("g%d", g)), Value: []byte(fmt.Sprint(i))}
-				if err := p.Put(context.Background(), r); err != nil {
-					t.Error(err)
+	for _, policy := range []FsyncPolicy{FsyncAlways, FsyncPerBatch, FsyncInterval(time.Millisecond)} {
+		t.Run(policy.String(), func(t *testing.T) {
+			prodLeakCheck(t)
+			s := newProdFakeStream(4)
+			s.failRecord = func(call int, r *driver.Record) error {
+				if call%3 == 0 && r.Value[len(r.Value)-1] == '7' {
+					return errors.New("flaky")
 				}
+				return nil
 			}
-		}()
+			p, _, path := newTestProducer(t, s, WithMaxRecords(7), WithFsync(policy), WithBufferLimit(20, 1<<20),
+				withWALOptions(wal.Options{CompactBytes: 1024}))
+			var wg sync.WaitGroup
+			for g := range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 60 {
+						r := Record{ID: fmt.Sprintf("g%d-%03d", g, i), Key: []byte(fmt.Sprintf("g%d", g)), Value: []byte(fmt.Sprint(i))}
+						if err := p.Put(context.Background(), r); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			w := s.written()
+			if len(w) != 360 {
+				t.Fatalf("%d records written, want 360", len(w))
+			}
+			checkKeyOrder(t, w)
+			if fi, err := os.Stat(path); err != nil || fi.Size() != wal.HeaderSize {
+				t.Fatalf("WAL after a clean Close: %v %v", fi, err)
+			}
+		})
 	}
-	wg.Wait()
-	if err := p.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := s.written()
-	if len(w) != 360 {
-		t.Fatalf("%d records written, want 360", len(w))
-	}
-	checkKeyOrder(t, w)
 }
 
 func TestOpenProducerOwnsTheStream(t *testing.T) {

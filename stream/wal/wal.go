@@ -7,9 +7,21 @@
 // that were appended but never acknowledged, in sequence order.
 //
 //	log, pending, err := wal.Open("/var/lib/orders/producer.wal", wal.Options{})
-//	seq, err := log.Append(&rec)
-//	err = log.Sync()     // durable against power loss
-//	err = log.Ack(seq)   // the stream has it
+//	seq, err := log.Append(&rec) // in the group buffer (memory)
+//	err = log.SyncTo(seq)        // written and fsynced: durable against power loss
+//	err = log.Ack(seq)           // the stream has it
+//
+// # Group commit
+//
+// Append encodes the record into an in-memory group buffer and returns; it
+// does no I/O. Flush writes the whole buffer with one write(2), Sync and
+// SyncTo write it and fsync the file. One caller at a time does the I/O
+// (the others keep appending into a fresh buffer), and a caller whose
+// records were covered by another caller's write or fsync returns at once:
+// many appends share one write and one fsync. A record is in the file
+// (safe from a crash of the process) only after a Flush, Sync or SyncTo
+// that covers it returned nil, and on stable storage (safe from power
+// loss) only after a Sync or SyncTo.
 //
 // # Format
 //
@@ -21,10 +33,11 @@
 //
 // # Recovery and corruption
 //
-// A crash can leave the last frame torn: an incomplete frame header, a length
-// running past the end of the file, a checksum mismatch on the final frame,
-// or a zero-filled tail. Open truncates such a tail away (it never held an
-// acknowledged Append) and reports it in Recovery. Anything else that is
+// A crash can leave the last write torn, and so its last whole frame
+// followed by a torn one: an incomplete frame header, a length running past
+// the end of the file, a checksum mismatch on the final frame, or a
+// zero-filled tail. Open truncates such a tail away (it never held a record
+// whose Flush, Sync or SyncTo returned nil) and reports it in Recovery. Anything else that is
 // wrong (a bad frame with valid frames after it, an impossible length, an
 // unknown frame type, an undecodable payload, a bad header) makes Open fail
 // with a *CorruptError naming the file and byte offset, and the file is left
@@ -49,6 +62,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -164,26 +178,33 @@ type Log struct {
 	compact  int64
 	maxFrame int
 
-	// syncMu serializes fsyncs and file swaps (compaction, Close); taken
-	// before mu.
-	syncMu sync.Mutex
+	// ioMu serializes the log's I/O after Open: writing the group buffer,
+	// fsyncs and file swaps (reset, compaction, Close). It is taken before
+	// mu, and mu is released during a write or an fsync, so that Append
+	// never waits for the disk.
+	ioMu sync.Mutex
 
-	mu        sync.Mutex
-	f         File
-	unlock    func()
-	size      int64  // bytes in the file
-	written   uint64 // changes ever made (bytes written, truncations), for fsync coalescing
-	synced    uint64 // value of written covered by the last fsync
-	nextSeq   uint64
-	pend      []span // record frames of the file in seq order; acked ones are trimmed lazily
-	phead     int    // pend[:phead] are acked and forgotten
-	live      int64  // bytes of unacknowledged record frames
-	npend     int    // unacknowledged records
-	compactAt int64  // do not try to compact below this size
-	broken    error  // sticky: the file's state is unknown
-	closed    bool
-	buf       []byte
-	recovery  Recovery
+	mu         sync.Mutex
+	f          File
+	unlock     func()
+	size       int64  // bytes in the file
+	end        int64  // size plus the bytes being written and buffered: the file's size once flushed
+	gen        uint64 // changes ever made (bytes appended, truncations)
+	written    uint64 // value of gen the file's contents cover
+	synced     uint64 // value of gen covered by the last fsync
+	writtenSeq uint64 // records with seq ≤ writtenSeq are in the file (or acknowledged)
+	syncedSeq  uint64 // records with seq ≤ syncedSeq are fsynced (or acknowledged)
+	nextSeq    uint64
+	pend       []span // record frames in seq order (file and buffer); acked ones are trimmed lazily
+	phead      int    // pend[:phead] are acked and forgotten
+	live       int64  // bytes of unacknowledged record frames
+	npend      int    // unacknowledged records
+	compactAt  int64  // do not try to compact below this size
+	broken     error  // sticky: the file's state is unknown
+	closed     bool
+	grp        group    // the group buffer: frames appended and not yet written
+	done       []uint64 // scratch for Ack
+	recovery   Recovery
 }
 
 // Open opens the log at path, creating it (mode 0600, its directory 0700)
@@ -273,7 +294,7 @@ func (l *Log) load(f File) ([]Entry, error) {
 		if err := f.Truncate(0); err != nil {
 			return nil, fmt.Errorf("wal: truncate %s: %w", l.path, err)
 		}
-		if err := l.writeLocked(hdr); err != nil {
+		if err := l.writeNowLocked(hdr); err != nil {
 			return nil, err
 		}
 		if err := f.Sync(); err != nil {
@@ -283,6 +304,7 @@ func (l *Log) load(f File) ([]Entry, error) {
 			return nil, err
 		}
 		l.synced = l.written
+		l.end = l.size
 		return nil, nil
 	}
 	if string(data[:len(magic)]) != magic {
@@ -312,6 +334,12 @@ func (l *Log) load(f File) ([]Entry, error) {
 	if p.lastSeq > 0 {
 		l.nextSeq = p.lastSeq + 1
 	}
+	l.end = l.size
+	// The records read may never have been fsynced (a crash of the process
+	// leaves them in the page cache): the first SyncTo fsyncs them.
+	l.writtenSeq = l.nextSeq - 1
+	l.gen++
+	l.written = l.gen
 	var entries []Entry
 	for _, r := range p.recs {
 		if r.acked {
@@ -328,7 +356,11 @@ func (l *Log) load(f File) ([]Entry, error) {
 		}
 	}
 	if l.needCompactLocked() {
+		l.ioMu.Lock()
+		l.mu.Lock()
 		l.compactLocked()
+		l.mu.Unlock()
+		l.ioMu.Unlock()
 	}
 	return entries, nil
 }
@@ -483,11 +515,12 @@ func (l *Log) Pending() int {
 	return l.npend
 }
 
-// Size returns the file's current size in bytes.
+// Size returns the log's size in bytes: the file's size once the group
+// buffer is written.
 func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.size
+	return l.end
 }
 
 // usable reports why the log cannot be written, or nil.
@@ -498,9 +531,10 @@ func (l *Log) usable() error {
 	return l.broken
 }
 
-// writeLocked writes b at the end of the file. A failed or short write is
-// undone by truncating back; if that fails too, the log is broken for good.
-func (l *Log) writeLocked(b []byte) error {
+// writeNowLocked writes b at the end of the file at once (the header of a
+// new file). A failed or short write is undone by truncating back; if that
+// fails too, the log is broken for good.
+func (l *Log) writeNowLocked(b []byte) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
@@ -509,23 +543,72 @@ func (l *Log) writeLocked(b []byte) error {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		werr := fmt.Errorf("wal: write %d bytes to %s at offset %d: %w", len(b), l.path, l.size, err)
-		if terr := l.f.Truncate(l.size); terr != nil {
-			l.broken = fmt.Errorf("%w; cutting it back failed too, so the log is unusable until reopened: %v", werr, terr)
-			return l.broken
-		}
-		l.written++
-		return werr
+		return l.undoWriteLocked(len(b), err)
 	}
 	l.size += int64(n)
-	l.written += uint64(n)
+	l.gen += uint64(n)
+	l.written = l.gen
 	return nil
 }
 
-// Append writes rec to the log and returns its sequence number. The record
-// is durable against a process crash when Append returns, and against power
-// loss after the next Sync. It fails, writing nothing, for a record over the
-// frame limit (wrapping driver.ErrRecordTooLarge).
+// undoWriteLocked cuts the file back to l.size after a failed write of n
+// bytes and returns the error to report.
+func (l *Log) undoWriteLocked(n int, err error) error {
+	werr := fmt.Errorf("wal: write %d bytes to %s at offset %d: %w", n, l.path, l.size, err)
+	if terr := l.f.Truncate(l.size); terr != nil {
+		l.broken = fmt.Errorf("%w; cutting it back failed too, so the log is unusable until reopened: %v", werr, terr)
+		return l.broken
+	}
+	return werr
+}
+
+// flushLocked writes the group buffer, with one write per chunk (one for
+// a group of up to 1 MiB). The caller holds ioMu and mu; mu is released
+// during the write, so that Append goes on into new chunks. A failed write
+// is cut back and the group stays at the front of the buffer, to be written
+// again by the next flush: an appended record is never dropped from the
+// buffer while the log is usable.
+func (l *Log) flushLocked() error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.grp.n == 0 {
+		return nil
+	}
+	total, gen, seq := l.grp.n, l.gen, l.nextSeq-1
+	chunks := l.grp.take()
+	l.mu.Unlock()
+	var err error
+	for _, c := range chunks {
+		n, werr := l.f.Write(c)
+		if werr == nil && n != len(c) {
+			werr = io.ErrShortWrite
+		}
+		if werr != nil {
+			err = werr
+			break
+		}
+	}
+	l.mu.Lock()
+	if err != nil {
+		err = l.undoWriteLocked(total, err)
+		l.grp.prepend(chunks)
+		return err
+	}
+	l.size += int64(total)
+	l.written = gen
+	if seq > l.writtenSeq {
+		l.writtenSeq = seq
+	}
+	l.grp.recycle(chunks)
+	return nil
+}
+
+// Append adds rec to the group buffer and returns its sequence number. It
+// does no I/O: the record reaches the file with the next Flush, Sync or
+// SyncTo (by any caller), and stable storage with the next Sync or SyncTo.
+// It fails, adding nothing, for a record over the frame limit (wrapping
+// driver.ErrRecordTooLarge) and on a closed or broken log.
 func (l *Log) Append(rec *driver.Record) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -533,51 +616,122 @@ func (l *Log) Append(rec *driver.Record) (uint64, error) {
 		return 0, err
 	}
 	seq := l.nextSeq
-	buf, err := appendRecordFrame(l.buf[:0], seq, rec, l.maxFrame)
+	hb := 0
+	for _, h := range rec.Headers {
+		hb += len(h.Key) + len(h.Value)
+	}
+	bound := recordFrameBound(len(rec.ID), len(rec.Key), len(rec.Value), hb, len(rec.Headers))
+	m, err := l.grp.appendFrame(bound, func(b []byte) ([]byte, error) {
+		return appendRecordFrame(b, seq, rec, l.maxFrame)
+	})
 	if err != nil {
 		return 0, err
 	}
-	if cap(buf) <= 1<<20 {
-		l.buf = buf
-	}
-	off := l.size
-	if err := l.writeLocked(buf); err != nil {
-		return 0, err
-	}
+	n := int64(m)
 	l.nextSeq++
-	l.pend = append(l.pend, span{seq: seq, off: off, n: int64(len(buf))})
-	l.live += int64(len(buf))
+	if len(l.pend) == cap(l.pend) {
+		// Double (append grows large slices by a quarter only).
+		l.pend = slices.Grow(l.pend, max(len(l.pend), 256))
+	}
+	l.pend = append(l.pend, span{seq: seq, off: l.end, n: n})
+	l.end += n
+	l.gen += uint64(n)
+	l.live += n
 	l.npend++
 	return seq, nil
 }
 
-// Sync commits everything written so far to stable storage. Concurrent
-// callers share one fsync when they can (group commit). A failed fsync
-// leaves the log unusable: the kernel may have dropped the data.
+// Buffered returns the number of bytes appended and not yet written.
+func (l *Log) Buffered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.grp.n
+}
+
+// LastSeq returns the sequence number of the last record appended (0 for
+// none since the file was created).
+func (l *Log) LastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq - 1
+}
+
+// Flush writes the group buffer to the file (one write), without fsync:
+// what was appended before the call is then safe from a crash of the
+// process. A failed write is undone and its frames stay buffered for the
+// next Flush, Sync or SyncTo.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	if err := l.usable(); err != nil || l.grp.n == 0 {
+		l.mu.Unlock()
+		return err
+	}
+	l.mu.Unlock()
+	l.ioMu.Lock()
+	defer l.ioMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushLocked()
+}
+
+// Sync writes the group buffer and commits the file to stable storage:
+// everything appended (records and acknowledgements) before the call is
+// then durable against power loss. Concurrent callers share one write and
+// one fsync when they can (group commit). A failed fsync leaves the log
+// unusable: the kernel may have dropped the data.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return err
 	}
-	target := l.written
-	done := l.synced >= target
-	l.mu.Unlock()
-	if done {
+	target := l.gen
+	if l.synced >= target {
+		l.mu.Unlock()
 		return nil
 	}
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	l.mu.Unlock()
+	return l.sync(func() bool { return l.synced >= target })
+}
+
+// SyncTo makes the records with sequence numbers up to seq durable against
+// power loss, writing and fsyncing the group buffer (with whatever else was
+// appended) unless an earlier write and fsync covered them. Concurrent
+// callers share one write and one fsync (group commit).
+func (l *Log) SyncTo(seq uint64) error {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return err
 	}
-	if l.synced >= target {
+	seq = min(seq, l.nextSeq-1)
+	if seq <= l.syncedSeq {
 		l.mu.Unlock()
 		return nil
 	}
-	f, upto := l.f, l.written
+	l.mu.Unlock()
+	return l.sync(func() bool { return seq <= l.syncedSeq })
+}
+
+// sync writes the buffer and fsyncs unless done reports (under mu) that an
+// earlier sync covered the caller.
+func (l *Log) sync(done func() bool) error {
+	l.ioMu.Lock()
+	defer l.ioMu.Unlock()
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	if done() {
+		l.mu.Unlock()
+		return nil
+	}
+	if err := l.flushLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	f, upto, seq := l.f, l.written, l.writtenSeq
 	l.mu.Unlock()
 	err := f.Sync()
 	l.mu.Lock()
@@ -588,25 +742,26 @@ func (l *Log) Sync() error {
 		}
 		return l.broken
 	}
-	if upto > l.synced {
-		l.synced = upto
-	}
+	l.synced = max(l.synced, upto)
+	l.syncedSeq = max(l.syncedSeq, seq)
 	return nil
 }
 
 // Ack records that the records with these sequence numbers were stored by
-// the stream. Unknown or already acknowledged numbers are ignored. When no
-// record is left unacknowledged, the file is cut back to its header; when
-// acknowledged records dominate a large file, it is compacted. Acks are not
-// synced: a crash may forget the latest ones, and their records are then
-// sent again (at-least-once).
+// the stream. Unknown or already acknowledged numbers are ignored. The ack
+// goes into the group buffer, written with the next group. When no record
+// is left unacknowledged, the file is cut back to its header (dropping the
+// buffer, which then holds nothing needed); when acknowledged records
+// dominate a large file, it is compacted. Acks are not synced: a crash may
+// forget the latest ones, and their records are then sent again
+// (at-least-once).
 func (l *Log) Ack(seqs ...uint64) error {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return err
 	}
-	var done []uint64
+	done := l.done[:0]
 	for _, s := range seqs {
 		live := l.pend[l.phead:]
 		i := sort.Search(len(live), func(i int) bool { return live[i].seq >= s })
@@ -617,93 +772,180 @@ func (l *Log) Ack(seqs ...uint64) error {
 			done = append(done, s)
 		}
 	}
+	l.done = done[:0]
 	if len(done) == 0 {
 		l.mu.Unlock()
 		return nil
 	}
-	var err error
-	if l.npend == 0 {
-		err = l.resetLocked()
-		if err != nil && l.broken == nil {
-			// Could not cut back: record the acks the ordinary way.
-			err = l.writeAckLocked(done)
-		}
-	} else {
-		err = l.writeAckLocked(done)
-		for l.phead < len(l.pend) && l.pend[l.phead].acked {
-			l.phead++
-		}
-		if l.phead > 1024 && l.phead > len(l.pend)/2 {
-			l.pend = append(l.pend[:0], l.pend[l.phead:]...)
-			l.phead = 0
-		}
+	l.appendAckLocked(done)
+	for l.phead < len(l.pend) && l.pend[l.phead].acked {
+		l.phead++
 	}
-	need := err == nil && l.needCompactLocked()
+	if l.phead > 1024 && l.phead > len(l.pend)/2 {
+		l.pend = append(l.pend[:0], l.pend[l.phead:]...)
+		l.phead = 0
+	}
+	need := l.npend == 0 || l.needCompactLocked()
 	l.mu.Unlock()
-	if need {
-		l.syncMu.Lock()
-		l.mu.Lock()
+	if !need {
+		return nil
+	}
+	l.ioMu.Lock()
+	defer l.ioMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.usable() != nil {
+		return nil // reported by the next Append or Sync
+	}
+	switch {
+	case l.npend == 0 && l.end > int64(HeaderSize):
+		return l.resetLocked()
+	case l.needCompactLocked():
+		// Compaction copies the live frames of the file: write the
+		// buffer first, so that they are all there.
+		if err := l.flushLocked(); err != nil {
+			l.compactAt = l.end + l.compact
+			return err
+		}
 		if l.usable() == nil && l.needCompactLocked() {
 			l.compactLocked()
 		}
-		l.mu.Unlock()
-		l.syncMu.Unlock()
 	}
-	return err
+	return nil
 }
 
-func (l *Log) writeAckLocked(seqs []uint64) error {
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	buf := appendAckFrame(l.buf[:0], seqs)
-	if cap(buf) <= 1<<20 {
-		l.buf = buf
-	}
-	return l.writeLocked(buf)
+func (l *Log) appendAckLocked(seqs []uint64) {
+	slices.Sort(seqs)
+	n, _ := l.grp.appendFrame(ackFrameBound(len(seqs)), func(b []byte) ([]byte, error) {
+		return appendAckFrame(b, seqs), nil
+	})
+	l.end += int64(n)
+	l.gen += uint64(n)
 }
 
-// resetLocked cuts the file back to its header; every record is acked.
+// resetLocked cuts the file back to its header and drops the group buffer;
+// every record is acked. It needs ioMu (after Open) and mu.
 func (l *Log) resetLocked() error {
 	if err := l.usable(); err != nil {
 		return err
 	}
 	if err := l.f.Truncate(int64(HeaderSize)); err != nil {
+		// The acks stay buffered and are written the ordinary way.
 		return fmt.Errorf("wal: cut %s back to its header: %w", l.path, err)
 	}
+	l.grp.drop()
 	l.size = int64(HeaderSize)
-	l.written++
+	l.end = l.size
+	l.gen++
+	l.written = l.gen
+	// Every record appended so far is acknowledged: none needs the disk.
+	l.writtenSeq = l.nextSeq - 1
+	l.syncedSeq = l.nextSeq - 1
 	l.pend = l.pend[:0]
 	l.phead = 0
 	l.live = 0
 	return nil
 }
 
+// needCompactLocked reports whether the log is at least CompactBytes and
+// acknowledged frames are three quarters of it: copying the live quarter
+// then costs at most a third of the bytes appended since the last
+// compaction.
 func (l *Log) needCompactLocked() bool {
-	return l.npend > 0 && l.size >= l.compactAt && 2*(l.live+int64(HeaderSize)) < l.size
+	return l.npend > 0 && l.end >= l.compactAt && 4*(l.live+int64(HeaderSize)) < l.end
 }
 
-// compactLocked rewrites the live records to a temporary file and renames it
-// over the log. It needs syncMu and mu. A failure before the rename leaves
-// the log as it was (and postpones the next try); a failure after it breaks
-// the log.
+// compactLocked rewrites the live records of the file to a temporary file,
+// which is synced and renamed over the log; frames of the group buffer are
+// written after them by the next flush. It needs ioMu (after Open) and mu,
+// and releases mu while it copies and syncs, so that Append and Ack go on
+// meanwhile. A failure before the rename leaves the log as it was (and
+// postpones the next try); a failure after it breaks the log.
 func (l *Log) compactLocked() {
 	if err := l.compactTry(); err != nil {
-		l.compactAt = l.size + l.compact
+		l.compactAt = l.end + l.compact
 	}
 }
 
 func (l *Log) compactTry() error {
-	tmp := l.tmpPath()
-	tf, err := l.openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	// What to copy: the live frames of the file as it is now. No write can
+	// change the file while ioMu is held.
+	oldSize := l.size
+	var copySpans []span
+	for _, s := range l.pend[l.phead:] {
+		if s.off >= oldSize {
+			break
+		}
+		if !s.acked {
+			copySpans = append(copySpans, s)
+		}
+	}
+	f := l.f
+	l.mu.Unlock()
+	newSpans, newSize, tf, err := l.copyLive(f, copySpans)
+	if err == nil {
+		err = os.Rename(l.tmpPath(), l.path)
+		if err != nil {
+			tf.Close()
+			os.Remove(l.tmpPath())
+		}
+	}
+	l.mu.Lock()
 	if err != nil {
 		return err
 	}
-	abort := func(err error) error {
+	// From here on the old file is gone: writing to it would lose data.
+	// Rebuild the span table: copied frames at their new offsets (some
+	// may have been acknowledged meanwhile), buffered frames after them.
+	spans := make([]span, 0, len(l.pend)-l.phead)
+	k := 0
+	for _, s := range l.pend[l.phead:] {
+		switch {
+		case s.off >= oldSize:
+			s.off = newSize + s.off - oldSize
+			spans = append(spans, s)
+		case k < len(newSpans) && newSpans[k].seq == s.seq:
+			s.off = newSpans[k].off
+			k++
+			spans = append(spans, s)
+		}
+	}
+	l.f = tf
+	l.size = newSize
+	l.end = newSize + int64(l.grp.n)
+	l.pend = spans
+	l.phead = 0
+	l.gen++
+	l.written = l.gen - uint64(l.grp.n)
+	l.synced = l.written
+	l.syncedSeq = max(l.syncedSeq, l.writtenSeq)
+	l.mu.Unlock()
+	f.Close()
+	err = syncDir(filepath.Dir(l.path))
+	l.mu.Lock()
+	if err != nil {
+		l.broken = fmt.Errorf("wal: compacted %s but could not sync its directory, so the log is unusable until reopened: %w", l.path, err)
+		return l.broken
+	}
+	return nil
+}
+
+// copyLive writes the header and the frames of spans, read from f, to a new
+// temporary file, and syncs it. It returns the spans at their new offsets.
+func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
+	tmp := l.tmpPath()
+	tf, err := l.openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	abort := func(err error) ([]span, int64, File, error) {
 		tf.Close()
 		os.Remove(tmp)
-		return err
+		return nil, 0, nil, err
 	}
 	const chunk = 1 << 20
-	buf := header()
+	buf := make([]byte, 0, chunk)
+	buf = append(buf, header()...)
 	newSize := int64(0)
 	flush := func() error {
 		if len(buf) == 0 {
@@ -717,23 +959,29 @@ func (l *Log) compactTry() error {
 		buf = buf[:0]
 		return err
 	}
-	spans := make([]span, 0, l.npend)
-	for _, s := range l.pend[l.phead:] {
-		if s.acked {
-			continue
+	out := make([]span, 0, len(spans))
+	for i := 0; i < len(spans); {
+		// Read a run of adjacent frames at once.
+		j, n := i+1, spans[i].n
+		for j < len(spans) && spans[j].off == spans[j-1].off+spans[j-1].n && n+spans[j].n <= chunk {
+			n += spans[j].n
+			j++
 		}
-		if len(buf) > 0 && int64(len(buf))+s.n > chunk {
+		if len(buf) > 0 && int64(len(buf))+n > chunk {
 			if err := flush(); err != nil {
 				return abort(err)
 			}
 		}
 		at := newSize + int64(len(buf))
 		start := len(buf)
-		buf = append(buf, make([]byte, s.n)...)
-		if _, err := l.f.ReadAt(buf[start:], s.off); err != nil {
-			return abort(fmt.Errorf("wal: read %s at offset %d: %w", l.path, s.off, err))
+		buf = slices.Grow(buf, int(n))[:start+int(n)]
+		if _, err := f.ReadAt(buf[start:], spans[i].off); err != nil {
+			return abort(fmt.Errorf("wal: read %s at offset %d: %w", l.path, spans[i].off, err))
 		}
-		spans = append(spans, span{seq: s.seq, off: at, n: s.n})
+		for k := i; k < j; k++ {
+			out = append(out, span{seq: spans[k].seq, off: at + spans[k].off - spans[i].off, n: spans[k].n})
+		}
+		i = j
 	}
 	if err := flush(); err != nil {
 		return abort(err)
@@ -741,39 +989,28 @@ func (l *Log) compactTry() error {
 	if err := tf.Sync(); err != nil {
 		return abort(err)
 	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return abort(err)
-	}
-	// From here on the old file is gone: writing to it would lose data.
-	old := l.f
-	l.f = tf
-	old.Close()
-	l.size = newSize
-	l.pend = spans
-	l.phead = 0
-	l.written++
-	l.synced = l.written
-	if err := syncDir(filepath.Dir(l.path)); err != nil {
-		l.broken = fmt.Errorf("wal: compacted %s but could not sync its directory, so the log is unusable until reopened: %w", l.path, err)
-		return l.broken
-	}
-	return nil
+	return out, newSize, tf, nil
 }
 
-// Close syncs and closes the log. Records not acknowledged stay in the file
-// for the next Open. Close is idempotent.
+// Close writes the group buffer, syncs and closes the log. Records not
+// acknowledged stay in the file for the next Open. Close is idempotent.
 func (l *Log) Close() error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	l.ioMu.Lock()
+	defer l.ioMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
 	}
 	var err error
+	if l.broken == nil {
+		if ferr := l.flushLocked(); ferr != nil {
+			err = ferr
+		}
+	}
 	if l.broken == nil && l.synced < l.written {
 		if serr := l.f.Sync(); serr != nil {
-			err = fmt.Errorf("wal: fsync %s: %w", l.path, serr)
+			err = errors.Join(err, fmt.Errorf("wal: fsync %s: %w", l.path, serr))
 		}
 	}
 	if cerr := l.f.Close(); cerr != nil && err == nil {
@@ -825,4 +1062,24 @@ func lock(path string) (func(), error) {
 		delete(openPaths, abs)
 		openMu.Unlock()
 	}, nil
+}
+
+// Abandon closes the file without writing the group buffer or syncing, as
+// a crash of the process would leave it, and releases the lock. It is for
+// crash tests; use Close otherwise. Abandon is idempotent, and Close after
+// it does nothing.
+func (l *Log) Abandon() {
+	l.ioMu.Lock()
+	defer l.ioMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.f.Close()
+	l.grp = group{}
+	l.closed = true
+	if l.unlock != nil {
+		l.unlock()
+	}
 }
