@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
@@ -58,6 +59,8 @@ type ConsumerOption func(*consumerConfig) error
 
 type consumerConfig struct {
 	name             string
+	nameSet          bool // WithName was given
+	group            string
 	batchSize        int
 	pollInterval     time.Duration
 	concurrency      int
@@ -108,8 +111,47 @@ func WithName(name string) ConsumerOption {
 			return &OptionError{Option: "WithName", Value: `""`, Expected: "a non-empty consumer name"}
 		}
 		c.name = name
+		c.nameSet = true
 		return nil
 	}
+}
+
+// WithGroup makes the consumer one member of the named group of the
+// stream's backend (a Kafka consumer group, say): instead of owning every
+// partition, Run owns those the group assigns to this process, and hands
+// them over when the group rebalances. On a revoke the partition stops
+// fetching, lets its in-flight handlers finish (bounded by the drain
+// timeout) and persists before the next owner gets it, so that owner
+// resumes from the checkpoint exactly; a partition lost without a handover
+// (an expired session) is stopped at once and its saves are refused.
+//
+// The stream must implement driver.Grouper (NewConsumer fails otherwise).
+// The consumer name, whose checkpoints the members share, defaults to the
+// group name; WithName overrides it. WithGroup cannot be combined with
+// WithPartitions.
+func WithGroup(name string) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if name == "" {
+			return &OptionError{Option: "WithGroup", Value: `""`, Expected: "a non-empty group name"}
+		}
+		c.group = name
+		c.join = func(ctx context.Context, co *Consumer, r driver.Rebalance) (driver.Membership, error) {
+			g, ok := co.s.(driver.Grouper)
+			if !ok {
+				return nil, errNoGroups(co.s, name)
+			}
+			return g.JoinGroup(ctx, name, r)
+		}
+		return nil
+	}
+}
+
+// errNoGroups is the error of WithGroup on a stream that is not a
+// driver.Grouper.
+func errNoGroups(s driver.Stream, group string) error {
+	scheme, _, _ := strings.Cut(s.Codec().Format(s.Name(), "0", nil), ":")
+	return &OptionError{Option: "WithGroup", Value: group,
+		Expected: fmt.Sprintf("a stream whose backend assigns partitions to group members (driver.Grouper); stream %q of scheme %q does not", s.Name(), scheme)}
 }
 
 // WithBatchSize sets how many records are fetched and checkpointed as one

@@ -20,6 +20,10 @@ type Grouper interface {
 
 // Rebalance receives one member's ownership changes. Calls are never
 // concurrent; a partition is only Revoked or Lost after it was Assigned.
+// The engine tolerates repeats: an Assigned partition it runs already, or
+// a Revoked or Lost one it does not run, is ignored. Partitions are ids as
+// Stream.Partitions lists them; the engine itself waits for the parents
+// of a split or merged partition to finish before it reads the child.
 type Rebalance interface {
 	// Assigned hands partitions to this member. The engine loads their
 	// checkpoints and starts them; Assigned must return promptly.

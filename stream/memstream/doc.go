@@ -36,7 +36,14 @@
 // pointer is the record's offset as 8 big-endian bytes, shown as
 // "mem:orders/0@42". Partition ids are "0", "1", ... in creation order.
 //
+// A Stream is a driver.Grouper: consumers that join one group of a stream
+// (stream.WithGroup) share its partitions, round robin, and hand them over
+// when a member joins or leaves (revoking first, then assigning), as a
+// Kafka consumer group does. ExpireMember makes a member lose its
+// partitions without a handover, as an expired session would.
+//
 // For tests a Stream reshards (Split, Merge, AddPartitions) and injects
 // faults (FailFetches, FailWrites, FailRecords, SetRecordHook, Delay). No
-// goroutine runs in the package: idle readers cost nothing.
+// goroutine runs in the package except during a group rebalance: idle
+// readers cost nothing.
 package memstream

@@ -65,7 +65,7 @@ func TestDefaultOptions(t *testing.T) {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 	caps := o.Capabilities()
-	if caps != (driver.Capabilities{MaxBatchRecords: 500, MaxBatchBytes: 5 << 20, MaxRecordBytes: 1 << 20, PerKeyOrder: true, Resharding: true}) {
+	if caps != (driver.Capabilities{MaxBatchRecords: 500, MaxBatchBytes: 5 << 20, MaxRecordBytes: 1 << 20, PerKeyOrder: true, Resharding: true, ConsumerGroups: true}) {
 		t.Errorf("Capabilities() = %+v", caps)
 	}
 }
@@ -404,7 +404,7 @@ func TestReopenByName(t *testing.T) {
 
 func TestCapabilitiesFollowOptions(t *testing.T) {
 	s := New("caps", WithMaxRecordBytes(10), WithMaxBatchRecords(2), WithMaxBatchBytes(30))
-	want := driver.Capabilities{MaxBatchRecords: 2, MaxBatchBytes: 30, MaxRecordBytes: 10, PerKeyOrder: true, Resharding: true}
+	want := driver.Capabilities{MaxBatchRecords: 2, MaxBatchBytes: 30, MaxRecordBytes: 10, PerKeyOrder: true, Resharding: true, ConsumerGroups: true}
 	if got := s.Capabilities(); got != want {
 		t.Errorf("Capabilities() = %+v, want %+v", got, want)
 	}

@@ -45,6 +45,9 @@ type state struct {
 	rr    uint64                // round-robin counter for records without a key
 
 	faults faults
+
+	groupsMu sync.Mutex
+	groups   map[string]*group // consumer groups by name
 }
 
 // partition is one append-only log. Its fields are guarded by state.mu.

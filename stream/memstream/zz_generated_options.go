@@ -473,7 +473,7 @@ func (o Options) Capabilities() driver.Capabilities {
 		MaxRecordBytes:  o.MaxRecordBytes,
 		PerKeyOrder:     true,
 		Resharding:      true,
-		ConsumerGroups:  false,
+		ConsumerGroups:  true,
 		NativeDLQ:       false,
 	}
 }

@@ -1,0 +1,557 @@
+package stream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// DefaultLeaseDuration is how long a lease lasts without renewal unless
+// WithLeaseDuration says otherwise.
+const DefaultLeaseDuration = 10 * time.Second
+
+// LeaseOption configures WithLeases.
+type LeaseOption func(*leaseConfig) error
+
+type leaseConfig struct {
+	duration time.Duration
+	renew    time.Duration // 0: duration/3
+	worker   string
+	max      int // 0: no limit
+	balance  bool
+	logger   *slog.Logger
+}
+
+// WithLeaseDuration sets how long a lease lasts without renewal (default
+// 10 s): a dead worker's partitions are taken over after about this long.
+func WithLeaseDuration(d time.Duration) LeaseOption {
+	return func(c *leaseConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithLeaseDuration", Value: d, Expected: "a positive duration"}
+		}
+		c.duration = d
+		return nil
+	}
+}
+
+// WithLeaseRenewInterval sets how often the worker renews its leases, lists
+// partitions and rebalances (default a third of the lease duration). It
+// must be shorter than half the lease duration.
+func WithLeaseRenewInterval(d time.Duration) LeaseOption {
+	return func(c *leaseConfig) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithLeaseRenewInterval", Value: d, Expected: "a positive duration"}
+		}
+		c.renew = d
+		return nil
+	}
+}
+
+// WithWorkerID names this worker in the leases it holds (default: host
+// name, process id and a random suffix). Two running workers must never
+// share an id.
+func WithWorkerID(id string) LeaseOption {
+	return func(c *leaseConfig) error {
+		if id == "" {
+			return &OptionError{Option: "WithWorkerID", Value: `""`, Expected: "a non-empty worker id"}
+		}
+		c.worker = id
+		return nil
+	}
+}
+
+// WithMaxLeases caps how many partitions this worker holds (default 0: no
+// cap beyond its fair share).
+func WithMaxLeases(n int) LeaseOption {
+	return func(c *leaseConfig) error {
+		if n < 0 {
+			return &OptionError{Option: "WithMaxLeases", Value: n, Expected: "0 (no cap) or more"}
+		}
+		c.max = n
+		return nil
+	}
+}
+
+// WithLeaseBalancing turns balancing on (the default) or off. Off, a worker
+// only takes free and expired leases and never hands one over or steals
+// one: the first workers keep what they took.
+func WithLeaseBalancing(on bool) LeaseOption {
+	return func(c *leaseConfig) error {
+		c.balance = on
+		return nil
+	}
+}
+
+// WithLeaseLogger logs lease changes and store errors (default: none).
+func WithLeaseLogger(l *slog.Logger) LeaseOption {
+	return func(c *leaseConfig) error {
+		if l == nil {
+			return &OptionError{Option: "WithLeaseLogger", Value: nil, Expected: "a non-nil *slog.Logger"}
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithLeases makes the consumer one of several workers sharing the stream's
+// partitions through leases kept in l (KCL-style shard leases), instead of
+// owning every partition. l is usually the checkpoint store itself
+// (checkpoint.MemoryStore, FileStore, the DynamoDB store); the consumer's
+// checkpoints must be in a store every worker reaches.
+//
+// Each worker, every renew interval: renews its leases; lists the
+// partitions and their checkpoints; takes free and expired leases of
+// partitions that are not finished and whose parents are finished (a child
+// shard starts only after its parents), up to its fair share (partitions
+// divided by live workers, counted from the leases renewed within a lease
+// duration, rounded up); hands over one partition (Revoked, then the lease
+// is released) while it holds more than its share; and, holding none while
+// another worker holds at least two, steals one so that the others see it.
+// A lease counts as expired when its counter has not changed for a whole
+// lease duration as this worker's clock measures, so clocks need not agree.
+//
+// A lease that cannot be renewed (taken by another worker, or the store
+// unreachable until the lease could be taken) is reported Lost: the engine
+// stops the partition at once. The new owner starts from the checkpoint,
+// and the checkpoint's compare-and-swap rejects any late save of the former
+// owner (see checkpoint.Lease). On a graceful stop the worker hands every
+// partition over and releases its leases, so others take them at once; a
+// worker that dies leaves its leases to expire.
+func WithLeases(l checkpoint.Leaser, opts ...LeaseOption) ConsumerOption {
+	return func(c *consumerConfig) error {
+		lc, err := newLeaseConfig(l, opts)
+		if err != nil {
+			return err
+		}
+		if c.group != "" {
+			return &OptionError{Option: "WithLeases", Value: "leases",
+				Expected: fmt.Sprintf("either leases or a backend group, not both (WithGroup(%q) is set)", c.group)}
+		}
+		c.join = func(ctx context.Context, co *Consumer, r driver.Rebalance) (driver.Membership, error) {
+			b := newBalancer(co, l, r, lc)
+			b.start(ctx)
+			return b, nil
+		}
+		return nil
+	}
+}
+
+// newLeaseConfig applies and checks the options of WithLeases.
+func newLeaseConfig(l checkpoint.Leaser, opts []LeaseOption) (leaseConfig, error) {
+	lc := leaseConfig{duration: DefaultLeaseDuration, balance: true}
+	if l == nil {
+		return lc, &OptionError{Option: "WithLeases", Value: nil, Expected: "a non-nil checkpoint.Leaser (a store that keeps leases)"}
+	}
+	for _, o := range opts {
+		if err := o(&lc); err != nil {
+			return lc, err
+		}
+	}
+	if lc.renew == 0 {
+		lc.renew = lc.duration / 3
+	}
+	if 2*lc.renew >= lc.duration {
+		return lc, &OptionError{Option: "WithLeaseRenewInterval", Value: lc.renew,
+			Expected: fmt.Sprintf("less than half the lease duration %v", lc.duration)}
+	}
+	if lc.worker == "" {
+		lc.worker = defaultWorkerID()
+	}
+	if lc.logger == nil {
+		lc.logger = slog.New(slog.DiscardHandler)
+	}
+	return lc, nil
+}
+
+// defaultWorkerID returns host-pid-random.
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// balancer is one worker's lease keeper: the driver.Membership of a
+// consumer running WithLeases. Its loop goroutine (started by start,
+// stopped by Leave or by the join context) is the only caller of the
+// Rebalance while it runs; Leave calls it after the loop has stopped.
+type balancer struct {
+	c      *Consumer
+	l      checkpoint.Leaser
+	r      driver.Rebalance
+	cfg    leaseConfig
+	clock  Clock
+	log    *slog.Logger
+	stream string
+
+	// Owned by the loop, then by Leave.
+	held     map[string]*heldLease
+	seen     map[string]observed  // last lease counter seen per partition
+	cooldown map[string]time.Time // partitions this worker handed over: not retaken before
+	finished map[string]bool      // partitions whose checkpoint is Finished (permanent)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	leave  sync.Once
+	left   error
+}
+
+// heldLease is a lease this worker holds.
+type heldLease struct {
+	lease   *checkpoint.Lease
+	renewed time.Time // when the last successful write of it started
+}
+
+// observed is the last counter seen for a partition's lease, and since when.
+type observed struct {
+	counter uint64
+	owner   string
+	since   time.Time
+}
+
+func newBalancer(c *Consumer, l checkpoint.Leaser, r driver.Rebalance, cfg leaseConfig) *balancer {
+	return &balancer{
+		c: c, l: l, r: r, cfg: cfg, clock: c.cfg.clock, stream: c.s.Name(),
+		log:      cfg.logger.With("consumer", c.cfg.name, "stream", c.s.Name(), "worker", cfg.worker),
+		held:     map[string]*heldLease{},
+		seen:     map[string]observed{},
+		cooldown: map[string]time.Time{},
+		finished: map[string]bool{},
+		done:     make(chan struct{}),
+	}
+}
+
+// start runs the loop until ctx is done or Leave.
+func (b *balancer) start(ctx context.Context) {
+	ctx, b.cancel = context.WithCancel(ctx)
+	go func() { // owned by b: stopped by Leave or ctx
+		defer close(b.done)
+		for {
+			b.step(ctx)
+			if b.clock.Sleep(ctx, b.cfg.renew) != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (b *balancer) key(partition string) checkpoint.Key {
+	return checkpoint.Key{Consumer: b.c.cfg.name, Stream: b.stream, Partition: partition}
+}
+
+// step is one round: renew, list, take, hand over.
+func (b *balancer) step(ctx context.Context) {
+	b.renewAll(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	parts, err := b.c.s.Partitions(ctx)
+	if err != nil {
+		b.log.Warn("lease balancer: list partitions", "err", err)
+		return
+	}
+	leases, err := b.l.ListLeases(ctx, b.c.cfg.name, b.stream)
+	if err != nil {
+		b.log.Warn("lease balancer: list leases", "err", err)
+		return
+	}
+	cps, err := b.c.cfg.store.List(ctx, b.c.cfg.name, b.stream)
+	if err != nil {
+		b.log.Warn("lease balancer: list checkpoints", "err", err)
+		return
+	}
+	for _, cp := range cps {
+		if cp.Finished {
+			b.finished[cp.Partition] = true
+		}
+	}
+	now := b.clock.Now()
+
+	// Partitions that may be leased: listed, not finished, parents done.
+	known := make(map[string]bool, len(parts))
+	for _, p := range parts {
+		known[p.ID] = true
+	}
+	eligible := map[string]bool{}
+	for _, p := range parts {
+		if b.finished[p.ID] {
+			continue
+		}
+		ready := true
+		for _, parent := range p.Parents {
+			if known[parent] && !b.finished[parent] {
+				ready = false
+			}
+		}
+		if ready {
+			eligible[p.ID] = true
+		}
+	}
+
+	// Hand back what is finished or gone: the engine has nothing left to do.
+	var drop []string
+	for id := range b.held {
+		if !eligible[id] {
+			drop = append(drop, id)
+		}
+	}
+	if len(drop) > 0 {
+		sort.Strings(drop)
+		b.handOver(ctx, drop)
+	}
+
+	// Observe the counters; count live workers and their leases.
+	byID := map[string]*checkpoint.Lease{}
+	counts := map[string]int{b.cfg.worker: len(b.held)}
+	for _, l := range leases {
+		byID[l.Partition] = l
+		o, ok := b.seen[l.Partition]
+		if !ok || o.counter != l.Counter {
+			o = observed{counter: l.Counter, owner: l.Owner, since: now}
+			b.seen[l.Partition] = o
+		}
+		if !eligible[l.Partition] || b.held[l.Partition] != nil || l.Owner == "" || l.Owner == b.cfg.worker {
+			continue
+		}
+		if now.Sub(o.since) < b.cfg.duration {
+			counts[l.Owner]++
+		}
+	}
+	n := len(eligible)
+	workers := len(counts)
+	target := (n + workers - 1) / workers
+	if b.cfg.max > 0 {
+		target = min(target, b.cfg.max)
+	}
+
+	// Take free and expired leases up to the share.
+	var free []*checkpoint.Lease
+	for id := range eligible {
+		if b.held[id] != nil {
+			continue
+		}
+		if until, ok := b.cooldown[id]; ok {
+			if now.Before(until) {
+				continue
+			}
+			delete(b.cooldown, id)
+		}
+		l := byID[id]
+		switch {
+		case l == nil:
+			free = append(free, &checkpoint.Lease{Key: b.key(id)})
+		case l.Owner == "" || now.Sub(b.seen[id].since) >= b.cfg.duration:
+			free = append(free, l)
+		}
+	}
+	sort.Slice(free, func(i, j int) bool { return free[i].Partition < free[j].Partition })
+	free = rotate(free, b.cfg.worker)
+	var got []string
+	for _, l := range free {
+		if len(b.held) >= target {
+			break
+		}
+		if b.acquire(ctx, l) {
+			got = append(got, l.Partition)
+		}
+	}
+
+	if b.cfg.balance && len(got) == 0 {
+		switch {
+		case len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max:
+			// Over the share: hand one over; an underloaded worker takes it.
+			ids := b.heldIDs()
+			id := ids[len(ids)-1]
+			b.cooldown[id] = now.Add(2 * b.cfg.duration)
+			b.handOver(ctx, []string{id})
+		case len(b.held) == 0 && len(free) == 0 && target > 0:
+			// Invisible to the others: steal one from the busiest worker.
+			if l := b.victim(leases, counts, eligible, now); l != nil && b.acquire(ctx, l) {
+				got = append(got, l.Partition)
+			}
+		}
+	}
+	if len(got) > 0 {
+		sort.Strings(got)
+		b.log.Info("lease balancer: assigned", "partitions", got)
+		b.r.Assigned(ctx, got)
+	}
+}
+
+// victim returns a live lease of the worker holding the most (at least
+// two), or nil.
+func (b *balancer) victim(leases []*checkpoint.Lease, counts map[string]int, eligible map[string]bool, now time.Time) *checkpoint.Lease {
+	best := ""
+	for w, n := range counts {
+		if w == b.cfg.worker || n < 2 {
+			continue
+		}
+		if best == "" || n > counts[best] || n == counts[best] && w < best {
+			best = w
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	for i := len(leases) - 1; i >= 0; i-- {
+		l := leases[i]
+		if l.Owner == best && eligible[l.Partition] && now.Sub(b.seen[l.Partition].since) < b.cfg.duration {
+			return l
+		}
+	}
+	return nil
+}
+
+// rotate starts the list at a place that depends on the worker, so that
+// workers starting together do not all race for the same lease first.
+func rotate(ls []*checkpoint.Lease, worker string) []*checkpoint.Lease {
+	if len(ls) < 2 {
+		return ls
+	}
+	h := fnv.New32a()
+	h.Write([]byte(worker))
+	i := int(h.Sum32() % uint32(len(ls)))
+	return append(ls[i:len(ls):len(ls)], ls[:i]...)
+}
+
+// acquire takes l for this worker; false if another worker was faster or
+// the store failed.
+func (b *balancer) acquire(ctx context.Context, l *checkpoint.Lease) bool {
+	start := b.clock.Now()
+	mine := l.Clone()
+	if err := b.l.AcquireLease(ctx, mine, b.cfg.worker, start.Add(b.cfg.duration)); err != nil {
+		if !errors.Is(err, checkpoint.ErrConflict) {
+			b.log.Warn("lease balancer: acquire", "partition", l.Partition, "err", err)
+		}
+		return false
+	}
+	b.held[l.Partition] = &heldLease{lease: mine, renewed: start}
+	b.seen[l.Partition] = observed{counter: mine.Counter, owner: mine.Owner, since: start}
+	if l.Owner != "" && l.Owner != b.cfg.worker {
+		b.log.Info("lease balancer: took over", "partition", l.Partition, "from", l.Owner)
+	}
+	return true
+}
+
+// renewAll renews every held lease and reports the ones lost.
+func (b *balancer) renewAll(ctx context.Context) {
+	var lost []string
+	for _, id := range b.heldIDs() {
+		h := b.held[id]
+		start := b.clock.Now()
+		err := b.l.RenewLease(ctx, h.lease, start.Add(b.cfg.duration))
+		switch {
+		case err == nil:
+			h.renewed = start
+			b.seen[id] = observed{counter: h.lease.Counter, owner: h.lease.Owner, since: start}
+		case errors.Is(err, checkpoint.ErrConflict):
+			b.log.Warn("lease balancer: lease taken by another worker", "partition", id, "err", err)
+			lost = append(lost, id)
+		case ctx.Err() != nil:
+			return
+		default:
+			// The store is unreachable: keep trying while no one else may
+			// take the lease before the next round.
+			if b.clock.Now().Add(b.cfg.renew).Before(h.renewed.Add(b.cfg.duration)) {
+				b.log.Warn("lease balancer: renew failed, retrying", "partition", id, "err", err)
+				continue
+			}
+			b.log.Warn("lease balancer: renew failed until the lease could be taken", "partition", id, "err", err)
+			lost = append(lost, id)
+		}
+	}
+	if len(lost) > 0 {
+		for _, id := range lost {
+			delete(b.held, id)
+		}
+		b.r.Lost(ctx, lost)
+	}
+}
+
+// handOver revokes partitions (the engine drains and persists them) and
+// then releases their leases.
+func (b *balancer) handOver(ctx context.Context, ids []string) {
+	b.log.Info("lease balancer: handing over", "partitions", ids)
+	b.r.Revoked(ctx, ids)
+	for _, id := range ids {
+		h := b.held[id]
+		delete(b.held, id)
+		if err := b.l.ReleaseLease(ctx, h.lease); err != nil {
+			b.log.Warn("lease balancer: release", "partition", id, "err", err)
+		}
+	}
+}
+
+func (b *balancer) heldIDs() []string {
+	ids := make([]string, 0, len(b.held))
+	for id := range b.held {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Leave stops the loop, hands every held partition over (renewing the
+// leases meanwhile, so a long drain does not let them expire) and releases
+// the leases. It returns the errors of the releases (a lease another
+// worker took meanwhile is not an error). Calling it again
+// returns the first result.
+func (b *balancer) Leave(ctx context.Context) error {
+	b.leave.Do(func() {
+		b.cancel()
+		<-b.done
+		ids := b.heldIDs()
+		if len(ids) == 0 {
+			return
+		}
+		keep, stopKeep := context.WithCancel(ctx)
+		kept := make(chan struct{})
+		go func() { // owned by Leave: renews while the engine drains
+			defer close(kept)
+			for b.clock.Sleep(keep, b.cfg.renew) == nil {
+				for _, id := range ids {
+					h := b.held[id]
+					start := b.clock.Now()
+					if err := b.l.RenewLease(keep, h.lease, start.Add(b.cfg.duration)); err == nil {
+						h.renewed = start
+					}
+				}
+			}
+		}()
+		b.r.Revoked(ctx, ids)
+		stopKeep()
+		<-kept // the held leases are Leave's again
+		var errs []error
+		for _, id := range ids {
+			h := b.held[id]
+			delete(b.held, id)
+			err := b.l.ReleaseLease(ctx, h.lease)
+			switch {
+			case errors.Is(err, checkpoint.ErrConflict):
+				// Taken by another worker meanwhile: nothing to hand back.
+				b.log.Info("lease balancer: lease taken before its release", "partition", id, "err", err)
+			case err != nil:
+				errs = append(errs, fmt.Errorf("stream: release the lease of partition %s: %w", id, err))
+			}
+		}
+		b.log.Info("lease balancer: left", "released", ids)
+		b.left = errors.Join(errs...)
+	})
+	return b.left
+}
+
+var _ driver.Membership = (*balancer)(nil)
