@@ -33,6 +33,8 @@
 //	delivery_timeout=D          a written record's wait for the broker (default 30s)
 //	fetch_wait=D                the longest Fetch waits when nothing is buffered (default 100ms)
 //	metadata_min_age=D          least time between metadata refreshes (default 5s)
+//	session_timeout=D           group mode: a silent member's partitions move after D (default 45s)
+//	rebalance_timeout=D         group mode: the longest a rebalance waits for a drain (default 60s)
 //	create_topic=true           create the topic if missing (tests, demos) ...
 //	partitions=N                ... with N partitions (default 1)
 //
@@ -46,8 +48,8 @@
 // # Reading
 //
 // Each Reader owns a franz-go client consuming its one partition directly,
-// with no consumer group: this is standalone ownership, where the engine's
-// checkpoint store holds the progress. OpenReader resolves the start
+// with no consumer group: the engine's checkpoint store holds the
+// progress, in both ownership modes. OpenReader resolves the start
 // position to an exact offset (Latest is the end of the log at the open,
 // AtTime uses ListOffsets by timestamp) and checks a start pointer against
 // the log: a pointer that was trimmed by retention or lies past the end
@@ -56,6 +58,30 @@
 // once and otherwise waits at most fetch_wait; the client fetches the next
 // records in the background meanwhile. Retriable broker errors are retried
 // inside the client.
+//
+// # Consumer groups
+//
+// A Stream is a driver.Grouper: with stream.WithGroup(name) the engine
+// joins the Kafka consumer group name and runs only the partitions the
+// group assigns to this process (group ownership mode; the default,
+// standalone mode, owns every partition). The group client (JoinGroup)
+// serves membership only, with the cooperative-sticky balancer: it never
+// fetches and never commits by itself. Readers still read each assigned
+// partition from the engine's checkpoint, as in standalone mode. On a
+// revoke the rebalance waits until the engine has drained the partition
+// and persisted it; a member fenced out of the group (an expired session)
+// loses its partitions at once. session_timeout and rebalance_timeout
+// tune the group.
+//
+// Store keeps checkpoints in Kafka itself: a checkpoint is the consumer
+// group's committed offset of the partition (Committed+1, as Kafka counts)
+// with the batch state in the commit metadata. Its commits carry the
+// member's id and generation, so the broker rejects those of a fenced
+// member (checkpoint.ErrConflict). Kafka tools show the engine's lag.
+//
+//	s, err := kafka.Open(ctx, opts)
+//	c, err := stream.NewConsumer(s, handle, stream.WithGroup("billing"),
+//		stream.WithCheckpointStore(kafka.NewStore(s)), stream.WithDLQ(sink))
 //
 // # Writing
 //

@@ -8,12 +8,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/conformance"
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // conformanceSeq numbers the topics the conformance harness creates.
@@ -27,8 +32,16 @@ var conformanceSeq atomic.Uint64
 // never a single record of it, so the harness does not implement
 // conformance.PartialWriteFaults; the per-record write rule is tested by
 // the adapter's own tests. Kafka partitions never split or merge.
+//
+// Group mode runs the group scenarios with the Kafka store: each member
+// keeps its checkpoints in its own group's commits, fenced by its
+// generation. The broker allows short sessions so that rebalances (paced
+// by the members' heartbeats) take a fraction of a second.
 func conformanceHarness(t *testing.T) conformance.Harness {
-	c := kafkatest.Start(t)
+	c := kafkatest.Start(t, kafkatest.KfakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
+	if err := c.CreateTopic(context.Background(), "conformance-store", 1); err != nil {
+		t.Fatal(err)
+	}
 	return conformance.Harness{
 		Name: "kafka",
 		// kfake serves each client connection with a read and a write
@@ -44,8 +57,23 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 			}
 			// Short waits: an empty Fetch costs real time, and injected
 			// faults should heal fast.
-			return c.URL(topic, "fetch_wait", "5ms", "metadata_min_age", "50ms"), nil
+			return c.URL(topic, "fetch_wait", "5ms", "metadata_min_age", "50ms", "session_timeout", "1s", "rebalance_timeout", "10s"), nil
 		},
+		Group: func(t conformance.T, s driver.Stream, name string) ([]stream.ConsumerOption, error) {
+			ks, ok := s.(*kafka.Stream)
+			if !ok {
+				return nil, fmt.Errorf("a kafka harness stream is a %T", s)
+			}
+			return []stream.ConsumerOption{stream.WithGroup(name), stream.WithCheckpointStore(kafka.NewStore(ks))}, nil
+		},
+		GroupStores: []conformance.StoreFactory{{Name: "kafka", New: func(t conformance.T) (checkpoint.Store, error) {
+			s, err := kafka.Open(context.Background(), kafka.Options{Target: kafka.Target{Brokers: c.Addrs(), Topic: "conformance-store"}})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { s.Close() })
+			return kafka.NewStore(s), nil
+		}}},
 		CanInjectFaults: true,
 		Faults: func(t conformance.T, rawURL string) (conformance.Faults, error) {
 			u, err := url.Parse(rawURL)

@@ -228,6 +228,12 @@ func (o Options) withDefaults() Options {
 	if o.FetchWait == 0 {
 		o.FetchWait = DefaultFetchWait
 	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.RebalanceTimeout == 0 {
+		o.RebalanceTimeout = DefaultRebalanceTimeout
+	}
 	if o.MetadataMinAge == 0 {
 		o.MetadataMinAge = DefaultMetadataMinAge
 	}

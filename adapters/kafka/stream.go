@@ -46,6 +46,7 @@ type Stream struct {
 	mu      sync.Mutex
 	closed  bool
 	clients map[*kgo.Client]struct{} // readers' and writers' clients
+	groups  map[string]*member       // group memberships (JoinGroup)
 	nParts  int                      // cached partition count
 	nPartsT time.Time                // when nParts was read
 }
@@ -133,8 +134,8 @@ func (s *Stream) Codec() driver.PointerCodec { return Codec{} }
 // Capabilities returns the capabilities adapter.yaml declares
 // (Options.Capabilities): MaxRecordBytes from the options, MaxBatchRecords
 // DefaultMaxBatchRecords, MaxBatchBytes DefaultMaxBatchBytes, and
-// PerKeyOrder. Kafka partitions never split or merge (they are only added),
-// and consumer groups are not used in standalone mode.
+// PerKeyOrder and ConsumerGroups (JoinGroup). Kafka partitions never split
+// or merge (they are only added).
 func (s *Stream) Capabilities() driver.Capabilities { return s.o.Capabilities() }
 
 // check fails on a closed stream or a done context.

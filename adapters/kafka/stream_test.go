@@ -877,7 +877,7 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Options() = %v", o)
 	}
 	caps := ks.Capabilities()
-	if caps != (driver.Capabilities{MaxBatchRecords: 10000, MaxBatchBytes: 16 << 20, MaxRecordBytes: kafka.DefaultMaxRecordBytes, PerKeyOrder: true}) {
+	if caps != (driver.Capabilities{MaxBatchRecords: 10000, MaxBatchBytes: 16 << 20, MaxRecordBytes: kafka.DefaultMaxRecordBytes, PerKeyOrder: true, ConsumerGroups: true}) {
 		t.Errorf("Capabilities = %+v", caps)
 	}
 	if _, ok := s.Codec().(kafka.Codec); !ok {

@@ -39,6 +39,10 @@ const (
 	DefaultMetadataMinAge = 5 * time.Second
 	// DefaultFetchWait is the default of FetchWait.
 	DefaultFetchWait = 100 * time.Millisecond
+	// DefaultSessionTimeout is the default of SessionTimeout.
+	DefaultSessionTimeout = 45 * time.Second
+	// DefaultRebalanceTimeout is the default of RebalanceTimeout.
+	DefaultRebalanceTimeout = 1 * time.Minute
 	// DefaultPartitions is the default of Partitions.
 	DefaultPartitions = 1
 	// MaxPartitions is the largest valid Partitions.
@@ -165,6 +169,20 @@ type Options struct {
 	// 10s or 2m) of at least 1ns. Default 100ms.
 	FetchWait time.Duration
 
+	// SessionTimeout is group mode - how long the group waits for a silent
+	// member before its partitions go to the others (broker bounds apply). Set
+	// by URL query key session_timeout, environment variable
+	// UNISTREAM_KAFKA_SESSION_TIMEOUT or WithSessionTimeout: a duration (such
+	// as 500ms, 10s or 2m) of at least 1ms. Default 45s.
+	SessionTimeout time.Duration
+
+	// RebalanceTimeout is group mode - how long a rebalance waits for members
+	// to drain revoked partitions; keep it above the consumer's drain timeout.
+	// Set by URL query key rebalance_timeout, environment variable
+	// UNISTREAM_KAFKA_REBALANCE_TIMEOUT or WithRebalanceTimeout: a duration
+	// (such as 500ms, 10s or 2m) of at least 1ms. Default 1m.
+	RebalanceTimeout time.Duration
+
 	// CreateTopic is create the topic with Partitions partitions if it does
 	// not exist (tests and demos); an existing topic must then have that many.
 	// Set by URL query key create_topic, environment variable
@@ -207,6 +225,8 @@ const (
 	optionDeliveryTimeout
 	optionMetadataMinAge
 	optionFetchWait
+	optionSessionTimeout
+	optionRebalanceTimeout
 	optionCreateTopic
 	optionPartitions
 	optCount
@@ -444,6 +464,36 @@ var optTable = [optCount]optInfo{
 		check: func(o *Options) bool { return o.FetchWait >= 1 },
 		show:  func(o *Options) string { return o.FetchWait.String() },
 	},
+	optionSessionTimeout: {
+		field: "SessionTimeout", query: "session_timeout", env: "UNISTREAM_KAFKA_SESSION_TIMEOUT", with: "WithSessionTimeout",
+		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key session_timeout, environment variable UNISTREAM_KAFKA_SESSION_TIMEOUT or WithSessionTimeout",
+		secret: false, required: false,
+		set: func(o *Options, s string) error {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				return err
+			}
+			o.SessionTimeout = v
+			return nil
+		},
+		check: func(o *Options) bool { return o.SessionTimeout >= 1000000 },
+		show:  func(o *Options) string { return o.SessionTimeout.String() },
+	},
+	optionRebalanceTimeout: {
+		field: "RebalanceTimeout", query: "rebalance_timeout", env: "UNISTREAM_KAFKA_REBALANCE_TIMEOUT", with: "WithRebalanceTimeout",
+		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key rebalance_timeout, environment variable UNISTREAM_KAFKA_REBALANCE_TIMEOUT or WithRebalanceTimeout",
+		secret: false, required: false,
+		set: func(o *Options, s string) error {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				return err
+			}
+			o.RebalanceTimeout = v
+			return nil
+		},
+		check: func(o *Options) bool { return o.RebalanceTimeout >= 1000000 },
+		show:  func(o *Options) string { return o.RebalanceTimeout.String() },
+	},
 	optionCreateTopic: {
 		field: "CreateTopic", query: "create_topic", env: "UNISTREAM_KAFKA_CREATE_TOPIC", with: "WithCreateTopic",
 		expected: "true or false", how: "URL query key create_topic, environment variable UNISTREAM_KAFKA_CREATE_TOPIC or WithCreateTopic",
@@ -477,7 +527,7 @@ var optTable = [optCount]optInfo{
 }
 
 // optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, request_timeout, sasl_mechanism, sasl_password, sasl_user, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name"
+const optValidKeys = "client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name"
 
 // optForm is the URL form quoted in errors.
 const optForm = "kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
@@ -485,16 +535,18 @@ const optForm = "kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
 	return Options{
-		ClientID:        DefaultClientID,
-		Compression:     DefaultCompression,
-		MaxRecordBytes:  DefaultMaxRecordBytes,
-		FetchMaxBytes:   DefaultFetchMaxBytes,
-		DialTimeout:     DefaultDialTimeout,
-		RequestTimeout:  DefaultRequestTimeout,
-		DeliveryTimeout: DefaultDeliveryTimeout,
-		MetadataMinAge:  DefaultMetadataMinAge,
-		FetchWait:       DefaultFetchWait,
-		Partitions:      DefaultPartitions,
+		ClientID:         DefaultClientID,
+		Compression:      DefaultCompression,
+		MaxRecordBytes:   DefaultMaxRecordBytes,
+		FetchMaxBytes:    DefaultFetchMaxBytes,
+		DialTimeout:      DefaultDialTimeout,
+		RequestTimeout:   DefaultRequestTimeout,
+		DeliveryTimeout:  DefaultDeliveryTimeout,
+		MetadataMinAge:   DefaultMetadataMinAge,
+		FetchWait:        DefaultFetchWait,
+		SessionTimeout:   DefaultSessionTimeout,
+		RebalanceTimeout: DefaultRebalanceTimeout,
+		Partitions:       DefaultPartitions,
 	}
 }
 
@@ -668,6 +720,28 @@ func WithMetadataMinAge(v time.Duration) Option {
 // of at least 1ns.
 func WithFetchWait(v time.Duration) Option {
 	return func(o *Options) { o.FetchWait = v; o.src[optionFetchWait], o.raw[optionFetchWait] = optFromCode, "" }
+}
+
+// WithSessionTimeout sets SessionTimeout, group mode - how long the group
+// waits for a silent member before its partitions go to the others (broker
+// bounds apply). It takes a duration (such as 500ms, 10s or 2m) of at
+// least 1ms.
+func WithSessionTimeout(v time.Duration) Option {
+	return func(o *Options) {
+		o.SessionTimeout = v
+		o.src[optionSessionTimeout], o.raw[optionSessionTimeout] = optFromCode, ""
+	}
+}
+
+// WithRebalanceTimeout sets RebalanceTimeout, group mode - how long a
+// rebalance waits for members to drain revoked partitions; keep it above
+// the consumer's drain timeout. It takes a duration (such as 500ms, 10s or
+// 2m) of at least 1ms.
+func WithRebalanceTimeout(v time.Duration) Option {
+	return func(o *Options) {
+		o.RebalanceTimeout = v
+		o.src[optionRebalanceTimeout], o.raw[optionRebalanceTimeout] = optFromCode, ""
+	}
 }
 
 // WithCreateTopic sets CreateTopic, create the topic with Partitions
@@ -892,7 +966,7 @@ func (o Options) Capabilities() driver.Capabilities {
 		MaxRecordBytes:  o.MaxRecordBytes,
 		PerKeyOrder:     true,
 		Resharding:      false,
-		ConsumerGroups:  false,
+		ConsumerGroups:  true,
 		NativeDLQ:       false,
 	}
 }

@@ -1,0 +1,547 @@
+package kafka
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+)
+
+// DefaultMaxMetadataBytes is the default limit of a checkpoint's encoded
+// commit metadata: Kafka's default offset.metadata.max.bytes.
+const DefaultMaxMetadataBytes = 4096
+
+// ErrMetadataTooLarge is returned (wrapped) by Store.Save when a
+// checkpoint's encoded batch state does not fit in the offset commit
+// metadata the broker accepts (offset.metadata.max.bytes). Raise the
+// broker's limit and WithMaxMetadataBytes together, or use smaller
+// batches, fewer concurrent records or shorter handler errors.
+var ErrMetadataTooLarge = errors.New("kafka: checkpoint too large for the offset commit metadata")
+
+// metaPrefix starts the commit metadata of a checkpoint this store wrote
+// (format 1). Metadata without it was written by another client.
+const metaPrefix = "unistream1:"
+
+// Store is a checkpoint.Store that keeps each checkpoint in Kafka itself,
+// as the committed offset of a consumer group: the checkpoint of consumer
+// C on stream T, partition P, is group C's commit for topic T, partition
+// P. Kafka tools (kafka-consumer-groups --describe) show the engine's
+// progress and lag as for any consumer group.
+//
+// The committed offset follows Kafka's convention: it is the offset of the
+// next record to read, Committed+1 (the engine's Committed is the last
+// final record). A checkpoint with nothing committed commits offset -1.
+// The rest of the checkpoint (the version, the current batch with every
+// record's state, the counts) travels in the commit's metadata string:
+// "unistream1:" and the checkpoint's JSON, deflated and base64url-encoded.
+// A checkpoint whose metadata would exceed the limit (WithMaxMetadataBytes,
+// default 4096, Kafka's offset.metadata.max.bytes) is refused with
+// ErrMetadataTooLarge, and so is one the broker refuses as too large.
+//
+// Compare-and-swap: the version is in the metadata, and Save reads the
+// current commit before it writes. Within one process Save is atomic per
+// key. Across processes Kafka offers no compare-and-swap; what fences a
+// stale writer is the group generation: when the Store's Stream is a
+// member of group C (stream.WithGroup), Save commits with that member's id
+// and generation, and the broker rejects the commit of a member that was
+// fenced out (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID):
+// Save then returns an error matching checkpoint.ErrConflict. A Store
+// whose Stream is not in the group commits as a standalone client
+// (generation -1), which the broker accepts only while the group has no
+// live members.
+//
+// A commit without this store's metadata (written by a plain Kafka
+// consumer, or reset by kafka-consumer-groups --reset-offsets) loads as a
+// checkpoint of version 0 at that position, so the engine adopts it; a
+// commit with this store's prefix that cannot be decoded is corrupt
+// (checkpoint.ErrCorrupt) and is never overwritten.
+//
+// Keys must name a Kafka topic partition: Stream a valid topic name and
+// Partition a partition number of it ("0" to "N-1"), as the Kafka adapter's
+// consumers use. Other keys are refused with an error.
+type Store struct {
+	s       *Stream
+	maxMeta int
+	locks   [64]sync.Mutex // per key hash: Save's read-then-commit is atomic in-process
+
+	idsMu sync.Mutex
+	ids   map[string][16]byte // topic ids (OffsetCommit v10 names topics by id)
+}
+
+var _ checkpoint.Store = (*Store)(nil)
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithMaxMetadataBytes sets the largest commit metadata Save writes
+// (default DefaultMaxMetadataBytes); set it to the brokers'
+// offset.metadata.max.bytes. Values below 64 are raised to 64.
+func WithMaxMetadataBytes(n int) StoreOption {
+	return func(st *Store) { st.maxMeta = max(n, 64) }
+}
+
+// NewStore returns a checkpoint store on the brokers of s, using s's
+// client; it is closed with s. Saves of a consumer that is a member of a
+// group through s (stream.WithGroup on a consumer of s) are fenced by the
+// member's generation.
+func NewStore(s *Stream, opts ...StoreOption) *Store {
+	st := &Store{s: s, maxMeta: DefaultMaxMetadataBytes}
+	for _, o := range opts {
+		o(st)
+	}
+	return st
+}
+
+// coords maps a key to its group, topic and partition.
+func coords(key checkpoint.Key) (topic string, p int32, err error) {
+	if err := key.Validate(); err != nil {
+		return "", 0, err
+	}
+	if err := validateTopic(key.Stream); err != nil {
+		return "", 0, fmt.Errorf("kafka: checkpoint %s: the stream must be a Kafka topic: %w", key, err)
+	}
+	p, err = parsePartition(key.Partition)
+	if err != nil {
+		return "", 0, fmt.Errorf("kafka: checkpoint %s: the partition must be a Kafka partition number: %w", key, err)
+	}
+	return key.Stream, p, nil
+}
+
+func (st *Store) lock(key checkpoint.Key) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key.Consumer))
+	h.Write([]byte{0})
+	h.Write([]byte(key.Stream))
+	h.Write([]byte{0})
+	h.Write([]byte(key.Partition))
+	return &st.locks[h.Sum32()%uint32(len(st.locks))]
+}
+
+// commitDoc is the checkpoint in the commit metadata, without its key
+// (the commit's coordinates) and committed pointer (the offset).
+type commitDoc struct {
+	Version uint64            `json:"v"`
+	Raw     []byte            `json:"c,omitempty"` // Committed, when it is not a Kafka pointer
+	Batch   *checkpoint.Batch `json:"b,omitempty"`
+	Done    bool              `json:"f,omitempty"`
+	Counts  checkpoint.Counts `json:"n"`
+	Updated time.Time         `json:"u,omitzero"`
+}
+
+// encode returns the commit offset and metadata of cp at version v.
+func (st *Store) encode(cp *checkpoint.Checkpoint, v uint64) (int64, string, error) {
+	doc := commitDoc{Version: v, Batch: cp.Batch, Done: cp.Finished, Counts: cp.Counts, Updated: cp.UpdatedAt}
+	offset := int64(-1)
+	if cp.Committed != nil {
+		if off, err := Offset(cp.Committed); err == nil {
+			offset = off + 1
+		} else {
+			doc.Raw = cp.Committed
+		}
+	}
+	js, err := json.Marshal(&doc)
+	if err != nil {
+		return 0, "", fmt.Errorf("kafka: save checkpoint %s: encode: %w", cp.Key, err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString(metaPrefix)
+	b64 := base64.NewEncoder(base64.RawURLEncoding, &buf)
+	zw, _ := flate.NewWriter(b64, flate.BestCompression) // the level is valid
+	zw.Write(js)
+	zw.Close()
+	b64.Close()
+	if buf.Len() > st.maxMeta {
+		return 0, "", fmt.Errorf("%w: %s: the encoded batch state is %d bytes, the limit is %d (offset.metadata.max.bytes; %d records in the batch state)",
+			ErrMetadataTooLarge, cp.Key, buf.Len(), st.maxMeta, batchLen(cp))
+	}
+	return offset, buf.String(), nil
+}
+
+func batchLen(cp *checkpoint.Checkpoint) int {
+	if cp.Batch == nil {
+		return 0
+	}
+	return len(cp.Batch.Records)
+}
+
+// maxDecoded bounds the inflated metadata: a decompression bomb is corrupt.
+const maxDecoded = 1 << 20
+
+// decode reads a commit back. exists is false when nothing is committed.
+func decode(key checkpoint.Key, offset int64, meta string, committed bool) (*checkpoint.Checkpoint, error) {
+	cp := &checkpoint.Checkpoint{Key: key}
+	if !committed {
+		return cp, nil
+	}
+	if !strings.HasPrefix(meta, metaPrefix) {
+		// Another client's commit: adopt its position, as version 0.
+		if offset > 0 {
+			cp.Committed = PointerAt(offset - 1)
+		}
+		return cp, nil
+	}
+	corrupt := func(what string, err error) error {
+		return fmt.Errorf("%w: kafka: checkpoint %s: commit metadata (%d bytes): %s: %v", checkpoint.ErrCorrupt, key, len(meta), what, err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(meta[len(metaPrefix):])
+	if err != nil {
+		return nil, corrupt("not base64url", err)
+	}
+	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxDecoded+1))
+	if err != nil {
+		return nil, corrupt("not deflate data", err)
+	}
+	if len(js) > maxDecoded {
+		return nil, corrupt("inflated", fmt.Errorf("more than %d bytes", maxDecoded))
+	}
+	var doc commitDoc
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, corrupt("JSON", err)
+	}
+	if doc.Version == 0 {
+		return nil, corrupt("version", errors.New("0, expected at least 1"))
+	}
+	cp.Version, cp.Batch, cp.Finished, cp.Counts, cp.UpdatedAt = doc.Version, doc.Batch, doc.Done, doc.Counts, doc.Updated
+	switch {
+	case doc.Raw != nil:
+		cp.Committed = doc.Raw
+	case offset > 0:
+		cp.Committed = PointerAt(offset - 1)
+	}
+	if err := validCheckpoint(cp); err != nil {
+		return nil, corrupt("content", err)
+	}
+	return cp, nil
+}
+
+// validCheckpoint refuses what no store keeps: an unknown status, negative
+// counts.
+func validCheckpoint(cp *checkpoint.Checkpoint) error {
+	b := cp.Batch
+	if b == nil {
+		return nil
+	}
+	if b.Size < 0 {
+		return fmt.Errorf("checkpoint %s: batch size %d is negative", cp.Key, b.Size)
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		if _, err := r.Status.MarshalText(); err != nil {
+			return fmt.Errorf("checkpoint %s: batch record %d: %w", cp.Key, i, err)
+		}
+		if r.Attempts < 0 {
+			return fmt.Errorf("checkpoint %s: batch record %d has negative attempts %d", cp.Key, i, r.Attempts)
+		}
+	}
+	return nil
+}
+
+// fetched is one partition's commit as OffsetFetch returns it.
+type fetched struct {
+	offset    int64
+	meta      string
+	committed bool
+}
+
+// fetch reads the commits of group for topic: of partition p, or of every
+// partition when p < 0.
+func (st *Store) fetch(ctx context.Context, group, topic string, p int32) (map[int32]fetched, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	if p >= 0 {
+		t := kmsg.NewOffsetFetchRequestTopic()
+		t.Topic = topic
+		t.Partitions = []int32{p}
+		req.Topics = append(req.Topics, t)
+	} else {
+		req.Topics = nil // every topic of the group
+	}
+	rctx, cancel := st.s.reqCtx(ctx)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, st.s.cl)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]fetched{}
+	if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
+		return out, nil // no group: nothing committed
+	} else if err != nil {
+		return nil, err
+	}
+	add := func(t string, part int32, off int64, meta *string, code int16) error {
+		if t != topic {
+			return nil
+		}
+		if err := kerr.ErrorForCode(code); err != nil {
+			return fmt.Errorf("partition %d: %w", part, err)
+		}
+		f := fetched{offset: off}
+		if meta != nil {
+			f.meta = *meta
+		}
+		f.committed = off >= 0 || f.meta != ""
+		out[part] = f
+		return nil
+	}
+	for _, g := range resp.Groups { // v8+
+		if err := kerr.ErrorForCode(g.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
+			return out, nil
+		} else if err != nil {
+			return nil, err
+		}
+		for _, t := range g.Topics {
+			for _, pp := range t.Partitions {
+				if err := add(t.Topic, pp.Partition, pp.Offset, pp.Metadata, pp.ErrorCode); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, t := range resp.Topics {
+		for _, pp := range t.Partitions {
+			if err := add(t.Topic, pp.Partition, pp.Offset, pp.Metadata, pp.ErrorCode); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Load returns the checkpoint of key from group key.Consumer's commit, or a
+// new one of version 0 if none was committed.
+func (st *Store) Load(ctx context.Context, key checkpoint.Key) (*checkpoint.Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kafka: load checkpoint %s: %w", key, err)
+	}
+	topic, p, err := coords(key)
+	if err != nil {
+		return nil, err
+	}
+	got, err := st.fetch(ctx, key.Consumer, topic, p)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: load checkpoint %s: offset fetch of group %q: %w", key, key.Consumer, err)
+	}
+	f := got[p]
+	return decode(key, f.offset, f.meta, f.committed)
+}
+
+// fencedCodes are the commit errors of a member the group fenced out.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
+		errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// Save commits cp as group cp.Consumer's offset and metadata if the
+// committed version equals cp.Version (see Store for the fencing).
+func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
+	if cp == nil {
+		return errors.New("kafka: save checkpoint: nil checkpoint")
+	}
+	topic, p, err := coords(cp.Key)
+	if err != nil {
+		return err
+	}
+	if err := validCheckpoint(cp); err != nil {
+		return fmt.Errorf("kafka: save %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: save checkpoint %s: %w", cp.Key, err)
+	}
+	offset, meta, err := st.encode(cp, cp.Version+1)
+	if err != nil {
+		return err
+	}
+	mu := st.lock(cp.Key)
+	mu.Lock()
+	defer mu.Unlock()
+	got, err := st.fetch(ctx, cp.Consumer, topic, p)
+	if err != nil {
+		return fmt.Errorf("kafka: save checkpoint %s: offset fetch of group %q: %w", cp.Key, cp.Consumer, err)
+	}
+	f := got[p]
+	stored, err := decode(cp.Key, f.offset, f.meta, f.committed)
+	if err != nil {
+		return fmt.Errorf("kafka: save checkpoint %s over its stored commit: %w", cp.Key, err)
+	}
+	if stored.Version != cp.Version {
+		return fmt.Errorf("%w: %s: save expected stored version %d, but version %d is committed", checkpoint.ErrConflict, cp.Key, cp.Version, stored.Version)
+	}
+	if err := st.commit(ctx, cp.Consumer, topic, p, offset, meta); err != nil {
+		if fenced(err) {
+			return fmt.Errorf("%w: %s: the group fenced this commit (the member is no longer in generation): %w", checkpoint.ErrConflict, cp.Key, err)
+		}
+		if errors.Is(err, kerr.OffsetMetadataTooLarge) {
+			return fmt.Errorf("%w: %s: the broker refused %d bytes of metadata: %w", ErrMetadataTooLarge, cp.Key, len(meta), err)
+		}
+		return fmt.Errorf("kafka: save checkpoint %s: offset commit to group %q: %w", cp.Key, cp.Consumer, err)
+	}
+	cp.Version++
+	return nil
+}
+
+// commit sends one OffsetCommit as the stream's member of group, if it
+// is one, or as a standalone client. Two answers are retried, for up to
+// commitRetryFor: a rebalance in progress, and a stale generation while
+// the member is still in the group (the group formed a new generation and
+// the member's client has not stored it yet; with the cooperative-sticky
+// balancer a partition only moves after its owner revoked it, so the
+// member still owns it in the new generation). A member the group fenced
+// out has its id and generation reset by franz-go; its commit is refused.
+func (st *Store) commit(ctx context.Context, group, topic string, p int32, offset int64, meta string) error {
+	deadline := time.Now().Add(commitRetryFor)
+	for attempt := 1; ; attempt++ {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group = group
+		cl := st.s.cl
+		m := st.s.memberOf(group)
+		usedMember, usedGen := "", int32(-1)
+		if m != nil {
+			usedMember, usedGen = m.cl.GroupMetadata()
+			req.MemberID, req.Generation = usedMember, usedGen
+			cl = m.cl
+		}
+		id, err := st.topicID(ctx, topic, attempt > 1)
+		if err != nil {
+			return err
+		}
+		t := kmsg.NewOffsetCommitRequestTopic()
+		t.Topic, t.TopicID = topic, id
+		pp := kmsg.NewOffsetCommitRequestTopicPartition()
+		pp.Partition, pp.Offset, pp.Metadata = p, offset, &meta
+		t.Partitions = append(t.Partitions, pp)
+		req.Topics = append(req.Topics, t)
+		rctx, cancel := st.s.reqCtx(ctx)
+		resp, err := req.RequestWith(rctx, cl)
+		cancel()
+		if err == nil {
+			err = commitError(resp, topic, p)
+		}
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		switch {
+		case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.UnknownTopicID) && attempt == 1:
+			if werr := sleep(ctx, 50*time.Millisecond); werr != nil {
+				return err
+			}
+		case fenced(err) && m != nil && usedGen >= 0:
+			// Wait for the member's client to store the new generation,
+			// or to be reset (fenced out): then the commit is refused.
+			for {
+				if werr := sleep(ctx, 20*time.Millisecond); werr != nil || time.Now().After(deadline) {
+					return err
+				}
+				mid, g := m.cl.GroupMetadata()
+				if mid != usedMember || g < 0 {
+					return err
+				}
+				if g != usedGen {
+					break
+				}
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// commitRetryFor bounds the retries of one commit.
+const commitRetryFor = 10 * time.Second
+
+// topicID returns the id of topic from the metadata, cached unless
+// refresh is set.
+func (st *Store) topicID(ctx context.Context, topic string, refresh bool) ([16]byte, error) {
+	st.idsMu.Lock()
+	id, ok := st.ids[topic]
+	st.idsMu.Unlock()
+	if ok && !refresh {
+		return id, nil
+	}
+	rctx, cancel := st.s.reqCtx(ctx)
+	defer cancel()
+	md, err := st.s.adm.Metadata(rctx, topic)
+	if err != nil {
+		return id, fmt.Errorf("metadata of topic %s: %w", topic, err)
+	}
+	td, ok := md.Topics[topic]
+	if !ok {
+		return id, fmt.Errorf("metadata of topic %s: not in the response: %w", topic, kerr.UnknownTopicOrPartition)
+	}
+	if td.Err != nil {
+		return id, fmt.Errorf("metadata of topic %s: %w", topic, td.Err)
+	}
+	st.idsMu.Lock()
+	if st.ids == nil {
+		st.ids = map[string][16]byte{}
+	}
+	st.ids[topic] = td.ID
+	st.idsMu.Unlock()
+	return td.ID, nil
+}
+
+// commitError returns the error of partition p in a commit response. The
+// request holds that one partition; newer versions name the topic by id
+// only, so a response of one partition is that partition.
+func commitError(resp *kmsg.OffsetCommitResponse, topic string, p int32) error {
+	if len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].Partition == p {
+		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	for _, t := range resp.Topics {
+		for _, pp := range t.Partitions {
+			if t.Topic == topic && pp.Partition == p {
+				return kerr.ErrorForCode(pp.ErrorCode)
+			}
+		}
+	}
+	return fmt.Errorf("partition %d of %s not in the commit response: %w", p, topic, kerr.UnknownTopicOrPartition)
+}
+
+// List returns the checkpoints committed by group consumer for topic
+// stream, sorted by partition id (byte-wise, as every store sorts). A
+// stream that is not a valid topic name has none.
+func (st *Store) List(ctx context.Context, consumer, stream string) ([]*checkpoint.Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: %w", consumer, stream, err)
+	}
+	if consumer == "" || stream == "" || !utf8.ValidString(consumer) || !utf8.ValidString(stream) {
+		return nil, fmt.Errorf("kafka: list checkpoints %q/%q: consumer and stream must be non-empty valid UTF-8", consumer, stream)
+	}
+	if validateTopic(stream) != nil {
+		return nil, nil
+	}
+	got, err := st.fetch(ctx, consumer, stream, -1)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: offset fetch of group %q: %w", consumer, stream, consumer, err)
+	}
+	var out []*checkpoint.Checkpoint
+	for p, f := range got {
+		if !f.committed {
+			continue
+		}
+		cp, err := decode(checkpoint.Key{Consumer: consumer, Stream: stream, Partition: strconv.Itoa(int(p))}, f.offset, f.meta, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out, nil
+}
