@@ -18,6 +18,12 @@
 //
 //	func TestConformance(t *testing.T) { conformance.Run(t, conformanceHarness(t)) }
 //
+// Group mode (stream.WithGroup) runs in scenario 19 on backends whose
+// driver declares Capabilities.ConsumerGroups: members share a stream, one
+// stops gracefully and one is killed, and the others take over from the
+// checkpoints. Harness.Group and Harness.GroupStores adapt it to a
+// backend whose group members keep their checkpoints in the broker.
+//
 // The scenarios are written against the small T interface, so the suite
 // also runs outside go test (RunStandalone), for example from a command
 // that proves a team's own cluster.

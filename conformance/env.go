@@ -33,6 +33,8 @@ type env struct {
 	poll    time.Duration
 	clock   *streamtest.FakeClock
 	lastURL string
+	// groupStore is the store group members use by default.
+	groupStore checkpoint.Store
 }
 
 func newEnv(t T, h *Harness, sf StoreFactory) *env {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // Harness describes one backend to the suite: how to create fresh streams,
@@ -69,6 +71,20 @@ type Harness struct {
 	// consumer to finish); it is a failure timeout, never a pass criterion.
 	// Zero means 60 s.
 	Timeout time.Duration
+
+	// Group, if set, returns the consumer options that make a consumer of
+	// s (a stream the scenario opened for one member, as a separate process
+	// would) one member of the group called name. The default is
+	// stream.WithGroup(name), with the scenario's store. A harness whose
+	// group mode keeps checkpoints in a store bound to the member (the
+	// Kafka store fences with the member's generation) adds its
+	// WithCheckpointStore here. Group scenarios run only on streams whose
+	// driver declares Capabilities.ConsumerGroups.
+	Group func(t T, s driver.Stream, name string) ([]stream.ConsumerOption, error)
+	// GroupStores lists the checkpoint stores the group scenarios run
+	// with, each as a subtest "store=NAME"; the scenario reads progress
+	// through it. Nil means Stores.
+	GroupStores []StoreFactory
 
 	// BrokerFunctions names functions of an in-process broker the harness
 	// runs (kfake, pulsarfake, …). The leak check does not count goroutines
@@ -180,6 +196,11 @@ func (h *Harness) Validate() error {
 	for i, s := range h.Stores {
 		if s.Name == "" || s.New == nil {
 			errs = append(errs, fmt.Errorf("Stores[%d]: expected a Name and a New function", i))
+		}
+	}
+	for i, s := range h.GroupStores {
+		if s.Name == "" || s.New == nil {
+			errs = append(errs, fmt.Errorf("GroupStores[%d]: expected a Name and a New function", i))
 		}
 	}
 	if h.PollInterval < 0 || h.Timeout < 0 {

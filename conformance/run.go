@@ -137,7 +137,11 @@ func runT(t T, h Harness, rep *Report) {
 				runScenario(t, &h, sc, StoreFactory{}, add)
 				return
 			}
-			for _, sf := range stores {
+			list := stores
+			if sc.group && h.GroupStores != nil {
+				list = h.GroupStores
+			}
+			for _, sf := range list {
 				t.Run("store="+sf.Name, func(t T) { runScenario(t, &h, sc, sf, add) })
 			}
 		})

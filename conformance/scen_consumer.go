@@ -365,7 +365,7 @@ func retryBackoff(e *env) {
 		if fails := ev.of(stream.EventAttemptFailed); len(fails) != k || fails[0].Delay < tc.gaps[0][0] || fails[0].Delay >= tc.gaps[0][1] {
 			e.t.Errorf("%s: %d attempt_failed events (want %d) with delays %v", tc.name, len(fails), k, eventDelays(fails))
 		}
-		if cp := e.cp(store, name, st, "0"); cp.Counts.Succeeded != 4 || cp.Counts.Retries != k {
+		if cp := e.cp(store, name, st, st.partitions()[0]); cp.Counts.Succeeded != 4 || cp.Counts.Retries != k {
 			e.t.Errorf("%s: counts %+v, want 4 succeeded and %d retries", tc.name, cp.Counts, k)
 		}
 		if len(sink.ids()) != 0 {
@@ -574,7 +574,7 @@ func permanentAndSkip(e *env) {
 	if sk := ev.of(stream.EventSkipped); len(sk) != 1 || sk[0].Record.ID != skip || !errors.As(sk[0].Err, &se) || se.Reason != "not for us" {
 		e.t.Errorf("skipped events %+v, want one for %s with its reason", sk, skip)
 	}
-	if cp := e.cp(store, name, st, "0"); cp.Counts != (checkpoint.Counts{Succeeded: 2, DeadLettered: 1, Skipped: 1}) {
+	if cp := e.cp(store, name, st, st.partitions()[0]); cp.Counts != (checkpoint.Counts{Succeeded: 2, DeadLettered: 1, Skipped: 1}) {
 		e.t.Errorf("counts %+v, want 2 succeeded, 1 dead-lettered, 1 skipped, no retries", cp.Counts)
 	}
 	// Not handled again after a restart.
@@ -808,7 +808,7 @@ func attemptsSurviveRestart(e *env) {
 		if err := r.stop(); err != nil {
 			e.t.Fatalf("Run = %v after a graceful stop", err)
 		}
-		cp := e.cp(store, name, st, "0")
+		cp := e.cp(store, name, st, st.partitions()[0])
 		if cp.Batch == nil || len(cp.Batch.Records) == 0 || cp.Batch.Records[0].ID != x ||
 			cp.Batch.Records[0].Attempts != 2 || cp.Batch.Records[0].Status != checkpoint.Failed {
 			e.t.Fatalf("after a graceful stop during attempt 2, the checkpoint is%s\nwant %s failed with 2 attempts", e.dump(store, name, st)(), x)
@@ -859,7 +859,7 @@ func attemptsSurviveRestart(e *env) {
 		if err := r.stop(); !errors.Is(err, errCrash) {
 			e.t.Fatalf("%s: Run = %v, want the simulated crash", tc.name, err)
 		}
-		cp := e.cp(store, name, st, "0")
+		cp := e.cp(store, name, st, st.partitions()[0])
 		wantAttempts := tc.interrupt
 		if cp.Batch == nil || len(cp.Batch.Records) == 0 || cp.Batch.Records[0].ID != y ||
 			cp.Batch.Records[0].Status != checkpoint.InProgress || cp.Batch.Records[0].Attempts != wantAttempts {

@@ -95,14 +95,13 @@ func transientFaults(e *env) {
 // from the checkpoints: nothing is lost or handled twice, and each
 // consumer touched only its own partitions.
 //
-// The engine has no consumer-group assignment yet, so the split is made
-// with WithPartitions on every backend; a backend declaring ConsumerGroups
-// is noted in the log.
+// The split is made by hand with WithPartitions on every backend; group
+// mode (the backend assigning partitions) is scenario 19.
 func scaleOut(e *env) {
 	st := e.newStream(4)
 	st.spread(6)
 	if st.caps.ConsumerGroups {
-		e.t.Logf("%s declares ConsumerGroups; the engine assigns partitions by hand (WithPartitions) until it uses native groups", e.h.Name)
+		e.t.Logf("%s declares ConsumerGroups: this scenario splits by hand (WithPartitions); 19_group_scale_out runs the group mode", e.h.Name)
 	}
 	ps := st.partitions()
 	a, b := ps[:len(ps)/2], ps[len(ps)/2:]

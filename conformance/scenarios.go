@@ -4,27 +4,29 @@ package conformance
 type scenario struct {
 	name      string
 	usesStore bool // run once per checkpoint store
+	group     bool // run once per group store (Harness.GroupStores)
 	run       func(e *env)
 }
 
 // scenarios are the suite, in the order of issue 4.
 var scenarios = []scenario{
-	{"01_round_trip", true, roundTrip},
-	{"02_graceful_stop_resume", true, gracefulStopResume},
-	{"03_crash_resume", true, crashResume},
-	{"04_retry_backoff", true, retryBackoff},
-	{"05_exhausted_to_dlq", true, exhaustedToDLQ},
-	{"06_permanent_and_skip", true, permanentAndSkip},
-	{"07_ordered_halt", true, orderedHalt},
-	{"08_dlq_unavailable_halts", true, dlqUnavailableHalts},
-	{"09_attempts_survive_restart", true, attemptsSurviveRestart},
-	{"10_concurrency_order_and_gaps", true, concurrencyOrderAndGaps},
-	{"11_start_positions", true, startPositions},
-	{"12_pointer_codec", false, pointerCodec},
-	{"13_producer", false, producer},
-	{"14_transient_faults", true, transientFaults},
-	{"15_scale_out", true, scaleOut},
-	{"16_resharding", true, resharding},
-	{"17_limits", false, limits},
-	{"18_no_goroutine_leaks", true, noGoroutineLeaks},
+	{"01_round_trip", true, false, roundTrip},
+	{"02_graceful_stop_resume", true, false, gracefulStopResume},
+	{"03_crash_resume", true, false, crashResume},
+	{"04_retry_backoff", true, false, retryBackoff},
+	{"05_exhausted_to_dlq", true, false, exhaustedToDLQ},
+	{"06_permanent_and_skip", true, false, permanentAndSkip},
+	{"07_ordered_halt", true, false, orderedHalt},
+	{"08_dlq_unavailable_halts", true, false, dlqUnavailableHalts},
+	{"09_attempts_survive_restart", true, false, attemptsSurviveRestart},
+	{"10_concurrency_order_and_gaps", true, false, concurrencyOrderAndGaps},
+	{"11_start_positions", true, false, startPositions},
+	{"12_pointer_codec", false, false, pointerCodec},
+	{"13_producer", false, false, producer},
+	{"14_transient_faults", true, false, transientFaults},
+	{"15_scale_out", true, false, scaleOut},
+	{"16_resharding", true, false, resharding},
+	{"17_limits", false, false, limits},
+	{"18_no_goroutine_leaks", true, false, noGoroutineLeaks},
+	{"19_group_scale_out", true, true, groupScaleOut},
 }
