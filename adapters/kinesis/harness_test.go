@@ -1,0 +1,112 @@
+package kinesis_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/unistream-go/unistream/adapters/kinesis"
+	"github.com/unistream-go/unistream/adapters/kinesis/kinesisfake"
+	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
+	"github.com/unistream-go/unistream/conformance"
+)
+
+// conformanceSeq numbers the streams the conformance harnesses create.
+var conformanceSeq atomic.Uint64
+
+// fastKeys are the URL options of the harnesses' streams: short waits, so
+// that an idle shard and injected throttles cost little real time.
+var fastKeys = []string{"poll_interval", "5ms", "throttle_backoff", "5ms", "request_timeout", "30s"}
+
+// serverFunctions are the goroutines of an in-process HTTP server (the
+// emulator's), which end on the server's schedule after a client closes.
+var serverFunctions = []string{
+	"net/http.(*conn).serve",
+	"net/http.(*connReader).backgroundRead",
+}
+
+// conformanceHarness describes the Kinesis adapter on kinesisfake to the
+// conformance suite, in standalone ownership mode, on one emulator for the
+// whole run: every stream is a fresh stream. Faults are injected in the
+// emulator: failed GetRecords and PutRecords calls (InternalFailure),
+// PutRecords entries failed with ProvisionedThroughputExceeded, dropped
+// connections. Split splits a shard through the adapter (SplitShard).
+func conformanceHarness(t *testing.T) conformance.Harness {
+	b := kinesistest.Start(t)
+	return conformance.Harness{
+		Name:            "kinesis",
+		BrokerFunctions: append(serverFunctions, "github.com/unistream-go/unistream/adapters/kinesis/kinesisfake.New.func1"),
+		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
+			name := fmt.Sprintf("conformance-%d", conformanceSeq.Add(1))
+			if err := b.CreateStream(name, spec.Partitions); err != nil {
+				return "", err
+			}
+			return b.URL(name, fastKeys...), nil
+		},
+		CanInjectFaults: true,
+		Faults: func(t conformance.T, rawURL string) (conformance.Faults, error) {
+			u, err := url.Parse(rawURL)
+			if err != nil {
+				return nil, err
+			}
+			return &fakeFaults{srv: b.Fake(), stream: u.Host}, nil
+		},
+		CanSplit: true,
+		Split:    splitVia,
+	}
+}
+
+// splitVia splits a shard of the stream at rawURL through the adapter.
+func splitVia(t conformance.T, rawURL, shard string) ([]string, error) {
+	ctx := context.Background()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	o, err := kinesis.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	s, err := kinesis.Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Split(ctx, shard)
+}
+
+// fakeFaults injects emulator faults into one stream; it is a
+// conformance.PartialWriteFaults and a conformance.ConnectionDropper.
+type fakeFaults struct {
+	srv    *kinesisfake.Server
+	stream string
+}
+
+var (
+	_ conformance.PartialWriteFaults = (*fakeFaults)(nil)
+	_ conformance.ConnectionDropper  = (*fakeFaults)(nil)
+)
+
+// FailFetches fails the next n GetRecords calls on the stream with
+// InternalFailure (HTTP 500); the reader returns it and the engine retries.
+func (f *fakeFaults) FailFetches(n int) {
+	f.srv.Fail(f.stream, "GetRecords", n, kinesisfake.ErrInternalFailure)
+}
+
+// FailWrites fails the next n PutRecords calls on the stream whole with
+// InternalFailure; one Write of at most 500 records is one PutRecords call.
+func (f *fakeFaults) FailWrites(n int) {
+	f.srv.Fail(f.stream, "PutRecords", n, kinesisfake.ErrInternalFailure)
+}
+
+// FailRecords fails the given entries of the next PutRecords call with
+// ProvisionedThroughputExceeded, and the later entries of their shards.
+func (f *fakeFaults) FailRecords(indexes ...int) { f.srv.FailRecords(f.stream, indexes...) }
+
+// DropConnections closes every client connection of the emulator.
+func (f *fakeFaults) DropConnections() { f.srv.DropConnections() }
+
+// Clear removes the stream's faults.
+func (f *fakeFaults) Clear() { f.srv.Clear(f.stream) }
