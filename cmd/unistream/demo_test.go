@@ -9,12 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/unistream-go/unistream/stream/dlq"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var summaryRE = regexp.MustCompile(`summary: produced (\d+) \((\d+) send failures, (\d+) records re-sent\), processed (\d+): (\d+) succeeded, (\d+) dead-lettered; (\d+) retries`)
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unistream-go/unistream/config"
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+type cpOptions struct {
+	partition string
+	all       bool
+	reason    string
+	yes       bool
+}
+
+func newCheckpointCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Show and repair a consumer's checkpoints: show, retry, skip, reset",
+		Long: `checkpoint reads and changes the checkpoints of one consumer name on one
+stream, in the store given by --checkpoint (or the config file).
+
+  show    each partition's committed pointer, batch state, counts and halt reason
+  retry   resume a halted partition: the halted record gets fresh attempts
+  skip    resume a halted partition past the halted record (recorded as skipped)
+  reset   forget a partition's progress (needs --yes): the consumer starts again
+          from its start position
+
+A running consumer picks retry and skip up on its own; stop it before a reset.
+Every change is a compare-and-swap on the checkpoint's version: a change made
+meanwhile by a consumer is never overwritten.`,
+	}
+	sub := func(use, short string, run func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error, extra func(*cobra.Command, *cpOptions)) *cobra.Command {
+		var (
+			b bindings
+			o cpOptions
+		)
+		c := &cobra.Command{
+			Use:   use + " [STREAM-URL]",
+			Short: short,
+			Args:  cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cfg, err := g.load(cmd, &b)
+				if err != nil {
+					return err
+				}
+				if len(args) == 1 {
+					if err := cfg.Set("stream", args[0], "argument STREAM-URL"); err != nil {
+						return &usageError{err}
+					}
+				}
+				if cfg.Stream == "" {
+					return need("stream", "")
+				}
+				if use != "show" && !o.all && o.partition == "" {
+					return &usageError{fmt.Errorf("checkpoint %s: expected --partition ID (or --all)", use)}
+				}
+				if use == "reset" && !o.yes {
+					return &usageError{errors.New("checkpoint reset forgets the progress of the partition and the consumer then re-reads it from its start position: add --yes to confirm")}
+				}
+				ctx := cmd.Context()
+				store, err := openStore(ctx, cfg, false)
+				if err != nil {
+					return err
+				}
+				defer checkpoint.CloseStore(store)
+				s, err := openStream(ctx, cfg, cfg.Stream)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				return run(ctx, cmd.OutOrStdout(), cfg, s, store, o)
+			},
+		}
+		b.bind(c.Flags(), "checkpoint", "checkpoint", "checkpoint store URL")
+		b.bind(c.Flags(), "name", "consumer.name", "consumer name")
+		b.bind(c.Flags(), "connect-timeout", "connect_timeout", "bound on connecting to the broker")
+		c.Flags().StringVarP(&o.partition, "partition", "p", "", "the partition")
+		if extra != nil {
+			extra(c, &o)
+		}
+		return c
+	}
+	show := func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
+		cps, err := store.List(ctx, consumerName(cfg), s.Name())
+		if err != nil {
+			return err
+		}
+		if o.partition != "" {
+			var keep []*checkpoint.Checkpoint
+			for _, cp := range cps {
+				if cp.Partition == o.partition {
+					keep = append(keep, cp)
+				}
+			}
+			cps = keep
+		}
+		if g.json() {
+			out := make([]map[string]any, 0, len(cps))
+			for _, cp := range cps {
+				out = append(out, checkpointJSON(s, cp))
+			}
+			return writeJSON(w, map[string]any{"consumer": consumerName(cfg), "stream": s.Name(), "partitions": out})
+		}
+		if len(cps) == 0 {
+			fmt.Fprintf(w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
+			return nil
+		}
+		fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
+		for _, cp := range cps {
+			fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
+				cp.Partition, stream.FormatPointer(s, cp.Partition, cp.Committed), batchState(s, cp),
+				cp.Counts.Succeeded, cp.Counts.DeadLettered, cp.Counts.Skipped, cp.Counts.Retries, cp.Version, cp.UpdatedAt.Format(time.RFC3339))
+			if h := cp.Halted(); h != nil {
+				fmt.Fprintf(w, "  HALTED at %s (id %s) after %d attempts: %s; last error: %s\n",
+					stream.FormatPointer(s, cp.Partition, h.Pointer), h.ID, h.Attempts, h.Reason, h.LastError())
+				fmt.Fprintf(w, "  resume with: unistream checkpoint retry --partition %s   or   unistream checkpoint skip --partition %s\n", cp.Partition, cp.Partition)
+			}
+		}
+		return nil
+	}
+	change := func(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
+		return func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
+			var parts []string
+			if o.all {
+				cps, err := store.List(ctx, consumerName(cfg), s.Name())
+				if err != nil {
+					return err
+				}
+				for _, cp := range cps {
+					parts = append(parts, cp.Partition)
+				}
+			} else {
+				parts = []string{o.partition}
+			}
+			for _, p := range parts {
+				key := checkpoint.Key{Consumer: consumerName(cfg), Stream: s.Name(), Partition: p}
+				cp, err := store.Load(ctx, key)
+				if err != nil {
+					return err
+				}
+				if cp.Version == 0 && verb != "reset" {
+					return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, cfg.Checkpoint)
+				}
+				if err := f(cp, o); err != nil {
+					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
+				}
+				if err := store.Save(ctx, cp); err != nil {
+					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
+				}
+				if g.json() {
+					writeJSON(w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(s, cp)})
+				} else {
+					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, stream.FormatPointer(s, p, cp.Committed), batchState(s, cp))
+				}
+			}
+			return nil
+		}
+	}
+	root.AddCommand(
+		sub("show", "Print each partition's committed pointer, batch state and halt reason", show, nil),
+		sub("retry", "Resume a halted partition with fresh attempts for the halted record",
+			change("retry", func(cp *checkpoint.Checkpoint, _ cpOptions) error { return cp.Retry(time.Now().UTC()) }), nil),
+		sub("skip", "Resume a halted partition past the halted record",
+			change("skip", func(cp *checkpoint.Checkpoint, o cpOptions) error { return cp.Skip(time.Now().UTC(), o.reason) }),
+			func(c *cobra.Command, o *cpOptions) {
+				c.Flags().StringVar(&o.reason, "reason", "skipped by operator", "why the record is skipped (kept in the checkpoint)")
+			}),
+		sub("reset", "Forget a partition's progress (needs --yes)",
+			change("reset", func(cp *checkpoint.Checkpoint, _ cpOptions) error {
+				*cp = checkpoint.Checkpoint{Key: cp.Key, Version: cp.Version, Counts: cp.Counts, UpdatedAt: time.Now().UTC()}
+				return nil
+			}),
+			func(c *cobra.Command, o *cpOptions) {
+				c.Flags().BoolVar(&o.yes, "yes", false, "confirm the reset")
+				c.Flags().BoolVar(&o.all, "all", false, "reset every partition of the consumer")
+			}),
+	)
+	return root
+}
+
+func consumerName(cfg *config.Config) string {
+	if cfg.Consumer.Name != "" {
+		return cfg.Consumer.Name
+	}
+	return stream.DefaultConsumerName
+}
+
+// batchState describes the current batch in one line.
+func batchState(s driver.Stream, cp *checkpoint.Checkpoint) string {
+	if cp.Finished {
+		return "partition finished"
+	}
+	if cp.Batch == nil {
+		return "no batch in progress"
+	}
+	counts := map[checkpoint.Status]int{}
+	for _, r := range cp.Batch.Records {
+		counts[r.Status]++
+	}
+	pending := cp.Batch.Size - len(cp.Batch.Records)
+	return fmt.Sprintf("batch %d of %d records (%s … %s): %d pending, %d in progress, %d failed, %d succeeded, %d dead-lettered, %d skipped, %d halted",
+		cp.Batch.Seq, cp.Batch.Size, stream.FormatPointer(s, cp.Partition, cp.Batch.First), stream.FormatPointer(s, cp.Partition, cp.Batch.Last),
+		max(pending, 0), counts[checkpoint.InProgress], counts[checkpoint.Failed], counts[checkpoint.Succeeded],
+		counts[checkpoint.DeadLettered], counts[checkpoint.Skipped], counts[checkpoint.Halted])
+}
+
+func checkpointJSON(s driver.Stream, cp *checkpoint.Checkpoint) map[string]any {
+	o := map[string]any{
+		"partition":  cp.Partition,
+		"version":    cp.Version,
+		"committed":  stream.FormatPointer(s, cp.Partition, cp.Committed),
+		"finished":   cp.Finished,
+		"counts":     cp.Counts,
+		"updated_at": cp.UpdatedAt,
+		"batch":      batchState(s, cp),
+	}
+	if h := cp.Halted(); h != nil {
+		o["halted"] = map[string]any{"pointer": stream.FormatPointer(s, cp.Partition, h.Pointer), "id": h.ID, "attempts": h.Attempts, "reason": h.Reason, "last_error": h.LastError()}
+	}
+	return o
+}

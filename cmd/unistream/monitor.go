@@ -1,0 +1,333 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// display says how a monitor shows progress.
+type display uint8
+
+const (
+	displayPlain   display = iota // a line per notable event, a summary at the end
+	displayLive                   // a status line per partition, redrawn in place (a terminal)
+	displayVerbose                // a line per batch and per attempt, as the demo shows
+	displayJSON                   // a JSON object per event
+)
+
+func chooseDisplay(g *globals, w io.Writer) display {
+	switch {
+	case g.json():
+		return displayJSON
+	case g.verbose:
+		return displayVerbose
+	case isTerminal(w):
+		return displayLive
+	}
+	return displayPlain
+}
+
+// partStats are one partition's counts.
+type partStats struct {
+	Partition string `json:"partition"`
+	Processed int    `json:"processed"`
+	Succeeded int    `json:"succeeded"`
+	Retries   int    `json:"retries"`
+	DLQ       int    `json:"dead_lettered"`
+	Skipped   int    `json:"skipped"`
+	Pending   int    `json:"pending"`
+	Halted    bool   `json:"halted,omitempty"`
+	Committed string `json:"committed,omitempty"`
+}
+
+// monitor is the consumer's observer: it counts per partition and shows
+// progress as its display says. It is safe for concurrent use.
+type monitor struct {
+	w     io.Writer
+	disp  display
+	s     driver.Stream
+	start time.Time
+	// maxAttempts tells a failed attempt that will be retried from the
+	// last one: the event's Delay is the wait left, which is 0 when the
+	// handler ran longer than the backoff.
+	maxAttempts int
+
+	mu      sync.Mutex
+	parts   map[string]*partStats
+	lines   int // live lines drawn
+	total   int // final outcomes
+	onFinal func(total int)
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newMonitor(w io.Writer, disp display, s driver.Stream, maxAttempts int) *monitor {
+	m := &monitor{w: w, disp: disp, s: s, maxAttempts: maxAttempts, start: time.Now(), parts: map[string]*partStats{}}
+	if disp == displayLive {
+		m.stop, m.done = make(chan struct{}), make(chan struct{})
+		go m.redraw() // owned by m: ends on Close
+	}
+	return m
+}
+
+func (m *monitor) redraw() {
+	defer close(m.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			m.drawLocked()
+			m.mu.Unlock()
+		}
+	}
+}
+
+func (m *monitor) drawLocked() {
+	if m.lines > 0 {
+		fmt.Fprintf(m.w, "\x1b[%dA", m.lines)
+	}
+	ids := m.idsLocked()
+	for _, id := range ids {
+		fmt.Fprintf(m.w, "\r\x1b[K%s\n", m.statusLocked(m.parts[id]))
+	}
+	m.lines = len(ids)
+}
+
+func (m *monitor) statusLocked(p *partStats) string {
+	state := "running"
+	if p.Halted {
+		state = "HALTED"
+	}
+	return fmt.Sprintf("partition %-6s %-7s processed %d (ok %d, DLQ %d, skipped %d), retries %d, pending in batch %d, committed %s",
+		p.Partition, state, p.Processed, p.Succeeded, p.DLQ, p.Skipped, p.Retries, p.Pending, orNone(p.Committed))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func (m *monitor) idsLocked() []string {
+	ids := make([]string, 0, len(m.parts))
+	for id := range m.parts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if len(ids[i]) != len(ids[j]) {
+			return len(ids[i]) < len(ids[j])
+		}
+		return ids[i] < ids[j]
+	})
+	return ids
+}
+
+func (m *monitor) part(id string) *partStats {
+	p := m.parts[id]
+	if p == nil {
+		p = &partStats{Partition: id}
+		m.parts[id] = p
+	}
+	return p
+}
+
+// willRetry reports whether the failed attempt of e will be retried.
+func (m *monitor) willRetry(e stream.Event) bool {
+	return !stream.IsPermanent(e.Err) && e.Attempt < m.maxAttempts
+}
+
+// Observe counts e and shows it.
+func (m *monitor) Observe(e stream.Event) {
+	m.mu.Lock()
+	p := m.part(e.Partition)
+	final := false
+	switch e.Kind {
+	case stream.EventBatchFetched:
+		p.Pending += e.Count
+	case stream.EventAttemptSucceeded:
+		p.Processed++
+		p.Succeeded++
+		p.Pending--
+		final = true
+	case stream.EventAttemptFailed:
+		if m.willRetry(e) {
+			p.Retries++
+		}
+	case stream.EventDeadLettered:
+		p.Processed++
+		p.DLQ++
+		p.Pending--
+		final = true
+	case stream.EventSkipped:
+		p.Processed++
+		p.Skipped++
+		p.Pending--
+		final = true
+	case stream.EventHalted:
+		p.Halted = true
+	case stream.EventCommitted:
+		p.Halted = false
+		p.Committed = stream.FormatPointer(m.s, e.Partition, e.Pointer)
+	case stream.EventBatchDone:
+		p.Pending = 0
+	}
+	if p.Pending < 0 {
+		p.Pending = 0
+	}
+	if final {
+		m.total++
+	}
+	m.showLocked(e, p)
+	total, cb := m.total, m.onFinal
+	m.mu.Unlock()
+	if final && cb != nil {
+		cb(total)
+	}
+}
+
+func (m *monitor) showLocked(e stream.Event, p *partStats) {
+	switch m.disp {
+	case displayJSON:
+		writeJSON(m.w, eventJSON(m.s, e))
+	case displayVerbose:
+		val := ""
+		if e.Record != nil {
+			val = fmt.Sprintf("%s/%s %s", e.Partition, e.Record.ID, preview(e.Record.Value))
+		}
+		switch e.Kind {
+		case stream.EventBatchFetched:
+			fmt.Fprintf(m.w, "--- partition %s: pulled %d records ---\n", e.Partition, e.Count)
+		case stream.EventAttemptSucceeded:
+			fmt.Fprintf(m.w, "✅ %s\n", val)
+		case stream.EventAttemptFailed:
+			if m.willRetry(e) {
+				fmt.Fprintf(m.w, "❌ %s  (attempt %d: %v; retry in %s)\n", val, e.Attempt, e.Err, max(e.Delay, 0).Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(m.w, "❌ %s  (attempt %d: %v; no attempts left)\n", val, e.Attempt, e.Err)
+			}
+		case stream.EventBatchDone:
+			fmt.Fprintf(m.w, "--- partition %s: batch done, elapsed = %.2f sec ---\n", e.Partition, e.Elapsed.Seconds())
+		default:
+			m.plainLocked(e, val)
+		}
+	case displayPlain:
+		val := ""
+		if e.Record != nil {
+			val = fmt.Sprintf("%s/%s %s", e.Partition, e.Record.ID, preview(e.Record.Value))
+		}
+		m.plainLocked(e, val)
+	}
+}
+
+// plainLocked prints the events worth a line in every text display.
+func (m *monitor) plainLocked(e stream.Event, val string) {
+	switch e.Kind {
+	case stream.EventDeadLettered:
+		fmt.Fprintf(m.w, "✅ DLQ: %s\n", val)
+	case stream.EventSkipped:
+		fmt.Fprintf(m.w, "⏭  skipped %s: %v\n", val, e.Err)
+	case stream.EventHalted:
+		fmt.Fprintf(m.w, "🛑 partition %s halted at %s: %v (resume with: unistream checkpoint retry|skip --partition %s)\n", e.Partition, val, e.Err, e.Partition)
+	case stream.EventFetchError:
+		fmt.Fprintf(m.w, "⚠️  read error on partition %q (attempt %d, retry in %s): %v\n", e.Partition, e.Attempt, e.Delay.Round(time.Millisecond), e.Err)
+	case stream.EventCheckpointError:
+		fmt.Fprintf(m.w, "⚠️  checkpoint save failed on partition %s: %v\n", e.Partition, e.Err)
+	}
+}
+
+// Close stops redrawing and prints the summary.
+func (m *monitor) Close() {
+	if m.stop != nil {
+		close(m.stop)
+		<-m.done
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.disp == displayLive {
+		m.drawLocked()
+	}
+	delete(m.parts, "") // partition-list events
+	ids := m.idsLocked()
+	if m.disp == displayJSON {
+		parts := make([]partStats, 0, len(ids))
+		for _, id := range ids {
+			parts = append(parts, *m.parts[id])
+		}
+		writeJSON(m.w, map[string]any{"event": "summary", "processed": m.total, "elapsed_sec": time.Since(m.start).Seconds(), "partitions": parts})
+		return
+	}
+	var sum partStats
+	for _, id := range ids {
+		p := m.parts[id]
+		sum.Processed += p.Processed
+		sum.Succeeded += p.Succeeded
+		sum.DLQ += p.DLQ
+		sum.Skipped += p.Skipped
+		sum.Retries += p.Retries
+		if m.disp != displayLive {
+			fmt.Fprintln(m.w, m.statusLocked(p))
+		}
+	}
+	fmt.Fprintf(m.w, "summary: processed %d: %d succeeded, %d dead-lettered, %d skipped; %d retries; elapsed %.2f sec\n",
+		sum.Processed, sum.Succeeded, sum.DLQ, sum.Skipped, sum.Retries, time.Since(m.start).Seconds())
+}
+
+// eventJSON is the JSON form of an event.
+func eventJSON(s driver.Stream, e stream.Event) map[string]any {
+	o := map[string]any{"event": e.Kind.String(), "time": e.Time.UTC().Format(time.RFC3339Nano)}
+	if e.Partition != "" {
+		o["partition"] = e.Partition
+	}
+	if e.Record != nil {
+		o["id"] = e.Record.ID
+		o["pointer"] = stream.FormatPointer(s, e.Record.Partition, e.Record.Pointer)
+	}
+	if e.Attempt > 0 {
+		o["attempt"] = e.Attempt
+	}
+	if e.Count > 0 {
+		o["count"] = e.Count
+	}
+	if e.Err != nil {
+		o["error"] = e.Err.Error()
+	}
+	if e.Delay > 0 {
+		o["delay_ms"] = e.Delay.Milliseconds()
+	}
+	if e.Elapsed > 0 {
+		o["elapsed_ms"] = e.Elapsed.Milliseconds()
+	}
+	if e.Pointer != nil {
+		o["committed"] = stream.FormatPointer(s, e.Partition, e.Pointer)
+	}
+	return o
+}
+
+// preview returns a one-line form of a value, cut at 120 bytes.
+func preview(v []byte) string {
+	s := strings.ToValidUTF8(string(v), "�")
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\n", `\n`), "\r", `\r`)
+	if len(s) > 120 {
+		cut := 120
+		for cut > 0 && !utf8RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

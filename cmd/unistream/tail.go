@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unistream-go/unistream/config"
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+type tailOptions struct {
+	from       string
+	partitions []string
+	max        int
+	follow     bool
+	poll       time.Duration
+	idle       time.Duration
+}
+
+func newTailCmd(g *globals) *cobra.Command {
+	var (
+		b bindings
+		o tailOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "tail [STREAM-URL]",
+		Short: "Print a stream's records from a start position, read-only (no checkpoint)",
+		Long: `tail reads every partition (or --partitions) from --from and prints the
+records: the value per line, or a JSON object per record with --output json.
+It keeps no checkpoint and runs no retries: it only looks.
+
+--from is earliest, latest, an RFC 3339 time, or a pointer in its human
+form (kafka:orders/3@1042) to start right after it. With --follow=false it
+stops once every partition has given nothing new for --idle (the driver has
+no end-of-partition marker for an open partition).`,
+		Example: `  unistream tail kafka://127.0.0.1:9092/orders --from earliest -n 10
+  unistream tail kafka://127.0.0.1:9092/orders --from 2026-01-02T15:00:00Z --output json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load(cmd, &b)
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				if err := cfg.Set("stream", args[0], "argument STREAM-URL"); err != nil {
+					return &usageError{err}
+				}
+			}
+			return runTail(cmd.Context(), g, cfg, o, cmd.OutOrStdout())
+		},
+	}
+	fs := cmd.Flags()
+	b.bind(fs, "connect-timeout", "connect_timeout", "bound on connecting to the broker")
+	fs.StringVar(&o.from, "from", "latest", "start position: earliest, latest, an RFC 3339 time or a pointer (kafka:orders/0@41)")
+	fs.StringSliceVar(&o.partitions, "partitions", nil, "read only these partitions")
+	fs.IntVarP(&o.max, "max", "n", 0, "stop after this many records (0: no limit)")
+	fs.BoolVar(&o.follow, "follow", true, "keep waiting for new records; false stops each partition once it has given nothing new for --idle")
+	fs.DurationVar(&o.idle, "idle", time.Second, "with --follow=false: how long a partition gives nothing new before it counts as read to its end")
+	fs.DurationVar(&o.poll, "poll-interval", 200*time.Millisecond, "wait after an empty fetch")
+	return cmd
+}
+
+func runTail(ctx context.Context, g *globals, cfg *config.Config, o tailOptions, stdout io.Writer) error {
+	if cfg.Stream == "" {
+		return need("stream", "")
+	}
+	if o.max < 0 || o.poll <= 0 || o.idle <= 0 {
+		return &usageError{errors.New("--max must be ≥ 0, and --poll-interval and --idle positive")}
+	}
+	s, err := openStream(ctx, cfg, cfg.Stream)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	start, onlyPart, err := parseFrom(s, o.from)
+	if err != nil {
+		return &usageError{err}
+	}
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout(cfg))
+	parts, err := s.Partitions(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("tail %s: list partitions: %w", s.Name(), err)
+	}
+	want := map[string]bool{}
+	for _, p := range o.partitions {
+		want[p] = true
+	}
+	if onlyPart != "" {
+		want = map[string]bool{onlyPart: true}
+	}
+	var ids []string
+	for _, p := range parts {
+		if len(want) == 0 || want[p.ID] {
+			ids = append(ids, p.ID)
+			delete(want, p.ID)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for p := range want {
+			missing = append(missing, p)
+		}
+		return &usageError{fmt.Errorf("tail %s: no partition %s (the stream has %d)", s.Name(), strings.Join(missing, ", "), len(parts))}
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		mu    sync.Mutex
+		count int
+		wg    sync.WaitGroup
+		errs  = make([]error, len(ids))
+	)
+	for i, id := range ids {
+		wg.Add(1)
+		go func() { // owned by runTail: ends with runCtx or the partition's end
+			defer wg.Done()
+			r, err := s.OpenReader(runCtx, id, start)
+			if err != nil {
+				errs[i] = fmt.Errorf("partition %s: %w", id, err)
+				return
+			}
+			defer r.Close()
+			lastData := time.Now()
+			for runCtx.Err() == nil {
+				recs, err := r.Fetch(runCtx, 100)
+				if errors.Is(err, driver.ErrPartitionFinished) {
+					return
+				}
+				if err != nil {
+					if runCtx.Err() != nil {
+						return
+					}
+					errs[i] = fmt.Errorf("partition %s: %w", id, err)
+					return
+				}
+				if len(recs) == 0 {
+					if !o.follow && time.Since(lastData) >= o.idle {
+						return
+					}
+					select {
+					case <-runCtx.Done():
+					case <-time.After(o.poll):
+					}
+					continue
+				}
+				lastData = time.Now()
+				mu.Lock()
+				for j := range recs {
+					if o.max > 0 && count >= o.max {
+						break
+					}
+					if g.json() {
+						writeJSON(stdout, recordJSON(s, &recs[j]))
+					} else {
+						fmt.Fprintf(stdout, "%s\n", recs[j].Value)
+					}
+					count++
+				}
+				if o.max > 0 && count >= o.max {
+					stop()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// parseFrom reads --from; a pointer also names its partition.
+func parseFrom(s driver.Stream, from string) (driver.Start, string, error) {
+	switch from {
+	case "earliest":
+		return stream.Earliest(), "", nil
+	case "latest":
+		return stream.Latest(), "", nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
+		return stream.AtTime(t), "", nil
+	}
+	name, part, p, err := s.Codec().Parse(from)
+	if err != nil {
+		return driver.Start{}, "", fmt.Errorf("--from %q: expected earliest, latest, an RFC 3339 time or a pointer as consume --output json prints it, such as kafka:orders/0@41 (%v)",
+			from, err)
+	}
+	if name != s.Name() {
+		return driver.Start{}, "", fmt.Errorf("--from %q: the pointer is of stream %q, not %q", from, name, s.Name())
+	}
+	return stream.After(p), part, nil
+}
