@@ -39,33 +39,65 @@ func benchRecord(i int) (key, value []byte) {
 
 // BenchmarkConsumer compares the consumer engine (no-op handler, batch
 // 1000, memory checkpoint store) with a plain franz-go consume loop that
-// reads the same records.
+// reads the same records. The b.N records are split over benchRounds
+// topics; in each round plain and engine each read the round's topic from
+// the start (plain with one client over every partition, the engine with
+// a new stream and memory store), alternating which goes first, so that on
+// a shared machine whose load drifts both sides see about the same load.
 func BenchmarkConsumer(b *testing.B) {
 	ctx := context.Background()
 	n := b.N
-	c := kafkatest.Start(b, kafkatest.Topic("bench", benchPartitions))
-	// Fill the topic with plain franz-go.
-	cl, err := c.Client(kgo.DefaultProduceTopic("bench"), kgo.MaxBufferedRecords(1<<20))
+	var topics []kafkatest.Option
+	for r := range benchRounds {
+		topics = append(topics, kafkatest.Topic(fmt.Sprintf("bench-%d", r), benchPartitions))
+	}
+	c := kafkatest.Start(b, topics...)
+	// Fill the topics with plain franz-go.
+	cl, err := c.Client(kgo.MaxBufferedRecords(1 << 20))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range n {
-		k, v := benchRecord(i)
-		cl.Produce(ctx, &kgo.Record{Key: k, Value: v, Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-		})
+	sizes := make([]int, benchRounds)
+	for r := range benchRounds {
+		lo, hi := r*n/benchRounds, (r+1)*n/benchRounds
+		sizes[r] = hi - lo
+		for i := lo; i < hi; i++ {
+			k, v := benchRecord(i)
+			cl.Produce(ctx, &kgo.Record{Topic: fmt.Sprintf("bench-%d", r), Key: k, Value: v,
+				Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+			})
+		}
 	}
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
 	cl.Close()
+	b.ReportAllocs()
 	b.ResetTimer()
+	var plain, engine time.Duration
+	for r := range benchRounds {
+		topic := fmt.Sprintf("bench-%d", r)
+		if r%2 == 0 {
+			plain += benchPlainConsume(b, c, topic, sizes[r])
+			engine += benchEngineConsume(b, c, topic, sizes[r])
+		} else {
+			engine += benchEngineConsume(b, c, topic, sizes[r])
+			plain += benchPlainConsume(b, c, topic, sizes[r])
+		}
+	}
+	b.StopTimer()
+	report(b, n, plain, engine)
+}
 
-	// Plain franz-go: one client consumes every partition from the start.
+// benchPlainConsume reads n records of topic from the start with a new
+// plain franz-go client over every partition and returns the time it took.
+func benchPlainConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) time.Duration {
+	ctx := context.Background()
 	t0 := time.Now()
-	pc, err := c.Client(kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	pc, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,11 +110,16 @@ func BenchmarkConsumer(b *testing.B) {
 		got += fs.NumRecords()
 	}
 	pc.Close()
-	plain := time.Since(t0)
+	return time.Since(t0)
+}
 
-	// The engine.
-	t1 := time.Now()
-	s, err := kafkaOpen(ctx, c.URL("bench", "fetch_wait", "10ms"))
+// benchEngineConsume runs a new consumer engine (no-op handler, batch 1000,
+// memory store) over topic until its handler has seen n records, and
+// returns the time it took.
+func benchEngineConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) time.Duration {
+	ctx := context.Background()
+	t0 := time.Now()
+	s, err := kafkaOpen(ctx, c.URL(topic, "fetch_wait", "10ms"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,15 +140,14 @@ func BenchmarkConsumer(b *testing.B) {
 	errc := make(chan error, 1)
 	go func() { errc <- cons.Run(runCtx) }()
 	<-done
-	engine := time.Since(t1)
+	d := time.Since(t0)
 	stop()
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
 	cons.Close()
 	s.Close()
-	b.StopTimer()
-	report(b, n, plain, engine)
+	return d
 }
 
 // BenchmarkProducer compares the producer engine (WAL, fsync per batch)
@@ -295,4 +331,97 @@ func benchWriter(b *testing.B, size int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkWriterVsPlain compares the adapter's Write with plain franz-go
+// under the same contract, in one run: each iteration writes one call of
+// size records through Write, and produces the same records (with the
+// same id header) through a plain franz-go client (default options: a
+// promise per record, then Flush), waiting for every acknowledgement. The
+// sides alternate which goes first. writer/plain near 1 means the
+// adapter adds little to what one acknowledged batch at a time costs with
+// franz-go itself.
+func BenchmarkWriterVsPlain(b *testing.B) {
+	for _, size := range []int{500, 10000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchWriterVsPlain(b, size) })
+	}
+}
+
+func benchWriterVsPlain(b *testing.B, size int) {
+	ctx := context.Background()
+	c := kafkatest.Start(b, kafkatest.Topic("w", benchPartitions), kafkatest.Topic("p", benchPartitions))
+	s, err := kafkaOpen(ctx, c.URL("w"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.OpenWriter(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	cl, err := c.Client(kgo.DefaultProduceTopic("p"), kgo.MaxBufferedRecords(10000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]driver.Record, size)
+	for i := range recs {
+		k, v := benchRecord(i)
+		// A UUIDv7-long id, as the producer engine makes.
+		recs[i] = driver.Record{ID: fmt.Sprintf("0190f3c2-7a1b-7c3d-8e4f-%012d", i), Key: k, Value: v}
+	}
+	res := make([]driver.WriteResult, len(recs))
+	var writer, plain time.Duration
+	runWriter := func() {
+		t0 := time.Now()
+		if err := w.Write(ctx, recs, res); err != nil {
+			b.Fatal(err)
+		}
+		writer += time.Since(t0)
+		for i := range res {
+			if res[i].Err != nil {
+				b.Fatal(res[i].Err)
+			}
+		}
+	}
+	runPlain := func() {
+		t0 := time.Now()
+		var failed atomic.Int64
+		for i := range recs {
+			r := &recs[i]
+			kr := &kgo.Record{Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: []byte(r.ID)}}}
+			cl.Produce(ctx, kr, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		plain += time.Since(t0)
+		if n := failed.Load(); n > 0 {
+			b.Fatalf("%d plain records failed", n)
+		}
+	}
+	// Warm both clients up (metadata, producer id) outside the timing.
+	runWriter()
+	runPlain()
+	writer, plain = 0, 0
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			runWriter()
+			runPlain()
+		} else {
+			runPlain()
+			runWriter()
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N * size)
+	b.ReportMetric(n/writer.Seconds(), "writer-records/s")
+	b.ReportMetric(n/plain.Seconds(), "plain-records/s")
+	b.ReportMetric(plain.Seconds()/writer.Seconds(), "writer/plain")
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,15 +36,41 @@ func (s *Stream) OpenWriter(ctx context.Context) (driver.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{s: s, cl: cl}, nil
+	w := &writer{s: s, cl: cl}
+	w.promise = w.delivered
+	return w, nil
 }
 
-// writer writes to the topic through its own client.
+// writer writes to the topic through its own client. It is used by one
+// goroutine at a time (the driver.Writer contract), so the per-call
+// scratch below is reused from call to call without locking: a Write
+// returns only after franz-go has called the promise of every record it
+// was given, and franz-go holds no record after its promise.
 type writer struct {
 	s      *Stream
 	cl     *kgo.Client
 	rr     uint64 // round-robin counter of records without a key
 	closed atomic.Bool
+
+	// promise is w.delivered, made once: one callback serves every record.
+	promise func(*kgo.Record, error)
+	// pending counts the records given to the client and not yet promised.
+	pending sync.WaitGroup
+	// mu guards failed, the errors of the records that failed (keyed by
+	// their franz-go record, an element of recs), written by the promise
+	// and by Write. It is empty but for failures, so success costs no
+	// lookup.
+	mu     sync.Mutex
+	failed map[*kgo.Record]error
+
+	// Per-call scratch, reused.
+	recs        []kgo.Record       // the franz-go record of each record
+	hdrs        []kgo.RecordHeader // the headers of every record, in order
+	ids         []byte             // the id header values, back to back
+	parts       []int32            // the partition of each record
+	sent        []bool             // whether each record was given to the client
+	firstFailed []int              // per partition: index of its first failed record, or -1
+	partNames   []string           // per partition: its id as a string
 }
 
 // Write writes records per the driver contract and waits for the broker's
@@ -63,7 +90,8 @@ type writer struct {
 // failed record of its partition in the call, an error wrapping
 // driver.ErrPrecedingRecordFailed.
 //
-// The records are buffered, then flushed (franz-go's manual flushing);
+// The records are buffered, then flushed in one go (franz-go's manual
+// flushing: one produce request per call when its records fit);
 // when a batch fails, franz-go fails every later buffered record of its
 // partition, and the idempotent producer's sequence numbers make the
 // broker refuse a later batch after a missing one, so a partition stays a
@@ -72,132 +100,242 @@ type writer struct {
 // acknowledged are aborted and fail with the context's error (some may
 // still have been written: re-sending them duplicates them, with the same
 // ID).
+//
+// A successful call allocates the results' pointers (one array for the
+// call) and a few small values: the franz-go records, their headers and
+// the id header values live in buffers the writer reuses from call to
+// call, and one promise serves every record.
 func (w *writer) Write(ctx context.Context, records []driver.Record, results []driver.WriteResult) error {
 	s := w.s
 	topic := s.o.Topic
-	where := "kafka: write to " + topic
 	if w.closed.Load() {
-		return fmt.Errorf("%s: writer is closed: %w", where, ErrClosed)
+		return fmt.Errorf("kafka: write to %s: writer is closed: %w", topic, ErrClosed)
 	}
 	if err := s.check(ctx, "write to"); err != nil {
 		return err
 	}
 	if len(results) != len(records) {
-		return fmt.Errorf("%s: %d results for %d records: expected one result per record", where, len(results), len(records))
+		return fmt.Errorf("kafka: write to %s: %d results for %d records: expected one result per record", topic, len(results), len(records))
 	}
 	if err := takeWriteFault(topic); err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return fmt.Errorf("kafka: write to %s: %w", topic, err)
 	}
 	caps := s.Capabilities()
 	if len(records) > caps.MaxBatchRecords {
-		return fmt.Errorf("%s: %d records in one call, MaxBatchRecords is %d", where, len(records), caps.MaxBatchRecords)
+		return fmt.Errorf("kafka: write to %s: %d records in one call, MaxBatchRecords is %d", topic, len(records), caps.MaxBatchRecords)
 	}
-	batchBytes := 0
+	batchBytes, idBytes, nHdrs := 0, 0, 0
 	for i := range records {
-		if sz := records[i].Size(); sz <= caps.MaxRecordBytes {
+		r := &records[i]
+		if sz := r.Size(); sz <= caps.MaxRecordBytes {
 			batchBytes += sz
 		}
+		idBytes += len(r.ID)
+		nHdrs += len(r.Headers) + 1
 	}
 	if batchBytes > caps.MaxBatchBytes {
-		return fmt.Errorf("%s: %d bytes in one call, MaxBatchBytes is %d", where, batchBytes, caps.MaxBatchBytes)
+		return fmt.Errorf("kafka: write to %s: %d bytes in one call, MaxBatchBytes is %d", topic, batchBytes, caps.MaxBatchBytes)
 	}
 	if len(records) == 0 {
 		return nil
 	}
 	n, err := s.partitionCount(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return fmt.Errorf("kafka: write to %s: %w", topic, err)
+	}
+	w.prepare(len(records), n, nHdrs, idBytes)
+
+	// Build the franz-go records and decide which are sent: not a record
+	// too large, nor one after a failed record of its partition.
+	maxEncoded := int(batchMaxBytes(caps.MaxRecordBytes)) - batchHeaderLen
+	nSent := 0
+	for i := range records {
+		r := &records[i]
+		kr := &w.recs[i]
+		w.fill(kr, r, topic)
+		var p int32
+		if len(r.Key) > 0 {
+			p = int32(keyPartitioner.Partition(kr, n)) // hashes kr.Key only
+		} else {
+			p = int32(w.rr % uint64(n))
+			w.rr++
+		}
+		kr.Partition = p
+		w.parts[i] = p
+		if w.firstFailed[p] >= 0 {
+			continue // reported below
+		}
+		if sz := r.Size(); sz > caps.MaxRecordBytes {
+			w.failed[kr] = fmt.Errorf("kafka: write to %s: record %d (id %q) is %d bytes, MaxRecordBytes is %d: %w", topic, i, r.ID, sz, caps.MaxRecordBytes, driver.ErrRecordTooLarge)
+			w.firstFailed[p] = i
+			continue
+		}
+		if sz := encodedSize(kr); sz > maxEncoded {
+			w.failed[kr] = fmt.Errorf("kafka: write to %s: record %d (id %q) encodes to %d bytes with its %d headers, the producer's batch limit is %d: %w",
+				topic, i, r.ID, sz, len(r.Headers), maxEncoded, driver.ErrRecordTooLarge)
+			w.firstFailed[p] = i
+			continue
+		}
+		w.sent[i] = true
+		nSent++
 	}
 
 	// The delivery timeout bounds the records' wait for the broker; a
 	// record not yet sent when it passes fails with the context's error.
 	dctx, cancel := context.WithTimeout(ctx, s.o.DeliveryTimeout)
 	defer cancel()
-	maxEncoded := int(batchMaxBytes(caps.MaxRecordBytes)) - batchHeaderLen
-	parts := make([]int32, len(records))
-	errs := make([]error, len(records))
-	offsets := make([]int64, len(records))
-	sent := make([]bool, len(records))
-	firstFailed := map[int32]int{} // partition -> index of its first failed record
-	var wg sync.WaitGroup
+	w.pending.Add(nSent)
 	for i := range records {
-		r := &records[i]
-		if len(r.Key) > 0 {
-			parts[i] = keyPartition(r.Key, n)
-		} else {
-			parts[i] = int32(w.rr % uint64(n))
-			w.rr++
+		if w.sent[i] {
+			w.cl.Produce(dctx, &w.recs[i], w.promise)
 		}
-		p := parts[i]
-		if _, failed := firstFailed[p]; failed {
-			continue // reported below
-		}
-		if sz := r.Size(); sz > caps.MaxRecordBytes {
-			errs[i] = fmt.Errorf("%s: record %d (id %q) is %d bytes, MaxRecordBytes is %d: %w", where, i, r.ID, sz, caps.MaxRecordBytes, driver.ErrRecordTooLarge)
-			firstFailed[p] = i
-			continue
-		}
-		kr := toKgo(r, topic, p)
-		if sz := encodedSize(kr); sz > maxEncoded {
-			errs[i] = fmt.Errorf("%s: record %d (id %q) encodes to %d bytes with its %d headers, the producer's batch limit is %d: %w",
-				where, i, r.ID, sz, len(r.Headers), maxEncoded, driver.ErrRecordTooLarge)
-			firstFailed[p] = i
-			continue
-		}
-		wg.Add(1)
-		sent[i] = true
-		w.cl.Produce(dctx, kr, func(kr *kgo.Record, err error) {
-			defer wg.Done()
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			offsets[i] = kr.Offset
-		})
 	}
 	// Flush sends what is buffered; then wait for every promise. If ctx
 	// or the delivery timeout ends first, abort what is not acknowledged
 	// (AbortBufferedRecords waits for the requests in flight, bounded by
 	// the request timeout).
-	if err := w.cl.Flush(dctx); err != nil {
-		_ = w.cl.AbortBufferedRecords(context.WithoutCancel(ctx))
+	if nSent > 0 {
+		if err := w.cl.Flush(dctx); err != nil {
+			_ = w.cl.AbortBufferedRecords(context.WithoutCancel(ctx))
+		}
 	}
-	wg.Wait()
+	w.pending.Wait()
 
-	for k := range firstFailed {
-		delete(firstFailed, k)
+	// Every promise has run: w.failed and the records' offsets are
+	// settled.
+	for p := range w.firstFailed {
+		w.firstFailed[p] = -1
 	}
+	anyFailed := len(w.failed) > 0
+	var ptrs []byte // the results' pointers, back to back
 	for i := range records {
-		p := parts[i]
-		id := records[i].ID
-		if first, failed := firstFailed[p]; failed {
-			msg := fmt.Sprintf("%s: record %d (id %q) not written: record %d of partition %d failed earlier in this call (a partition is a log without holes)", where, i, id, first, p)
-			switch {
-			case !sent[i]:
-				results[i] = driver.WriteResult{Err: fmt.Errorf("%s: %w", msg, driver.ErrPrecedingRecordFailed)}
-			case errs[i] != nil:
-				results[i] = driver.WriteResult{Err: fmt.Errorf("%s: %w: %w", msg, driver.ErrPrecedingRecordFailed, errs[i])}
-			default:
-				// Acknowledged after a failed record of its partition
-				// (franz-go fails the later buffered records, so this
-				// should not happen): it cannot be unwritten, so it is
-				// reported failed, to be re-sent after the failed one
-				// and keep the order, as a duplicate with the same ID.
-				results[i] = driver.WriteResult{Err: fmt.Errorf("%s; it was written at offset %d out of order and will repeat when re-sent: %w", msg, offsets[i], driver.ErrPrecedingRecordFailed)}
-			}
+		p := w.parts[i]
+		kr := &w.recs[i]
+		if first := w.firstFailed[p]; first >= 0 {
+			results[i] = driver.WriteResult{Err: w.precedingErr(i, first, p, records[i].ID, kr)}
 			continue
 		}
-		if err := errs[i]; err != nil {
-			firstFailed[p] = i
-			if !errors.Is(err, driver.ErrRecordTooLarge) {
-				err = fmt.Errorf("%s: record %d (id %q) to partition %d: %w", where, i, id, p, err)
+		if anyFailed {
+			if err, ok := w.failed[kr]; ok {
+				w.firstFailed[p] = i
+				if !errors.Is(err, driver.ErrRecordTooLarge) {
+					err = fmt.Errorf("kafka: write to %s: record %d (id %q) to partition %d: %w", topic, i, records[i].ID, p, err)
+				}
+				results[i] = driver.WriteResult{Err: err}
+				continue
 			}
-			results[i] = driver.WriteResult{Err: err}
+		}
+		if kr.Offset < 0 {
+			// franz-go reports an unknown offset only with acks=0, which
+			// the writer does not use: a record without a place is
+			// reported failed rather than given a made-up pointer.
+			w.firstFailed[p] = i
+			results[i] = driver.WriteResult{Err: fmt.Errorf("kafka: write to %s: record %d (id %q) to partition %d: acknowledged without an offset (%d)", topic, i, records[i].ID, p, kr.Offset)}
 			continue
 		}
-		results[i] = driver.WriteResult{Partition: strconv.Itoa(int(p)), Pointer: PointerAt(offsets[i])}
+		if ptrs == nil {
+			ptrs = make([]byte, PointerLen*(len(records)-i))
+		}
+		ptr := ptrs[:PointerLen:PointerLen]
+		ptrs = ptrs[PointerLen:]
+		binary.BigEndian.PutUint64(ptr, uint64(kr.Offset)) // PointerAt without an allocation per record
+		results[i] = driver.WriteResult{Partition: w.partNames[p], Pointer: ptr}
 	}
+	w.release(len(records))
 	return nil
+}
+
+// precedingErr is the error of record i, of partition p, after the failed
+// record first of that partition in the same call.
+func (w *writer) precedingErr(i, first int, p int32, id string, kr *kgo.Record) error {
+	msg := fmt.Sprintf("kafka: write to %s: record %d (id %q) not written: record %d of partition %d failed earlier in this call (a partition is a log without holes)", w.s.o.Topic, i, id, first, p)
+	err, failed := w.failed[kr]
+	switch {
+	case !w.sent[i]:
+		return fmt.Errorf("%s: %w", msg, driver.ErrPrecedingRecordFailed)
+	case failed:
+		return fmt.Errorf("%s: %w: %w", msg, driver.ErrPrecedingRecordFailed, err)
+	default:
+		// Acknowledged after a failed record of its partition (franz-go
+		// fails the later buffered records, so this should not happen): it
+		// cannot be unwritten, so it is reported failed, to be re-sent
+		// after the failed one and keep the order, as a duplicate with the
+		// same ID.
+		return fmt.Errorf("%s; it was written at offset %d out of order and will repeat when re-sent: %w", msg, kr.Offset, driver.ErrPrecedingRecordFailed)
+	}
+}
+
+// delivered is the promise of every record: it keeps the error of a
+// failed record and counts the record done. franz-go sets the offset of a
+// written record before calling it.
+func (w *writer) delivered(kr *kgo.Record, err error) {
+	if err != nil {
+		w.mu.Lock()
+		w.failed[kr] = err
+		w.mu.Unlock()
+	}
+	w.pending.Done()
+}
+
+// prepare sizes the per-call scratch for nRecs records over nParts
+// partitions, with nHdrs headers (the id headers included) and idBytes
+// bytes of ids, reusing the previous calls' buffers where they fit.
+func (w *writer) prepare(nRecs, nParts, nHdrs, idBytes int) {
+	w.recs = grow(w.recs, nRecs)
+	w.parts = grow(w.parts, nRecs)
+	w.sent = grow(w.sent, nRecs)
+	clear(w.sent)
+	w.hdrs = grow(w.hdrs, nHdrs)[:0]
+	w.ids = grow(w.ids, idBytes)[:0]
+	w.firstFailed = grow(w.firstFailed, nParts)
+	for p := range w.firstFailed {
+		w.firstFailed[p] = -1
+	}
+	for p := len(w.partNames); p < nParts; p++ {
+		w.partNames = append(w.partNames, strconv.Itoa(p))
+	}
+	if w.failed == nil {
+		w.failed = map[*kgo.Record]error{}
+	}
+}
+
+// release drops the references the scratch holds to the caller's records
+// (keys, values, header values), so that a reused buffer does not keep
+// them alive, and forgets the call's failures.
+func (w *writer) release(nRecs int) {
+	clear(w.recs[:nRecs])
+	clear(w.hdrs)
+	w.hdrs = w.hdrs[:0]
+	clear(w.failed)
+}
+
+// grow returns s with length n, reallocated only when its capacity is
+// short.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// fill sets kr to the franz-go record of r (partition unset), its headers
+// and id header value carved from the writer's buffers, the id header
+// last.
+func (w *writer) fill(kr *kgo.Record, r *driver.Record, topic string) {
+	h0 := len(w.hdrs)
+	for _, h := range r.Headers {
+		w.hdrs = append(w.hdrs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	i0 := len(w.ids)
+	w.ids = append(w.ids, r.ID...)
+	w.hdrs = append(w.hdrs, kgo.RecordHeader{Key: HeaderID, Value: w.ids[i0:len(w.ids):len(w.ids)]})
+	*kr = kgo.Record{
+		Topic:     topic,
+		Key:       r.Key,
+		Value:     r.Value,
+		Headers:   w.hdrs[h0:len(w.hdrs):len(w.hdrs)],
+		Timestamp: r.Time,
+	}
 }
 
 // writeFaults counts the injected whole-call write failures per topic, for
@@ -227,24 +365,6 @@ func takeWriteFault(topic string) error {
 	}
 }
 
-// toKgo builds the franz-go record of r for partition p, with the id header
-// last.
-func toKgo(r *driver.Record, topic string, p int32) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+1)
-	for _, h := range r.Headers {
-		hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
-	hs = append(hs, kgo.RecordHeader{Key: HeaderID, Value: []byte(r.ID)})
-	return &kgo.Record{
-		Topic:     topic,
-		Partition: p,
-		Key:       r.Key,
-		Value:     r.Value,
-		Headers:   hs,
-		Timestamp: r.Time,
-	}
-}
-
 // Close closes the writer's client, failing records still buffered (none
 // between Write calls); Write fails with ErrClosed afterwards. It is
 // idempotent.
@@ -253,4 +373,14 @@ func (w *writer) Close() error {
 		w.s.closeClient(w.cl)
 	}
 	return nil
+}
+
+// toKgo builds the franz-go record of r for partition p as Write does,
+// with the id header last, in buffers of its own.
+func toKgo(r *driver.Record, topic string, p int32) *kgo.Record {
+	var w writer
+	kr := new(kgo.Record)
+	w.fill(kr, r, topic)
+	kr.Partition = p
+	return kr
 }
