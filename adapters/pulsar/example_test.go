@@ -1,0 +1,64 @@
+package pulsar_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// A stream on the in-process broker: write two records of one key, then
+// read their partition from the start.
+func Example() {
+	ctx := context.Background()
+	b, err := pulsartest.New(ctx, pulsartest.Topic("orders", 2))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+
+	s, err := stream.Open(ctx, b.URL("orders", "send_timeout", "10s"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+
+	w, _ := s.OpenWriter(ctx)
+	defer w.Close()
+	recs := []driver.Record{
+		{ID: "1", Key: []byte("alice"), Value: []byte("coffee")},
+		{ID: "2", Key: []byte("alice"), Value: []byte("cake")},
+	}
+	results := make([]driver.WriteResult, len(recs))
+	if err := w.Write(ctx, recs, results); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, res := range results {
+		fmt.Println("stored at", stream.FormatPointer(s, res.Partition, res.Pointer), res.Err)
+	}
+
+	r, _ := s.OpenReader(ctx, results[0].Partition, stream.Earliest())
+	defer r.Close()
+	var got []driver.Record
+	for len(got) < 2 {
+		batch, err := r.Fetch(ctx, 10)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		got = append(got, batch...)
+	}
+	for _, rec := range got {
+		fmt.Printf("%s %s=%s\n", rec.ID, rec.Key, rec.Value)
+	}
+	// Output:
+	// stored at pulsar:orders/1@2:0:0 <nil>
+	// stored at pulsar:orders/1@2:0:1 <nil>
+	// 1 alice=coffee
+	// 2 alice=cake
+}

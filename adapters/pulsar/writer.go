@@ -1,0 +1,266 @@
+package pulsar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// Writer writes records to a topic through one batching producer per
+// partition, created on first use. It is a driver.Writer.
+//
+// A keyed record goes to the partition of the FNV-1a hash of its key
+// (Stream.PartitionFor); the keyless records of one Write call all go to one
+// partition, the next one round robin. Every message of a call is sent
+// asynchronously in order, the producers' batches are flushed, and the
+// per-message receipts are collected in order: a failed send (the broker's
+// error, or no receipt within SendTimeout) is the record's retryable error,
+// and the later records of its partition in the call fail with
+// driver.ErrPrecedingRecordFailed.
+type Writer struct {
+	s *Stream
+
+	mu        sync.Mutex // guards producers against Close from the stream
+	producers map[int]pulsarclient.Producer
+	closed    bool
+
+	rr int // the next partition of keyless records
+}
+
+var _ driver.Writer = (*Writer)(nil)
+
+// OpenWriter opens a writer to the topic.
+func (s *Stream) OpenWriter(ctx context.Context) (driver.Writer, error) {
+	if err := s.check(ctx, "open writer of"); err != nil {
+		return nil, err
+	}
+	w := &Writer{s: s, producers: map[int]pulsarclient.Producer{}}
+	if err := s.track(w, "open writer of"); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// producer returns the producer of partition i, creating it.
+func (w *Writer) producer(i int, plain bool) (pulsarclient.Producer, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, fmt.Errorf("writer is closed: %w", ErrClosed)
+	}
+	if p, ok := w.producers[i]; ok {
+		return p, nil
+	}
+	p, err := w.s.cl.CreateProducer(pulsarclient.ProducerOptions{
+		Topic:                   w.s.partitionTopic(i, plain),
+		SendTimeout:             w.s.o.SendTimeout,
+		BatchingMaxPublishDelay: w.s.o.BatchingDelay,
+		BatchingMaxMessages:     1000,
+		BatchingMaxSize:         1 << 20,
+		MaxPendingMessages:      DefaultMaxBatchRecords,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create producer of %s: %w", w.s.partitionTopic(i, plain), err)
+	}
+	w.producers[i] = p
+	return p, nil
+}
+
+// dropProducer closes and forgets the producer of partition i if it is p
+// (after the client closed it), so that the next Write makes a new one.
+func (w *Writer) dropProducer(i int, p pulsarclient.Producer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cur, ok := w.producers[i]; ok && cur == p {
+		delete(w.producers, i)
+		p.Close()
+	}
+}
+
+// sent is one receipt.
+type sent struct {
+	i   int
+	id  pulsarclient.MessageID
+	err error
+}
+
+// Write writes records and fills results. A record over MaxRecordBytes
+// fails alone with driver.ErrRecordTooLarge; a call over MaxBatchRecords or
+// MaxBatchBytes fails whole.
+func (w *Writer) Write(ctx context.Context, records []driver.Record, results []driver.WriteResult) error {
+	topic := w.s.o.Topic
+	if len(results) != len(records) {
+		return fmt.Errorf("pulsar: write %s: %d results for %d records: expected one per record", topic, len(results), len(records))
+	}
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		return fmt.Errorf("pulsar: write %s: writer is closed: %w", topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pulsar: write %s: %w", topic, err)
+	}
+	if len(records) > DefaultMaxBatchRecords {
+		return fmt.Errorf("pulsar: write %s: %d records: expected at most %d per call", topic, len(records), DefaultMaxBatchRecords)
+	}
+	total := 0
+	for i := range records {
+		if sz := records[i].Size(); sz <= w.s.o.MaxRecordBytes {
+			total += sz
+		}
+	}
+	if total > DefaultMaxBatchBytes {
+		return fmt.Errorf("pulsar: write %s: %d bytes of records: expected at most %d per call", topic, total, DefaultMaxBatchBytes)
+	}
+	if err := injectedWriteFault(topic); err != nil {
+		return fmt.Errorf("pulsar: write %s: %w", topic, err)
+	}
+	n, plain, err := w.s.partitionCount(ctx)
+	if err != nil {
+		return fmt.Errorf("pulsar: write %s: %w", topic, err)
+	}
+	keyless := w.rr % n
+	w.rr = (w.rr + 1) % n
+
+	parts := make([]int, len(records))
+	for i := range results {
+		results[i] = driver.WriteResult{}
+	}
+	receipts := make(chan sent, len(records))
+	pending := 0
+	used := map[int]pulsarclient.Producer{}
+	for i := range records {
+		r := &records[i]
+		p := keyless
+		if len(r.Key) > 0 {
+			p = keyPartition(r.Key, n)
+		}
+		parts[i] = p
+		results[i].Partition = strconv.Itoa(p)
+		if sz := r.Size(); sz > w.s.o.MaxRecordBytes {
+			results[i].Err = fmt.Errorf("pulsar: write %s: record %q of %d bytes: the limit is %d (max_record_bytes): %w", topic, r.ID, sz, w.s.o.MaxRecordBytes, driver.ErrRecordTooLarge)
+			parts[i] = -1
+			continue
+		}
+		prod, err := w.producer(p, plain)
+		if err != nil {
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: %w", topic, p, err)
+			continue
+		}
+		used[p] = prod
+		pending++
+		i := i
+		prod.SendAsync(ctx, toMessage(r), func(id pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+			receipts <- sent{i: i, id: id, err: err}
+		})
+	}
+	for _, prod := range used {
+		// Errors show in the receipts; a flush only cuts the batching delay.
+		_ = prod.FlushWithCtx(ctx)
+	}
+	for ; pending > 0; pending-- {
+		var rc sent
+		select {
+		case rc = <-receipts:
+		case <-ctx.Done():
+			return fmt.Errorf("pulsar: write %s: waiting for %d receipts: %w", topic, pending, ctx.Err())
+		}
+		p := parts[rc.i]
+		switch {
+		case rc.err != nil && errors.Is(rc.err, pulsarclient.ErrMessageTooLarge):
+			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the broker's message size limit: %v: %w", topic, p, records[rc.i].ID, rc.err, driver.ErrRecordTooLarge)
+		case rc.err != nil:
+			if errors.Is(rc.err, pulsarclient.ErrProducerClosed) {
+				w.dropProducer(p, used[p])
+			}
+			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[rc.i].ID, rc.err)
+		case rc.id == nil:
+			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the client reported no message id", topic, p, records[rc.i].ID)
+		default:
+			mid := MessageID{Ledger: rc.id.LedgerID(), Entry: rc.id.EntryID(), Batch: rc.id.BatchIdx(), Partition: int32(p)}
+			if err := mid.check(); err != nil {
+				results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: receipt: %w", topic, p, records[rc.i].ID, err)
+				break
+			}
+			results[rc.i].Pointer = mid.Pointer()
+		}
+	}
+	// A partition is a log without holes: after a failed record, the later
+	// records of its partition in this call count as failed.
+	failed := map[int]bool{}
+	for i := range records {
+		p := parts[i]
+		if p < 0 {
+			continue
+		}
+		if failed[p] {
+			if results[i].Err == nil {
+				results[i].Pointer = nil
+				results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[i].ID, driver.ErrPrecedingRecordFailed)
+			}
+			continue
+		}
+		if results[i].Err != nil {
+			failed[p] = true
+		}
+	}
+	return nil
+}
+
+// Close closes the writer's producers (each flushes what it holds). It is
+// idempotent.
+func (w *Writer) Close() error {
+	w.closeFromStream()
+	w.s.untrack(w)
+	return nil
+}
+
+// closeFromStream closes the producers once.
+func (w *Writer) closeFromStream() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	ps := w.producers
+	w.producers = nil
+	w.mu.Unlock()
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+// injectedWriteFault returns an error while FailWrites (a test hook, see
+// export_test.go) has failures left for topic.
+func injectedWriteFault(topic string) error {
+	v, ok := writeFaults.Load(topic)
+	if !ok {
+		return nil
+	}
+	c := v.(*atomic.Int64)
+	for {
+		n := c.Load()
+		if n <= 0 {
+			return nil
+		}
+		if c.CompareAndSwap(n, n-1) {
+			return errInjectedWrite
+		}
+	}
+}
+
+// writeFaults counts the injected whole-call write failures per topic, for
+// tests.
+var writeFaults sync.Map // topic -> *atomic.Int64
+
+// errInjectedWrite is the error of an injected write failure.
+var errInjectedWrite = errors.New("injected transient write failure")
