@@ -43,6 +43,11 @@ type producer struct {
 	name      string
 	topic     *topic
 	exclusive bool // Exclusive or WaitForExclusive access
+	// failed is set by an injected send failure: the client drops the
+	// connection on a SEND_ERROR and resends everything pending, so the
+	// sends it already had in flight on this connection must not be
+	// stored either, or they would be stored twice and out of order.
+	failed *pb.ServerError
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
@@ -458,9 +463,15 @@ func (c *conn) handleSend(m *pb.CommandSend, rest []byte) error {
 	if len(rest) == 0 {
 		return fmt.Errorf("SEND from producer %d (sequence %d) without a message", m.GetProducerId(), m.GetSequenceId())
 	}
+	if p.failed != nil {
+		sendErr(*p.failed, "pulsarfake: an earlier send of this producer failed on this connection")
+		return nil
+	}
 	if b.faults.failSends > 0 {
 		b.faults.failSends--
-		sendErr(b.faults.sendErr, "pulsarfake: injected send failure")
+		code := b.faults.sendErr
+		p.failed = &code
+		sendErr(code, "pulsarfake: injected send failure")
 		return nil
 	}
 	pm, err := parseMessage(rest)
