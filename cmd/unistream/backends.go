@@ -52,7 +52,7 @@ var embeddedBackends = []embeddedBackend{
 	{name: "kafka", port: 9092, start: startKafka},
 	{name: "mem", start: startMem},
 	kinesisEmbedded, // backend_kinesis.go, or its stand-in under the lite tag
-	{name: "pulsar", port: 6650, missing: "the Pulsar adapter (adapters/pulsar) is not built into this binary yet"},
+	pulsarEmbedded,  // backend_pulsar.go, or its stand-in under the lite tag
 }
 
 func backendNames() string {

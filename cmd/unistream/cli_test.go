@@ -71,7 +71,6 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"produce", "mem://x", "--format", "xml"}, exitUsage, []string{"--format", "lines or json"}},
 		{[]string{"produce", "mem://x", "--key-field", "k"}, exitUsage, []string{"need --format json"}},
 		{[]string{"demo", "--backend", "nats"}, exitUsage, []string{`backend "nats"`, "expected one of"}},
-		{[]string{"demo", "--backend", "pulsar"}, exitUsage, []string{`backend "pulsar" is not available`, "not built into this binary"}},
 		{[]string{"version", "--output", "yaml"}, exitUsage, []string{"--output", "text or json"}},
 		{[]string{"checkpoint", "reset", "mem://x", "--partition", "0", "--checkpoint", "file:///tmp/x"}, exitUsage, []string{"--yes"}},
 		{[]string{"checkpoint", "retry", "mem://x", "--checkpoint", "file:///tmp/x"}, exitUsage, []string{"--partition"}},
@@ -418,14 +417,14 @@ func waitFile(t *testing.T, p string) {
 }
 
 func TestServe(t *testing.T) {
-	kport, kinport := freePort(t), freePort(t)
-	b := start(t, "", "serve", "--kafka-port", strconv.Itoa(kport), "--kinesis-port", strconv.Itoa(kinport))
+	kport, kinport, pport := freePort(t), freePort(t), freePort(t)
+	b := start(t, "", "serve", "--kafka-port", strconv.Itoa(kport), "--kinesis-port", strconv.Itoa(kinport), "--pulsar-port", strconv.Itoa(pport))
 	b.waitOutput(t, "serving; press Ctrl-C to stop")
 	out, _ := b.output()
 	urls := regexp.MustCompile(`stream URL: (\S+)`).FindAllStringSubmatch(out, -1)
-	if len(urls) != 2 || !strings.Contains(out, fmt.Sprintf("kafka://127.0.0.1:%d/{stream}?create_topic=true&partitions=4", kport)) ||
-		!strings.Contains(out, fmt.Sprintf("127.0.0.1%%3A%d", kinport)) {
-		t.Fatalf("serve printed no kafka and kinesis URLs on the ports asked\n%s", out)
+	if len(urls) != 3 || !strings.Contains(out, fmt.Sprintf("kafka://127.0.0.1:%d/{stream}?create_topic=true&partitions=4", kport)) ||
+		!strings.Contains(out, fmt.Sprintf("127.0.0.1%%3A%d", kinport)) || !strings.Contains(out, fmt.Sprintf("pulsar://127.0.0.1:%d/", pport)) {
+		t.Fatalf("serve printed no kafka, kinesis and pulsar URLs on the ports asked\n%s", out)
 	}
 	for _, u := range urls {
 		url := strings.Replace(u[1], "{stream}", "served", 1)
@@ -443,7 +442,7 @@ func TestServe(t *testing.T) {
 	}
 }
 
-func TestConformance(t *testing.T) {
+func TestConformanceCommand(t *testing.T) {
 	c := kafkatest.Start(t)
 	tmpl := strings.Replace(c.URL("NAME", "create_topic", "true", "partitions", "PARTS", "fetch_wait", "20ms"), "NAME", "{name}", 1)
 	tmpl = strings.Replace(tmpl, "PARTS", "{partitions}", 1)

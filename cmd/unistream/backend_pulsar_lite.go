@@ -1,0 +1,9 @@
+//go:build unistream_lite
+
+package main
+
+// pulsarEmbedded stands in for the Pulsar backend in the lite build
+// (-tags unistream_lite, what make demo runs), which leaves the Pulsar
+// client out.
+var pulsarEmbedded = embeddedBackend{name: "pulsar", port: 6650,
+	missing: "this binary was built with -tags unistream_lite (make demo), which leaves Pulsar out: run go run ./cmd/unistream demo --backend pulsar"}
