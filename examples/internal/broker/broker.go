@@ -2,7 +2,8 @@
 // UNISTREAM_STREAM environment variable (any backend, such as
 // kafka://127.0.0.1:9092/orders from `unistream serve`), or else a stream
 // on an embedded broker started for the example's run: Kafka (franz-go's
-// kfake on loopback) or Kinesis (kinesisfake, over HTTP on loopback).
+// kfake on loopback), Kinesis (kinesisfake, over HTTP on loopback) or
+// Pulsar (pulsarfake, the binary protocol on loopback).
 //
 //	url, stop, err := broker.StreamURL("orders", 2)
 //	if err != nil { ... }
@@ -10,16 +11,19 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
+	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
 
 	// The backends the examples open by URL.
 	_ "github.com/unistream-go/unistream/adapters/kafka"
 	_ "github.com/unistream-go/unistream/adapters/kinesis"
+	_ "github.com/unistream-go/unistream/adapters/pulsar"
 	_ "github.com/unistream-go/unistream/stream/memstream"
 )
 
@@ -33,8 +37,8 @@ func StreamURL(topic string, partitions int) (url string, stop func(), err error
 	return Embedded("kafka", topic, partitions)
 }
 
-// Embedded is StreamURL on the named embedded backend: "kafka" or
-// "kinesis". $UNISTREAM_STREAM still wins.
+// Embedded is StreamURL on the named embedded backend: "kafka", "kinesis"
+// or "pulsar". $UNISTREAM_STREAM still wins.
 func Embedded(backend, name string, partitions int) (url string, stop func(), err error) {
 	if u := os.Getenv(EnvStream); u != "" {
 		return u, func() {}, nil
@@ -48,8 +52,18 @@ func Embedded(backend, name string, partitions int) (url string, stop func(), er
 			return "", nil, fmt.Errorf("start the embedded Kinesis: %w", err)
 		}
 		return b.URL(name, "create_stream", "true", "shards", strconv.Itoa(partitions), "poll_interval", "50ms"), func() { b.Close() }, nil
+	case "pulsar":
+		b, err := pulsartest.New(context.Background())
+		if err != nil {
+			return "", nil, fmt.Errorf("start the embedded Pulsar broker: %w", err)
+		}
+		if err := b.CreateTopic(name, partitions); err != nil {
+			b.Close()
+			return "", nil, err
+		}
+		return b.URL(name), b.Close, nil
 	}
-	return "", nil, fmt.Errorf("embedded backend %q: expected kafka or kinesis", backend)
+	return "", nil, fmt.Errorf("embedded backend %q: expected kafka, kinesis or pulsar", backend)
 }
 
 func kafka(topic string, partitions int) (string, func(), error) {

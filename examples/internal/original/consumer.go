@@ -22,7 +22,7 @@ import (
 // Outcome counts what Consume saw.
 type Outcome struct{ Succeeded, DeadLettered, Retries int }
 
-// Consume writes records to the embedded backend ("kafka" or "kinesis")
+// Consume writes records to the embedded backend ("kafka", "kinesis" or "pulsar")
 // and consumes them with a handler that fails each attempt with chance
 // failRate drawn from rnd, keeping the checkpoint and the DLQ file in dir.
 func Consume(ctx context.Context, out io.Writer, backend, dir string, records int, failRate float64, rnd *rand.Rand) (Outcome, error) {

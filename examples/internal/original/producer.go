@@ -62,7 +62,7 @@ func (w flakyWriter) Write(ctx context.Context, recs []driver.Record, res []driv
 	return w.Writer.Write(ctx, recs, res)
 }
 
-// Produce puts records on the embedded backend ("kafka" or "kinesis"),
+// Produce puts records on the embedded backend ("kafka", "kinesis" or "pulsar"),
 // failing each send with chance failRate drawn from rnd, and prints what
 // the producer does to out.
 func Produce(ctx context.Context, out io.Writer, backend string, records int, failRate float64, rnd *rand.Rand) error {

@@ -1,0 +1,38 @@
+// Command pulsar-consumer is the original's consumer example on Pulsar: a dozen
+// records consumed by a handler that fails at random, with retries and
+// backoff, a dead-letter file for records out of attempts, and a
+// checkpoint directory saved after every change (see package original).
+//
+//	go run ./examples/pulsar-consumer                     # embedded Pulsar
+//	UNISTREAM_STREAM=URL go run ./examples/pulsar-consumer  # your own stream
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/unistream-go/unistream/examples/internal/original"
+)
+
+func main() {
+	records := flag.Int("records", 12, "records to write and consume")
+	failRate := flag.Float64("fail-rate", 0.4, "chance that one attempt fails")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	dir, err := os.MkdirTemp("", "pulsar-consumer-")
+	if err == nil {
+		defer os.RemoveAll(dir)
+		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+		_, err = original.Consume(ctx, os.Stdout, "pulsar", dir, *records, *failRate, rnd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pulsar-consumer:", err)
+		os.Exit(1)
+	}
+}
