@@ -573,12 +573,17 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 const saveAttempts = 3
 
 // save persists the checkpoint. The caller holds w.mu.
-func (w *partitionWorker) save() error {
+func (w *partitionWorker) save() error { return w.saveAt(w.c.cfg.clock.Now()) }
+
+// saveAt persists the checkpoint, updated at now: the hot path reads the
+// clock once per record transition and passes that reading here. The
+// caller holds w.mu.
+func (w *partitionWorker) saveAt(now time.Time) error {
 	if w.lost != nil && w.lost.Load() {
 		w.broken = true
 		return fmt.Errorf("stream: save checkpoint %s: %w", w.key(), errPartitionLost)
 	}
-	w.cp.UpdatedAt = w.c.cfg.clock.Now()
+	w.cp.UpdatedAt = now
 	ctx := w.persistCtx
 	var err error
 	for attempt := 1; attempt <= saveAttempts; attempt++ {
@@ -661,13 +666,13 @@ type commitNote struct {
 	at               time.Time
 }
 
-// noteCommit records whether the commit moved since before. The caller
-// holds w.mu, after the save.
-func (w *partitionWorker) noteCommit(before Pointer) commitNote {
+// noteCommit records whether the commit moved since before, at now. The
+// caller holds w.mu, after the save.
+func (w *partitionWorker) noteCommit(before Pointer, now time.Time) commitNote {
 	if w.c.cfg.observer == nil || string(before) == string(w.cp.Committed) {
 		return commitNote{}
 	}
-	n := commitNote{moved: true, ptr: w.cp.Committed, batchDone: w.cp.Batch == nil, count: len(w.recs), at: w.c.cfg.clock.Now()}
+	n := commitNote{moved: true, ptr: w.cp.Committed, batchDone: w.cp.Batch == nil, count: len(w.recs), at: now}
 	n.elapsed = n.at.Sub(w.batchT)
 	return n
 }
@@ -675,12 +680,18 @@ func (w *partitionWorker) noteCommit(before Pointer) commitNote {
 // commitAndSave advances the commit over what is final and persists the
 // checkpoint. The caller holds w.mu.
 func (w *partitionWorker) commitAndSave() (commitNote, error) {
+	return w.commitAndSaveAt(w.c.cfg.clock.Now())
+}
+
+// commitAndSaveAt is commitAndSave with the clock already read. The caller
+// holds w.mu.
+func (w *partitionWorker) commitAndSaveAt(now time.Time) (commitNote, error) {
 	before := w.cp.Committed
 	w.advance()
-	if err := w.save(); err != nil {
+	if err := w.saveAt(now); err != nil {
 		return commitNote{}, err
 	}
-	return w.noteCommit(before), nil
+	return w.noteCommit(before, now), nil
 }
 
 // report emits the commit and batch-done events of a note.
@@ -699,9 +710,17 @@ func (w *partitionWorker) report(n commitNote) {
 func (w *partitionWorker) processBatch() error {
 	var err error
 	if w.c.cfg.concurrency <= 1 {
+		// Sequentially, the outcome of record i and the in_progress mark of
+		// record i+1 go in one save (see runRecord): pre carries the attempt
+		// that save started into the next iteration.
+		var pre attemptStart
 		for i := w.next; i < len(w.recs) && err == nil && !w.halted; i++ {
+			var next *Record
+			if i+1 < len(w.recs) {
+				next = &w.recs[i+1]
+			}
 			var stop bool
-			stop, err = w.runRecord(&w.recs[i])
+			stop, pre, err = w.runRecord(&w.recs[i], next, pre)
 			if stop {
 				break
 			}
@@ -798,7 +817,7 @@ func (w *partitionWorker) processConcurrent() error {
 		i, k, ok := take("", false)
 		for ok {
 			qmu.Unlock()
-			stop, err := w.runRecord(&w.recs[i])
+			stop, _, err := w.runRecord(&w.recs[i], nil, attemptStart{})
 			qmu.Lock()
 			if err != nil && firstE == nil {
 				firstE = err
@@ -835,89 +854,127 @@ const (
 	outExhausted
 )
 
+// attemptStart is an attempt whose in_progress mark is already persisted:
+// the handler must run next, without another save.
+type attemptStart struct {
+	ok      bool
+	attempt int
+	at      time.Time
+}
+
 // runRecord drives one record to a final state, a halt, or the stop. stop
 // reports that the caller must not go on to the next record.
-func (w *partitionWorker) runRecord(r *Record) (stop bool, err error) {
+//
+// pre, if ok, is an attempt of r already persisted in_progress by the
+// previous record's outcome save: runRecord calls the handler at once.
+//
+// next is the record the caller runs after r, or nil (concurrent mode, or
+// the end of the batch). When r's attempt ends final (succeeded or skipped)
+// and next is fresh (no state in the batch, not committed) and the
+// consumer is not stopping, runRecord marks next in_progress (attempt 1) in
+// the same save as r's outcome, and returns that attempt as started: one
+// save per record instead of two. The contract holds at every crash point:
+//   - before that save, the store has r in_progress (or r's earlier
+//     outcome) and next pending: as with two saves, r's interrupted attempt
+//     counts and r is retried; next was never called.
+//   - after it, r's outcome is persisted (at-least-once: r is not called
+//     again) and next is in_progress with its attempt counted before its
+//     handler runs, exactly the state the second save would have written.
+//
+// The only state not persisted is "r final, next pending", which no
+// handler runs in and which a restart treats the same as "next in_progress
+// interrupted" minus one counted attempt; the attempt is counted only
+// because the handler does run right after the save (the caller never
+// drops a started attempt: it checks for the stop before the save, not
+// after).
+func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop bool, started attemptStart, err error) {
 	cfg := &w.c.cfg
+	obs := cfg.observer != nil
 	for {
-		if !w.lock() {
-			return true, nil
-		}
-		if w.committed(r) {
-			// Final already, and committed by another key group's progress.
+		var attempt int
+		var now time.Time
+		if pre.ok {
+			attempt, now = pre.attempt, pre.at
+			pre = attemptStart{}
+		} else {
+			var st *checkpoint.RecordState
+			if !w.lock() {
+				return true, started, nil
+			}
+			if w.committed(r) {
+				// Final already, and committed by another key group's progress.
+				w.mu.Unlock()
+				return false, started, nil
+			}
+			i := w.state(r.Pointer)
+			fresh := i < 0
+			if fresh {
+				i = w.addState(r)
+			}
+			st = &w.cp.Batch.Records[i]
+			wait := time.Duration(0)
+			if !fresh {
+				switch st.Status {
+				case checkpoint.Succeeded, checkpoint.DeadLettered, checkpoint.Skipped:
+					w.mu.Unlock()
+					return false, started, nil
+				case checkpoint.Halted:
+					w.halted = true
+					reason, attempts := st.Reason, st.Attempts
+					w.mu.Unlock()
+					w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: fmt.Errorf("%w: %s", ErrHalted, reason)})
+					return true, started, nil
+				case checkpoint.InProgress:
+					// A crash interrupted this attempt: it counts, and is retried.
+					st.Status = checkpoint.Failed
+					st.AddError(st.Attempts, cfg.clock.Now(), "attempt interrupted: the consumer stopped during the handler (in_progress at restart)")
+					st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
+				}
+				if st.Status == checkpoint.Failed && (st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts) {
+					w.mu.Unlock()
+					stop, err := w.exhaust(r)
+					return stop, started, err
+				}
+				if st.Status == checkpoint.Failed {
+					wait = st.NextRetry.Sub(cfg.clock.Now())
+				}
+			}
 			w.mu.Unlock()
-			return false, nil
-		}
-		i := w.state(r.Pointer)
-		if i < 0 {
-			i = w.addState(r)
-		}
-		st := &w.cp.Batch.Records[i]
-		now := cfg.clock.Now()
-		switch st.Status {
-		case checkpoint.Succeeded, checkpoint.DeadLettered, checkpoint.Skipped:
-			w.mu.Unlock()
-			return false, nil
-		case checkpoint.Halted:
-			w.halted = true
-			reason, attempts := st.Reason, st.Attempts
-			w.mu.Unlock()
-			w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: fmt.Errorf("%w: %s", ErrHalted, reason)})
-			return true, nil
-		case checkpoint.InProgress:
-			// A crash interrupted this attempt: it counts, and is retried.
-			st.Status = checkpoint.Failed
-			st.AddError(st.Attempts, now, "attempt interrupted: the consumer stopped during the handler (in_progress at restart)")
-			st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
-		}
-		if st.Status == checkpoint.Failed && (st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts) {
-			w.mu.Unlock()
-			return w.exhaust(r)
-		}
-		wait := time.Duration(0)
-		if st.Status == checkpoint.Failed {
-			wait = st.NextRetry.Sub(now)
-		}
-		w.mu.Unlock()
-		if wait > 0 && cfg.clock.Sleep(w.stopCtx, wait) != nil {
-			return true, nil
-		}
-		// The work context is checked too: a context's Done closes before
-		// its children are cancelled, so a drain timeout that fires at once
-		// may cancel the work before this partition's stop context shows
-		// the stop. No attempt starts with a cancelled context.
-		if w.stopCtx.Err() != nil || w.workCtx.Err() != nil {
-			return true, nil
-		}
+			if wait > 0 && cfg.clock.Sleep(w.stopCtx, wait) != nil {
+				return true, started, nil
+			}
+			// The work context is checked too: a context's Done closes before
+			// its children are cancelled, so a drain timeout that fires at once
+			// may cancel the work before this partition's stop context shows
+			// the stop. No attempt starts with a cancelled context.
+			if w.stopCtx.Err() != nil || w.workCtx.Err() != nil {
+				return true, started, nil
+			}
 
-		// One attempt: persist in_progress (the attempt counts from here).
-		if !w.lock() {
-			return true, nil
-		}
-		st = &w.cp.Batch.Records[w.state(r.Pointer)]
-		now = cfg.clock.Now()
-		st.Status = checkpoint.InProgress
-		st.Attempts++
-		attempt := st.Attempts
-		st.LastAttempt = now
-		if st.FirstAttempt.IsZero() {
-			st.FirstAttempt = now
-		}
-		st.NextRetry = time.Time{}
-		if err := w.save(); err != nil {
+			// One attempt: persist in_progress (the attempt counts from here).
+			if !w.lock() {
+				return true, started, nil
+			}
+			st = &w.cp.Batch.Records[w.state(r.Pointer)]
+			now = cfg.clock.Now()
+			attempt = w.markInProgress(st, now)
+			if err := w.saveAt(now); err != nil {
+				w.mu.Unlock()
+				return true, started, err
+			}
 			w.mu.Unlock()
-			return true, err
+			if obs {
+				w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: attempt, Time: now})
+			}
 		}
-		w.mu.Unlock()
-		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: attempt, Time: now})
 
 		herr := w.call(r)
 
 		if !w.lock() {
-			return true, nil
+			return true, started, nil
 		}
 		end := cfg.clock.Now()
-		st = &w.cp.Batch.Records[w.state(r.Pointer)]
+		st := &w.cp.Batch.Records[w.state(r.Pointer)]
 		var out outcome
 		var skip *SkipError
 		switch {
@@ -947,27 +1004,54 @@ func (w *partitionWorker) runRecord(r *Record) (stop bool, err error) {
 			}
 		}
 		delay := st.NextRetry.Sub(end)
-		note, err := w.commitAndSave()
+		// The next record's in_progress mark rides on this save (see the
+		// doc comment). The stop is checked here, before the save: once it
+		// is persisted, the attempt is started and its handler runs.
+		if (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
+			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && !w.committed(next) && w.state(next.Pointer) < 0 {
+			j := w.addState(next)
+			started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
+		}
+		note, err := w.commitAndSaveAt(end)
 		w.mu.Unlock()
 		if err != nil {
-			return true, err
+			return true, attemptStart{}, err
 		}
 		switch out {
-		case outSucceeded:
-			w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
-			w.report(note)
-			return false, nil
-		case outSkipped:
-			w.observe(Event{Kind: EventSkipped, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
-			w.report(note)
-			return false, nil
+		case outSucceeded, outSkipped:
+			if obs {
+				if out == outSucceeded {
+					w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
+				} else {
+					w.observe(Event{Kind: EventSkipped, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
+				}
+				w.report(note)
+				if started.ok {
+					w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: end})
+				}
+			}
+			return false, started, nil
 		case outRetry:
 			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Delay: delay, Elapsed: end.Sub(now), Time: end})
 		case outExhausted:
 			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
-			return w.exhaust(r)
+			stop, err := w.exhaust(r)
+			return stop, attemptStart{}, err
 		}
 	}
+}
+
+// markInProgress starts an attempt of a record in the checkpoint (not yet
+// saved) at now and returns its number. The caller holds w.mu.
+func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Time) int {
+	st.Status = checkpoint.InProgress
+	st.Attempts++
+	st.LastAttempt = now
+	if st.FirstAttempt.IsZero() {
+		st.FirstAttempt = now
+	}
+	st.NextRetry = time.Time{}
+	return st.Attempts
 }
 
 // call runs the handler once, turning a panic into an error.

@@ -73,7 +73,10 @@ type crashScenario struct {
 	final          map[string]string // id -> outcome seen (succeeded, skipped, dlq)
 	dlqAfterOK     map[string]bool   // ids dead-lettered after a success whose save was lost
 	persistedFinal map[string]bool   // ids covered by a persisted commit or a persisted final state
-	violations     []string
+	// persisted is, per partition, the record states of the last persisted
+	// checkpoint: a handler call must find its record in_progress there.
+	persisted  map[string]map[string]checkpoint.RecordState
+	violations []string
 }
 
 func newCrashScenario(t *testing.T, concurrency int) *crashScenario {
@@ -89,7 +92,8 @@ func newCrashScenario(t *testing.T, concurrency int) *crashScenario {
 	}
 	sc := &crashScenario{t: t, e: e, concurrency: concurrency, cl: newCalls(),
 		retry: p0[1], dlqd: p0[3], perm: p0[4], skip: p1[1], halt: p1[3],
-		final: map[string]string{}, dlqAfterOK: map[string]bool{}, persistedFinal: map[string]bool{}}
+		final: map[string]string{}, dlqAfterOK: map[string]bool{}, persistedFinal: map[string]bool{},
+		persisted: map[string]map[string]checkpoint.RecordState{}}
 	e.sink.fail = func(env *dlq.Envelope) error {
 		if env.ID == sc.halt {
 			return errors.New("DLQ rejects this record")
@@ -117,6 +121,12 @@ func (sc *crashScenario) handler(ctx context.Context, r *stream.Record) error {
 	defer sc.mu.Unlock()
 	if sc.persistedFinal[r.ID] {
 		sc.violate("%s handled again (call %d) after its final outcome was persisted", r.ID, n)
+	}
+	// DESIGN.md section 4 step 3: the attempt is persisted in_progress, and
+	// counted, before the handler runs.
+	if st, ok := sc.persisted[r.Partition][r.ID]; !ok || st.Status != checkpoint.InProgress || st.Attempts != n {
+		sc.violate("%s handled (call %d) while the persisted checkpoint has it %s with %d attempt(s) (present: %v), want in_progress with %d",
+			r.ID, n, st.Status, st.Attempts, ok, n)
 	}
 	var err error
 	switch r.ID {
@@ -154,13 +164,16 @@ func (sc *crashScenario) onSaved(cp *checkpoint.Checkpoint) {
 		}
 		sc.persistedFinal[id] = true
 	}
+	states := map[string]checkpoint.RecordState{}
 	if cp.Batch != nil {
 		for _, st := range cp.Batch.Records {
 			if st.Status.Final() {
 				sc.persistedFinal[st.ID] = true
 			}
+			states[st.ID] = st
 		}
 	}
+	sc.persisted[cp.Partition] = states
 }
 
 func (sc *crashScenario) consumer(store checkpoint.Store) *stream.Consumer {

@@ -842,3 +842,51 @@ func TestCheckpointLoadErrorsAreRetried(t *testing.T) {
 		t.Fatalf("%d checkpoint_error events, want 5", loadErrs)
 	}
 }
+
+// TestSequentialSavesOncePerRecord checks the sequential hot path: after
+// the batch save and the first record's in_progress save, each record's
+// outcome is saved together with the next record's in_progress mark, one
+// save per record (the crash test checks that every handler call still
+// finds its attempt persisted in_progress).
+func TestSequentialSavesOncePerRecord(t *testing.T) {
+	e := newEnv(t, 1)
+	ids := e.write("a", "b", "c", "d", "e", "f", "g", "h")
+	cs := &crashStore{inner: e.store, limit: 1 << 30}
+	var seen []string
+	var inProgress []int
+	cs.onSaved = func(cp *checkpoint.Checkpoint) {
+		n := 0
+		if cp.Batch != nil {
+			for _, st := range cp.Batch.Records {
+				if st.Status == checkpoint.InProgress {
+					n++
+				}
+			}
+		}
+		inProgress = append(inProgress, n)
+	}
+	h := func(ctx context.Context, r *stream.Record) error {
+		seen = append(seen, r.ID)
+		return nil
+	}
+	if err := e.run(e.consumer(h, stream.WithCheckpointStore(cs), stream.WithBatchSize(len(ids))), e.committedAll); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(ids) {
+		t.Fatalf("handled %v, want each of %v once", seen, ids)
+	}
+	// The batch, the first in_progress, then one save per record.
+	if want := 2 + len(ids); cs.saves() != want {
+		t.Errorf("%d saves for %d records in one batch, want %d", cs.saves(), len(ids), want)
+	}
+	// Every save but the batch's and the last carries one in_progress mark.
+	for i, n := range inProgress {
+		want := 1
+		if i == 0 || i == len(inProgress)-1 {
+			want = 0
+		}
+		if n != want {
+			t.Errorf("save %d has %d in_progress records, want %d (all: %v)", i+1, n, want, inProgress)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,16 +40,19 @@ func benchRecord(i int) (key, value []byte) {
 
 // BenchmarkConsumer compares the consumer engine (no-op handler, batch
 // 1000, memory checkpoint store) with a plain franz-go consume loop that
-// reads the same records. The b.N records are split over benchRounds
+// reads the same records. The b.N records are split over consumerRounds
 // topics; in each round plain and engine each read the round's topic from
 // the start (plain with one client over every partition, the engine with
 // a new stream and memory store), alternating which goes first, so that on
 // a shared machine whose load drifts both sides see about the same load.
 func BenchmarkConsumer(b *testing.B) {
+	// consumerRounds is the number of rounds (and topics) the records are
+	// split over: more rounds interleave the sides more finely.
+	const consumerRounds = 8
 	ctx := context.Background()
 	n := b.N
 	var topics []kafkatest.Option
-	for r := range benchRounds {
+	for r := range consumerRounds {
 		topics = append(topics, kafkatest.Topic(fmt.Sprintf("bench-%d", r), benchPartitions))
 	}
 	c := kafkatest.Start(b, topics...)
@@ -57,9 +61,9 @@ func BenchmarkConsumer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sizes := make([]int, benchRounds)
-	for r := range benchRounds {
-		lo, hi := r*n/benchRounds, (r+1)*n/benchRounds
+	sizes := make([]int, consumerRounds)
+	for r := range consumerRounds {
+		lo, hi := r*n/consumerRounds, (r+1)*n/consumerRounds
 		sizes[r] = hi - lo
 		for i := lo; i < hi; i++ {
 			k, v := benchRecord(i)
@@ -78,14 +82,26 @@ func BenchmarkConsumer(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var plain, engine time.Duration
-	for r := range benchRounds {
+	for r := range consumerRounds {
 		topic := fmt.Sprintf("bench-%d", r)
+		if sizes[r] == 0 {
+			continue // b.N below consumerRounds
+		}
+		// The labels separate the two sides in a CPU profile (-cpuprofile;
+		// go tool pprof -tagfocus side=engine); the broker's goroutines are
+		// not labelled.
+		runPlain := func() {
+			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += benchPlainConsume(b, c, topic, sizes[r]) })
+		}
+		runEngine := func() {
+			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) { engine += benchEngineConsume(b, c, topic, sizes[r]) })
+		}
 		if r%2 == 0 {
-			plain += benchPlainConsume(b, c, topic, sizes[r])
-			engine += benchEngineConsume(b, c, topic, sizes[r])
+			runPlain()
+			runEngine()
 		} else {
-			engine += benchEngineConsume(b, c, topic, sizes[r])
-			plain += benchPlainConsume(b, c, topic, sizes[r])
+			runEngine()
+			runPlain()
 		}
 	}
 	b.StopTimer()

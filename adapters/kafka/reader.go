@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,11 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxBytes(int32(s.o.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(s.o.FetchMaxBytes)),
+		// One client per partition: KIP-714 client telemetry from each would
+		// multiply the broker's metric streams, and its setup (an lz4
+		// compressor per client) was a tenth of the consumer's CPU for
+		// short-lived readers. The stream's own client still reports.
+		kgo.DisableClientMetrics(),
 	)
 	if err != nil {
 		return nil, err
@@ -251,12 +257,28 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 // error to report.
 func (r *reader) poll(ctx, wctx context.Context) error {
 	topic := r.s.o.Topic
-	where := "kafka: fetch " + topic + "/" + r.partition
 	var fs kgo.Fetches
 	if wctx == nil {
 		fs = r.cl.PollRecords(nil, -1) //nolint:staticcheck // a nil context drains without waiting
 	} else {
 		fs = r.cl.PollRecords(wctx, -1)
+	}
+	// Size the buffer once for everything fetched: appending fetch by fetch
+	// to the records left over from the last poll would grow it (a copy of
+	// the leftovers with write barriers) more than once.
+	total := 0
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Topic == topic && fp.Partition == r.p {
+			total += len(fp.Records)
+		}
+	})
+	if total == 0 {
+		return r.pollErrors(ctx, fs)
+	}
+	if cap(r.buf)-len(r.buf) < total {
+		buf := make([]driver.Record, len(r.buf), len(r.buf)+total)
+		copy(buf, r.buf)
+		r.buf = buf
 	}
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Topic != topic || fp.Partition != r.p || len(fp.Records) == 0 {
@@ -264,6 +286,12 @@ func (r *reader) poll(ctx, wctx context.Context) error {
 		}
 		r.buf = appendConverted(r.buf, fp.Records, r.partition)
 	})
+	return r.pollErrors(ctx, fs)
+}
+
+// pollErrors returns the first error of a poll to report.
+func (r *reader) pollErrors(ctx context.Context, fs kgo.Fetches) error {
+	where := "kafka: fetch " + r.s.o.Topic + "/" + r.partition
 	for _, fe := range fs.Errors() {
 		err := fe.Err
 		switch {
@@ -321,6 +349,7 @@ func appendConverted(out []driver.Record, krs []*kgo.Record, partition string) [
 	if out == nil {
 		out = make([]driver.Record, 0, len(krs))
 	}
+	out = slices.Grow(out, len(krs))
 	at := 0
 	for i, kr := range krs {
 		ptr := ptrs[i*PointerLen : (i+1)*PointerLen : (i+1)*PointerLen]
