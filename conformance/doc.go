@@ -24,6 +24,17 @@
 // checkpoints. Harness.Group and Harness.GroupStores adapt it to a
 // backend whose group members keep their checkpoints in the broker.
 //
+// Lease mode (stream.WithLeases, KCL-style leases kept in the checkpoint
+// store) runs the same scale-out in scenario 20 on every backend, since
+// the lease balancer is the engine's: members run on the real clock with
+// short leases (1 s, renewed every 250 ms, longer with a long
+// UNISTREAM_CONFORMANCE_TIMEOUT); a new member is seen through its
+// presence lease and handed partitions gracefully; the killed member's
+// store calls fail, so its leases stay until they expire and are taken
+// over only then. It runs with every store of Harness.LeaseStores (nil:
+// Stores) that implements checkpoint.Leaser, and is skipped by CapLeases
+// for a store that does not.
+//
 // The scenarios are written against the small T interface, so the suite
 // also runs outside go test (RunStandalone), for example from a command
 // that proves a team's own cluster.

@@ -86,6 +86,13 @@ type Harness struct {
 	// through it. Nil means Stores.
 	GroupStores []StoreFactory
 
+	// LeaseStores lists the checkpoint stores the lease scenario
+	// (20_lease_scale_out: members share the stream through
+	// stream.WithLeases, with the leases in the store) runs with, each as a
+	// subtest "store=NAME". A store that does not implement
+	// checkpoint.Leaser is skipped by CapLeases. Nil means Stores.
+	LeaseStores []StoreFactory
+
 	// BrokerFunctions names functions of an in-process broker the harness
 	// runs (kfake, pulsarfake, …). The leak check does not count goroutines
 	// with one of them on their stack: they belong to the broker, which
@@ -175,6 +182,9 @@ const (
 	CapDropConnections Capability = "CanInjectFaults+ConnectionDropper"
 	// CapSplit is Harness.CanSplit.
 	CapSplit Capability = "CanSplit"
+	// CapLeases is a checkpoint store (of Harness.LeaseStores) that
+	// implements checkpoint.Leaser, as stream.WithLeases needs.
+	CapLeases Capability = "checkpoint.Leaser"
 )
 
 // Validate checks that the harness is complete: the required fields are
@@ -201,6 +211,11 @@ func (h *Harness) Validate() error {
 	for i, s := range h.GroupStores {
 		if s.Name == "" || s.New == nil {
 			errs = append(errs, fmt.Errorf("GroupStores[%d]: expected a Name and a New function", i))
+		}
+	}
+	for i, s := range h.LeaseStores {
+		if s.Name == "" || s.New == nil {
+			errs = append(errs, fmt.Errorf("LeaseStores[%d]: expected a Name and a New function", i))
 		}
 	}
 	if h.PollInterval < 0 || h.Timeout < 0 {

@@ -141,6 +141,9 @@ func runT(t T, h Harness, rep *Report) {
 			if sc.group && h.GroupStores != nil {
 				list = h.GroupStores
 			}
+			if sc.leases && h.LeaseStores != nil {
+				list = h.LeaseStores
+			}
 			for _, sf := range list {
 				t.Run("store="+sf.Name, func(t T) { runScenario(t, &h, sc, sf, add) })
 			}

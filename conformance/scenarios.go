@@ -5,28 +5,30 @@ type scenario struct {
 	name      string
 	usesStore bool // run once per checkpoint store
 	group     bool // run once per group store (Harness.GroupStores)
+	leases    bool // run once per lease store (Harness.LeaseStores)
 	run       func(e *env)
 }
 
 // scenarios are the suite, in the order of issue 4.
 var scenarios = []scenario{
-	{"01_round_trip", true, false, roundTrip},
-	{"02_graceful_stop_resume", true, false, gracefulStopResume},
-	{"03_crash_resume", true, false, crashResume},
-	{"04_retry_backoff", true, false, retryBackoff},
-	{"05_exhausted_to_dlq", true, false, exhaustedToDLQ},
-	{"06_permanent_and_skip", true, false, permanentAndSkip},
-	{"07_ordered_halt", true, false, orderedHalt},
-	{"08_dlq_unavailable_halts", true, false, dlqUnavailableHalts},
-	{"09_attempts_survive_restart", true, false, attemptsSurviveRestart},
-	{"10_concurrency_order_and_gaps", true, false, concurrencyOrderAndGaps},
-	{"11_start_positions", true, false, startPositions},
-	{"12_pointer_codec", false, false, pointerCodec},
-	{"13_producer", false, false, producer},
-	{"14_transient_faults", true, false, transientFaults},
-	{"15_scale_out", true, false, scaleOut},
-	{"16_resharding", true, false, resharding},
-	{"17_limits", false, false, limits},
-	{"18_no_goroutine_leaks", true, false, noGoroutineLeaks},
-	{"19_group_scale_out", true, true, groupScaleOut},
+	{"01_round_trip", true, false, false, roundTrip},
+	{"02_graceful_stop_resume", true, false, false, gracefulStopResume},
+	{"03_crash_resume", true, false, false, crashResume},
+	{"04_retry_backoff", true, false, false, retryBackoff},
+	{"05_exhausted_to_dlq", true, false, false, exhaustedToDLQ},
+	{"06_permanent_and_skip", true, false, false, permanentAndSkip},
+	{"07_ordered_halt", true, false, false, orderedHalt},
+	{"08_dlq_unavailable_halts", true, false, false, dlqUnavailableHalts},
+	{"09_attempts_survive_restart", true, false, false, attemptsSurviveRestart},
+	{"10_concurrency_order_and_gaps", true, false, false, concurrencyOrderAndGaps},
+	{"11_start_positions", true, false, false, startPositions},
+	{"12_pointer_codec", false, false, false, pointerCodec},
+	{"13_producer", false, false, false, producer},
+	{"14_transient_faults", true, false, false, transientFaults},
+	{"15_scale_out", true, false, false, scaleOut},
+	{"16_resharding", true, false, false, resharding},
+	{"17_limits", false, false, false, limits},
+	{"18_no_goroutine_leaks", true, false, false, noGoroutineLeaks},
+	{"19_group_scale_out", true, true, false, groupScaleOut},
+	{"20_lease_scale_out", true, false, true, leaseScaleOut},
 }

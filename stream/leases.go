@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,25 @@ import (
 // DefaultLeaseDuration is how long a lease lasts without renewal unless
 // WithLeaseDuration says otherwise.
 const DefaultLeaseDuration = 10 * time.Second
+
+// WorkerLeasePrefix starts the reserved pseudo-partition ids of presence
+// leases: every worker running WithLeases holds the lease
+// WorkerLeasePrefix + its worker id, next to its partition leases (same
+// consumer and stream), so that the other workers count it as live even
+// while it holds no partition. Presence leases never name a partition: the
+// balancer does not assign them and counts only their owners, the stores
+// keep them apart from checkpoints (ListLeases returns them, List does
+// not), and a stream partition whose id starts with this prefix cannot be
+// leased (the balancer logs an error for it). A worker releases its
+// presence lease when it leaves; a released one stays stored, free, so
+// stable worker ids (WithWorkerID) keep the lease list short.
+const WorkerLeasePrefix = "~worker:"
+
+// IsWorkerLease reports whether l is a presence lease (its partition id
+// starts with WorkerLeasePrefix) rather than a partition's lease.
+func IsWorkerLease(l *checkpoint.Lease) bool {
+	return l != nil && strings.HasPrefix(l.Partition, WorkerLeasePrefix)
+}
 
 // LeaseOption configures WithLeases.
 type LeaseOption func(*leaseConfig) error
@@ -84,8 +104,9 @@ func WithMaxLeases(n int) LeaseOption {
 }
 
 // WithLeaseBalancing turns balancing on (the default) or off. Off, a worker
-// only takes free and expired leases and never hands one over or steals
-// one: the first workers keep what they took.
+// only takes free and expired leases and never hands one over: the first
+// workers keep what they took. It still publishes its presence lease, so
+// balancing workers count it.
 func WithLeaseBalancing(on bool) LeaseOption {
 	return func(c *leaseConfig) error {
 		c.balance = on
@@ -110,16 +131,18 @@ func WithLeaseLogger(l *slog.Logger) LeaseOption {
 // (checkpoint.MemoryStore, FileStore, the DynamoDB store); the consumer's
 // checkpoints must be in a store every worker reaches.
 //
-// Each worker, every renew interval: renews its leases; lists the
-// partitions and their checkpoints; takes free and expired leases of
-// partitions that are not finished and whose parents are finished (a child
-// shard starts only after its parents), up to its fair share (partitions
-// divided by live workers, counted from the leases renewed within a lease
-// duration, rounded up); hands over one partition (Revoked, then the lease
-// is released) while it holds more than its share; and, holding none while
-// another worker holds at least two, steals one so that the others see it.
-// A lease counts as expired when its counter has not changed for a whole
-// lease duration as this worker's clock measures, so clocks need not agree.
+// Each worker, every renew interval: renews its leases and its presence
+// lease (see WorkerLeasePrefix); lists the partitions and their
+// checkpoints; takes free and expired leases of partitions that are not
+// finished and whose parents are finished (a child shard starts only after
+// its parents), up to its fair share (partitions divided by live workers,
+// rounded up); and hands over one partition (Revoked, then the lease is
+// released) while it holds more than its share. Live workers are counted
+// from the live presence and partition leases, so a worker that holds no
+// partition yet is seen by the others: they hand partitions over to it
+// gracefully, and a lease is never taken from a live owner. A lease counts
+// as expired when its counter has not changed for a whole lease duration
+// as this worker's clock measures, so clocks need not agree.
 //
 // A lease that cannot be renewed (taken by another worker, or the store
 // unreachable until the lease could be taken) is reported Lost: the engine
@@ -199,6 +222,8 @@ type balancer struct {
 	stream string
 
 	// Owned by the loop, then by Leave.
+	presence *heldLease // this worker's presence lease; nil until acquired
+	warned   map[string]bool
 	held     map[string]*heldLease
 	seen     map[string]observed  // last lease counter seen per partition
 	cooldown map[string]time.Time // partitions this worker handed over: not retaken before
@@ -231,6 +256,7 @@ func newBalancer(c *Consumer, l checkpoint.Leaser, r driver.Rebalance, cfg lease
 		seen:     map[string]observed{},
 		cooldown: map[string]time.Time{},
 		finished: map[string]bool{},
+		warned:   map[string]bool{},
 		done:     make(chan struct{}),
 	}
 }
@@ -253,9 +279,57 @@ func (b *balancer) key(partition string) checkpoint.Key {
 	return checkpoint.Key{Consumer: b.c.cfg.name, Stream: b.stream, Partition: partition}
 }
 
+// presenceKey is the key of this worker's presence lease.
+func (b *balancer) presenceKey() checkpoint.Key {
+	return b.key(WorkerLeasePrefix + b.cfg.worker)
+}
+
+// keepPresence renews this worker's presence lease, or acquires it if it
+// holds none (first round, or after another process took it). The lease
+// names this worker, so it is taken whatever its state: a stored lease
+// owned by this id is a former run of this worker. Failures are logged and
+// retried next round; they only make this worker invisible meanwhile.
+func (b *balancer) keepPresence(ctx context.Context) {
+	if h := b.presence; h != nil {
+		start := b.clock.Now()
+		err := b.l.RenewLease(ctx, h.lease, start.Add(b.cfg.duration))
+		switch {
+		case err == nil:
+			h.renewed = start
+			return
+		case ctx.Err() != nil:
+			return
+		case !errors.Is(err, checkpoint.ErrConflict):
+			b.log.Warn("lease balancer: renew presence", "err", err)
+			return
+		}
+		b.log.Warn("lease balancer: presence lease changed by another process (is the worker id shared?); taking it again", "err", err)
+		b.presence = nil
+	}
+	l, err := b.l.LoadLease(ctx, b.presenceKey())
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("lease balancer: load presence", "err", err)
+		}
+		return
+	}
+	start := b.clock.Now()
+	if err := b.l.AcquireLease(ctx, l, b.cfg.worker, start.Add(b.cfg.duration)); err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("lease balancer: acquire presence", "err", err)
+		}
+		return
+	}
+	b.presence = &heldLease{lease: l, renewed: start}
+}
+
 // step is one round: renew, list, take, hand over.
 func (b *balancer) step(ctx context.Context) {
 	b.renewAll(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	b.keepPresence(ctx)
 	if ctx.Err() != nil {
 		return
 	}
@@ -291,6 +365,14 @@ func (b *balancer) step(ctx context.Context) {
 		if b.finished[p.ID] {
 			continue
 		}
+		if strings.HasPrefix(p.ID, WorkerLeasePrefix) {
+			if !b.warned[p.ID] {
+				b.warned[p.ID] = true
+				b.log.Error("lease balancer: partition id starts with the reserved presence prefix and cannot be leased",
+					"partition", p.ID, "prefix", WorkerLeasePrefix)
+			}
+			continue
+		}
 		ready := true
 		for _, parent := range p.Parents {
 			if known[parent] && !b.finished[parent] {
@@ -314,20 +396,28 @@ func (b *balancer) step(ctx context.Context) {
 		b.handOver(ctx, drop)
 	}
 
-	// Observe the counters; count live workers and their leases.
+	// Observe the counters; count live workers (from their presence and
+	// partition leases) and the partitions they hold.
 	byID := map[string]*checkpoint.Lease{}
 	counts := map[string]int{b.cfg.worker: len(b.held)}
 	for _, l := range leases {
-		byID[l.Partition] = l
 		o, ok := b.seen[l.Partition]
 		if !ok || o.counter != l.Counter {
 			o = observed{counter: l.Counter, owner: l.Owner, since: now}
 			b.seen[l.Partition] = o
 		}
-		if !eligible[l.Partition] || b.held[l.Partition] != nil || l.Owner == "" || l.Owner == b.cfg.worker {
+		live := l.Owner != "" && l.Owner != b.cfg.worker && now.Sub(o.since) < b.cfg.duration
+		if IsWorkerLease(l) {
+			if _, ok := counts[l.Owner]; live && !ok {
+				counts[l.Owner] = 0 // present, maybe holding nothing
+			}
 			continue
 		}
-		if now.Sub(o.since) < b.cfg.duration {
+		byID[l.Partition] = l
+		if !eligible[l.Partition] || b.held[l.Partition] != nil {
+			continue
+		}
+		if live {
 			counts[l.Owner]++
 		}
 	}
@@ -345,8 +435,8 @@ func (b *balancer) step(ctx context.Context) {
 			continue
 		}
 		if until, ok := b.cooldown[id]; ok {
-			if now.Before(until) {
-				continue
+			if now.Before(until) && workers > 1 {
+				continue // handed over: leave it to the others for a while
 			}
 			delete(b.cooldown, id)
 		}
@@ -370,50 +460,20 @@ func (b *balancer) step(ctx context.Context) {
 		}
 	}
 
-	if b.cfg.balance && len(got) == 0 {
-		switch {
-		case len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max:
-			// Over the share: hand one over; an underloaded worker takes it.
-			ids := b.heldIDs()
-			id := ids[len(ids)-1]
-			b.cooldown[id] = now.Add(2 * b.cfg.duration)
-			b.handOver(ctx, []string{id})
-		case len(b.held) == 0 && len(free) == 0 && target > 0:
-			// Invisible to the others: steal one from the busiest worker.
-			if l := b.victim(leases, counts, eligible, now); l != nil && b.acquire(ctx, l) {
-				got = append(got, l.Partition)
-			}
-		}
+	if b.cfg.balance && len(got) == 0 &&
+		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max) {
+		// Over the share: hand one over; an underloaded worker (one that
+		// may hold none yet, seen by its presence lease) takes it.
+		ids := b.heldIDs()
+		id := ids[len(ids)-1]
+		b.cooldown[id] = now.Add(2 * b.cfg.duration)
+		b.handOver(ctx, []string{id})
 	}
 	if len(got) > 0 {
 		sort.Strings(got)
 		b.log.Info("lease balancer: assigned", "partitions", got)
 		b.r.Assigned(ctx, got)
 	}
-}
-
-// victim returns a live lease of the worker holding the most (at least
-// two), or nil.
-func (b *balancer) victim(leases []*checkpoint.Lease, counts map[string]int, eligible map[string]bool, now time.Time) *checkpoint.Lease {
-	best := ""
-	for w, n := range counts {
-		if w == b.cfg.worker || n < 2 {
-			continue
-		}
-		if best == "" || n > counts[best] || n == counts[best] && w < best {
-			best = w
-		}
-	}
-	if best == "" {
-		return nil
-	}
-	for i := len(leases) - 1; i >= 0; i-- {
-		l := leases[i]
-		if l.Owner == best && eligible[l.Partition] && now.Sub(b.seen[l.Partition].since) < b.cfg.duration {
-			return l
-		}
-	}
-	return nil
 }
 
 // rotate starts the list at a place that depends on the worker, so that
@@ -506,52 +566,82 @@ func (b *balancer) heldIDs() []string {
 }
 
 // Leave stops the loop, hands every held partition over (renewing the
-// leases meanwhile, so a long drain does not let them expire) and releases
-// the leases. It returns the errors of the releases (a lease another
-// worker took meanwhile is not an error). Calling it again
-// returns the first result.
+// leases meanwhile, so a long drain does not let them expire), releases
+// the leases and then the presence lease. It returns the errors of the
+// releases (a lease another worker took meanwhile is not an error).
+// Calling it again returns the first result.
 func (b *balancer) Leave(ctx context.Context) error {
 	b.leave.Do(func() {
 		b.cancel()
 		<-b.done
-		ids := b.heldIDs()
-		if len(ids) == 0 {
-			return
-		}
-		keep, stopKeep := context.WithCancel(ctx)
-		kept := make(chan struct{})
-		go func() { // owned by Leave: renews while the engine drains
-			defer close(kept)
-			for b.clock.Sleep(keep, b.cfg.renew) == nil {
-				for _, id := range ids {
-					h := b.held[id]
-					start := b.clock.Now()
-					if err := b.l.RenewLease(keep, h.lease, start.Add(b.cfg.duration)); err == nil {
-						h.renewed = start
-					}
-				}
-			}
-		}()
-		b.r.Revoked(ctx, ids)
-		stopKeep()
-		<-kept // the held leases are Leave's again
-		var errs []error
-		for _, id := range ids {
-			h := b.held[id]
-			delete(b.held, id)
-			err := b.l.ReleaseLease(ctx, h.lease)
-			switch {
-			case errors.Is(err, checkpoint.ErrConflict):
-				// Taken by another worker meanwhile: nothing to hand back.
-				b.log.Info("lease balancer: lease taken before its release", "partition", id, "err", err)
-			case err != nil:
-				errs = append(errs, fmt.Errorf("stream: release the lease of partition %s: %w", id, err))
-			}
-		}
-		b.log.Info("lease balancer: left", "released", ids)
-		b.left = errors.Join(errs...)
+		b.left = errors.Join(b.leaveHeld(ctx), b.releasePresence(ctx))
 	})
 	return b.left
+}
+
+// releasePresence releases the presence lease, if held.
+func (b *balancer) releasePresence(ctx context.Context) error {
+	h := b.presence
+	if h == nil {
+		return nil
+	}
+	b.presence = nil
+	err := b.l.ReleaseLease(ctx, h.lease)
+	switch {
+	case errors.Is(err, checkpoint.ErrConflict):
+		b.log.Info("lease balancer: presence lease changed before its release", "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("stream: release the presence lease of worker %s: %w", b.cfg.worker, err)
+	}
+	return nil
+}
+
+// leaveHeld hands every held partition over and releases their leases,
+// renewing them and the presence lease while the engine drains.
+func (b *balancer) leaveHeld(ctx context.Context) error {
+	ids := b.heldIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	keep, stopKeep := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() { // owned by Leave: renews while the engine drains
+		defer close(kept)
+		for b.clock.Sleep(keep, b.cfg.renew) == nil {
+			hs := make([]*heldLease, 0, len(ids)+1)
+			for _, id := range ids {
+				hs = append(hs, b.held[id])
+			}
+			if b.presence != nil {
+				hs = append(hs, b.presence)
+			}
+			for _, h := range hs {
+				start := b.clock.Now()
+				if err := b.l.RenewLease(keep, h.lease, start.Add(b.cfg.duration)); err == nil {
+					h.renewed = start
+				}
+			}
+		}
+	}()
+	b.r.Revoked(ctx, ids)
+	stopKeep()
+	<-kept // the held leases are Leave's again
+	var errs []error
+	for _, id := range ids {
+		h := b.held[id]
+		delete(b.held, id)
+		err := b.l.ReleaseLease(ctx, h.lease)
+		switch {
+		case errors.Is(err, checkpoint.ErrConflict):
+			// Taken by another worker meanwhile: nothing to hand back.
+			b.log.Info("lease balancer: lease taken before its release", "partition", id, "err", err)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("stream: release the lease of partition %s: %w", id, err))
+		}
+	}
+	b.log.Info("lease balancer: left", "released", ids)
+	return errors.Join(errs...)
 }
 
 var _ driver.Membership = (*balancer)(nil)

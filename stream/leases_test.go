@@ -140,7 +140,7 @@ func (e *leaseEnv) owners() map[string]string {
 	}
 	out := map[string]string{}
 	for _, l := range ls {
-		if l.Owner != "" {
+		if l.Owner != "" && !IsWorkerLease(l) {
 			out[l.Partition] = l.Owner
 		}
 	}
@@ -196,11 +196,18 @@ func TestLeaseTwoWorkersBalance(t *testing.T) {
 	if n := len(ra.ownedSet()); n != 5 {
 		t.Fatalf("a owns %d partitions alone, want 5", n)
 	}
-	// b holds nothing and nothing is free: it steals one to be seen (a
-	// notices at its next renew), then a hands over down to its share.
+	// b holds nothing and nothing is free: it takes nothing, but its
+	// presence lease makes a count it, and a hands over down to its share.
+	b.step(ctx)
+	if got := rb.ownedSet(); len(got) != 0 {
+		t.Fatalf("b took %v while a holds every live lease, want nothing (no stealing)", got)
+	}
+	if l, err := e.store.LoadLease(ctx, b.presenceKey()); err != nil || l.Owner != "b" || !IsWorkerLease(l) {
+		t.Fatalf("b's presence lease = %v, %v: want it owned by b", l, err)
+	}
 	for range 6 {
-		b.step(ctx)
 		a.step(ctx)
+		b.step(ctx)
 		e.clock.Advance(2 * time.Second)
 		checkDisjoint(t, recs)
 	}
@@ -220,8 +227,67 @@ func TestLeaseTwoWorkersBalance(t *testing.T) {
 		}
 	}
 	logA := strings.Join(ra.takeLog(), "; ")
-	if !strings.Contains(logA, "lost") || !strings.Contains(logA, "revoked") {
-		t.Errorf("a's calls %q: want one lost (the steal) and a graceful revoke (the handover)", logA)
+	if strings.Contains(logA, "lost") || strings.Count(logA, "revoked") != 2 {
+		t.Errorf("a's calls %q: want two graceful revokes (the handovers) and nothing lost", logA)
+	}
+	if logB := strings.Join(rb.takeLog(), "; "); strings.Contains(logB, "lost") || strings.Contains(logB, "revoked") {
+		t.Errorf("b's calls %q: want assignments only", logB)
+	}
+	// Presence leases are no partitions: nobody runs them, no checkpoint
+	// lists them.
+	for w, r := range recs {
+		for _, p := range r.ownedSet() {
+			if strings.HasPrefix(p, WorkerLeasePrefix) {
+				t.Errorf("%s runs the presence pseudo-partition %s", w, p)
+			}
+		}
+	}
+	cps, err := e.store.List(ctx, "billing", "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range cps {
+		if strings.HasPrefix(cp.Partition, WorkerLeasePrefix) {
+			t.Errorf("checkpoint listed for the presence pseudo-partition %s", cp.Partition)
+		}
+	}
+	// b leaves: its presence lease is released, and a takes everything
+	// back at once.
+	if err := b.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := e.store.LoadLease(ctx, b.presenceKey()); l.Owner != "" {
+		t.Fatalf("b's presence lease after Leave = %v, want it released", l)
+	}
+	a.step(ctx)
+	if n := len(ra.ownedSet()); n != 5 {
+		t.Fatalf("a owns %v after b left, want all 5", ra.ownedSet())
+	}
+}
+
+// A worker that has died is not counted: its presence lease expires with
+// its partition leases, and the survivors' share grows.
+func TestLeasePresenceExpires(t *testing.T) {
+	e := newLeaseEnv(t, 4)
+	ctx := context.Background()
+	a, ra := e.worker("a", nil)
+	b, rb := e.worker("b", nil)
+	a.step(ctx)
+	b.step(ctx) // b is present and holds nothing
+	e.clock.Advance(2 * time.Second)
+	a.step(ctx) // a counts b: share 2, hands one over
+	if n := len(ra.ownedSet()); n != 3 {
+		t.Fatalf("a owns %v with b present, want 3 after one handover", ra.ownedSet())
+	}
+	// b dies before taking anything. Once its presence has not changed for
+	// a lease duration, a takes back what it handed over (after the
+	// handover cooldown) and keeps all 4.
+	for range 12 {
+		e.clock.Advance(2 * time.Second)
+		a.step(ctx)
+	}
+	if n := len(ra.ownedSet()); n != 4 || len(rb.ownedSet()) != 0 {
+		t.Fatalf("a owns %v, b %v after b died: want a to hold all 4", ra.ownedSet(), rb.ownedSet())
 	}
 }
 
@@ -230,7 +296,7 @@ func TestLeaseTakeoverAfterExpiry(t *testing.T) {
 	ctx := context.Background()
 	a, ra := e.worker("a", nil)
 	a.step(ctx)
-	b, rb := e.worker("b", nil, WithLeaseBalancing(false))
+	b, rb := e.worker("b", nil)
 	// a dies: it never steps again. b takes nothing until a's leases have
 	// not changed for a whole lease duration by b's clock.
 	b.step(ctx)
@@ -244,17 +310,28 @@ func TestLeaseTakeoverAfterExpiry(t *testing.T) {
 	if got, want := rb.ownedSet(), []string{"0", "1", "2", "3"}; !slices.Equal(got, want) {
 		t.Fatalf("b owns %v after a's leases expired, want %v", got, want)
 	}
-	// a comes back: its renews fail and it reports every partition lost
-	// (then, holding nothing, it steals one back to be seen: balancing).
+	// a comes back: its renews fail and it reports every partition lost;
+	// it takes nothing from b (no stealing), but renews its presence.
 	a.step(ctx)
-	if log := ra.takeLog(); len(log) < 2 || log[1] != "lost 0,1,2,3" {
+	if log := ra.takeLog(); !slices.Equal(log, []string{"assigned 0,1,2,3", "lost 0,1,2,3"}) {
 		t.Fatalf("a's calls %q, want assigned 0,1,2,3 then lost 0,1,2,3", log)
 	}
-	if got := ra.ownedSet(); len(got) > 1 {
-		t.Fatalf("a owns %v after b took its leases, want at most the one it stole back", got)
+	if got := ra.ownedSet(); len(got) != 0 {
+		t.Fatalf("a owns %v right after b took its leases, want nothing", got)
 	}
-	b.step(ctx) // b notices the steal
-	checkDisjoint(t, map[string]*leaseRecorder{"a": ra, "b": rb})
+	// b sees a present again and hands it partitions gracefully.
+	for range 4 {
+		e.clock.Advance(2 * time.Second)
+		b.step(ctx)
+		a.step(ctx)
+		checkDisjoint(t, map[string]*leaseRecorder{"a": ra, "b": rb})
+	}
+	if na, nb := len(ra.ownedSet()), len(rb.ownedSet()); na != 2 || nb != 2 {
+		t.Fatalf("a owns %v, b owns %v after a came back: want 2 each", ra.ownedSet(), rb.ownedSet())
+	}
+	if log := strings.Join(rb.takeLog(), "; "); strings.Contains(log, "lost") {
+		t.Fatalf("b's calls %q: want graceful handovers, nothing lost", log)
+	}
 }
 
 func TestLeaseLeaveHandsOver(t *testing.T) {
@@ -397,10 +474,10 @@ func TestLeaseRenewFailures(t *testing.T) {
 	if log := ra.takeLog(); !slices.Contains(log, "lost 0,1") {
 		t.Fatalf("calls %q, want lost 0,1", log)
 	}
-	// Leave with the store down reports the failed releases (nothing held
-	// here, so nothing to report).
-	if err := a.Leave(ctx); err != nil {
-		t.Fatalf("Leave holding nothing: %v", err)
+	// Leave with the store down reports the failed releases: no partition
+	// is held here, only the presence lease.
+	if err := a.Leave(ctx); !errors.Is(err, errStoreDown) || !strings.Contains(err.Error(), "presence lease of worker a") {
+		t.Fatalf("Leave holding no partition with the store down: err = %v, want the presence release error", err)
 	}
 
 	// A store that recovers in time keeps the leases.
@@ -723,7 +800,7 @@ func (lc *leaseCluster) owners() map[string]string {
 	}
 	out := map[string]string{}
 	for _, l := range ls {
-		if l.Owner != "" {
+		if l.Owner != "" && !IsWorkerLease(l) {
 			out[l.Partition] = l.Owner
 		}
 	}
@@ -837,6 +914,50 @@ func TestLeaseConsumersShareAndTakeOver(t *testing.T) {
 	}
 }
 
+// Presence leases are stored by every store under their reserved id (the
+// file store escapes it into a file name and back), listed with the
+// leases, and never listed as checkpoints.
+func TestWorkerLeaseInStores(t *testing.T) {
+	ctx := context.Background()
+	for name, newStore := range leaseStores(t) {
+		t.Run(name, func(t *testing.T) {
+			st := newStore(t)
+			c, err := NewConsumer(memstream.New("orders"), func(context.Context, *Record) error { return nil },
+				WithName("billing"), WithCheckpointStore(st), WithOnExhausted(Halt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc, err := newLeaseConfig(st, []LeaseOption{WithWorkerID("host-1/pid 7:ü")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBalancer(c, st, newLeaseRecorder(t), lc)
+			b.keepPresence(ctx)
+			if b.presence == nil {
+				t.Fatal("no presence lease after keepPresence")
+			}
+			ls, err := st.ListLeases(ctx, "billing", "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ls) != 1 || !IsWorkerLease(ls[0]) || ls[0].Partition != WorkerLeasePrefix+"host-1/pid 7:ü" || ls[0].Owner != "host-1/pid 7:ü" {
+				t.Fatalf("leases %v, want the one presence lease of host-1/pid 7:ü", ls)
+			}
+			if cps, err := st.List(ctx, "billing", "orders"); err != nil || len(cps) != 0 {
+				t.Fatalf("checkpoints %v, %v: want none (a presence lease is no checkpoint)", cps, err)
+			}
+			b.keepPresence(ctx) // renews
+			if err := b.releasePresence(ctx); err != nil {
+				t.Fatal(err)
+			}
+			l, err := st.LoadLease(ctx, b.presenceKey())
+			if err != nil || l.Owner != "" || l.Counter != 3 {
+				t.Fatalf("presence lease after acquire, renew, release = %v, %v: want free at counter 3", l, err)
+			}
+		})
+	}
+}
+
 func sameOwners(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
@@ -907,4 +1028,5 @@ func ExampleWithLeases() {
 	// handled: 3
 	// partition 0: owner ""
 	// partition 1: owner ""
+	// partition ~worker:host-1: owner ""
 }

@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/unistream-go/unistream/adapters/kinesis"
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesisfake"
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
 	"github.com/unistream-go/unistream/conformance"
+	"github.com/unistream-go/unistream/internal/nodeemu"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/checkpoint/dynamodb"
 )
 
 // conformanceSeq numbers the streams the conformance harnesses create.
@@ -27,17 +32,61 @@ var serverFunctions = []string{
 	"net/http.(*connReader).backgroundRead",
 }
 
+// nodeFunctions are the goroutines nodeemu runs for an npm emulator
+// (reaping the node process, copying its output), which live as long as
+// the emulator.
+var nodeFunctions = []string{"github.com/unistream-go/unistream/internal/nodeemu.Start.func1", "os/exec.(*Cmd).Start.func2", "os/exec.(*Cmd).writerDescriptor.func1"}
+
+// dynaliteScript starts dynalite (npm dynalite 4.0.0, installed by `make
+// tools`) on loopback through its library, tables active at once.
+const dynaliteScript = `require('dynalite')({createTableMs:0,deleteTableMs:0,updateTableMs:0}).listen(PORT,'127.0.0.1')`
+
+// dynamoStore returns the store factory "dynamodb": the DynamoDB checkpoint
+// store (which keeps shard leases too) on a new table of a dynalite that
+// starts on first use and stops at the end of t.
+func dynamoStore(t *testing.T) conformance.StoreFactory {
+	var (
+		once   sync.Once
+		p      *nodeemu.Process
+		err    error
+		tables atomic.Int64
+	)
+	t.Cleanup(func() {
+		if p != nil {
+			p.Close()
+		}
+	})
+	return conformance.StoreFactory{Name: "dynamodb", New: func(st conformance.T) (checkpoint.Store, error) {
+		once.Do(func() { p, err = nodeemu.Start(context.Background(), "dynalite", dynaliteScript) })
+		if err != nil {
+			return nil, fmt.Errorf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %w", err)
+		}
+		table := fmt.Sprintf("conformance-%d", tables.Add(1))
+		s, err := dynamodb.New(context.Background(), table,
+			dynamodb.WithEndpoint("http://"+p.Addr), dynamodb.WithRegion("us-east-1"),
+			dynamodb.WithStaticCredentials("dynalite", "dynalite", ""), dynamodb.WithCreateTable(10*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		st.Cleanup(func() { s.Close() })
+		return s, nil
+	}}
+}
+
 // conformanceHarness describes the Kinesis adapter on kinesisfake to the
 // conformance suite, in standalone ownership mode, on one emulator for the
 // whole run: every stream is a fresh stream. Faults are injected in the
 // emulator: failed GetRecords and PutRecords calls (InternalFailure),
 // PutRecords entries failed with ProvisionedThroughputExceeded, dropped
 // connections. Split splits a shard through the adapter (SplitShard).
+// The lease scenario (workers sharing the shards through leases, KCL-style)
+// also runs with the DynamoDB store on dynalite.
 func conformanceHarness(t *testing.T) conformance.Harness {
 	b := kinesistest.Start(t)
 	return conformance.Harness{
 		Name:            "kinesis",
-		BrokerFunctions: append(serverFunctions, "github.com/unistream-go/unistream/adapters/kinesis/kinesisfake.New.func1"),
+		BrokerFunctions: append(append(serverFunctions, "github.com/unistream-go/unistream/adapters/kinesis/kinesisfake.New.func1"), nodeFunctions...),
+		LeaseStores:     append(conformance.DefaultStores(), dynamoStore(t)),
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			name := fmt.Sprintf("conformance-%d", conformanceSeq.Add(1))
 			if err := b.CreateStream(name, spec.Partitions); err != nil {

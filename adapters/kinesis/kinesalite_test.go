@@ -56,14 +56,18 @@ func kinesaliteURL(endpoint, stream string, kv ...string) string {
 // adapter on kinesalite, a second, independent Kinesis emulator, so that
 // kinesisfake cannot hide a misunderstanding of the protocol. Kinesalite
 // has no fault injection (the harness declares none, and the fault
-// scenarios are skipped by that capability); it splits shards.
+// scenarios are skipped by that capability); it splits shards. The lease
+// scenario runs with the memory, file and DynamoDB (dynalite) stores.
 func TestConformanceKinesalite(t *testing.T) {
 	endpoint := startKinesalite(t)
 	conformance.Run(t, conformance.Harness{
 		Name: "kinesis-kinesalite",
 		// nodeemu reaps the node process, and os/exec copies its output,
 		// in goroutines that live as long as the emulator.
-		BrokerFunctions: []string{"github.com/unistream-go/unistream/internal/nodeemu.Start.func1", "os/exec.(*Cmd).Start.func2", "os/exec.(*Cmd).writerDescriptor.func1"},
+		BrokerFunctions: nodeFunctions,
+		// The lease scenario also keeps its shard leases in DynamoDB
+		// (dynalite), as a KCL-style deployment would.
+		LeaseStores: append(conformance.DefaultStores(), dynamoStore(t)),
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			name := fmt.Sprintf("kinesalite-%d", conformanceSeq.Add(1))
 			ctx := context.Background()

@@ -91,7 +91,7 @@ type Leaser interface {
 	// AcquireLease gives l to owner until expires if the stored counter
 	// equals l.Counter (0: no lease may be stored). On success l holds the
 	// new lease (Owner, Expires, Counter+1). The caller decides whether it
-	// may take l (free, expired, or stolen for balance).
+	// may take l: the balancer takes only free or expired leases.
 	AcquireLease(ctx context.Context, l *Lease, owner string, expires time.Time) error
 	// RenewLease extends l, which must have an owner, to expires if the
 	// stored counter equals l.Counter. On success l.Expires and l.Counter
