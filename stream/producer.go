@@ -64,12 +64,14 @@ type Producer struct {
 	roomCh      chan struct{} // closed and replaced when records leave the buffer
 	progressCh  chan struct{} // closed and replaced when records are acknowledged
 	stats       ProducerStats
-	walErr      error    // last WAL error met by the sender or the WAL writer
-	groupN      int      // records appended to the WAL since the last kick of the WAL writer
-	groupBytes  int      // their bytes
-	walTarget   uint64   // WAL sequence number the WAL writer is to reach
-	slab        []byte   // record data is copied here (see cloneRecordData)
-	hslab       []Header // and headers here
+	walErr      error         // last WAL error met by the sender or the WAL writer
+	groupN      int           // records appended to the WAL since the last kick of the WAL writer
+	groupBytes  int           // their bytes
+	walTarget   uint64        // WAL sequence number the WAL writer is to reach
+	walMaint    chan struct{} // maintenance (cut back or compaction) the WAL asked for, for the WAL writer, which closes it when done
+	walBusy     bool          // the WAL writer is working on a kick (tests wait for it to be idle)
+	slab        []byte        // record data is copied here (see cloneRecordData)
+	hslab       []Header      // and headers here
 
 	wake       chan struct{}
 	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
@@ -91,6 +93,7 @@ type Producer struct {
 	acks    []uint64
 	results []driver.WriteResult
 	holdN   int
+	maint   chan struct{} // the WAL writer's maintenance the sender waits for (see waitMaint)
 }
 
 // pending is one buffered record.
@@ -195,10 +198,13 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		}
 	}
 	p.stopCtx, p.stop = context.WithCancel(context.Background())
-	go p.run()
 	if p.log != nil && cfg.fsync != FsyncAlways {
+		// Before the sender starts: it kicks the WAL writer too.
 		p.walKick = make(chan struct{}, 1)
 		p.walDone = make(chan struct{})
+	}
+	go p.run()
+	if p.walKick != nil {
 		d := cfg.fsync.interval()
 		if cfg.fsync == FsyncPerBatch {
 			d = cfg.maxAge
@@ -354,10 +360,7 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		p.wakeSender()
 	}
 	if walKick {
-		select {
-		case p.walKick <- struct{}{}:
-		default:
-		}
+		p.kickWAL()
 	}
 	if p.log != nil && p.cfg.fsync == FsyncAlways {
 		if err := p.log.SyncTo(seq); err != nil {
@@ -365,6 +368,14 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		}
 	}
 	return nil
+}
+
+// kickWAL wakes the WAL writer.
+func (p *Producer) kickWAL() {
+	select {
+	case p.walKick <- struct{}{}:
+	default:
+	}
 }
 
 // walGroupBytes bounds the bytes the WAL buffers before its writer is
@@ -483,6 +494,11 @@ func (p *Producer) shutdown(ferr error) error {
 	if p.log != nil {
 		if walErr != nil {
 			errs = append(errs, fmt.Errorf("stream: producer write-ahead log failed while running (records may be re-sent after a restart): %w", walErr))
+		}
+		// Maintenance the WAL writer had no time for (cutting back a
+		// log whose records are all acknowledged, say).
+		if err := p.log.Maintain(); err != nil {
+			errs = append(errs, fmt.Errorf("stream: producer: %w", err))
 		}
 		if err := p.log.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("stream: producer: %w", err))
@@ -634,9 +650,19 @@ func (p *Producer) sendBatch() error {
 	}
 	p.retryNow = false
 	p.stats.Batches++
-	if p.cfg.fsync == FsyncPerBatch {
-		// The sync below covers everything appended so far.
+	// With a WAL writer, the records appended after this batch's are
+	// written (FsyncPerBatch: and fsynced) by the WAL writer while this
+	// batch's Write is in flight, so that the next batch finds them on
+	// disk: each batch then costs the longer of its Write and its WAL
+	// sync, not their sum. The sync below covers everything appended so
+	// far, so the writer's count restarts.
+	prefetch := false
+	if p.walKick != nil {
 		p.groupN, p.groupBytes = 0, 0
+		if last := p.q.len() - 1; last >= n {
+			p.walTarget = max(p.walTarget, p.q.at(last).seq)
+			prefetch = true
+		}
 	}
 	p.mu.Unlock()
 
@@ -648,6 +674,11 @@ func (p *Producer) sendBatch() error {
 	// is reported by Close.
 	if p.log != nil {
 		var err error
+		if !p.log.Synced(maxSeq) {
+			// The sync needs the disk: the maintenance asked for by the
+			// last batch goes first, in the order it was asked for.
+			p.waitMaint()
+		}
 		switch {
 		case p.cfg.fsync == FsyncPerBatch || p.cfg.fsync == FsyncAlways:
 			// With FsyncAlways the Puts sync their records, but the
@@ -658,6 +689,9 @@ func (p *Producer) sendBatch() error {
 		}
 		if err != nil {
 			p.noteWALErr(err)
+		}
+		if prefetch {
+			p.kickWAL()
 		}
 	}
 	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: p.batch})
@@ -701,7 +735,26 @@ func (p *Producer) sendBatch() error {
 				p.acks = append(p.acks, s)
 			}
 		}
-		if err := p.log.Ack(p.acks...); err != nil {
+		// The acknowledgements go to the WAL's buffer. Cutting the file
+		// back or compacting it waits for the disk: with FsyncPerBatch
+		// the WAL writer does that while the next batch is sent (the
+		// sender waits for it before its next acknowledgement, or
+		// before a WAL sync that needs the disk, so that the WAL sees
+		// the same sequence of operations whatever the timing).
+		p.waitMaint()
+		maint, err := p.log.MarkAcked(p.acks...)
+		if err == nil && maint {
+			if p.walKick != nil && p.cfg.fsync == FsyncPerBatch {
+				p.maint = make(chan struct{})
+				p.mu.Lock()
+				p.walMaint = p.maint
+				p.mu.Unlock()
+				p.kickWAL()
+			} else {
+				err = p.log.Maintain()
+			}
+		}
+		if err != nil {
 			p.noteWALErr(err)
 		}
 	}
@@ -753,6 +806,19 @@ func (p *Producer) sendBatch() error {
 	return firstErr
 }
 
+// waitMaint waits until the WAL writer did the maintenance the sender
+// asked for, if any, or the producer stops.
+func (p *Producer) waitMaint() {
+	if p.maint == nil {
+		return
+	}
+	select {
+	case <-p.maint:
+	case <-p.stopCtx.Done():
+	}
+	p.maint = nil
+}
+
 // hold waits after a write that failed with cause; it reports false when
 // the producer is stopping.
 func (p *Producer) hold(cause error) bool {
@@ -772,13 +838,18 @@ func (p *Producer) hold(cause error) bool {
 }
 
 // walLoop is the WAL writer goroutine of FsyncPerBatch and FsyncInterval.
-// When a batch's worth of records was appended since the last sync
-// (walKick), it writes them ahead of the sender: with FsyncPerBatch it also
-// fsyncs them, so that the fsync of the next batch overlaps the sending of
-// the current one and the sender finds its records already durable, and so
-// that records waiting behind a stream outage reach the disk. Every
-// interval of real time (MaxAge with FsyncPerBatch), it syncs what was
-// appended and not synced yet.
+// It is woken (walKick) when a batch's worth of records was appended since
+// the last sync, and by the sender when it starts the Write of a batch
+// while later records wait: it then writes those records ahead of the
+// sender (with FsyncPerBatch it also fsyncs them), so that the fsync of the
+// next batch overlaps the Write of the current one and the sender finds its
+// records already durable, and so that records waiting behind a stream
+// outage reach the disk. With FsyncPerBatch it also does, before that sync,
+// the maintenance the WAL asked for on acknowledgement (cutting the file
+// back or compacting it), so that it overlaps the sender's next Write
+// instead of following its acknowledgement. Every interval of real time
+// (MaxAge with FsyncPerBatch), it syncs what was appended and not synced
+// yet.
 func (p *Producer) walLoop(interval time.Duration) {
 	defer close(p.walDone)
 	var tick <-chan time.Time
@@ -792,13 +863,23 @@ func (p *Producer) walLoop(interval time.Duration) {
 		select {
 		case <-p.walKick:
 			p.mu.Lock()
-			target := p.walTarget
+			target, maint := p.walTarget, p.walMaint
+			p.walMaint, p.walBusy = nil, true
 			p.mu.Unlock()
-			if p.cfg.fsync == FsyncPerBatch {
-				err = p.log.SyncTo(target)
-			} else {
-				err = p.log.Flush()
+			if maint != nil {
+				// First, so that the sender's kicks that came with or
+				// after it find the same log whatever the timing.
+				err = p.log.Maintain()
+				close(maint)
 			}
+			if p.cfg.fsync == FsyncPerBatch {
+				err = errors.Join(err, p.log.SyncTo(target))
+			} else {
+				err = errors.Join(err, p.log.Flush())
+			}
+			p.mu.Lock()
+			p.walBusy = false
+			p.mu.Unlock()
 		case <-tick:
 			if p.cfg.fsync == FsyncPerBatch {
 				err = p.log.SyncTo(p.log.LastSeq())

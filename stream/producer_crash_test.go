@@ -131,6 +131,10 @@ func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.Fault
 		if err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
+		// The WAL writer cuts the log back or compacts it after the
+		// sender's acknowledgements: let it finish, so that every run
+		// makes the same WAL writes.
+		prodWaitFor(t, "the WAL writer to be idle", p.walIdle)
 		if fs.Dead() {
 			out.dead = true
 			return out

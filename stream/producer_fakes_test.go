@@ -272,3 +272,12 @@ func prodWaitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(200 * time.Microsecond)
 	}
 }
+
+// walIdle reports whether the producer's WAL writer has no work pending
+// (no maintenance asked for, no kick waiting, not working on one), so that
+// tests counting WAL writes see the same ones on every run.
+func (p *Producer) walIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.walMaint == nil && !p.walBusy && (p.walKick == nil || len(p.walKick) == 0)
+}

@@ -713,6 +713,15 @@ func (l *Log) SyncTo(seq uint64) error {
 	return l.sync(func() bool { return seq <= l.syncedSeq })
 }
 
+// Synced reports whether the records with sequence numbers up to seq are
+// durable (fsynced or acknowledged): whether SyncTo(seq) would return at
+// once, without I/O.
+func (l *Log) Synced(seq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return min(seq, l.nextSeq-1) <= l.syncedSeq
+}
+
 // sync writes the buffer and fsyncs unless done reports (under mu) that an
 // earlier sync covered the caller.
 func (l *Log) sync(done func() bool) error {
@@ -754,12 +763,27 @@ func (l *Log) sync(done func() bool) error {
 // buffer, which then holds nothing needed); when acknowledged records
 // dominate a large file, it is compacted. Acks are not synced: a crash may
 // forget the latest ones, and their records are then sent again
-// (at-least-once).
+// (at-least-once). Ack is MarkAcked followed, when it asks for it, by
+// Maintain.
 func (l *Log) Ack(seqs ...uint64) error {
-	l.mu.Lock()
-	if err := l.usable(); err != nil {
-		l.mu.Unlock()
+	need, err := l.MarkAcked(seqs...)
+	if err != nil || !need {
 		return err
+	}
+	return l.Maintain()
+}
+
+// MarkAcked is Ack without the file maintenance: it records the
+// acknowledgements in the group buffer, does no I/O and never waits for
+// another caller's write or fsync. It reports whether the file should now
+// be cut back or compacted; call Maintain for that (from another goroutine,
+// say, so that the caller does not wait for the disk). Until then the file
+// only keeps acknowledged frames longer.
+func (l *Log) MarkAcked(seqs ...uint64) (maintain bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return false, err
 	}
 	done := l.done[:0]
 	for _, s := range seqs {
@@ -774,8 +798,7 @@ func (l *Log) Ack(seqs ...uint64) error {
 	}
 	l.done = done[:0]
 	if len(done) == 0 {
-		l.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	l.appendAckLocked(done)
 	for l.phead < len(l.pend) && l.pend[l.phead].acked {
@@ -785,7 +808,25 @@ func (l *Log) Ack(seqs ...uint64) error {
 		l.pend = append(l.pend[:0], l.pend[l.phead:]...)
 		l.phead = 0
 	}
-	need := l.npend == 0 || l.needCompactLocked()
+	return l.needMaintainLocked(), nil
+}
+
+// needMaintainLocked reports whether Maintain has work: every record is
+// acknowledged and the file holds more than its header, or the file needs
+// compacting.
+func (l *Log) needMaintainLocked() bool {
+	return (l.npend == 0 && l.end > int64(HeaderSize)) || l.needCompactLocked()
+}
+
+// Maintain cuts the file back to its header when every appended record is
+// acknowledged, or compacts it when acknowledged records dominate a large
+// file, and otherwise does nothing. It waits for any write or fsync in
+// progress (it needs the file to itself), but Append and MarkAcked go on
+// meanwhile. A failure leaves the log as it was, except for a compaction
+// that fails after replacing the file, which breaks the log.
+func (l *Log) Maintain() error {
+	l.mu.Lock()
+	need := l.usable() == nil && l.needMaintainLocked()
 	l.mu.Unlock()
 	if !need {
 		return nil
@@ -900,6 +941,11 @@ func (l *Log) compactTry() error {
 	spans := make([]span, 0, len(l.pend)-l.phead)
 	k := 0
 	for _, s := range l.pend[l.phead:] {
+		// Copied frames acknowledged meanwhile may have left the front
+		// of pend (Ack advances phead while the copy runs): skip them.
+		for k < len(newSpans) && newSpans[k].seq < s.seq {
+			k++
+		}
 		switch {
 		case s.off >= oldSize:
 			s.off = newSize + s.off - oldSize

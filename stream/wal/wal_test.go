@@ -818,3 +818,78 @@ func TestWALAppendDuringCompaction(t *testing.T) {
 		}
 	}
 }
+
+// TestWALMarkAckedDuringCompaction acknowledges records while a compaction
+// (Maintain, from another goroutine) copies the file, among them the
+// oldest live record, so that the front of the log moves past copied
+// records: the records copied and still live must stay known to the log
+// (their later acknowledgements count, and a reopen returns only the
+// records never acknowledged).
+func TestWALMarkAckedDuringCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.wal")
+	var once sync.Once
+	paused, resume := make(chan struct{}), make(chan struct{})
+	open := func(name string, flag int, perm os.FileMode) (wal.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil || !strings.HasSuffix(name, ".compact") {
+			return f, err
+		}
+		return pausingFile{File: f, once: &once, paused: paused, resume: resume}, nil
+	}
+	l, _ := mustOpen(t, path, wal.Options{CompactBytes: 1024, OpenFile: open})
+	var seqs []uint64
+	for i := range 100 {
+		r := rec(i)
+		s, err := l.Append(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, s)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Live: the first record and the last ten. MarkAcked does no I/O and
+	// asks for a compaction.
+	maint, err := l.MarkAcked(seqs[1:90]...)
+	if err != nil || !maint {
+		t.Fatalf("MarkAcked = %v, %v; want a request for maintenance", maint, err)
+	}
+	if got := l.Pending(); got != 11 {
+		t.Fatalf("Pending = %d, want 11", got)
+	}
+	done := make(chan error)
+	go func() { done <- l.Maintain() }()
+	select {
+	case <-paused:
+	case err := <-done:
+		t.Fatalf("Maintain returned (%v) without compacting", err)
+	}
+	// The compaction copies seqs[0] and seqs[90:]; acknowledge seqs[0]
+	// and two more meanwhile.
+	if _, err := l.MarkAcked(seqs[0], seqs[90], seqs[91]); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Pending(); got != 8 {
+		t.Fatalf("Pending after the compaction = %d, want 8", got)
+	}
+	if err := l.Ack(seqs[92:96]...); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Pending(); got != 4 {
+		t.Fatalf("Pending after acknowledging 4 more = %d, want 4 (acknowledgements of copied records were lost)", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, es := mustOpen(t, path, wal.Options{})
+	defer l.Close()
+	want := []string{rec(96).ID, rec(97).ID, rec(98).ID, rec(99).ID}
+	if got := ids(es); !slices.Equal(got, want) {
+		t.Fatalf("after reopen: %v, want %v", got, want)
+	}
+}
