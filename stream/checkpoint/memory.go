@@ -19,8 +19,13 @@ import (
 // A cancelled context makes Load, Save and List return the context's error
 // (wrapped) before they read or change anything.
 type MemoryStore struct {
-	mu     sync.RWMutex
-	m      map[Key]*memEntry
+	mu sync.RWMutex
+	m  map[Key]*memEntry
+	// last is the entry of the latest Save, so that the engine's run of
+	// saves to one key finds it by comparing the key (its strings share
+	// their bytes with the stored copy's) instead of hashing it. Only Save
+	// reads or sets it, under the write lock.
+	last   *memEntry
 	leases map[Key]Lease // see memory_lease.go; nil until the first lease
 }
 
@@ -34,6 +39,9 @@ type memEntry struct {
 }
 
 // set deep-copies src into the entry, reusing its buffers.
+//
+// (Skipping the copy of record states equal to the stored ones was tried:
+// comparing a state costs as much as copying it, so it did not pay.)
 func (e *memEntry) set(src *Checkpoint) {
 	if e.cp.Batch == nil {
 		e.cp.Batch = e.batch
@@ -84,15 +92,28 @@ func (s *MemoryStore) Load(ctx context.Context, key Key) (*Checkpoint, error) {
 // record status or a negative count.
 // Save does not keep cp: the caller may change it afterwards.
 func (s *MemoryStore) Save(ctx context.Context, cp *Checkpoint) error {
-	if err := checkSave(cp); err != nil {
+	if cp == nil {
+		return checkSave(cp)
+	}
+	if err := cp.checkBatch(); err != nil {
+		if kerr := cp.Key.Validate(); kerr != nil {
+			return kerr // the key is checked first, as by check
+		}
 		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(cp.Key)
+	if e == nil {
+		// Every stored key was valid when it was saved: only a key not
+		// stored yet needs checking.
+		if err := cp.Key.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.m[cp.Key]
 	var stored uint64
 	if e != nil {
 		stored = e.cp.Version
@@ -103,11 +124,25 @@ func (s *MemoryStore) Save(ctx context.Context, cp *Checkpoint) error {
 	if e == nil {
 		e = new(memEntry)
 		s.m[cp.Key] = e
+		s.last = e
 	}
 	e.set(cp)
 	e.cp.Version = cp.Version + 1
 	cp.Version++
 	return nil
+}
+
+// entry returns the stored entry of key, or nil, and remembers it as the
+// last one. The caller holds the write lock.
+func (s *MemoryStore) entry(key Key) *memEntry {
+	if e := s.last; e != nil && e.cp.Key == key {
+		return e
+	}
+	e := s.m[key]
+	if e != nil {
+		s.last = e
+	}
+	return e
 }
 
 // List returns deep copies of the checkpoints saved for consumer on stream,

@@ -14,8 +14,28 @@ func (c *Checkpoint) check() error {
 	if err := c.Key.Validate(); err != nil {
 		return err
 	}
+	return c.checkBatch()
+}
+
+// checkBatch is check without the key: it reports a negative batch size, an
+// unknown record status or negative attempts. The common case, a valid
+// batch, takes one branch-free pass over the records; only a bad one takes
+// the second pass that finds the first bad record for the message.
+func (c *Checkpoint) checkBatch() error {
 	b := c.Batch
 	if b == nil {
+		return nil
+	}
+	// bad has its sign bit set iff some count is negative or some status
+	// is past the last one: maxStatus-s is negative exactly when s >
+	// maxStatus.
+	const maxStatus = len(statusNames) - 1
+	bad := b.Size
+	for i := range b.Records {
+		r := &b.Records[i]
+		bad |= r.Attempts | (maxStatus - int(r.Status))
+	}
+	if bad >= 0 {
 		return nil
 	}
 	if b.Size < 0 {
@@ -30,7 +50,7 @@ func (c *Checkpoint) check() error {
 			return fmt.Errorf("checkpoint: %s: batch record %d has negative attempts %d", c.Key, i, r.Attempts)
 		}
 	}
-	return nil
+	return nil // not reached: bad < 0 means one of the checks above fails
 }
 
 // checkSave validates the argument of Store.Save.
