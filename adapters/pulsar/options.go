@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/driver/offsetcodec"
+	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
 // The options (Options, Option, With*, ParseURL and the Default* constants)
@@ -109,35 +109,7 @@ func parseHosts(hosts string, defPort int) ([]string, error) {
 	if hosts == "" {
 		return nil, fmt.Errorf("pulsar: URL has no host: expected %s", optForm)
 	}
-	var out []string
-	for _, h := range strings.Split(hosts, ",") {
-		if h == "" {
-			return nil, fmt.Errorf("pulsar: URL hosts %q: empty entry: expected HOST:PORT[,HOST:PORT...]", hosts)
-		}
-		host, port := h, strconv.Itoa(defPort)
-		if strings.HasPrefix(h, "[") || strings.Count(h, ":") == 1 {
-			hh, pp, err := net.SplitHostPort(h)
-			if err != nil {
-				if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-					hh, pp = h[1:len(h)-1], port
-				} else {
-					return nil, fmt.Errorf("pulsar: URL host %q: expected HOST:PORT", h)
-				}
-			}
-			host, port = hh, pp
-		} else if strings.Contains(h, ":") {
-			return nil, fmt.Errorf("pulsar: URL host %q: expected HOST:PORT (an IPv6 address goes in brackets: [::1]:6650)", h)
-		}
-		if host == "" {
-			return nil, fmt.Errorf("pulsar: URL host %q: empty host: expected HOST:PORT", h)
-		}
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || !offsetcodec.CanonicalUint(port) {
-			return nil, fmt.Errorf("pulsar: URL host %q: port %q: expected a number from 1 to 65535", h, port)
-		}
-		out = append(out, net.JoinHostPort(host, port))
-	}
-	return out, nil
+	return optvalue.ParseHostPorts("pulsar: URL host", hosts, defPort)
 }
 
 // splitTopic splits a topic given as "TOPIC" or "TENANT/NAMESPACE/TOPIC";

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"reflect"
 	"slices"
 	"strconv"
@@ -124,4 +125,39 @@ func ShowCustom(v any) string {
 		return "set"
 	}
 	return "unset"
+}
+
+// ParseHostPorts reads the host list of a URL, "host:port,host:port", where
+// a missing port is defPort and an IPv6 address goes in brackets
+// ("[::1]:9092"). It returns the entries as host:port. Errors start with
+// prefix ("kafka: URL broker") and name the bad entry and the expected form.
+func ParseHostPorts(prefix, hosts string, defPort int) ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(hosts, ",") {
+		if h == "" {
+			return nil, fmt.Errorf("%s list %q: empty entry: expected HOST:PORT[,HOST:PORT...]", prefix, hosts)
+		}
+		host, port := h, strconv.Itoa(defPort)
+		if strings.HasPrefix(h, "[") || strings.Count(h, ":") == 1 {
+			hh, pp, err := net.SplitHostPort(h)
+			if err != nil {
+				if !strings.HasPrefix(h, "[") || !strings.HasSuffix(h, "]") {
+					return nil, fmt.Errorf("%s %q: expected HOST:PORT", prefix, h)
+				}
+				hh, pp = h[1:len(h)-1], port
+			}
+			host, port = hh, pp
+		} else if strings.Contains(h, ":") {
+			return nil, fmt.Errorf("%s %q: expected HOST:PORT (an IPv6 address goes in brackets: [::1]:%d)", prefix, h, defPort)
+		}
+		if host == "" {
+			return nil, fmt.Errorf("%s %q: empty host: expected HOST:PORT", prefix, h)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return nil, fmt.Errorf("%s %q: port %q: expected a number from 1 to 65535", prefix, h, port)
+		}
+		out = append(out, net.JoinHostPort(host, port))
+	}
+	return out, nil
 }

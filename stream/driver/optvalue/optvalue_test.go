@@ -3,6 +3,7 @@ package optvalue
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -80,5 +81,35 @@ func TestShowAndCause(t *testing.T) {
 	}
 	if v, err := ParseInt64("-42"); err != nil || v != -42 {
 		t.Errorf("ParseInt64 = %d, %v", v, err)
+	}
+}
+
+func TestParseHostPorts(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    string
+		wantErr string
+	}{
+		{in: "a", want: "a:9092"},
+		{in: "a:1,b:65535", want: "a:1,b:65535"},
+		{in: "[::1]:7,[::2]", want: "[::1]:7,[::2]:9092"},
+		{in: "a,,b", wantErr: `x list "a,,b": empty entry`},
+		{in: "::1", wantErr: "an IPv6 address goes in brackets: [::1]:9092"},
+		{in: ":80", wantErr: "empty host"},
+		{in: "a:0", wantErr: `port "0": expected a number from 1 to 65535`},
+		{in: "a:080", wantErr: `port "080"`},
+		{in: "a:x", wantErr: `port "x"`},
+		{in: "[::1", wantErr: `x "[::1": expected HOST:PORT`},
+	} {
+		got, err := ParseHostPorts("x", tt.in, 9092)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseHostPorts(%q) = %v, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, ",") != tt.want {
+			t.Errorf("ParseHostPorts(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
 	}
 }
