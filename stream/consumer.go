@@ -976,16 +976,15 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		end := cfg.clock.Now()
 		st := &w.cp.Batch.Records[w.state(r.Pointer)]
 		var out outcome
-		var skip *SkipError
 		switch {
 		case herr == nil:
 			out = outSucceeded
 			st.Status = checkpoint.Succeeded
 			w.cp.Counts.Succeeded++
-		case errors.As(herr, &skip):
+		case isSkip(herr):
 			out = outSkipped
 			st.Status = checkpoint.Skipped
-			st.Reason = skip.Reason
+			st.Reason = skipReason(herr)
 			w.cp.Counts.Skipped++
 		default:
 			st.AddError(attempt, end, herr.Error())
@@ -1039,6 +1038,23 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			return stop, attemptStart{}, err
 		}
 	}
+}
+
+// isSkip reports whether a handler error is a SkipError. It and
+// skipReason keep the errors.As target off runRecord's frame: a target
+// declared there escapes to the heap on every record, error or not.
+func isSkip(err error) bool {
+	var skip *SkipError
+	return errors.As(err, &skip)
+}
+
+// skipReason returns the reason of the SkipError in err.
+func skipReason(err error) string {
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		return skip.Reason
+	}
+	return ""
 }
 
 // markInProgress starts an attempt of a record in the checkpoint (not yet

@@ -189,7 +189,10 @@ func ceilMilli(t time.Time) int64 {
 // Fetch moves everything the client has buffered into buf at once, so that
 // the client fetches the next records while the engine works on these ones
 // (franz-go issues the next fetch of a partition only once its buffered
-// fetch is drained). buf is bounded by about twice fetch_max_bytes.
+// fetch is drained). buf holds franz-go's records, bounded by about twice
+// fetch_max_bytes; each Fetch converts only the records it returns, so
+// that they are converted just before the engine works on them (while
+// they are in the CPU's cache) and not all at once.
 type reader struct {
 	s         *Stream
 	cl        *kgo.Client
@@ -197,9 +200,11 @@ type reader struct {
 	p         int32
 	closed    atomic.Bool
 
-	buf     []driver.Record // fetched, not yet returned
+	buf     [][]*kgo.Record // fetched, not yet returned: non-empty slices in offset order
+	n       int             // the number of records in buf
 	pending error           // an error met after the records in buf
 	fatal   error           // the reader's position is gone: every Fetch returns it
+	idAt    []int32         // appendConverted's scratch, reused between fetches
 }
 
 // Fetch returns up to max records of the partition, in offset order. It
@@ -227,15 +232,15 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 	if r.fatal != nil {
 		return nil, r.fatal
 	}
-	if len(r.buf) < max && r.pending == nil {
+	if r.n < max && r.pending == nil {
 		r.pending = r.poll(ctx, nil)
-		if len(r.buf) == 0 && r.pending == nil {
+		if r.n == 0 && r.pending == nil {
 			wctx, cancel := context.WithTimeout(ctx, r.s.o.FetchWait)
 			r.pending = r.poll(ctx, wctx)
 			cancel()
 		}
 	}
-	if len(r.buf) == 0 {
+	if r.n == 0 {
 		err := r.pending
 		r.pending = nil
 		if errors.Is(err, driver.ErrPointerNotFound) {
@@ -243,13 +248,28 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 		}
 		return nil, err
 	}
-	n := min(max, len(r.buf))
-	out := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	if len(r.buf) == 0 {
+	return r.take(min(max, r.n)), nil
+}
+
+// take converts and removes the first n (at most r.n) buffered records.
+func (r *reader) take(n int) []driver.Record {
+	out := make([]driver.Record, 0, n)
+	for len(out) < n {
+		head := r.buf[0]
+		k := min(n-len(out), len(head))
+		out, r.idAt = appendConverted(out, head[:k], r.partition, r.idAt)
+		if k < len(head) {
+			r.buf[0] = head[k:]
+		} else {
+			r.buf[0] = nil
+			r.buf = r.buf[1:]
+		}
+	}
+	r.n -= n
+	if r.n == 0 {
 		r.buf = nil
 	}
-	return out, nil
+	return out
 }
 
 // poll appends what the client has buffered to r.buf, waiting until wctx
@@ -263,28 +283,11 @@ func (r *reader) poll(ctx, wctx context.Context) error {
 	} else {
 		fs = r.cl.PollRecords(wctx, -1)
 	}
-	// Size the buffer once for everything fetched: appending fetch by fetch
-	// to the records left over from the last poll would grow it (a copy of
-	// the leftovers with write barriers) more than once.
-	total := 0
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic == topic && fp.Partition == r.p {
-			total += len(fp.Records)
+		if fp.Topic == topic && fp.Partition == r.p && len(fp.Records) > 0 {
+			r.buf = append(r.buf, fp.Records)
+			r.n += len(fp.Records)
 		}
-	})
-	if total == 0 {
-		return r.pollErrors(ctx, fs)
-	}
-	if cap(r.buf)-len(r.buf) < total {
-		buf := make([]driver.Record, len(r.buf), len(r.buf)+total)
-		copy(buf, r.buf)
-		r.buf = buf
-	}
-	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic != topic || fp.Partition != r.p || len(fp.Records) == 0 {
-			return
-		}
-		r.buf = appendConverted(r.buf, fp.Records, r.partition)
 	})
 	return r.pollErrors(ctx, fs)
 }
@@ -322,65 +325,71 @@ func (r *reader) outOfRange(ctx context.Context, err error) error {
 }
 
 // appendConverted appends the driver records of fetched franz-go records
-// of one partition to out. Their pointers share one allocation and their
-// IDs one string, so a batch costs a few allocations, not a few per
-// record; the key, value and header slices are franz-go's.
-func appendConverted(out []driver.Record, krs []*kgo.Record, partition string) []driver.Record {
-	ptrs := make([]byte, PointerLen*len(krs))
-	idAt := make([]int, len(krs)) // index of the id header, or -1
+// of one partition to out, filling them in place. Their pointers share one
+// allocation and their IDs one string, so a batch costs a few allocations,
+// not a few per record; the key, value and header slices are franz-go's.
+// idAt is scratch space for the index of each record's ID header (or -1),
+// returned for reuse by the next call.
+func appendConverted(out []driver.Record, krs []*kgo.Record, partition string, idAt []int32) ([]driver.Record, []int32) {
+	idAt = slices.Grow(idAt[:0], len(krs))[:len(krs)]
 	idLen := 0
 	for i, kr := range krs {
 		idAt[i] = -1
 		for j := len(kr.Headers) - 1; j >= 0; j-- {
 			if kr.Headers[j].Key == HeaderID {
-				idAt[i] = j
+				idAt[i] = int32(j)
 				idLen += len(kr.Headers[j].Value)
 				break
 			}
 		}
 	}
-	idBytes := make([]byte, 0, idLen)
-	for i, kr := range krs {
-		if idAt[i] >= 0 {
-			idBytes = append(idBytes, kr.Headers[idAt[i]].Value...)
+	var allIDs string
+	if idLen > 0 {
+		idBytes := make([]byte, 0, idLen)
+		for i, kr := range krs {
+			if j := idAt[i]; j >= 0 {
+				idBytes = append(idBytes, kr.Headers[j].Value...)
+			}
 		}
+		allIDs = string(idBytes)
 	}
-	allIDs := string(idBytes)
-	if out == nil {
-		out = make([]driver.Record, 0, len(krs))
-	}
-	out = slices.Grow(out, len(krs))
+	ptrs := make([]byte, PointerLen*len(krs))
+	base := len(out)
+	out = slices.Grow(out, len(krs))[:base+len(krs)]
 	at := 0
 	for i, kr := range krs {
 		ptr := ptrs[i*PointerLen : (i+1)*PointerLen : (i+1)*PointerLen]
 		binary.BigEndian.PutUint64(ptr, uint64(kr.Offset))
-		rec := driver.Record{
-			Key:       kr.Key,
-			Value:     kr.Value,
-			Time:      kr.Timestamp,
-			Stream:    kr.Topic,
-			Partition: partition,
-			Pointer:   ptr,
-		}
-		if j := idAt[i]; j >= 0 {
+		rec := &out[base+i] // every field is set: the slot may be reused
+		rec.Key = kr.Key
+		rec.Value = kr.Value
+		rec.Time = kr.Timestamp
+		rec.Stream = kr.Topic
+		rec.Partition = partition
+		rec.Pointer = ptr
+		j := int(idAt[i])
+		var id string
+		if j >= 0 {
 			n := len(kr.Headers[j].Value)
-			rec.ID = allIDs[at : at+n]
+			id = allIDs[at : at+n]
 			at += n
 		}
-		if rec.ID == "" {
-			rec.ID = RecordID(kr.Topic, kr.Partition, kr.Offset)
+		if id == "" {
+			id = RecordID(kr.Topic, kr.Partition, kr.Offset)
 		}
-		if n := len(kr.Headers); n > 1 || n == 1 && idAt[i] < 0 {
-			rec.Headers = make([]driver.Header, 0, n)
-			for j, h := range kr.Headers {
-				if j != idAt[i] {
-					rec.Headers = append(rec.Headers, driver.Header{Key: h.Key, Value: h.Value})
+		rec.ID = id
+		rec.Headers = nil
+		if n := len(kr.Headers); n > 1 || n == 1 && j < 0 {
+			hs := make([]driver.Header, 0, n)
+			for k, h := range kr.Headers {
+				if k != j {
+					hs = append(hs, driver.Header{Key: h.Key, Value: h.Value})
 				}
 			}
+			rec.Headers = hs
 		}
-		out = append(out, rec)
 	}
-	return out
+	return out, idAt
 }
 
 // Close stops the reader's client; Fetch fails with ErrClosed afterwards.
