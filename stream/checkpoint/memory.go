@@ -12,9 +12,9 @@ import (
 //
 // It is safe for concurrent use. Save copies the checkpoint into a copy kept
 // per key, reusing that copy's buffers, so that in the steady state of the
-// consumer engine (two saves per record) it does not allocate. Load and List
-// return deep copies: the caller owns them, and the store never aliases a
-// checkpoint passed to Save.
+// consumer engine (one or two saves per record) it does not allocate. Load
+// and List return deep copies: the caller owns them, and the store never
+// aliases a checkpoint passed to Save.
 //
 // A cancelled context makes Load, Save and List return the context's error
 // (wrapped) before they read or change anything.
