@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -117,8 +118,8 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 	if len(results) != len(records) {
 		return fmt.Errorf("kafka: write to %s: %d results for %d records: expected one result per record", topic, len(results), len(records))
 	}
-	if err := takeWriteFault(topic); err != nil {
-		return fmt.Errorf("kafka: write to %s: %w", topic, err)
+	if writeFaults.Take(topic) {
+		return fmt.Errorf("kafka: write to %s: %w", topic, errInjectedWrite)
 	}
 	caps := s.Capabilities()
 	if len(records) > caps.MaxBatchRecords {
@@ -342,28 +343,10 @@ func (w *writer) fill(kr *kgo.Record, r *driver.Record, topic string) {
 // the conformance harness (see export_test.go): a broker fault fails
 // produce requests, and one Write may take more than one request, so a
 // broker fault cannot fail exactly n Write calls.
-var writeFaults sync.Map // topic -> *atomic.Int64
+var writeFaults faultcount.Counts
 
 // errInjectedWrite is the error of an injected write failure.
 var errInjectedWrite = errors.New("injected transient write failure")
-
-// takeWriteFault consumes one injected failure of topic, if any.
-func takeWriteFault(topic string) error {
-	v, ok := writeFaults.Load(topic)
-	if !ok {
-		return nil
-	}
-	n := v.(*atomic.Int64)
-	for {
-		left := n.Load()
-		if left <= 0 {
-			return nil
-		}
-		if n.CompareAndSwap(left, left-1) {
-			return errInjectedWrite
-		}
-	}
-}
 
 // Close closes the writer's client, failing records still buffered (none
 // between Write calls); Write fails with ErrClosed afterwards. It is

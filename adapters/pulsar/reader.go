@@ -10,6 +10,7 @@ import (
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -202,8 +203,8 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
-	if err := injectedFetchFault(rd.s.o.Topic); err != nil {
-		return nil, fmt.Errorf("pulsar: fetch %s/%s: %w", rd.s.o.Topic, rd.partition, err)
+	if fetchFaults.Take(rd.s.o.Topic) {
+		return nil, fmt.Errorf("pulsar: fetch %s/%s: %w", rd.s.o.Topic, rd.partition, errInjectedFetch)
 	}
 	var out []driver.Record
 	var last pulsarclient.MessageID
@@ -311,27 +312,8 @@ func (rd *Reader) closeFromStream() {
 	})
 }
 
-// injectedFetchFault returns an error while FailFetches (a test hook, see
-// export_test.go) has failures left for topic.
-func injectedFetchFault(topic string) error {
-	v, ok := fetchFaults.Load(topic)
-	if !ok {
-		return nil
-	}
-	c := v.(*atomic.Int64)
-	for {
-		n := c.Load()
-		if n <= 0 {
-			return nil
-		}
-		if c.CompareAndSwap(n, n-1) {
-			return errInjectedFetch
-		}
-	}
-}
-
 // fetchFaults counts the injected fetch failures per topic, for tests.
-var fetchFaults sync.Map // topic -> *atomic.Int64
+var fetchFaults faultcount.Counts
 
 // errInjectedFetch is the error of an injected fetch failure.
 var errInjectedFetch = errors.New("injected transient fetch failure")

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -120,8 +120,8 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	if total > DefaultMaxBatchBytes {
 		return fmt.Errorf("pulsar: write %s: %d bytes of records: expected at most %d per call", topic, total, DefaultMaxBatchBytes)
 	}
-	if err := injectedWriteFault(topic); err != nil {
-		return fmt.Errorf("pulsar: write %s: %w", topic, err)
+	if writeFaults.Take(topic) {
+		return fmt.Errorf("pulsar: write %s: %w", topic, errInjectedWrite)
 	}
 	n, plain, err := w.s.partitionCount(ctx)
 	if err != nil {
@@ -239,28 +239,9 @@ func (w *Writer) closeFromStream() {
 	}
 }
 
-// injectedWriteFault returns an error while FailWrites (a test hook, see
-// export_test.go) has failures left for topic.
-func injectedWriteFault(topic string) error {
-	v, ok := writeFaults.Load(topic)
-	if !ok {
-		return nil
-	}
-	c := v.(*atomic.Int64)
-	for {
-		n := c.Load()
-		if n <= 0 {
-			return nil
-		}
-		if c.CompareAndSwap(n, n-1) {
-			return errInjectedWrite
-		}
-	}
-}
-
 // writeFaults counts the injected whole-call write failures per topic, for
 // tests.
-var writeFaults sync.Map // topic -> *atomic.Int64
+var writeFaults faultcount.Counts
 
 // errInjectedWrite is the error of an injected write failure.
 var errInjectedWrite = errors.New("injected transient write failure")
