@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
 	"github.com/unistream-go/unistream/conformance"
 	"github.com/unistream-go/unistream/internal/containers"
 )
@@ -27,7 +28,7 @@ func containersHarness(t *testing.T) conformance.Harness {
 	return conformance.Harness{
 		Name:            "pulsar",
 		NeedsDocker:     true,
-		BrokerFunctions: clientLeaks,
+		BrokerFunctions: pulsartest.ClientLeaks(),
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			topic := fmt.Sprintf("conformance-%d", conformanceSeq.Add(1))
 			if err := p.CreateTopic(context.Background(), topic, spec.Partitions); err != nil {

@@ -48,11 +48,11 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 		Name: "pulsar",
 		// The broker serves each connection with a read and a write
 		// goroutine that end after the client has closed, on the broker's
-		// time; pulsar-client-go leaks a few of its own (see main_test.go).
+		// time; pulsar-client-go leaks a few of its own (pulsartest.ClientLeaks).
 		BrokerFunctions: append([]string{
 			"github.com/unistream-go/unistream/adapters/pulsar/pulsarfake.(*conn).readLoop",
 			"github.com/unistream-go/unistream/adapters/pulsar/pulsarfake.(*conn).writeLoop",
-		}, clientLeaks...),
+		}, pulsartest.ClientLeaks()...),
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			topic := fmt.Sprintf("conformance-%d", conformanceSeq.Add(1))
 			if err := b.CreateTopic(topic, spec.Partitions); err != nil {

@@ -4,16 +4,16 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
 )
 
-// The example stops every goroutine it starts. pulsar-client-go v0.19.0
-// leaves a few of its own behind (see adapters/pulsar/main_test.go).
+// TestMain checks that no goroutine outlives the tests, except the ones
+// pulsar-client-go leaves behind on its own (pulsartest.ClientLeaks).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionProducer).failTimeoutMessages"),
-		goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionConsumer).dispatcher"),
-		goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionConsumer).runEventsLoop"),
-		goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.newAckGroupingTracker.func1"),
-		goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionConsumer).grabConn.func1"),
-	)
+	var opts []goleak.Option
+	for _, f := range pulsartest.ClientLeaks() {
+		opts = append(opts, goleak.IgnoreTopFunction(f))
+	}
+	goleak.VerifyTestMain(m, opts...)
 }
