@@ -416,7 +416,8 @@ func recIDs(rs []stream.Record) []string {
 }
 
 // producer checks the producer on the backend: batches by count, bytes and
-// age; a partial write failure re-sends only the failed records in order;
+// age; a partial write failure re-sends only the failed records in order
+// (these four with one send lane, so that the batch shapes are exact);
 // a crash loses nothing (the WAL is replayed, acknowledged records are
 // not re-sent); a full buffer errors or blocks as configured.
 func producer(e *env) {
@@ -424,7 +425,8 @@ func producer(e *env) {
 		e := newEnv(t, e.h, e.sf)
 		st := e.newStream(2)
 		ev := &events{}
-		p := e.producer(st, stream.WithMaxRecords(5), stream.WithMaxAge(time.Hour), stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev))
+		p := e.producer(st, stream.WithMaxRecords(5), stream.WithMaxAge(time.Hour), stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev),
+			stream.WithSendLanes(1))
 		recs := prodRecs("count", 12, 3)
 		e.put(p, recs...)
 		e.waitFor("two full batches sent", func() bool { return p.Stats().Sent >= 10 })
@@ -442,7 +444,7 @@ func producer(e *env) {
 		st := e.newStream(2)
 		ev := &events{}
 		p := e.producer(st, stream.WithMaxBytes(1000), stream.WithMaxRecords(1000), stream.WithMaxAge(time.Hour),
-			stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev))
+			stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev), stream.WithSendLanes(1))
 		recs := prodRecs("bytes", 10, 2)
 		for i := range recs {
 			recs[i].Value = bytes.Repeat([]byte{byte('a' + i)}, 300-recs[i].Size()+len(recs[i].Value)) // Size 300
@@ -467,7 +469,8 @@ func producer(e *env) {
 		st := e.newStream(2)
 		ev := &events{}
 		clock := streamtest.NewFakeClock(t0)
-		p := e.producer(st, stream.WithMaxAge(20*time.Millisecond), stream.WithMaxRecords(1000), stream.WithProducerClock(clock), stream.WithProducerObserver(ev))
+		p := e.producer(st, stream.WithMaxAge(20*time.Millisecond), stream.WithMaxRecords(1000), stream.WithProducerClock(clock), stream.WithProducerObserver(ev),
+			stream.WithSendLanes(1))
 		recs := prodRecs("age", 3, 2)
 		e.put(p, recs...)
 		time.Sleep(100 * time.Millisecond) // real time passes, fake time does not
@@ -488,7 +491,7 @@ func producer(e *env) {
 		pf, ok := f.(PartialWriteFaults)
 		e.need(CapPartialWriteFaults, ok, "the harness's Faults cannot fail single records of a write")
 		ev := &events{}
-		p := e.producer(st, stream.WithMaxRecords(100), stream.WithMaxAge(time.Hour), stream.WithProducerObserver(ev))
+		p := e.producer(st, stream.WithMaxRecords(100), stream.WithMaxAge(time.Hour), stream.WithProducerObserver(ev), stream.WithSendLanes(1))
 		recs := prodRecs("partial", 12, 4)
 		e.put(p, recs...)
 		pf.FailRecords(2, 7)
@@ -505,6 +508,30 @@ func producer(e *env) {
 			e.t.Errorf("re-sent %v, want exactly the failed records in their original order %v", got, bad)
 		}
 		e.checkExactlyOnceInKeyOrder("after a partial failure", e.readAll(st, len(recs)), recs)
+	})
+	e.t.Run("partial_failure_send_lanes", func(t T) {
+		// The default send lanes: several writes in flight at once, each
+		// lane holding on its own failure. The first record of every key
+		// is written and two of them fail; the keys' later records, put
+		// during the failing lane's hold, must wait behind the failed ones
+		// (one key, one lane) while the other lanes go on.
+		e := newEnv(t, e.h, e.sf)
+		st := e.newStream(3)
+		f := e.faults(st)
+		pf, ok := f.(PartialWriteFaults)
+		e.need(CapPartialWriteFaults, ok, "the harness's Faults cannot fail single records of a write")
+		ev := &events{}
+		hold := stream.RetryPolicy{Initial: 200 * time.Millisecond, Multiplier: 1, MaxInterval: 200 * time.Millisecond}
+		p := e.producer(st, stream.WithMaxRecords(8), stream.WithMaxAge(time.Millisecond), stream.WithProducerObserver(ev),
+			stream.WithSendLanes(4), stream.WithProducerRetry(hold))
+		const keys = 16
+		recs := prodRecs("lanes", 4*keys, keys)
+		pf.FailRecords(0, 1)
+		e.put(p, recs[:keys]...)
+		e.waitFor("a partly failed write", func() bool { return len(ev.of(stream.EventProducerFailed)) > 0 })
+		e.put(p, recs[keys:]...)
+		e.flush(p)
+		e.checkExactlyOnceInKeyOrder("after a partial failure with 4 send lanes", e.readAll(st, len(recs)), recs)
 	})
 	e.t.Run("crash_and_wal_replay", func(t T) {
 		e := newEnv(t, e.h, e.sf)

@@ -18,30 +18,44 @@ import (
 // Producer writes records to a stream through a buffer that is persisted
 // in a write-ahead log (WAL) on disk.
 //
-// Put appends a record to the WAL's group buffer and to memory and
-// returns (with FsyncAlways, once the record is written and fsynced; see
-// FsyncPolicy); one sender goroutine writes the WAL to disk ahead of each
-// batch and emits a batch when MaxRecords records or MaxBytes bytes wait,
-// when the oldest waiting record is MaxAge old, or on Flush and Close. A
-// write that fails, wholly or for some records, puts the producer on hold
-// with exponential backoff; then only the failed records are sent again,
-// in their original order, ahead of newer ones. Records of one key keep
-// their order (given a backend with per-key order, see driver.Writer).
+// Put appends a record to the WAL's group buffer and to the queue of the
+// record's send lane, and returns (with FsyncAlways, once the record is
+// written and fsynced; see FsyncPolicy). A record goes to lane
+// hash(Key) mod the number of lanes (WithSendLanes, default 4; records
+// without a key all go to lane 0, which keeps their order). Each lane has
+// its own queue, its own sender goroutine and its own driver.Writer, and
+// at most one Write in flight: up to that many batches are in flight at
+// once, and the records of one key are never in two concurrent writes. A
+// lane's sender writes the WAL to disk ahead of each batch and emits a
+// batch (of at most MaxRecords records and MaxBytes bytes) when the lane
+// holds its share of a batch (MaxRecords records or MaxBytes bytes divided
+// by the number of lanes), when the lane's oldest record is MaxAge old, or
+// on Flush and Close. A write that fails, wholly or for some records, puts
+// its lane on hold with exponential backoff; then only the failed records
+// are sent again, in their original order, ahead of the lane's newer ones.
+// Records of one key keep their order (given a backend with per-key order,
+// see driver.Writer). The other lanes go on sending while one holds, so a
+// failing key holds back only the keys of its own lane (until the buffer
+// is full of them). The producer's events come from the lanes' goroutines,
+// possibly at once; the Attempt of an EventProducerHold counts the holds
+// of its lane in a row.
 //
 // The producer never drops a record: it retries for ever, and when its
-// buffer is at its bound Put waits (or returns ErrBufferFull). After a
-// crash, the next producer opened on the same WAL first re-sends the
-// records that were never acknowledged, in order. What a crash may lose of
-// the records accepted and not yet sent depends on the fsync policy (none
-// with FsyncAlways); a record that was sent is never lost. Delivery is
-// therefore at-least-once: a record may be written twice (for example when the
-// process dies after a write and before its acknowledgement reaches the
-// WAL), always with the same ID, so consumers can de-duplicate.
+// buffer (one bound over all lanes) is at its bound Put waits (or returns
+// ErrBufferFull). After a crash, the next producer opened on the same WAL
+// first re-sends the records that were never acknowledged, each key's in
+// order. What a crash may lose of the records accepted and not yet sent
+// depends on the fsync policy (none with FsyncAlways); a record that was
+// sent is never lost. Delivery is therefore at-least-once: a record may be
+// written twice (for example when the process dies after a write and
+// before its acknowledgement reaches the WAL), always with the same ID, so
+// consumers can de-duplicate.
 //
 // Because nothing is dropped, a record the backend refuses for good (over
 // a limit the backend does not declare in its Capabilities, say) is retried
-// for ever and holds back the records of its partition behind it, and in
-// the end fills the buffer: watch EventProducerFailed and EventProducerHold.
+// for ever and holds back the records of its partition in its lane behind
+// it, and in the end fills the buffer: watch EventProducerFailed and
+// EventProducerHold.
 //
 // A Producer is safe for concurrent use. Close it to send what is buffered
 // and release the WAL.
@@ -52,40 +66,62 @@ type Producer struct {
 	caps driver.Capabilities
 	log  *wal.Log
 
+	// lanes are fixed at start; a lane's queue and counters are guarded
+	// by mu, the rest of it is owned by its sender goroutine.
+	lanes []*lane
+	// A lane's batch is due when it holds laneRecords records or
+	// laneBytes bytes: its share of MaxRecords and MaxBytes.
+	laneRecords int
+	laneBytes   int
+
 	mu          sync.Mutex
-	q           pendingQueue // buffered records, oldest first; the sender's batch is a prefix
-	bufBytes    int
+	bufRecords  int    // records buffered in every lane (waiting or in flight)
+	bufBytes    int    // their bytes
 	nextOrd     uint64 // ordinal of the next record, from 1
+	lastSeq     uint64 // WAL sequence number of the last record appended
 	flushTarget uint64 // records with ord ≤ flushTarget are sent without waiting
 	waiting     int    // Puts blocked at the bound
-	retryNow    bool   // a hold just ended: send at once
 	closed      bool   // Close (or abandon) started: Put refuses
 	closedCh    chan struct{}
 	roomCh      chan struct{} // closed and replaced when records leave the buffer
 	progressCh  chan struct{} // closed and replaced when records are acknowledged
 	stats       ProducerStats
-	walErr      error         // last WAL error met by the sender or the WAL writer
+	walErr      error         // last WAL error met by a sender or the WAL writer
 	groupN      int           // records appended to the WAL since the last kick of the WAL writer
 	groupBytes  int           // their bytes
 	walTarget   uint64        // WAL sequence number the WAL writer is to reach
-	walMaint    chan struct{} // maintenance (cut back or compaction) the WAL asked for, for the WAL writer, which closes it when done
+	walMaint    chan struct{} // maintenance (cut back or compaction) asked for and not yet taken by the WAL writer
+	maint       chan struct{} // the last maintenance asked for, closed by the WAL writer when done
 	walBusy     bool          // the WAL writer is working on a kick (tests wait for it to be idle)
+	senders     int           // sender goroutines running
 	slab        []byte        // record data is copied here (see cloneRecordData)
 	hslab       []Header      // and headers here
 
-	wake       chan struct{}
 	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
 	stopCtx    context.Context
 	stop       context.CancelFunc
-	senderDone chan struct{}
+	senderDone chan struct{} // closed when every lane's sender has stopped
 	walDone    chan struct{} // nil without a WAL writer goroutine
 
 	closeMu      sync.Mutex
 	closeStarted bool
 	closeDone    chan struct{}
 	closeErr     error
+}
 
-	// Owned by the sender goroutine.
+// lane is one send lane: a queue of records (those of the keys that hash
+// to it), sent one batch at a time by its own goroutine through its own
+// writer.
+type lane struct {
+	id   int
+	wake chan struct{}
+
+	// Under Producer.mu.
+	q        pendingQueue // the lane's records, oldest first; the sender's batch is a prefix
+	bytes    int          // their bytes
+	retryNow bool         // a hold just ended: send at once
+
+	// Owned by the lane's sender goroutine.
 	w       driver.Writer
 	batch   []Record
 	seqs    []uint64
@@ -93,7 +129,6 @@ type Producer struct {
 	acks    []uint64
 	results []driver.WriteResult
 	holdN   int
-	maint   chan struct{} // the WAL writer's maintenance the sender waits for (see waitMaint)
 }
 
 // pending is one buffered record.
@@ -171,9 +206,14 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		closedCh:   make(chan struct{}),
 		roomCh:     make(chan struct{}),
 		progressCh: make(chan struct{}),
-		wake:       make(chan struct{}, 1),
 		senderDone: make(chan struct{}),
 		closeDone:  make(chan struct{}),
+	}
+	p.lanes = make([]*lane, cfg.sendLanes)
+	p.laneRecords = (cfg.maxRecords + cfg.sendLanes - 1) / cfg.sendLanes
+	p.laneBytes = (cfg.maxBytes + cfg.sendLanes - 1) / cfg.sendLanes
+	for i := range p.lanes {
+		p.lanes[i] = &lane{id: i, wake: make(chan struct{}, 1)}
 	}
 	if !cfg.noWAL {
 		log, entries, err := wal.Open(cfg.walPath, cfg.walOpts)
@@ -182,11 +222,17 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		}
 		p.log = log
 		p.stats.Recovery = log.Recovery()
+		// Each record to its key's lane, in WAL order: each lane, and so
+		// each key, gets its records in their original order.
 		for _, e := range entries {
 			size := e.Record.Size()
-			p.q.push(pending{rec: e.Record, seq: e.Seq, size: size, ord: p.nextOrd})
+			l := p.lanes[p.laneOf(e.Record.Key)]
+			l.q.push(pending{rec: e.Record, seq: e.Seq, size: size, ord: p.nextOrd})
+			l.bytes += size
 			p.nextOrd++
+			p.bufRecords++
 			p.bufBytes += size
+			p.lastSeq = e.Seq
 		}
 		p.stats.Replayed = uint64(len(entries))
 		if len(entries) > 0 || p.stats.Recovery.Repaired() {
@@ -199,11 +245,14 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 	}
 	p.stopCtx, p.stop = context.WithCancel(context.Background())
 	if p.log != nil && cfg.fsync != FsyncAlways {
-		// Before the sender starts: it kicks the WAL writer too.
+		// Before the senders start: they kick the WAL writer too.
 		p.walKick = make(chan struct{}, 1)
 		p.walDone = make(chan struct{})
 	}
-	go p.run()
+	p.senders = len(p.lanes)
+	for _, l := range p.lanes {
+		go p.run(l)
+	}
 	if p.walKick != nil {
 		d := cfg.fsync.interval()
 		if cfg.fsync == FsyncPerBatch {
@@ -295,13 +344,14 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
 			id, size, max, driver.ErrRecordTooLarge)
 	}
+	l := p.lanes[p.laneOf(rec.Key)]
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
 			return ErrClosed
 		}
-		n := p.q.len()
+		n := p.bufRecords
 		if n == 0 || (n < p.cfg.bufferRecords && p.bufBytes+size <= p.cfg.bufferBytes) {
 			break
 		}
@@ -339,6 +389,7 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 			return fmt.Errorf("stream: Put: record %q not accepted: %w", rec.ID, err)
 		}
 		seq = s
+		p.lastSeq = s
 		if p.walKick != nil {
 			p.groupN++
 			p.groupBytes += size
@@ -349,15 +400,17 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 			}
 		}
 	}
-	p.q.push(pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: now})
+	l.q.push(pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: now})
+	l.bytes += size
 	p.nextOrd++
+	p.bufRecords++
 	p.bufBytes += size
 	p.stats.Put++
-	n := p.q.len()
-	kick := n == 1 || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes
+	n := l.q.len()
+	kick := n == 1 || n >= p.laneRecords || l.bytes >= p.laneBytes
 	p.mu.Unlock()
 	if kick {
-		p.wakeSender()
+		l.wakeUp()
 	}
 	if walKick {
 		p.kickWAL()
@@ -368,6 +421,22 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		}
 	}
 	return nil
+}
+
+// laneOf returns the lane of a record with this key: FNV-1a of the key
+// modulo the number of lanes, so that one key always goes to one lane;
+// records without a key go to lane 0.
+func (p *Producer) laneOf(key []byte) int {
+	n := len(p.lanes)
+	if n == 1 || len(key) == 0 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % uint32(n))
 }
 
 // kickWAL wakes the WAL writer.
@@ -382,8 +451,9 @@ func (p *Producer) kickWAL() {
 // woken: a batch's worth, at most 1 MiB.
 func (p *Producer) walGroupBytes() int { return min(p.cfg.maxBytes, 1<<20) }
 
-// Flush sends everything Put before the call and returns once the stream
-// acknowledged it all, or when ctx is done (the records stay buffered).
+// Flush sends everything Put before the call, in every send lane, and
+// returns once the stream acknowledged it all, or when ctx is done (the
+// records stay buffered).
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	target := p.nextOrd - 1
@@ -400,7 +470,7 @@ func (p *Producer) flushTo(ctx context.Context, target uint64) error {
 	p.wakeSender()
 	for {
 		p.mu.Lock()
-		done := p.q.len() == 0 || p.q.at(0).ord > target
+		done := p.flushedLocked(target)
 		ch := p.progressCh
 		p.mu.Unlock()
 		if done {
@@ -419,22 +489,38 @@ func (p *Producer) flushTo(ctx context.Context, target uint64) error {
 	}
 }
 
+// flushedLocked reports whether every record with ord ≤ target was
+// acknowledged: a lane's queue is in ord order, failed records included.
+func (p *Producer) flushedLocked(target uint64) bool {
+	for _, l := range p.lanes {
+		if l.q.len() > 0 && l.q.at(0).ord <= target {
+			return false
+		}
+	}
+	return true
+}
+
 // countUpTo counts the buffered records with ord ≤ target.
 func (p *Producer) countUpTo(target uint64) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for n < p.q.len() && p.q.at(n).ord <= target {
-		n++
+	for _, l := range p.lanes {
+		k := 0
+		for k < l.q.len() && l.q.at(k).ord <= target {
+			k++
+		}
+		n += k
 	}
 	return n
 }
 
-// Close sends everything buffered, then stops the sender and closes the
-// WAL, the writer and, for OpenProducer, the stream. If ctx ends first, the
-// unsent records stay in the WAL for the next producer opened on it (and
-// the error says how many); without a WAL they are lost. Close is
-// idempotent: later calls return the first call's result.
+// Close sends everything buffered in every send lane, then stops the
+// senders and closes the WAL, the lanes' writers and, for OpenProducer,
+// the stream. If ctx ends first, the unsent records stay in the WAL for
+// the next producer opened on it (and the error says how many); without a
+// WAL they are lost. Close is idempotent: later calls return the first
+// call's result.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeMu.Lock()
 	if p.closeStarted {
@@ -475,7 +561,7 @@ func (p *Producer) shutdown(ferr error) error {
 	}
 	var errs []error
 	p.mu.Lock()
-	left := p.q.len()
+	left := p.bufRecords
 	walErr := p.walErr
 	p.mu.Unlock()
 	if ferr != nil && left > 0 {
@@ -486,9 +572,11 @@ func (p *Producer) shutdown(ferr error) error {
 			errs = append(errs, fmt.Errorf("stream: producer closed with %d records unsent, which are lost (no write-ahead log): %w", left, ferr))
 		}
 	}
-	if p.w != nil {
-		if err := p.w.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("stream: producer: close writer: %w", err))
+	for _, l := range p.lanes {
+		if l.w != nil {
+			if err := l.w.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("stream: producer: close the writer of send lane %d: %w", l.id, err))
+			}
 		}
 	}
 	if p.log != nil {
@@ -531,8 +619,10 @@ func (p *Producer) abandon() {
 	if p.walDone != nil {
 		<-p.walDone
 	}
-	if p.w != nil {
-		p.w.Close()
+	for _, l := range p.lanes {
+		if l.w != nil {
+			l.w.Close()
+		}
 	}
 	if p.log != nil {
 		p.log.Abandon()
@@ -543,19 +633,27 @@ func (p *Producer) abandon() {
 	close(p.closeDone)
 }
 
-// Stats returns the producer's counters.
+// Stats returns the producer's counters, totals over every send lane.
 func (p *Producer) Stats() ProducerStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
-	st.Buffered = p.q.len()
+	st.Buffered = p.bufRecords
 	st.BufferedBytes = p.bufBytes
 	return st
 }
 
+// wakeSender wakes the sender of every lane.
 func (p *Producer) wakeSender() {
+	for _, l := range p.lanes {
+		l.wakeUp()
+	}
+}
+
+// wakeUp wakes the lane's sender.
+func (l *lane) wakeUp() {
 	select {
-	case p.wake <- struct{}{}:
+	case l.wake <- struct{}{}:
 	default:
 	}
 }
@@ -575,9 +673,16 @@ func (p *Producer) noteWALErr(err error) {
 	p.mu.Unlock()
 }
 
-// run is the sender goroutine.
-func (p *Producer) run() {
-	defer close(p.senderDone)
+// run is the sender goroutine of lane l.
+func (p *Producer) run(l *lane) {
+	defer func() {
+		p.mu.Lock()
+		p.senders--
+		if p.senders == 0 {
+			close(p.senderDone)
+		}
+		p.mu.Unlock()
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -586,10 +691,10 @@ func (p *Producer) run() {
 			return
 		}
 		p.mu.Lock()
-		send, wait := p.readyLocked()
+		send, wait := p.readyLocked(l)
 		p.mu.Unlock()
 		if send {
-			if err := p.sendBatch(); err != nil && !p.hold(err) {
+			if err := p.sendBatch(l); err != nil && !p.hold(l, err) {
 				return
 			}
 			continue
@@ -600,7 +705,7 @@ func (p *Producer) run() {
 			tc = timer.C
 		}
 		select {
-		case <-p.wake:
+		case <-l.wake:
 		case <-tc:
 		case <-p.stopCtx.Done():
 			return
@@ -609,15 +714,19 @@ func (p *Producer) run() {
 	}
 }
 
-// readyLocked says whether a batch is due, or how long until the oldest
-// record is MaxAge old (0: nothing buffered).
-func (p *Producer) readyLocked() (bool, time.Duration) {
-	n := p.q.len()
+// readyLocked says whether a batch of lane l is due, or how long until the
+// lane's oldest record is MaxAge old (0: the lane is empty). A batch is due
+// when the lane holds its share of a batch (MaxRecords or MaxBytes divided
+// by the number of lanes): when the lanes keep up with the Puts, each sends
+// smaller batches sooner; when they do not, records pile up while their
+// Write is in flight and the batches grow to MaxRecords or MaxBytes.
+func (p *Producer) readyLocked(l *lane) (bool, time.Duration) {
+	n := l.q.len()
 	if n == 0 {
 		return false, 0
 	}
-	front := p.q.at(0)
-	if p.retryNow || p.waiting > 0 || p.flushTarget >= front.ord || n >= p.cfg.maxRecords || p.bufBytes >= p.cfg.maxBytes {
+	front := l.q.at(0)
+	if l.retryNow || p.waiting > 0 || p.flushTarget >= front.ord || n >= p.laneRecords || l.bytes >= p.laneBytes {
 		return true, 0
 	}
 	age := p.cfg.clock.Now().Sub(front.putAt)
@@ -627,40 +736,40 @@ func (p *Producer) readyLocked() (bool, time.Duration) {
 	return false, p.cfg.maxAge - age
 }
 
-// sendBatch writes the oldest buffered records. It returns nil when all
+// sendBatch writes the oldest records of lane l. It returns nil when all
 // of them were acknowledged, else the first error.
-func (p *Producer) sendBatch() error {
+func (p *Producer) sendBatch(l *lane) error {
 	p.mu.Lock()
 	n, bytes := 0, 0
-	for n < p.q.len() && n < p.cfg.maxRecords {
-		sz := p.q.at(n).size
+	for n < l.q.len() && n < p.cfg.maxRecords {
+		sz := l.q.at(n).size
 		if n > 0 && bytes+sz > p.cfg.maxBytes {
 			break
 		}
 		n++
 		bytes += sz
 	}
-	p.batch, p.seqs = p.batch[:0], p.seqs[:0]
+	l.batch, l.seqs = l.batch[:0], l.seqs[:0]
 	var maxSeq uint64
 	for i := range n {
-		e := p.q.at(i)
-		p.batch = append(p.batch, e.rec)
-		p.seqs = append(p.seqs, e.seq)
+		e := l.q.at(i)
+		l.batch = append(l.batch, e.rec)
+		l.seqs = append(l.seqs, e.seq)
 		maxSeq = max(maxSeq, e.seq)
 	}
-	p.retryNow = false
+	l.retryNow = false
 	p.stats.Batches++
-	// With a WAL writer, the records appended after this batch's are
-	// written (FsyncPerBatch: and fsynced) by the WAL writer while this
-	// batch's Write is in flight, so that the next batch finds them on
-	// disk: each batch then costs the longer of its Write and its WAL
-	// sync, not their sum. The sync below covers everything appended so
-	// far, so the writer's count restarts.
+	// With a WAL writer, the records appended after this batch's (in any
+	// lane) are written (FsyncPerBatch: and fsynced) by the WAL writer
+	// while this batch's Write is in flight, so that the next batch finds
+	// them on disk: each batch then costs the longer of its Write and its
+	// WAL sync, not their sum. The sync below covers everything appended
+	// so far, so the writer's count restarts.
 	prefetch := false
 	if p.walKick != nil {
 		p.groupN, p.groupBytes = 0, 0
-		if last := p.q.len() - 1; last >= n {
-			p.walTarget = max(p.walTarget, p.q.at(last).seq)
+		if p.lastSeq > maxSeq {
+			p.walTarget = max(p.walTarget, p.lastSeq)
 			prefetch = true
 		}
 	}
@@ -671,12 +780,15 @@ func (p *Producer) sendBatch() error {
 	// stream may have stored survives a crash and is re-sent if its
 	// acknowledgement was not recorded. A WAL failure does not hold the
 	// records back: they are sent (delivery comes first) and the failure
-	// is reported by Close.
+	// is reported by Close. Lanes syncing at once share writes and fsyncs
+	// (the WAL's group commit): a sync covers everything appended before
+	// it, whatever the lane.
 	if p.log != nil {
 		var err error
 		if !p.log.Synced(maxSeq) {
 			// The sync needs the disk: the maintenance asked for by the
-			// last batch goes first, in the order it was asked for.
+			// last acknowledgement goes first, in the order it was asked
+			// for.
 			p.waitMaint()
 		}
 		switch {
@@ -694,25 +806,25 @@ func (p *Producer) sendBatch() error {
 			p.kickWAL()
 		}
 	}
-	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: p.batch})
+	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: l.batch})
 
-	if cap(p.results) < n {
-		p.results = make([]driver.WriteResult, n)
-		p.failed = make([]bool, n)
+	if cap(l.results) < n {
+		l.results = make([]driver.WriteResult, n)
+		l.failed = make([]bool, n)
 	}
-	results, failed := p.results[:n], p.failed[:n]
+	results, failed := l.results[:n], l.failed[:n]
 	clear(results)
 	var werr error
-	if p.w == nil {
+	if l.w == nil {
 		w, err := p.s.OpenWriter(p.stopCtx)
 		if err != nil {
-			werr = fmt.Errorf("stream: producer: open writer: %w", err)
+			werr = fmt.Errorf("stream: producer: open writer (send lane %d): %w", l.id, err)
 		} else {
-			p.w = w
+			l.w = w
 		}
 	}
 	if werr == nil {
-		werr = p.w.Write(p.stopCtx, p.batch, results)
+		werr = l.w.Write(p.stopCtx, l.batch, results)
 	}
 	nfail := 0
 	var firstErr error
@@ -729,27 +841,23 @@ func (p *Producer) sendBatch() error {
 		}
 	}
 	if p.log != nil && nfail < n {
-		p.acks = p.acks[:0]
-		for i, s := range p.seqs {
+		l.acks = l.acks[:0]
+		for i, s := range l.seqs {
 			if !failed[i] {
-				p.acks = append(p.acks, s)
+				l.acks = append(l.acks, s)
 			}
 		}
 		// The acknowledgements go to the WAL's buffer. Cutting the file
 		// back or compacting it waits for the disk: with FsyncPerBatch
-		// the WAL writer does that while the next batch is sent (the
-		// sender waits for it before its next acknowledgement, or
-		// before a WAL sync that needs the disk, so that the WAL sees
+		// the WAL writer does that while the next batch is sent (with one
+		// lane, the sender waits for it before its next acknowledgement,
+		// or before a WAL sync that needs the disk, so that the WAL sees
 		// the same sequence of operations whatever the timing).
 		p.waitMaint()
-		maint, err := p.log.MarkAcked(p.acks...)
+		maint, err := p.log.MarkAcked(l.acks...)
 		if err == nil && maint {
 			if p.walKick != nil && p.cfg.fsync == FsyncPerBatch {
-				p.maint = make(chan struct{})
-				p.mu.Lock()
-				p.walMaint = p.maint
-				p.mu.Unlock()
-				p.kickWAL()
+				p.askMaint()
 			} else {
 				err = p.log.Maintain()
 			}
@@ -762,11 +870,11 @@ func (p *Producer) sendBatch() error {
 	// Events first, so that a Flush that returns has seen them all.
 	if p.cfg.observer != nil {
 		var ok, bad []Record
-		for i := range p.batch {
+		for i := range l.batch {
 			if failed[i] {
-				bad = append(bad, p.batch[i])
+				bad = append(bad, l.batch[i])
 			} else {
-				ok = append(ok, p.batch[i])
+				ok = append(ok, l.batch[i])
 			}
 		}
 		if len(ok) > 0 {
@@ -777,17 +885,20 @@ func (p *Producer) sendBatch() error {
 		}
 	}
 	p.mu.Lock()
-	// Keep the failed records, in order, at the front of the buffer.
-	w := n
+	// Keep the failed records, in order, at the front of the lane.
+	w, freed := n, 0
 	for i := n - 1; i >= 0; i-- {
 		if failed[i] {
 			w--
-			*p.q.at(w) = *p.q.at(i)
+			*l.q.at(w) = *l.q.at(i)
 		} else {
-			p.bufBytes -= p.q.at(i).size
+			freed += l.q.at(i).size
 		}
 	}
-	p.q.popFront(w)
+	l.q.popFront(w)
+	l.bytes -= freed
+	p.bufBytes -= freed
+	p.bufRecords -= n - nfail
 	p.stats.Sent += uint64(n - nfail)
 	p.stats.FailedAttempts += uint64(nfail)
 	if nfail < n {
@@ -798,56 +909,79 @@ func (p *Producer) sendBatch() error {
 	}
 	p.mu.Unlock()
 
-	clear(p.batch) // do not keep record data alive
+	clear(l.batch) // do not keep record data alive
 	if nfail == 0 {
-		p.holdN = 0
+		l.holdN = 0
 		return nil
 	}
 	return firstErr
 }
 
-// waitMaint waits until the WAL writer did the maintenance the sender
-// asked for, if any, or the producer stops.
+// askMaint asks the WAL writer for the maintenance (cut back or
+// compaction) the WAL asked for, unless a request it has not taken yet
+// covers it (Maintain looks at the log when it runs).
+func (p *Producer) askMaint() {
+	p.mu.Lock()
+	if p.walMaint == nil {
+		ch := make(chan struct{})
+		p.walMaint, p.maint = ch, ch
+	}
+	p.mu.Unlock()
+	p.kickWAL()
+}
+
+// waitMaint waits until the WAL writer did the last maintenance asked
+// for, if any, or the producer stops. With one lane only: the wait keeps
+// the WAL's sequence of operations the same whatever the timing (the crash
+// tests count on it), which several lanes acknowledging and syncing at once
+// do not anyway, and the log needs no such order (MarkAcked and SyncTo may
+// run during a maintenance).
 func (p *Producer) waitMaint() {
-	if p.maint == nil {
+	if len(p.lanes) > 1 {
+		return
+	}
+	p.mu.Lock()
+	ch := p.maint
+	p.mu.Unlock()
+	if ch == nil {
 		return
 	}
 	select {
-	case <-p.maint:
+	case <-ch:
 	case <-p.stopCtx.Done():
 	}
-	p.maint = nil
 }
 
-// hold waits after a write that failed with cause; it reports false when
-// the producer is stopping.
-func (p *Producer) hold(cause error) bool {
-	p.holdN++
-	d := p.cfg.retry.Backoff(p.holdN, nil)
+// hold waits after a write of lane l that failed with cause; it reports
+// false when the producer is stopping. Only lane l waits: the other lanes
+// go on sending.
+func (p *Producer) hold(l *lane, cause error) bool {
+	l.holdN++
+	d := p.cfg.retry.Backoff(l.holdN, nil)
 	p.mu.Lock()
 	p.stats.Holds++
 	p.mu.Unlock()
-	p.observe(Event{Kind: EventProducerHold, Delay: d, Attempt: p.holdN, Err: cause})
+	p.observe(Event{Kind: EventProducerHold, Delay: d, Attempt: l.holdN, Err: cause})
 	if err := p.cfg.clock.Sleep(p.stopCtx, d); err != nil || p.stopCtx.Err() != nil {
 		return false
 	}
 	p.mu.Lock()
-	p.retryNow = true
+	l.retryNow = true
 	p.mu.Unlock()
 	return true
 }
 
 // walLoop is the WAL writer goroutine of FsyncPerBatch and FsyncInterval.
 // It is woken (walKick) when a batch's worth of records was appended since
-// the last sync, and by the sender when it starts the Write of a batch
-// while later records wait: it then writes those records ahead of the
-// sender (with FsyncPerBatch it also fsyncs them), so that the fsync of the
-// next batch overlaps the Write of the current one and the sender finds its
+// the last sync, and by a sender when it starts the Write of a batch while
+// later records wait: it then writes those records ahead of the senders
+// (with FsyncPerBatch it also fsyncs them), so that the fsync of the next
+// batch overlaps the Write of the current one and the senders find their
 // records already durable, and so that records waiting behind a stream
 // outage reach the disk. With FsyncPerBatch it also does, before that sync,
 // the maintenance the WAL asked for on acknowledgement (cutting the file
-// back or compacting it), so that it overlaps the sender's next Write
-// instead of following its acknowledgement. Every interval of real time
+// back or compacting it), so that it overlaps the senders' next Writes
+// instead of following their acknowledgement. Every interval of real time
 // (MaxAge with FsyncPerBatch), it syncs what was appended and not synced
 // yet.
 func (p *Producer) walLoop(interval time.Duration) {
@@ -867,9 +1001,14 @@ func (p *Producer) walLoop(interval time.Duration) {
 			p.walMaint, p.walBusy = nil, true
 			p.mu.Unlock()
 			if maint != nil {
-				// First, so that the sender's kicks that came with or
+				// First, so that the senders' kicks that came with or
 				// after it find the same log whatever the timing.
 				err = p.log.Maintain()
+				p.mu.Lock()
+				if p.maint == maint {
+					p.maint = nil
+				}
+				p.mu.Unlock()
 				close(maint)
 			}
 			if p.cfg.fsync == FsyncPerBatch {

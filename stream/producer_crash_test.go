@@ -73,6 +73,9 @@ func crashOptions(path string, fs *waltest.FaultFS, policy FsyncPolicy) []Produc
 		WithFsync(policy),
 		withWALOptions(wal.Options{OpenFile: fs.OpenFile, CompactBytes: 400}),
 		WithMaxRecords(9),
+		// One lane: the sequence of WAL operations is then the same in
+		// every run (TestProducerLanesCrashReplay crashes with several).
+		WithSendLanes(1),
 		WithMaxAge(24 * time.Hour),
 		WithProducerClock(streamtest.NewFakeClock(prodT0)),
 		WithProducerRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 2, MaxInterval: 4 * time.Millisecond}),
@@ -80,8 +83,8 @@ func crashOptions(path string, fs *waltest.FaultFS, policy FsyncPolicy) []Produc
 }
 
 // crashPhase1 runs the scenario with fs injecting its fault, then abandons
-// the producer as a crash would.
-func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, policy FsyncPolicy) crashOutcome {
+// the producer as a crash would. opts come after crashOptions and win.
+func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, policy FsyncPolicy, opts ...ProducerOption) crashOutcome {
 	t.Helper()
 	out := crashOutcome{policy: policy, accepted: map[string]bool{}, handed: map[string]bool{}}
 	attempted := map[string]bool{}
@@ -104,7 +107,7 @@ func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.Fault
 		return nil
 	}
 	s.mu.Unlock()
-	p, err := NewProducer(s, crashOptions(path, fs, policy)...)
+	p, err := NewProducer(s, append(crashOptions(path, fs, policy), opts...)...)
 	if err != nil {
 		out.newErr = err
 		out.dead = fs.Dead()
@@ -164,6 +167,33 @@ func crashPhase2(t *testing.T, s *prodFakeStream, path string) ProducerStats {
 }
 
 // crashCheck asserts the producer's guarantees over everything written.
+// crashRestart checks phase 1's outcome after the fault of fs (a torn
+// write kills the process), restarts on the WAL at path, checks the WAL's
+// recovery (only a torn write needs repair, and it drops exactly the torn
+// tail), that nothing was lost or repeated, and that the restart's clean
+// Close left an empty WAL.
+func crashRestart(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, out crashOutcome) {
+	t.Helper()
+	if out.newErr != nil && !errors.Is(out.newErr, waltest.ErrInjected) {
+		t.Fatalf("NewProducer: %v", out.newErr)
+	}
+	if fs.Mode == waltest.TearWrite && fs.Faulted() && !out.dead {
+		t.Fatal("a torn write did not kill the process")
+	}
+	before, _ := os.ReadFile(path)
+	st := crashPhase2(t, s, path)
+	if st.Recovery.Repaired() && fs.Mode != waltest.TearWrite {
+		t.Fatalf("the WAL needed repair after a %v fault: %v", fs.Mode, st.Recovery)
+	}
+	if st.Recovery.Repaired() && st.Recovery.TruncatedAt+st.Recovery.DroppedBytes != int64(len(before)) {
+		t.Fatalf("recovery %+v of a %d-byte file", st.Recovery, len(before))
+	}
+	crashCheck(t, s, out)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != wal.HeaderSize {
+		t.Fatalf("WAL after the restart's clean Close: %v %v", fi, err)
+	}
+}
+
 func crashCheck(t *testing.T, s *prodFakeStream, out crashOutcome) {
 	t.Helper()
 	written := s.written()
@@ -265,24 +295,7 @@ func TestProducerCrashAtEveryWALWrite(t *testing.T) {
 					if !fs.Faulted() {
 						t.Fatalf("the fault at k=%d was never injected", k)
 					}
-					if out.newErr != nil && !errors.Is(out.newErr, waltest.ErrInjected) {
-						t.Fatalf("NewProducer: %v", out.newErr)
-					}
-					if mode == waltest.TearWrite && !out.dead {
-						t.Fatal("a torn write did not kill the process")
-					}
-					before, _ := os.ReadFile(path)
-					st := crashPhase2(t, s, path)
-					if st.Recovery.Repaired() && mode != waltest.TearWrite {
-						t.Fatalf("the WAL needed repair after a %v fault: %v", mode, st.Recovery)
-					}
-					if st.Recovery.Repaired() && st.Recovery.TruncatedAt+st.Recovery.DroppedBytes != int64(len(before)) {
-						t.Fatalf("recovery %+v of a %d-byte file", st.Recovery, len(before))
-					}
-					crashCheck(t, s, out)
-					if fi, err := os.Stat(path); err != nil || fi.Size() != wal.HeaderSize {
-						t.Fatalf("WAL after the restart's clean Close: %v %v", fi, err)
-					}
+					crashRestart(t, s, path, fs, out)
 				})
 				if !ok {
 					t.FailNow()

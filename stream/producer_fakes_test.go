@@ -41,6 +41,12 @@ type prodFakeStream struct {
 	writers       int
 	writersClosed int
 	closed        bool
+	// inflight counts the Write calls in progress (waiting on block
+	// included), maxInflight the most at once, and concurrentUse the
+	// calls made on a writer whose previous call had not returned.
+	inflight      int
+	maxInflight   int
+	concurrentUse int
 }
 
 func newProdFakeStream(parts int) *prodFakeStream {
@@ -118,13 +124,26 @@ func (s *prodFakeStream) callBatches() [][]string {
 type prodFakeWriter struct {
 	s      *prodFakeStream
 	closed bool
+	busy   bool // a Write is in progress (under s.mu)
 }
 
 func (w *prodFakeWriter) Write(ctx context.Context, recs []driver.Record, results []driver.WriteResult) error {
 	s := w.s
 	s.mu.Lock()
 	block := s.block
+	if w.busy {
+		s.concurrentUse++
+	}
+	w.busy = true
+	s.inflight++
+	s.maxInflight = max(s.maxInflight, s.inflight)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		w.busy = false
+		s.inflight--
+		s.mu.Unlock()
+	}()
 	if block != nil {
 		select {
 		case <-block:

@@ -99,7 +99,13 @@ const (
 	DefaultBufferRecords = 100_000
 	// DefaultBufferBytes is the default bound on buffered bytes.
 	DefaultBufferBytes = 64 << 20
+	// DefaultSendLanes is the default number of send lanes: batches in
+	// flight at once.
+	DefaultSendLanes = 4
 )
+
+// maxSendLanes is the largest number of send lanes WithSendLanes accepts.
+const maxSendLanes = 64
 
 // DefaultProducerRetry is the producer's default backoff after a failed
 // send: 500 ms doubling to at most 30 s, with full jitter. The producer
@@ -121,6 +127,7 @@ type producerConfig struct {
 	bufferRecords int
 	bufferBytes   int
 	block         bool
+	sendLanes     int
 	observer      Observer
 	clock         Clock
 	idFunc        func() string
@@ -137,6 +144,7 @@ func defaultProducerConfig() producerConfig {
 		bufferRecords: DefaultBufferRecords,
 		bufferBytes:   DefaultBufferBytes,
 		block:         true,
+		sendLanes:     DefaultSendLanes,
 		clock:         SystemClock{},
 	}
 }
@@ -183,7 +191,9 @@ func WithFsync(p FsyncPolicy) ProducerOption {
 
 // WithMaxRecords sets the batch size in records (default 500): a batch is
 // sent once this many records wait. It is lowered to the backend's
-// Capabilities().MaxBatchRecords when that is smaller.
+// Capabilities().MaxBatchRecords when that is smaller. With several send
+// lanes (WithSendLanes) it bounds each lane's batch, and a lane sends once
+// it holds its share, n divided by the number of lanes.
 func WithMaxRecords(n int) ProducerOption {
 	return func(c *producerConfig) error {
 		if n < 1 {
@@ -197,7 +207,9 @@ func WithMaxRecords(n int) ProducerOption {
 // WithMaxBytes sets the batch size in bytes of Record.Size (default 1 MiB):
 // a batch is sent once this many bytes wait. It is lowered to the backend's
 // Capabilities().MaxBatchBytes when that is smaller. A record larger than
-// the batch size is sent alone.
+// the batch size is sent alone. With several send lanes (WithSendLanes) it
+// bounds each lane's batch, and a lane sends once it holds its share, n
+// divided by the number of lanes.
 func WithMaxBytes(n int) ProducerOption {
 	return func(c *producerConfig) error {
 		if n < 1 {
@@ -209,7 +221,8 @@ func WithMaxBytes(n int) ProducerOption {
 }
 
 // WithMaxAge sets the longest time a record waits for its batch to fill
-// (default 1 s): a batch is sent once its oldest record is this old.
+// (default 1 s): a batch is sent once its oldest record is this old (with
+// several send lanes, a lane's batch once the lane's oldest record is).
 func WithMaxAge(d time.Duration) ProducerOption {
 	return func(c *producerConfig) error {
 		if d <= 0 {
@@ -234,6 +247,36 @@ func WithProducerRetry(p RetryPolicy) ProducerOption {
 			return err
 		}
 		c.retry = p
+		return nil
+	}
+}
+
+// WithSendLanes sets the number of send lanes (default 4, at most 64):
+// how many batches may be in flight at once. A record goes to lane
+// hash(Key) mod n (FNV-1a of the key; records without a key all go to
+// lane 0), so the records of one key always share a lane and are never in
+// two concurrent writes: they keep their order. Each lane has its own
+// queue, its own batches (of at most MaxRecords records and MaxBytes
+// bytes, due when the lane holds 1/n of either, or when its oldest record
+// is MaxAge old), its own writer (Stream.OpenWriter, opened at the lane's
+// first batch) with one Write in flight at a time, and its own hold and
+// backoff after a failed write: while one lane holds, the others go on
+// sending, so a key the backend keeps refusing holds back only the keys of
+// its lane (until the buffer fills). The buffer bound (WithBufferLimit),
+// Flush, Close and Stats cover every lane.
+//
+// More lanes overlap more round trips to the backend, which pays when the
+// producer waits on the backend's latency (small batches); when the
+// backend or the CPU is the bound (large batches, say), they add nothing
+// and their concurrent writes may cost some throughput: measure, and try
+// fewer. WithSendLanes(1) sends one batch at a time, cut from the records
+// of every key in Put order, as producers did before lanes.
+func WithSendLanes(n int) ProducerOption {
+	return func(c *producerConfig) error {
+		if n < 1 || n > maxSendLanes {
+			return &OptionError{Option: "WithSendLanes", Value: n, Expected: fmt.Sprintf("between 1 and %d lanes", maxSendLanes)}
+		}
+		c.sendLanes = n
 		return nil
 	}
 }

@@ -89,7 +89,9 @@ func checkKeyOrder(t *testing.T, recs []driver.Record) {
 func TestProducerBatchByCount(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(2)
-	p, _, _ := newTestProducer(t, s, WithMaxRecords(5))
+	// One lane: the batches are cut from the records of every key, in Put
+	// order (TestProducerLanesBatchPerLane covers several lanes).
+	p, _, _ := newTestProducer(t, s, WithMaxRecords(5), WithSendLanes(1))
 	for i := range 12 {
 		mustPut(t, p, prodRec(i, 3))
 	}
@@ -113,7 +115,9 @@ func TestProducerBatchCappedByCapabilities(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)
 	s.caps = driver.Capabilities{MaxBatchRecords: 4, MaxBatchBytes: 1000}
-	p, _, _ := newTestProducer(t, s, WithMaxRecords(500), WithMaxBytes(1<<20))
+	// One lane: a batch is due at MaxRecords (with 4 lanes, a lane's
+	// share of it, 1 record, would be).
+	p, _, _ := newTestProducer(t, s, WithMaxRecords(500), WithMaxBytes(1<<20), WithSendLanes(1))
 	for i := range 10 {
 		mustPut(t, p, prodRec(i, 1))
 	}
@@ -128,7 +132,9 @@ func TestProducerBatchCappedByCapabilities(t *testing.T) {
 func TestProducerBatchByBytes(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(2)
-	p, _, _ := newTestProducer(t, s, WithMaxBytes(100))
+	// One lane: the keyless record and the keyed one after it are sent in
+	// that order.
+	p, _, _ := newTestProducer(t, s, WithMaxBytes(100), WithSendLanes(1))
 	rec := func(i int) Record { // 4 + 2 + 19 = 25 bytes
 		return Record{ID: fmt.Sprintf("r%03d", i), Key: []byte("k1"), Value: bytes.Repeat([]byte("v"), 19)}
 	}
@@ -157,14 +163,15 @@ func TestProducerBatchByBytes(t *testing.T) {
 func TestProducerBatchByAgeFakeClock(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(2)
-	p, clock, _ := newTestProducer(t, s, WithMaxAge(time.Second))
+	// One lane: the three records (two keys) make one batch.
+	p, clock, _ := newTestProducer(t, s, WithMaxAge(time.Second), WithSendLanes(1))
 	for i := range 3 {
 		mustPut(t, p, prodRec(i, 2))
 	}
 	clock.Advance(999 * time.Millisecond)
 	p.wakeSender()
 	p.mu.Lock()
-	send, wait := p.readyLocked()
+	send, wait := p.readyLocked(p.lanes[0])
 	p.mu.Unlock()
 	if send || wait != time.Millisecond {
 		t.Fatalf("ready at 999ms: %v, wait %v", send, wait)
@@ -220,8 +227,13 @@ func TestProducerFlushAndClose(t *testing.T) {
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatalf("Flush after Close with nothing pending: %v", err)
 	}
-	if s.writers != 1 || s.writersClosed != 1 || s.closed {
-		t.Fatalf("writers %d closed %d, stream closed %v", s.writers, s.writersClosed, s.closed)
+	// One writer per send lane that had records, each closed.
+	lanes := map[int]bool{}
+	for i := range 25 {
+		lanes[p.laneOf(prodRec(i, 4).Key)] = true
+	}
+	if s.writers != len(lanes) || s.writersClosed != len(lanes) || s.closed {
+		t.Fatalf("writers %d closed %d (want %d, one per lane used), stream closed %v", s.writers, s.writersClosed, len(lanes), s.closed)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != wal.HeaderSize {
 		t.Fatalf("WAL after a clean Close: %v, %v", fi, err)
@@ -229,8 +241,10 @@ func TestProducerFlushAndClose(t *testing.T) {
 	// Records keep their given fields and get the stream's order.
 	w := s.written()
 	checkKeyOrder(t, w)
-	if string(w[0].Value) != "value-000" || !w[0].Time.Equal(prodT0) {
-		t.Fatalf("first record %+v", w[0])
+	for _, r := range w {
+		if r.ID == "r000" && (string(r.Value) != "value-000" || !r.Time.Equal(prodT0)) {
+			t.Fatalf("first record %+v", r)
+		}
 	}
 }
 
@@ -246,7 +260,9 @@ func TestProducerPartialFailureResendsOnlyFailedInOrder(t *testing.T) {
 		return nil
 	}
 	ev := &prodEvents{}
-	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev))
+	// One lane: one batch of every key, one hold
+	// (TestProducerLanesKeyOrderUnderFailures covers several lanes).
+	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev), WithSendLanes(1))
 	for i := range 12 {
 		mustPut(t, p, prodRec(i, 6))
 	}
@@ -306,7 +322,9 @@ func TestProducerWholeFailureBacksOffExponentially(t *testing.T) {
 		return nil
 	}
 	ev := &prodEvents{}
-	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev))
+	// One lane: the failing calls, counted by the stream, are one lane's
+	// successive attempts.
+	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev), WithSendLanes(1))
 	for i := range 5 {
 		mustPut(t, p, prodRec(i, 2))
 	}
@@ -490,7 +508,10 @@ func TestProducerReplayAfterAbandon(t *testing.T) {
 		}
 		return nil
 	}
-	p, _, path := newTestProducer(t, s)
+	// One lane: the stream's calls after the first all fail, and the
+	// replay is checked in Put order across keys
+	// (TestProducerLanesCrashReplay covers several lanes).
+	p, _, path := newTestProducer(t, s, WithSendLanes(1))
 	for i := range 4 {
 		mustPut(t, p, prodRec(i, 3))
 	}
@@ -513,7 +534,7 @@ func TestProducerReplayAfterAbandon(t *testing.T) {
 	s.failWrite = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, err := NewProducer(s, WithWAL(path), WithProducerObserver(ev), WithProducerClock(streamtest.NewFakeClock(prodT0)))
+	p2, err := NewProducer(s, WithWAL(path), WithProducerObserver(ev), WithProducerClock(streamtest.NewFakeClock(prodT0)), WithSendLanes(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +708,8 @@ func TestProducerOptionErrors(t *testing.T) {
 func TestProducerIDsTimesAndCopies(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(2)
-	p, _, _ := newTestProducer(t, s)
+	// One lane: the records are written in Put order, keyed or not.
+	p, _, _ := newTestProducer(t, s, WithSendLanes(1))
 	val := []byte("original")
 	hv := []byte("header")
 	if err := p.Put(context.Background(), Record{Key: []byte("k"), Value: val, Headers: []Header{{Key: "h", Value: hv}},
@@ -747,7 +769,8 @@ func TestProducerFsyncPolicies(t *testing.T) {
 	count := func(policy FsyncPolicy) (syncs int) {
 		s := newProdFakeStream(1)
 		fs := &waltest.FaultFS{}
-		p, _, _ := newTestProducer(t, s, WithFsync(policy), withWALOptions(wal.Options{OpenFile: fs.OpenFile}), WithMaxRecords(5))
+		// One lane: two batches of 5.
+		p, _, _ := newTestProducer(t, s, WithFsync(policy), withWALOptions(wal.Options{OpenFile: fs.OpenFile}), WithMaxRecords(5), WithSendLanes(1))
 		before := fs.Syncs()
 		for i := range 10 {
 			mustPut(t, p, prodRec(i, 1))

@@ -152,7 +152,8 @@ func TestProducerPutDoesNoIO(t *testing.T) {
 	prodLeakCheck(t)
 	m := &diskModel{}
 	s := newProdFakeStream(1)
-	p, _, _ := newTestProducer(t, s, WithMaxRecords(1000), withWALOptions(wal.Options{OpenFile: m.OpenFile, CompactBytes: 1 << 40}))
+	// One lane: the 20 records are one batch.
+	p, _, _ := newTestProducer(t, s, WithMaxRecords(1000), WithSendLanes(1), withWALOptions(wal.Options{OpenFile: m.OpenFile, CompactBytes: 1 << 40}))
 	m.mu.Lock()
 	before := m.writes
 	m.mu.Unlock()

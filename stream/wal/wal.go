@@ -778,7 +778,9 @@ func (l *Log) Ack(seqs ...uint64) error {
 // another caller's write or fsync. It reports whether the file should now
 // be cut back or compacted; call Maintain for that (from another goroutine,
 // say, so that the caller does not wait for the disk). Until then the file
-// only keeps acknowledged frames longer.
+// only keeps acknowledged frames longer. Calls may acknowledge records in
+// any order (a producer's send lanes acknowledge their batches as they
+// come back); the seqs of one call are found fastest when they ascend.
 func (l *Log) MarkAcked(seqs ...uint64) (maintain bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -786,9 +788,20 @@ func (l *Log) MarkAcked(seqs ...uint64) (maintain bool, err error) {
 		return false, err
 	}
 	done := l.done[:0]
+	live := l.pend[l.phead:]
+	// The producer acknowledges a batch in ascending order, its records
+	// close together in the log (one after the other with one send lane,
+	// a few apart with several lanes, whose batches are acknowledged in
+	// any order): each seq is looked for from where the last one was
+	// found, a few comparisons away.
+	from, prev := 0, uint64(0)
 	for _, s := range seqs {
-		live := l.pend[l.phead:]
-		i := sort.Search(len(live), func(i int) bool { return live[i].seq >= s })
+		if s <= prev {
+			from = 0 // not ascending: search the whole table
+		}
+		prev = s
+		i := searchSeq(live, from, s)
+		from = i
 		if i < len(live) && live[i].seq == s && !live[i].acked {
 			live[i].acked = true
 			l.live -= live[i].n
@@ -809,6 +822,21 @@ func (l *Log) MarkAcked(seqs ...uint64) (maintain bool, err error) {
 		l.phead = 0
 	}
 	return l.needMaintainLocked(), nil
+}
+
+// searchSeq returns the index of the first span of spans whose seq is at
+// least s, given that the spans before from have smaller seqs. It gallops
+// from from (1, 2, 4, ... spans ahead), then searches the last step: the
+// cost grows with the log of the distance from from, not of len(spans).
+func searchSeq(spans []span, from int, s uint64) int {
+	lo, hi, step := from, from, 1 // spans[:lo] have seqs below s
+	for hi < len(spans) && spans[hi].seq < s {
+		lo = hi + 1
+		hi += step
+		step *= 2
+	}
+	hi = min(hi, len(spans))
+	return lo + sort.Search(hi-lo, func(i int) bool { return spans[lo+i].seq >= s })
 }
 
 // needMaintainLocked reports whether Maintain has work: every record is
