@@ -1033,7 +1033,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		case outRetry:
 			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Delay: delay, Elapsed: end.Sub(now), Time: end})
 		case outExhausted:
-			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
+			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end, Final: true})
 			stop, err := w.exhaust(r)
 			return stop, attemptStart{}, err
 		}

@@ -292,9 +292,24 @@ func TestPermanentSkipAndExhausted(t *testing.T) {
 		}
 		return nil
 	}
-	if err := e.run(e.consumer(h), e.committedAll); err != nil {
+	var fmu sync.Mutex
+	var failed []string // "id/attempt/final" of each EventAttemptFailed
+	obs := stream.WithObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventAttemptFailed {
+			fmu.Lock()
+			failed = append(failed, fmt.Sprintf("%s/%d/%t", ev.Record.ID, ev.Attempt, ev.Final))
+			fmu.Unlock()
+		}
+	}))
+	if err := e.run(e.consumer(h, obs), e.committedAll); err != nil {
 		t.Fatal(err)
 	}
+	fmu.Lock()
+	wantFailed := []string{ids[0] + "/1/true", ids[2] + "/1/false", ids[2] + "/2/false", ids[2] + "/3/true"}
+	if fmt.Sprint(failed) != fmt.Sprint(wantFailed) {
+		t.Errorf("failed attempts (id/attempt/final) = %v, want %v", failed, wantFailed)
+	}
+	fmu.Unlock()
 	if n := cl.count(ids[0]); n != 1 {
 		t.Errorf("permanent record handled %d times, want 1", n)
 	}

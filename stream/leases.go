@@ -574,9 +574,33 @@ func (b *balancer) Leave(ctx context.Context) error {
 	b.leave.Do(func() {
 		b.cancel()
 		<-b.done
-		b.left = errors.Join(b.leaveHeld(ctx), b.releasePresence(ctx))
+		b.left = errors.Join(b.leaveHeld(ctx), b.releasePresence(ctx), b.releaseStray(ctx))
 	})
 	return b.left
+}
+
+// releaseStray releases the leases the store says this worker owns but
+// the balancer does not know it holds: an acquire whose request the stop
+// cancelled after the store had applied it (a remote store such as
+// DynamoDB may apply a write whose caller gave up). Without this sweep
+// such a lease would keep its partition from the other workers until it
+// expires. Nothing reads those partitions here: they were never assigned.
+func (b *balancer) releaseStray(ctx context.Context) error {
+	ls, err := b.l.ListLeases(ctx, b.c.cfg.name, b.stream)
+	if err != nil {
+		return fmt.Errorf("stream: list the leases of worker %s to release: %w", b.cfg.worker, err)
+	}
+	var errs []error
+	for _, l := range ls {
+		if l.Owner != b.cfg.worker {
+			continue
+		}
+		b.log.Info("lease balancer: releasing a lease taken while stopping", "partition", l.Partition)
+		if err := b.l.ReleaseLease(ctx, l); err != nil && !errors.Is(err, checkpoint.ErrConflict) {
+			errs = append(errs, fmt.Errorf("stream: release the lease of partition %s: %w", l.Partition, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // releasePresence releases the presence lease, if held.

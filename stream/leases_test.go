@@ -359,6 +359,44 @@ func TestLeaseLeaveHandsOver(t *testing.T) {
 	}
 }
 
+// lostReplyLeaser applies every AcquireLease of partition lost but
+// reports it failed, as a remote store does when the caller's request is
+// cancelled after the store applied it.
+type lostReplyLeaser struct {
+	checkpoint.Leaser
+	lost string
+}
+
+func (f *lostReplyLeaser) AcquireLease(ctx context.Context, l *checkpoint.Lease, owner string, exp time.Time) error {
+	err := f.Leaser.AcquireLease(ctx, l, owner, exp)
+	if err == nil && l.Partition == f.lost {
+		return fmt.Errorf("acquire %s: %w", l.Partition, context.Canceled)
+	}
+	return err
+}
+
+// TestLeaseLeaveReleasesStray: a lease the store gave this worker while the
+// worker saw the request fail is released by Leave too, so that the other
+// workers need not wait for it to expire.
+func TestLeaseLeaveReleasesStray(t *testing.T) {
+	e := newLeaseEnv(t, 3)
+	ctx := context.Background()
+	a, ra := e.worker("a", &lostReplyLeaser{Leaser: e.store, lost: "1"})
+	a.step(ctx)
+	if got := ra.ownedSet(); !slices.Equal(got, []string{"0", "2"}) {
+		t.Fatalf("a was assigned %v, want [0 2] (1's acquire reported failed)", got)
+	}
+	if o := e.owners(); o["1"] != "a" {
+		t.Fatalf("owners %v: the store should hold 1 for a", o)
+	}
+	if err := a.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.owners(); len(o) != 0 {
+		t.Fatalf("leases still owned after Leave: %v", o)
+	}
+}
+
 func TestLeaseLineage(t *testing.T) {
 	e := newLeaseEnv(t, 1)
 	ctx := context.Background()

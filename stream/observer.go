@@ -79,6 +79,11 @@ type Event struct {
 	Elapsed time.Duration
 	// Pointer is the committed pointer (EventCommitted).
 	Pointer Pointer
+	// Final, on EventAttemptFailed, says that no attempt follows: the
+	// attempts are used up or the error was Permanent, and the record goes
+	// to the DLQ or halts its partition. Otherwise the record is retried
+	// after Delay (0 when the handler outlasted the backoff).
+	Final bool
 }
 
 // Observer sees the engines' events. It is called synchronously from the

@@ -161,7 +161,7 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mon := newMonitor(report, chooseDisplay(g, report), s, cfg.Consumer.Retry.RetryPolicy(stream.DefaultRetry).MaxAttempts)
+	mon := newMonitor(report, chooseDisplay(g, report), s)
 	if o.maxRecords > 0 {
 		mon.onFinal = func(total int) {
 			if total >= o.maxRecords {

@@ -283,7 +283,7 @@ func demoConsume(ctx context.Context, out io.Writer, o demoOptions, ms driver.St
 			res.processed++
 			fmt.Fprintf(out, "✅ %s\n", e.Record.Value)
 		case stream.EventAttemptFailed:
-			if e.Attempt < demoAttempts { // Delay is the wait left, 0 if the handler outlasted the backoff
+			if !e.Final { // Delay is the wait left, 0 if the handler outlasted the backoff
 				res.retries++
 				fmt.Fprintf(out, "❌ %s  (attempt %d: %v; retry in %s)\n", e.Record.Value, e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
 			} else {

@@ -54,10 +54,6 @@ type monitor struct {
 	disp  display
 	s     driver.Stream
 	start time.Time
-	// maxAttempts tells a failed attempt that will be retried from the
-	// last one: the event's Delay is the wait left, which is 0 when the
-	// handler ran longer than the backoff.
-	maxAttempts int
 
 	mu      sync.Mutex
 	parts   map[string]*partStats
@@ -69,8 +65,8 @@ type monitor struct {
 	done chan struct{}
 }
 
-func newMonitor(w io.Writer, disp display, s driver.Stream, maxAttempts int) *monitor {
-	m := &monitor{w: w, disp: disp, s: s, maxAttempts: maxAttempts, start: time.Now(), parts: map[string]*partStats{}}
+func newMonitor(w io.Writer, disp display, s driver.Stream) *monitor {
+	m := &monitor{w: w, disp: disp, s: s, start: time.Now(), parts: map[string]*partStats{}}
 	if disp == displayLive {
 		m.stop, m.done = make(chan struct{}), make(chan struct{})
 		go m.redraw() // owned by m: ends on Close
@@ -145,9 +141,7 @@ func (m *monitor) part(id string) *partStats {
 }
 
 // willRetry reports whether the failed attempt of e will be retried.
-func (m *monitor) willRetry(e stream.Event) bool {
-	return !stream.IsPermanent(e.Err) && e.Attempt < m.maxAttempts
-}
+func (m *monitor) willRetry(e stream.Event) bool { return !e.Final }
 
 // Observe counts e and shows it.
 func (m *monitor) Observe(e stream.Event) {
@@ -312,6 +306,9 @@ func eventJSON(s driver.Stream, e stream.Event) map[string]any {
 	}
 	if e.Pointer != nil {
 		o["committed"] = stream.FormatPointer(s, e.Partition, e.Pointer)
+	}
+	if e.Kind == stream.EventAttemptFailed {
+		o["final"] = e.Final
 	}
 	return o
 }

@@ -21,7 +21,7 @@ func TestMonitorDisplays(t *testing.T) {
 	events := []stream.Event{
 		{Kind: stream.EventBatchFetched, Partition: "1", Count: 2},
 		{Kind: stream.EventAttemptFailed, Partition: "1", Record: rec, Attempt: 1, Err: errors.New("boom")},
-		{Kind: stream.EventAttemptFailed, Partition: "1", Record: rec, Attempt: 2, Err: errors.New("boom")},
+		{Kind: stream.EventAttemptFailed, Partition: "1", Record: rec, Attempt: 2, Err: errors.New("boom"), Final: true},
 		{Kind: stream.EventDeadLettered, Partition: "1", Record: rec},
 		{Kind: stream.EventAttemptSucceeded, Partition: "0", Record: &stream.Record{ID: "r2", Partition: "0", Value: []byte("x")}},
 		{Kind: stream.EventHalted, Partition: "0", Record: rec, Err: errors.New("stuck")},
@@ -36,7 +36,7 @@ func TestMonitorDisplays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		m := newMonitor(&buf, tt.disp, s, 2)
+		m := newMonitor(&buf, tt.disp, s)
 		for _, e := range events {
 			m.Observe(e)
 		}
@@ -48,7 +48,7 @@ func TestMonitorDisplays(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	m := newMonitor(&buf, displayJSON, s, 2)
+	m := newMonitor(&buf, displayJSON, s)
 	for _, e := range events {
 		m.Observe(e)
 	}

@@ -14,6 +14,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -280,17 +281,7 @@ func (c *Checkpoint) CopyTo(dst *Checkpoint) {
 	}
 	recs = recs[:len(c.Batch.Records)]
 	for i := range c.Batch.Records {
-		src, d := &c.Batch.Records[i], &recs[i]
-		ptr, errs := d.Pointer, d.Errors
-		*d = *src
-		d.Pointer = cloneBytes(ptr, src.Pointer)
-		d.Errors = nil
-		if src.Errors != nil {
-			d.Errors = append(errs[:0], src.Errors...)
-			if d.Errors == nil {
-				d.Errors = []AttemptError{} // empty stays non-nil
-			}
-		}
+		c.Batch.Records[i].copyTo(&recs[i])
 	}
 	batch.Records = recs
 	if c.Batch.Records == nil {
@@ -299,6 +290,41 @@ func (c *Checkpoint) CopyTo(dst *Checkpoint) {
 		batch.Records = []RecordState{} // empty stays non-nil
 	}
 	dst.Batch = batch
+}
+
+// copyTo deep-copies r into d, reusing d's buffers. A store's copy is
+// mostly the same record state as the one saved before (the engine
+// changes one or two fields per save), so fields are written only when
+// they differ: the words that hold pointers (slices, strings, a time's
+// location) then need no write barrier while the garbage collector runs,
+// which is most of the time in a consumer of a busy stream.
+func (r *RecordState) copyTo(d *RecordState) {
+	if !bytes.Equal(d.Pointer, r.Pointer) || (d.Pointer == nil) != (r.Pointer == nil) {
+		d.Pointer = cloneBytes(d.Pointer, r.Pointer)
+	}
+	if d.ID != r.ID {
+		d.ID = r.ID
+	}
+	d.Status, d.Attempts, d.Exhausted = r.Status, r.Attempts, r.Exhausted
+	if r.Errors != nil || d.Errors != nil {
+		if r.Errors == nil {
+			d.Errors = nil
+		} else if d.Errors = append(d.Errors[:0], r.Errors...); d.Errors == nil {
+			d.Errors = []AttemptError{} // empty stays non-nil
+		}
+	}
+	if d.NextRetry != r.NextRetry {
+		d.NextRetry = r.NextRetry
+	}
+	if d.FirstAttempt != r.FirstAttempt {
+		d.FirstAttempt = r.FirstAttempt
+	}
+	if d.LastAttempt != r.LastAttempt {
+		d.LastAttempt = r.LastAttempt
+	}
+	if d.Reason != r.Reason {
+		d.Reason = r.Reason
+	}
 }
 
 // cloneBytes copies b into dst's storage; nil stays nil and empty stays

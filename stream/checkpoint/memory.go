@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // MemoryStore is a Store that keeps checkpoints in memory, for tests,
@@ -19,20 +20,27 @@ import (
 // A cancelled context makes Load, Save and List return the context's error
 // (wrapped) before they read or change anything.
 type MemoryStore struct {
-	mu sync.RWMutex
-	m  map[Key]*memEntry
-	// last is the entry of the latest Save, so that the engine's run of
-	// saves to one key finds it by comparing the key (its strings share
-	// their bytes with the stored copy's) instead of hashing it. Only Save
-	// reads or sets it, under the write lock.
-	last   *memEntry
-	leases map[Key]Lease // see memory_lease.go; nil until the first lease
+	// entries maps a Key to its *memEntry; an entry, once stored, stays.
+	// Finding an entry takes no lock and each entry has its own, so that
+	// saves to different keys (a consumer's partitions) never wait for
+	// each other nor write to a shared cache line.
+	entries sync.Map
+	// recent holds the entries found last, so that the engine's saves,
+	// which go to a few keys over and over, find their entry by comparing
+	// the key's strings (which share their bytes with the saved ones: a
+	// pointer comparison) instead of hashing the key.
+	recent  [recentEntries]atomic.Pointer[memEntry]
+	nextRec atomic.Uint32 // the slot of recent the next miss fills
+	mu      sync.RWMutex  // guards leases
+	leases  map[Key]Lease // see memory_lease.go; nil until the first lease
 }
 
 // memEntry is the stored copy of one checkpoint, plus buffers kept for reuse
 // while the checkpoint has no batch or no batch records, so that the cycle
 // "batch fetched, records processed, batch cleared" does not allocate.
 type memEntry struct {
+	key   Key // the entry's key, never changed
+	mu    sync.Mutex
 	cp    Checkpoint
 	batch *Batch        // the last batch buffer, kept when cp.Batch is nil
 	recs  []RecordState // the last records buffer, kept when cp.Batch.Records is nil
@@ -60,7 +68,7 @@ func (e *memEntry) set(src *Checkpoint) {
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[Key]*memEntry)}
+	return &MemoryStore{}
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -75,14 +83,34 @@ func (s *MemoryStore) Load(ctx context.Context, key Key) (*Checkpoint, error) {
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	e := s.m[key]
+	e := s.lookup(key)
 	if e == nil {
 		return &Checkpoint{Key: key}, nil
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return e.cp.Clone(), nil
 }
+
+// lookup returns the entry of key, or nil.
+func (s *MemoryStore) lookup(key Key) *memEntry {
+	for i := range s.recent {
+		if e := s.recent[i].Load(); e != nil && e.key == key {
+			return e
+		}
+	}
+	v, ok := s.entries.Load(key)
+	if !ok {
+		return nil
+	}
+	e := v.(*memEntry)
+	s.recent[s.nextRec.Add(1)%recentEntries].Store(e)
+	return e
+}
+
+// recentEntries is the size of MemoryStore.recent: a consumer with up to
+// this many partitions finds every entry without hashing.
+const recentEntries = 8
 
 // Save stores a deep copy of cp if the stored version equals cp.Version (0:
 // nothing may be stored for cp.Key yet), then increments cp.Version.
@@ -101,48 +129,45 @@ func (s *MemoryStore) Save(ctx context.Context, cp *Checkpoint) error {
 		}
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entry(cp.Key)
+	e := s.lookup(cp.Key)
 	if e == nil {
 		// Every stored key was valid when it was saved: only a key not
 		// stored yet needs checking.
 		if err := cp.Key.Validate(); err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+		}
+		if cp.Version != 0 {
+			return conflict(cp.Key, cp.Version, 0)
+		}
+		ne := &memEntry{key: cp.Key}
+		// Locked before it is published: a Load or Save that finds it
+		// waits for the checkpoint.
+		ne.mu.Lock()
+		if got, loaded := s.entries.LoadOrStore(cp.Key, ne); loaded {
+			e = got.(*memEntry) // a concurrent first Save won
+		} else {
+			ne.set(cp)
+			ne.cp.Version = 1
+			ne.mu.Unlock()
+			cp.Version = 1
+			return nil
+		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
 	}
-	var stored uint64
-	if e != nil {
-		stored = e.cp.Version
-	}
-	if stored != cp.Version {
+	if stored := e.cp.Version; stored != cp.Version {
 		return conflict(cp.Key, cp.Version, stored)
-	}
-	if e == nil {
-		e = new(memEntry)
-		s.m[cp.Key] = e
-		s.last = e
 	}
 	e.set(cp)
 	e.cp.Version = cp.Version + 1
 	cp.Version++
 	return nil
-}
-
-// entry returns the stored entry of key, or nil, and remembers it as the
-// last one. The caller holds the write lock.
-func (s *MemoryStore) entry(key Key) *memEntry {
-	if e := s.last; e != nil && e.cp.Key == key {
-		return e
-	}
-	e := s.m[key]
-	if e != nil {
-		s.last = e
-	}
-	return e
 }
 
 // List returns deep copies of the checkpoints saved for consumer on stream,
@@ -155,14 +180,16 @@ func (s *MemoryStore) List(ctx context.Context, consumer, stream string) ([]*Che
 	if err := checkGroup(consumer, stream); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
 	var out []*Checkpoint
-	for k, e := range s.m {
-		if k.Consumer == consumer && k.Stream == stream {
+	s.entries.Range(func(k, v any) bool {
+		if k := k.(Key); k.Consumer == consumer && k.Stream == stream {
+			e := v.(*memEntry)
+			e.mu.Lock()
 			out = append(out, e.cp.Clone())
+			e.mu.Unlock()
 		}
-	}
-	s.mu.RUnlock()
+		return true
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
 	return out, nil
 }

@@ -3,57 +3,10 @@ package checkpoint
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// legacySave is MemoryStore.Save as it was before the key cache and the
-// branch-free batch check: full check, then a map lookup per save. It is
-// kept here only so that BenchmarkMemoryStoreSaveBatch compares both in
-// one run.
-func (s *MemoryStore) legacySave(ctx context.Context, cp *Checkpoint) error {
-	if err := checkSave(cp); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.m[cp.Key]
-	var stored uint64
-	if e != nil {
-		stored = e.cp.Version
-	}
-	if stored != cp.Version {
-		return conflict(cp.Key, cp.Version, stored)
-	}
-	if e == nil {
-		e = new(memEntry)
-		s.m[cp.Key] = e
-	}
-	e.legacySet(cp)
-	e.cp.Version = cp.Version + 1
-	cp.Version++
-	return nil
-}
-
-// legacySet is memEntry.set as it was: CopyTo over every record.
-func (e *memEntry) legacySet(src *Checkpoint) {
-	if e.cp.Batch == nil {
-		e.cp.Batch = e.batch
-	}
-	if b := e.cp.Batch; b != nil && b.Records == nil && e.recs != nil {
-		b.Records = e.recs[:0]
-	}
-	src.CopyTo(&e.cp)
-	if b := e.cp.Batch; b != nil {
-		e.batch = b
-		if b.Records != nil {
-			e.recs = b.Records
-		}
-	}
-}
 
 // benchBatch returns a checkpoint whose batch holds n record states, as the
 // engine keeps it with n records in flight.
@@ -79,49 +32,64 @@ func benchBatch(partition string, n int) *Checkpoint {
 }
 
 // BenchmarkMemoryStoreSaveBatch saves a checkpoint whose batch holds n
-// record states, one state changed per save, with the current Save and the
-// previous one (legacy). partitions>1 alternates saves between keys, as a
-// consumer of several partitions does, which defeats the last-key cache.
+// record states, one state changed per save. partitions>1 alternates
+// saves between keys, as a consumer of several partitions does; parallel
+// saves each key from its own goroutine, as the engine's partition
+// workers do.
 func BenchmarkMemoryStoreSaveBatch(b *testing.B) {
-	impls := []struct {
-		name string
-		save func(*MemoryStore, context.Context, *Checkpoint) error
-	}{
-		{"legacy", (*MemoryStore).legacySave},
-		{"current", (*MemoryStore).Save},
-	}
 	for _, n := range []int{1, 8, 1000} {
 		for _, parts := range []int{1, 4} {
-			for _, impl := range impls {
-				b.Run(fmt.Sprintf("records=%d/partitions=%d/impl=%s", n, parts, impl.name), func(b *testing.B) {
-					ctx, cancel := context.WithCancel(context.Background()) // the engine's kind of context
-					defer cancel()
-					s := NewMemoryStore()
-					cps := make([]*Checkpoint, parts)
-					for p := range cps {
-						cps[p] = benchBatch(fmt.Sprint(p), n)
-						if err := impl.save(s, ctx, cps[p]); err != nil {
-							b.Fatal(err)
-						}
+			b.Run(fmt.Sprintf("records=%d/partitions=%d", n, parts), func(b *testing.B) {
+				ctx, cancel := context.WithCancel(context.Background()) // the engine's kind of context
+				defer cancel()
+				s := NewMemoryStore()
+				cps := make([]*Checkpoint, parts)
+				for p := range cps {
+					cps[p] = benchBatch(fmt.Sprint(p), n)
+					if err := s.Save(ctx, cps[p]); err != nil {
+						b.Fatal(err)
 					}
-					b.ReportAllocs()
-					i := 0
-					for b.Loop() {
-						cp := cps[i%parts]
-						r := &cp.Batch.Records[(i/parts)%n]
-						if r.Status == InProgress {
-							r.Status = Succeeded
-						} else {
-							r.Status = InProgress
-							r.Attempts++
-						}
-						if err := impl.save(s, ctx, cp); err != nil {
-							b.Fatal(err)
-						}
-						i++
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					cp := cps[i%parts]
+					flip(&cp.Batch.Records[(i/parts)%n])
+					if err := s.Save(ctx, cp); err != nil {
+						b.Fatal(err)
 					}
-				})
-			}
+					i++
+				}
+			})
 		}
+	}
+	b.Run("records=1/partitions=4/parallel", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := NewMemoryStore()
+		var next atomic.Int32
+		b.ReportAllocs()
+		b.SetParallelism(2) // 4 goroutines on 2 cores
+		b.RunParallel(func(pb *testing.PB) {
+			cp := benchBatch(fmt.Sprint(next.Add(1)), 1)
+			for pb.Next() {
+				flip(&cp.Batch.Records[0])
+				if err := s.Save(ctx, cp); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// flip changes a record state the way the engine does: in_progress with
+// one more attempt, or succeeded.
+func flip(r *RecordState) {
+	if r.Status == InProgress {
+		r.Status = Succeeded
+	} else {
+		r.Status = InProgress
+		r.Attempts++
 	}
 }

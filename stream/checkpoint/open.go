@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/unistream-go/unistream/internal/schemes"
 )
 
 // Opener opens a checkpoint store from a URL of its scheme. A store that
@@ -25,10 +25,7 @@ type OpenerFunc func(ctx context.Context, u *url.URL) (Store, error)
 // Open calls f.
 func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Store, error) { return f(ctx, u) }
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var openers = schemes.New[Opener]("checkpoint")
 
 func init() {
 	Register("mem", OpenerFunc(openMemory))
@@ -43,29 +40,10 @@ func init() {
 //
 // It panics if the scheme is empty or registered twice, or o is nil: all
 // programming errors found at init.
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	if scheme == "" || o == nil {
-		panic("checkpoint: Register with an empty scheme or a nil opener")
-	}
-	if _, dup := openers[scheme]; dup {
-		panic("checkpoint: Register called twice for scheme " + scheme)
-	}
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { openers.Register(scheme, o) }
 
 // Schemes lists the registered store schemes, sorted.
-func Schemes() []string {
-	openersMu.RLock()
-	defer openersMu.RUnlock()
-	out := make([]string, 0, len(openers))
-	for s := range openers {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
+func Schemes() []string { return openers.Schemes() }
 
 // Open opens a checkpoint store by URL through the scheme registry:
 //
@@ -89,9 +67,7 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		return nil, fmt.Errorf("checkpoint: store URL %q has no scheme: expected one of %s (a directory is file:///ABSOLUTE/PATH)",
 			u.Redacted(), strings.Join(Schemes(), ", "))
 	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	openersMu.RUnlock()
+	o, ok := openers.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("checkpoint: store URL %q: unknown scheme %q (registered: %s; import the store package)",
 			u.Redacted(), u.Scheme, strings.Join(Schemes(), ", "))

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/unistream-go/unistream/stream/driver"
+
+	"github.com/unistream-go/unistream/internal/schemes"
 )
 
 // Opener opens a sink from a URL of its scheme.
@@ -24,10 +25,7 @@ type OpenerFunc func(ctx context.Context, u *url.URL) (Sink, error)
 // Open calls f.
 func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Sink, error) { return f(ctx, u) }
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var openers = schemes.New[Opener]("dlq")
 
 func init() {
 	Register("file", OpenerFunc(openFileURL))
@@ -38,28 +36,12 @@ func init() {
 // from an init function. It panics if the scheme is empty or registered
 // twice, or o is nil. Stream schemes need no registration: Open falls back
 // to the stream registry (driver.Register).
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	if scheme == "" || o == nil {
-		panic("dlq: Register with an empty scheme or a nil opener")
-	}
-	if _, dup := openers[scheme]; dup {
-		panic("dlq: Register called twice for scheme " + scheme)
-	}
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { openers.Register(scheme, o) }
 
 // Schemes lists the schemes Open accepts: the sinks registered here and
 // every stream scheme, sorted.
 func Schemes() []string {
-	openersMu.RLock()
-	out := make([]string, 0, len(openers))
-	for s := range openers {
-		out = append(out, s)
-	}
-	openersMu.RUnlock()
-	out = append(out, driver.Schemes()...)
+	out := append(openers.Schemes(), driver.Schemes()...)
 	sort.Strings(out)
 	return out
 }
@@ -85,9 +67,7 @@ func Open(ctx context.Context, rawURL string) (Sink, error) {
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("dlq: DLQ URL %q has no scheme: expected file:///PATH.jsonl or a stream URL (%s)", shown, strings.Join(Schemes(), ", "))
 	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	openersMu.RUnlock()
+	o, ok := openers.Lookup(u.Scheme)
 	if ok {
 		s, err := o.Open(ctx, u)
 		if err != nil {

@@ -20,9 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
-	"sync"
 	"time"
+
+	"github.com/unistream-go/unistream/internal/schemes"
 )
 
 // Pointer is the position of one record in its partition, in the backend's
@@ -244,42 +244,15 @@ type OpenerFunc func(ctx context.Context, u *url.URL) (Stream, error)
 // Open calls f.
 func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Stream, error) { return f(ctx, u) }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Opener{}
-)
+var registry = schemes.New[Opener]("driver")
 
 // Register makes a backend available under a URL scheme. It panics if the
 // scheme is empty, registered twice or the opener is nil, as database/sql's
 // Register does: both are programming errors found at init.
-func Register(scheme string, o Opener) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if scheme == "" || o == nil {
-		panic("driver: Register with an empty scheme or nil opener")
-	}
-	if _, dup := registry[scheme]; dup {
-		panic("driver: Register called twice for scheme " + scheme)
-	}
-	registry[scheme] = o
-}
+func Register(scheme string, o Opener) { registry.Register(scheme, o) }
 
 // Lookup returns the opener registered for scheme.
-func Lookup(scheme string) (Opener, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	o, ok := registry[scheme]
-	return o, ok
-}
+func Lookup(scheme string) (Opener, bool) { return registry.Lookup(scheme) }
 
 // Schemes lists the registered schemes, sorted.
-func Schemes() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for s := range registry {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
+func Schemes() []string { return registry.Schemes() }

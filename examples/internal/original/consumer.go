@@ -78,7 +78,7 @@ func Consume(ctx context.Context, out io.Writer, backend, dir string, records in
 			res.Succeeded++
 			fmt.Fprintf(out, "✅ %s\n", e.Record.Value)
 		case stream.EventAttemptFailed:
-			if e.Delay > 0 {
+			if !e.Final {
 				res.Retries++
 			}
 			fmt.Fprintf(out, "❌ %s\n", e.Record.Value)
