@@ -1006,12 +1006,31 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		// The next record's in_progress mark rides on this save (see the
 		// doc comment). The stop is checked here, before the save: once it
 		// is persisted, the attempt is started and its handler runs.
-		if (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
-			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && !w.committed(next) && w.state(next.Pointer) < 0 {
+		var note commitNote
+		var err error
+		switch {
+		case (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
+			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && w.onlyState(r, st):
+			// The steady state: r, the oldest unfinished record, is the
+			// batch's only state. Its slot becomes next's, in_progress,
+			// and the commit moves over r: the checkpoint addState, advance
+			// and markInProgress would make, without their searches.
+			before := w.cp.Committed
+			w.cp.Committed = r.Pointer
+			w.next++
+			*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID, Status: checkpoint.InProgress, Attempts: 1, FirstAttempt: end, LastAttempt: end}
+			started = attemptStart{ok: true, attempt: 1, at: end}
+			if err = w.saveAt(end); err == nil {
+				note = w.noteCommit(before, end)
+			}
+		case (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
+			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && !w.committed(next) && w.state(next.Pointer) < 0:
 			j := w.addState(next)
 			started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
+			fallthrough
+		default:
+			note, err = w.commitAndSaveAt(end)
 		}
-		note, err := w.commitAndSaveAt(end)
 		w.mu.Unlock()
 		if err != nil {
 			return true, attemptStart{}, err
@@ -1038,6 +1057,15 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			return stop, attemptStart{}, err
 		}
 	}
+}
+
+// onlyState reports whether st, the state of r, is the batch's only record
+// state and r the oldest record not committed: then r's final outcome
+// commits it, and the record after it in the batch has no state yet. The
+// caller holds w.mu.
+func (w *partitionWorker) onlyState(r *Record, st *checkpoint.RecordState) bool {
+	b := w.cp.Batch
+	return len(b.Records) == 1 && &b.Records[0] == st && w.next < len(w.recs) && &w.recs[w.next] == r
 }
 
 // isSkip reports whether a handler error is a SkipError. It and
