@@ -14,7 +14,6 @@
 package checkpoint
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -260,36 +259,68 @@ func (c *Checkpoint) Clone() *Checkpoint {
 }
 
 // CopyTo deep-copies c into dst, reusing dst's buffers, so that a store
-// that keeps its own copy does not allocate on every Save.
+// that keeps its own copy does not allocate on every Save. Like
+// RecordState.copyTo it writes a field only when it differs, and copies
+// bytes into the buffers dst has: a store's copy mostly differs from the
+// next checkpoint saved in a few fields, and words that hold pointers cost
+// a write barrier while the garbage collector runs.
 func (c *Checkpoint) CopyTo(dst *Checkpoint) {
-	committed, batch := dst.Committed, dst.Batch
-	*dst = *c
-	dst.Committed = cloneBytes(committed, c.Committed)
+	if dst.Key != c.Key {
+		dst.Key = c.Key
+	}
+	dst.Version, dst.Finished, dst.Counts = c.Version, c.Finished, c.Counts
+	if dst.UpdatedAt != c.UpdatedAt {
+		dst.UpdatedAt = c.UpdatedAt
+	}
+	setBytes(&dst.Committed, c.Committed)
 	if c.Batch == nil {
-		dst.Batch = nil
+		if dst.Batch != nil {
+			dst.Batch = nil
+		}
 		return
 	}
-	if batch == nil {
-		batch = new(Batch)
+	if dst.Batch == nil {
+		dst.Batch = new(Batch)
 	}
-	first, last, recs := batch.First, batch.Last, batch.Records
-	*batch = *c.Batch
-	batch.First = cloneBytes(first, c.Batch.First)
-	batch.Last = cloneBytes(last, c.Batch.Last)
-	if cap(recs) < len(c.Batch.Records) {
-		recs = append(recs[:cap(recs)], make([]RecordState, len(c.Batch.Records)-cap(recs))...)
+	b, src := dst.Batch, c.Batch
+	b.Seq, b.Size = src.Seq, src.Size
+	setBytes(&b.First, src.First)
+	setBytes(&b.Last, src.Last)
+	n := len(src.Records)
+	switch {
+	case src.Records == nil:
+		if b.Records != nil {
+			b.Records = nil
+		}
+		return
+	case b.Records == nil || cap(b.Records) < n:
+		b.Records = make([]RecordState, 0, n) // non-nil even when n is 0
 	}
-	recs = recs[:len(c.Batch.Records)]
-	for i := range c.Batch.Records {
-		c.Batch.Records[i].copyTo(&recs[i])
+	if len(b.Records) != n {
+		b.Records = b.Records[:n]
 	}
-	batch.Records = recs
-	if c.Batch.Records == nil {
-		batch.Records = nil
-	} else if recs == nil {
-		batch.Records = []RecordState{} // empty stays non-nil
+	for i := range src.Records {
+		src.Records[i].copyTo(&b.Records[i])
 	}
-	dst.Batch = batch
+}
+
+// setBytes makes *dst a copy of b in *dst's storage when it is large
+// enough; nil stays nil and empty stays empty. The slice itself is
+// written only when its length changes or its storage must grow.
+func setBytes(dst *[]byte, b []byte) {
+	switch d := *dst; {
+	case b == nil:
+		if d != nil {
+			*dst = nil
+		}
+		return
+	case d == nil || cap(d) < len(b):
+		*dst = append(make([]byte, 0, len(b)), b...)
+		return
+	case len(d) != len(b):
+		*dst = (*dst)[:len(b)]
+	}
+	copy(*dst, b)
 }
 
 // copyTo deep-copies r into d, reusing d's buffers. A store's copy is
@@ -299,9 +330,7 @@ func (c *Checkpoint) CopyTo(dst *Checkpoint) {
 // location) then need no write barrier while the garbage collector runs,
 // which is most of the time in a consumer of a busy stream.
 func (r *RecordState) copyTo(d *RecordState) {
-	if !bytes.Equal(d.Pointer, r.Pointer) || (d.Pointer == nil) != (r.Pointer == nil) {
-		d.Pointer = cloneBytes(d.Pointer, r.Pointer)
-	}
+	setBytes(&d.Pointer, r.Pointer)
 	if d.ID != r.ID {
 		d.ID = r.ID
 	}
@@ -327,17 +356,6 @@ func (r *RecordState) copyTo(d *RecordState) {
 	}
 }
 
-// cloneBytes copies b into dst's storage; nil stays nil and empty stays
-// empty.
-func cloneBytes(dst, b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	if out := append(dst[:0], b...); out != nil {
-		return out
-	}
-	return []byte{}
-}
 
 // Errors a Store returns.
 var (
