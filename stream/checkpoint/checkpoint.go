@@ -356,7 +356,6 @@ func (r *RecordState) copyTo(d *RecordState) {
 	}
 }
 
-
 // Errors a Store returns.
 var (
 	// ErrConflict: Save's version did not match the stored one; another
