@@ -95,7 +95,8 @@ func (s *MemoryStore) Load(ctx context.Context, key Key) (*Checkpoint, error) {
 // lookup returns the entry of key, or nil.
 func (s *MemoryStore) lookup(key Key) *memEntry {
 	for i := range s.recent {
-		if e := s.recent[i].Load(); e != nil && e.key == key {
+		// Partition first: the saves of one consumer differ there.
+		if e := s.recent[i].Load(); e != nil && e.key.Partition == key.Partition && e.key.Stream == key.Stream && e.key.Consumer == key.Consumer {
 			return e
 		}
 	}
