@@ -393,7 +393,10 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		if p.walKick != nil {
 			p.groupN++
 			p.groupBytes += size
-			if p.groupN >= p.cfg.maxRecords || p.groupBytes >= p.walGroupBytes() {
+			// Kicked at a lane's share of a batch, when a lane becomes
+			// due: the writer then syncs while the lanes fill, and a lane
+			// that becomes due mostly finds its records on disk.
+			if p.groupN >= p.laneRecords || p.groupBytes >= min(p.laneBytes, p.walGroupBytes()) {
 				p.groupN, p.groupBytes = 0, 0
 				p.walTarget = seq
 				walKick = true
