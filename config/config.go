@@ -90,6 +90,7 @@ type Producer struct {
 	MaxAge        time.Duration
 	BufferRecords int
 	BufferBytes   int
+	SendLanes     int // 0: the engine's default (stream.DefaultSendLanes)
 	Retry         Retry
 }
 

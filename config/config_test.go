@@ -299,3 +299,42 @@ func ExampleParse() {
 	// <nil> config file unistream.yaml line 3: consumer.batch_size: got "lots", expected an integer ≥ 1
 	// kafka://127.0.0.1:9092/orders 500 flag --batch-size
 }
+
+// producer.send_lanes reaches the producer: a value the engine refuses
+// fails NewProducer with the engine's range, and 0 fails the parse.
+func TestSendLanes(t *testing.T) {
+	if _, err := config.Parse("o.yaml", []byte("producer:\n  send_lanes: 0\n")); err == nil || !strings.Contains(err.Error(), "producer.send_lanes") {
+		t.Fatalf("send_lanes 0: %v, want an error naming producer.send_lanes", err)
+	}
+	s, err := memstream.NewBroker().Stream("lanes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		yaml string
+		want string // "" for success
+	}{
+		{"producer:\n  send_lanes: 2\n  wal: \"\"\n", ""},
+		{"producer:\n  send_lanes: 65\n  wal: \"\"\n", "between 1 and 64"},
+	} {
+		c, err := config.Parse("o.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		popts, err := c.ProducerOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := stream.NewProducer(s, popts...)
+		if tc.want == "" {
+			if err != nil {
+				t.Fatalf("%q: NewProducer: %v", tc.yaml, err)
+			}
+			p.Close(t.Context())
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%q: NewProducer = %v, want an error with %q", tc.yaml, err, tc.want)
+		}
+	}
+}

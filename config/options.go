@@ -134,6 +134,9 @@ func (c *Config) ProducerOptions() ([]stream.ProducerOption, error) {
 		}
 		opts = append(opts, stream.WithBufferLimit(r, b))
 	}
+	if p.SendLanes > 0 {
+		opts = append(opts, stream.WithSendLanes(p.SendLanes))
+	}
 	opts = append(opts, stream.WithProducerRetry(p.Retry.RetryPolicy(stream.DefaultProducerRetry)))
 	return opts, nil
 }
