@@ -415,6 +415,16 @@ func recIDs(rs []stream.Record) []string {
 	return out
 }
 
+// partialFaultStream makes a stream of n partitions whose harness can fail
+// single records of a write; the scenario is skipped by capability if it
+// cannot.
+func (e *env) partialFaultStream(n int) (*strm, PartialWriteFaults) {
+	st := e.newStream(n)
+	pf, ok := e.faults(st).(PartialWriteFaults)
+	e.need(CapPartialWriteFaults, ok, "the harness's Faults cannot fail single records of a write")
+	return st, pf
+}
+
 // producer checks the producer on the backend: batches by count, bytes and
 // age; a partial write failure re-sends only the failed records in order
 // (these four with one send lane, so that the batch shapes are exact);
@@ -486,10 +496,7 @@ func producer(e *env) {
 	})
 	e.t.Run("partial_failure", func(t T) {
 		e := newEnv(t, e.h, e.sf)
-		st := e.newStream(3)
-		f := e.faults(st)
-		pf, ok := f.(PartialWriteFaults)
-		e.need(CapPartialWriteFaults, ok, "the harness's Faults cannot fail single records of a write")
+		st, pf := e.partialFaultStream(3)
 		ev := &events{}
 		p := e.producer(st, stream.WithMaxRecords(100), stream.WithMaxAge(time.Hour), stream.WithProducerObserver(ev), stream.WithSendLanes(1))
 		recs := prodRecs("partial", 12, 4)
@@ -516,10 +523,7 @@ func producer(e *env) {
 		// during the failing lane's hold, must wait behind the failed ones
 		// (one key, one lane) while the other lanes go on.
 		e := newEnv(t, e.h, e.sf)
-		st := e.newStream(3)
-		f := e.faults(st)
-		pf, ok := f.(PartialWriteFaults)
-		e.need(CapPartialWriteFaults, ok, "the harness's Faults cannot fail single records of a write")
+		st, pf := e.partialFaultStream(3)
 		ev := &events{}
 		hold := stream.RetryPolicy{Initial: 200 * time.Millisecond, Multiplier: 1, MaxInterval: 200 * time.Millisecond}
 		p := e.producer(st, stream.WithMaxRecords(8), stream.WithMaxAge(time.Millisecond), stream.WithProducerObserver(ev),
