@@ -744,11 +744,19 @@ func TestFailSends(t *testing.T) {
 	}
 	b.ClearFaults()
 	send(t, p, "after")
+	// A send the client gave up on may still be stored, as on a real
+	// broker: pulsar-client-go fails a timed-out message to the
+	// application but can still have it queued for its reconnect, which
+	// may come after ClearFaults. So "lost" is allowed once, in order.
 	cons := newConsumer(t, c, pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s", SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	got := payloads(receive(t, cons, 3))
-	if !equalStrings(got, []string{"before", "retried", "after"}) {
-		t.Fatalf("stored %v, want [before retried after]", got)
+	if got[2] == "lost" {
+		got = append(got, payloads(receive(t, cons, 1))...)
 	}
+	if !equalStrings(got, []string{"before", "retried", "after"}) && !equalStrings(got, []string{"before", "retried", "lost", "after"}) {
+		t.Fatalf("stored %v, want [before retried after] or [before retried lost after]", got)
+	}
+	expectNothing(t, cons, 100*time.Millisecond)
 }
 
 func TestDelay(t *testing.T) {
