@@ -527,7 +527,23 @@ func (w *partitionWorker) recoverBatch() error {
 func (w *partitionWorker) setBatch(recs []Record) {
 	w.recs, w.next = recs, 0
 	w.batchT = w.c.cfg.clock.Now()
-	w.observe(Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT})
+	if w.c.cfg.observer != nil {
+		w.observe(Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT, Lag: w.lag()})
+	}
+}
+
+// lag returns how far the partition is behind after the current batch, if
+// the reader tells: its lag plus the records fetched ahead of the batch.
+func (w *partitionWorker) lag() *Lag {
+	lr, ok := w.reader.(driver.LagReporter)
+	if !ok {
+		return nil
+	}
+	l := lr.Lag()
+	if l.Records >= 0 {
+		l.Records += int64(len(w.buf))
+	}
+	return &l
 }
 
 // fetchBatch fetches the next batch and persists it before any handler runs.

@@ -905,3 +905,32 @@ func TestSequentialSavesOncePerRecord(t *testing.T) {
 		}
 	}
 }
+
+// EventBatchFetched carries the reader's lag after the batch
+// (driver.LagReporter; memstream tells records).
+func TestBatchFetchedLag(t *testing.T) {
+	e := newEnv(t, 1)
+	e.write("a", "a", "a", "a", "a", "a", "a", "a", "a", "a")
+	var mu sync.Mutex
+	var lags []string
+	obs := stream.WithObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventBatchFetched {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Lag == nil {
+				lags = append(lags, "nil")
+				return
+			}
+			lags = append(lags, fmt.Sprintf("%d/%d:%d", ev.Count, ev.Lag.Records, ev.Lag.Time))
+		}
+	}))
+	h := func(context.Context, *stream.Record) error { return nil }
+	if err := e.run(e.consumer(h, obs, stream.WithBatchSize(4)), e.committedAll); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"4/6:-1", "4/2:-1", "2/0:-1"}; fmt.Sprint(lags) != fmt.Sprint(want) {
+		t.Fatalf("batches (count/lag records:lag time) = %v, want %v", lags, want)
+	}
+}

@@ -79,6 +79,10 @@ type Event struct {
 	Elapsed time.Duration
 	// Pointer is the committed pointer (EventCommitted).
 	Pointer Pointer
+	// Lag, on EventBatchFetched, is how far the partition is behind its
+	// end after the batch, when the backend tells (driver.LagReporter);
+	// nil otherwise.
+	Lag *Lag
 	// Final, on EventAttemptFailed, says that no attempt follows: the
 	// attempts are used up or the error was Permanent, and the record goes
 	// to the DLQ or halts its partition. Otherwise the record is retried

@@ -21,6 +21,9 @@ type Header = driver.Header
 // form. Format it with the stream's codec (Stream.FormatPointer).
 type Pointer = driver.Pointer
 
+// Lag is how far a partition is behind its end (see driver.Lag).
+type Lag = driver.Lag
+
 // Start is a start position for reading a partition that has no checkpoint.
 type Start = driver.Start
 

@@ -64,7 +64,10 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	if err != nil {
 		return nil, err
 	}
-	return &reader{s: s, cl: cl, partition: partition, p: p}, nil
+	r := &reader{s: s, cl: cl, partition: partition, p: p}
+	r.hw.Store(-1)
+	r.next.Store(-1)
+	return r, nil
 }
 
 // startOffset resolves a start position to the offset the reader consumes
@@ -184,6 +187,8 @@ func ceilMilli(t time.Time) int64 {
 	return max(ms, 0)
 }
 
+var _ driver.LagReporter = (*reader)(nil)
+
 // reader reads one partition through its own consuming client.
 //
 // Fetch moves everything the client has buffered into buf at once, so that
@@ -205,6 +210,11 @@ type reader struct {
 	pending error           // an error met after the records in buf
 	fatal   error           // the reader's position is gone: every Fetch returns it
 	idAt    []int32         // appendConverted's scratch, reused between fetches
+
+	// For Lag: the partition's high watermark in the last fetch response
+	// (-1 before one) and the offset after the last record returned (-1
+	// before one).
+	hw, next atomic.Int64
 }
 
 // Fetch returns up to max records of the partition, in offset order. It
@@ -257,6 +267,7 @@ func (r *reader) take(n int) []driver.Record {
 	for len(out) < n {
 		head := r.buf[0]
 		k := min(n-len(out), len(head))
+		r.next.Store(head[k-1].Offset + 1)
 		out, r.idAt = appendConverted(out, head[:k], r.partition, r.idAt)
 		if k < len(head) {
 			r.buf[0] = head[k:]
@@ -284,7 +295,13 @@ func (r *reader) poll(ctx, wctx context.Context) error {
 		fs = r.cl.PollRecords(wctx, -1)
 	}
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if fp.Topic == topic && fp.Partition == r.p && len(fp.Records) > 0 {
+		if fp.Topic != topic || fp.Partition != r.p {
+			return
+		}
+		if fp.Err == nil && fp.HighWatermark >= 0 {
+			r.hw.Store(fp.HighWatermark)
+		}
+		if len(fp.Records) > 0 {
 			r.buf = append(r.buf, fp.Records)
 			r.n += len(fp.Records)
 		}
@@ -390,6 +407,19 @@ func appendConverted(out []driver.Record, krs []*kgo.Record, partition string, i
 		}
 	}
 	return out, idAt
+}
+
+// Lag returns the records in the partition after the last one Fetch
+// returned, from the high watermark of the last fetch response
+// (driver.LagReporter); -1 before the first response and record. The time
+// is not told (-1). Control records (transaction markers) count as
+// records, as in Kafka's own consumer lag.
+func (r *reader) Lag() driver.Lag {
+	hw, next := r.hw.Load(), r.next.Load()
+	if hw < 0 || next < 0 {
+		return driver.Lag{Records: -1, Time: -1}
+	}
+	return driver.Lag{Records: max(hw-next, 0), Time: -1}
 }
 
 // Close stops the reader's client; Fetch fails with ErrClosed afterwards.

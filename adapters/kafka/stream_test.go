@@ -943,3 +943,59 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Error("second Close failed")
 	}
 }
+
+// The reader tells its lag in records, from the high watermark of the last
+// fetch response and the last record it returned.
+func TestReaderLag(t *testing.T) {
+	c := kafkatest.Start(t)
+	s := newTopic(t, c, 1)
+	var recs []driver.Record
+	for i := range 10 {
+		recs = append(recs, rec(strconv.Itoa(i), "k", "v"))
+	}
+	writeOK(t, s, recs...)
+	r, err := s.OpenReader(bg, "0", driver.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	lr, ok := r.(driver.LagReporter)
+	if !ok {
+		t.Fatal("the kafka reader is not a driver.LagReporter")
+	}
+	if l := lr.Lag(); l.Records != -1 || l.Time != -1 {
+		t.Errorf("lag before any fetch = %+v, want unknown (-1, -1)", l)
+	}
+	var got int
+	for got < 3 {
+		b, err := r.Fetch(bg, 3-got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b)
+	}
+	if l := lr.Lag(); l.Records != 7 || l.Time != -1 {
+		t.Errorf("lag after 3 of 10 records = %+v, want 7 records, time unknown", l)
+	}
+	for got < 10 {
+		b, err := r.Fetch(bg, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b)
+	}
+	if l := lr.Lag(); l.Records != 0 {
+		t.Errorf("lag after every record = %+v, want 0", l)
+	}
+	writeOK(t, s, rec("10", "k", "v"), rec("11", "k", "v"))
+	for got < 11 {
+		b, err := r.Fetch(bg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b)
+	}
+	if l := lr.Lag(); l.Records != 1 {
+		t.Errorf("lag after 11 of 12 records = %+v, want 1", l)
+	}
+}

@@ -83,6 +83,8 @@ func (s *Stream) OpenReader(ctx context.Context, shard string, start driver.Star
 	return r, nil
 }
 
+var _ driver.LagReporter = (*reader)(nil)
+
 // reader reads one shard with a GetRecords loop.
 type reader struct {
 	s        *Stream
@@ -176,8 +178,11 @@ func (r *reader) getIterator(ctx context.Context, in *kinesis.GetShardIteratorIn
 // shard at its last GetRecords call, as Kinesis reports it.
 func (r *reader) MillisBehindLatest() int64 { return r.behind.Load() }
 
-// Lag is MillisBehindLatest as a duration.
-func (r *reader) Lag() time.Duration { return time.Duration(r.behind.Load()) * time.Millisecond }
+// Lag is MillisBehindLatest as a duration (driver.LagReporter); Kinesis
+// does not tell the records (-1).
+func (r *reader) Lag() driver.Lag {
+	return driver.Lag{Records: -1, Time: time.Duration(r.behind.Load()) * time.Millisecond}
+}
 
 // Fetch returns up to max records of the shard, in order, the records of a
 // KPL aggregate de-aggregated. It makes one GetRecords call (a few when

@@ -328,8 +328,8 @@ func TestReaderLagAndFinish(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Fetch = %d, %v; want 2 (get_records_limit)", len(got), err)
 	}
-	lagger, ok := r.(interface{ Lag() time.Duration })
-	if !ok || lagger.Lag() <= 0 {
+	lagger, ok := r.(driver.LagReporter)
+	if !ok || lagger.Lag().Time <= 0 || lagger.Lag().Records != -1 {
 		t.Errorf("the reader reports no lag while 3 records wait (has Lag: %v)", ok)
 	}
 	children, err := s.Split(ctx, "shardId-000000000000")
@@ -355,8 +355,8 @@ func TestReaderLagAndFinish(t *testing.T) {
 			t.Errorf("Fetch of a finished shard = %v, want ErrPartitionFinished", err)
 		}
 	}
-	if lagger.Lag() != 0 {
-		t.Errorf("lag %v at the end, want 0", lagger.Lag())
+	if l := lagger.Lag(); l.Time != 0 {
+		t.Errorf("lag %v at the end, want 0", l.Time)
 	}
 	ps, err := s.Partitions(ctx)
 	if err != nil || len(ps) != 3 || !ps[0].Closed || ps[1].Closed || fmt.Sprint(ps[1].Parents) != "[shardId-000000000000]" {

@@ -45,6 +45,9 @@ type partStats struct {
 	Pending   int    `json:"pending"`
 	Halted    bool   `json:"halted,omitempty"`
 	Committed string `json:"committed,omitempty"`
+	// The lag after the last batch, when the backend tells it.
+	LagRecords *int64 `json:"lag_records,omitempty"`
+	LagMillis  *int64 `json:"lag_ms,omitempty"`
 }
 
 // monitor is the consumer's observer: it counts per partition and shows
@@ -106,8 +109,36 @@ func (m *monitor) statusLocked(p *partStats) string {
 	if p.Halted {
 		state = "HALTED"
 	}
-	return fmt.Sprintf("partition %-6s %-7s processed %d (ok %d, DLQ %d, skipped %d), retries %d, pending in batch %d, committed %s",
-		p.Partition, state, p.Processed, p.Succeeded, p.DLQ, p.Skipped, p.Retries, p.Pending, orNone(p.Committed))
+	return fmt.Sprintf("partition %-6s %-7s processed %d (ok %d, DLQ %d, skipped %d), retries %d, pending in batch %d%s, committed %s",
+		p.Partition, state, p.Processed, p.Succeeded, p.DLQ, p.Skipped, p.Retries, p.Pending, lagText(p.LagRecords, p.LagMillis), orNone(p.Committed))
+}
+
+// lagParts splits a lag into its known parts (nil: not told).
+func lagParts(l stream.Lag) (records, millis *int64) {
+	if l.Records >= 0 {
+		records = &l.Records
+	}
+	if l.Time >= 0 {
+		ms := l.Time.Milliseconds()
+		millis = &ms
+	}
+	return records, millis
+}
+
+// lagText is the status line's lag: ", lag 12 records", ", lag 1.5s",
+// both, or nothing when the backend does not tell.
+func lagText(records, millis *int64) string {
+	var parts []string
+	if records != nil {
+		parts = append(parts, fmt.Sprintf("%d records", *records))
+	}
+	if millis != nil {
+		parts = append(parts, (time.Duration(*millis) * time.Millisecond).String())
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", lag " + strings.Join(parts, " / ")
 }
 
 func orNone(s string) string {
@@ -151,6 +182,9 @@ func (m *monitor) Observe(e stream.Event) {
 	switch e.Kind {
 	case stream.EventBatchFetched:
 		p.Pending += e.Count
+		if e.Lag != nil {
+			p.LagRecords, p.LagMillis = lagParts(*e.Lag)
+		}
 	case stream.EventAttemptSucceeded:
 		p.Processed++
 		p.Succeeded++
@@ -291,6 +325,15 @@ func eventJSON(s driver.Stream, e stream.Event) map[string]any {
 	}
 	if e.Attempt > 0 {
 		o["attempt"] = e.Attempt
+	}
+	if e.Lag != nil {
+		records, millis := lagParts(*e.Lag)
+		if records != nil {
+			o["lag_records"] = *records
+		}
+		if millis != nil {
+			o["lag_ms"] = *millis
+		}
 	}
 	if e.Count > 0 {
 		o["count"] = e.Count

@@ -19,7 +19,7 @@ func TestMonitorDisplays(t *testing.T) {
 	defer s.Close()
 	rec := &stream.Record{ID: "r1", Partition: "1", Value: []byte("hello\nworld")}
 	events := []stream.Event{
-		{Kind: stream.EventBatchFetched, Partition: "1", Count: 2},
+		{Kind: stream.EventBatchFetched, Partition: "1", Count: 2, Lag: &stream.Lag{Records: 40, Time: 1500 * time.Millisecond}},
 		{Kind: stream.EventAttemptFailed, Partition: "1", Record: rec, Attempt: 1, Err: errors.New("boom")},
 		{Kind: stream.EventAttemptFailed, Partition: "1", Record: rec, Attempt: 2, Err: errors.New("boom"), Final: true},
 		{Kind: stream.EventDeadLettered, Partition: "1", Record: rec},
@@ -30,7 +30,7 @@ func TestMonitorDisplays(t *testing.T) {
 		disp display
 		want []string
 	}{
-		{displayPlain, []string{"✅ DLQ: 1/r1 hello\\nworld", "🛑 partition 0 halted", "partition 1      running processed 1 (ok 0, DLQ 1, skipped 0), retries 1", "summary: processed 2: 1 succeeded, 1 dead-lettered, 0 skipped; 1 retries"}},
+		{displayPlain, []string{"✅ DLQ: 1/r1 hello\\nworld", "🛑 partition 0 halted", "partition 1      running processed 1 (ok 0, DLQ 1, skipped 0), retries 1", "lag 40 records / 1.5s,", "summary: processed 2: 1 succeeded, 1 dead-lettered, 0 skipped; 1 retries"}},
 		{displayVerbose, []string{"--- partition 1: pulled 2 records ---", "❌ 1/r1 hello\\nworld  (attempt 1: boom; retry in 0s)", "(attempt 2: boom; no attempts left)", "✅ 0/r2 x", "summary: processed 2"}},
 		{displayLive, []string{"\x1b[K", "partition 0      HALTED", "summary: processed 2"}},
 	}
@@ -62,6 +62,9 @@ func TestMonitorDisplays(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &o); err != nil || o["event"] == nil {
 			t.Errorf("not a JSON event: %s (%v)", l, err)
 		}
+	}
+	if !strings.Contains(lines[0], `"lag_ms":1500`) || !strings.Contains(lines[0], `"lag_records":40`) {
+		t.Errorf("the batch event lacks its lag: %s", lines[0])
 	}
 }
 

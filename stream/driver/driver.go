@@ -175,6 +175,26 @@ type Reader interface {
 	Close() error
 }
 
+// Lag is how far a reader is behind the end of its partition, after the
+// last record its Fetch returned. A part the backend does not tell is -1.
+type Lag struct {
+	// Records counts the records after the last one returned; -1 if
+	// unknown.
+	Records int64
+	// Time is how far the last record returned is behind the partition's
+	// newest one; -1 if unknown.
+	Time time.Duration
+}
+
+// LagReporter is an optional Reader capability, discovered by type
+// assertion: Lag returns the lag after the last Fetch, from what the
+// backend reported with its records (it makes no request of its own).
+// Kafka knows the records (the high watermark), Kinesis the time
+// (MillisBehindLatest).
+type LagReporter interface {
+	Lag() Lag
+}
+
 // WriteResult is the outcome of writing one record.
 type WriteResult struct {
 	// Partition and Pointer say where the record was stored, on success.

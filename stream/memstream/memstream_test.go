@@ -270,6 +270,27 @@ func TestFetchBatchesAndFreshSlices(t *testing.T) {
 	}
 }
 
+func TestReaderLag(t *testing.T) {
+	s := New("lag")
+	write(t, s, rec("k", "a"), rec("k", "b"), rec("k", "c"))
+	r, _ := s.OpenReader(bg, "0", driver.Start{})
+	defer r.Close()
+	lr := r.(driver.LagReporter)
+	if l := lr.Lag(); l.Records != 3 || l.Time != -1 {
+		t.Fatalf("lag before a fetch = %+v, want 3 records, time unknown", l)
+	}
+	if _, err := r.Fetch(bg, 2); err != nil {
+		t.Fatal(err)
+	}
+	if l := lr.Lag(); l.Records != 1 {
+		t.Fatalf("lag after 2 of 3 = %+v, want 1", l)
+	}
+	write(t, s, rec("k", "d"))
+	if l := lr.Lag(); l.Records != 2 {
+		t.Fatalf("lag after a write = %+v, want 2", l)
+	}
+}
+
 func TestCodec(t *testing.T) {
 	c := Codec{}
 	offs := []uint64{0, 1, 9, 10, 255, 256, 65535, 1 << 32, 1<<63 - 1, 1 << 63, 1<<64 - 1}

@@ -483,6 +483,8 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	return &reader{s: s, p: p, next: next}, nil
 }
 
+var _ driver.LagReporter = (*reader)(nil)
+
 // reader reads one partition from the offset next.
 type reader struct {
 	s      *Stream
@@ -530,6 +532,17 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 	copy(out, r.p.recs[r.next:r.next+n])
 	r.next += n
 	return out, nil
+}
+
+// Lag returns the number of records in the partition after the last one
+// Fetch returned (driver.LagReporter); the time is not told (-1).
+func (r *reader) Lag() driver.Lag {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.s.st
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return driver.Lag{Records: int64(len(r.p.recs) - r.next), Time: -1}
 }
 
 // Close closes the reader; Fetch fails with ErrClosed afterwards.
