@@ -966,35 +966,28 @@ func TestReaderLag(t *testing.T) {
 	if l := lr.Lag(); l.Records != -1 || l.Time != -1 {
 		t.Errorf("lag before any fetch = %+v, want unknown (-1, -1)", l)
 	}
-	var got int
-	for got < 3 {
-		b, err := r.Fetch(bg, 3-got)
-		if err != nil {
-			t.Fatal(err)
+	got := 0
+	// readTo fetches until got records were read, at most max per Fetch.
+	readTo := func(n, max int) {
+		t.Helper()
+		for got < n {
+			b, err := r.Fetch(bg, min(max, n-got))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += len(b)
 		}
-		got += len(b)
 	}
+	readTo(3, 3)
 	if l := lr.Lag(); l.Records != 7 || l.Time != -1 {
 		t.Errorf("lag after 3 of 10 records = %+v, want 7 records, time unknown", l)
 	}
-	for got < 10 {
-		b, err := r.Fetch(bg, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got += len(b)
-	}
+	readTo(10, 10)
 	if l := lr.Lag(); l.Records != 0 {
 		t.Errorf("lag after every record = %+v, want 0", l)
 	}
 	writeOK(t, s, rec("10", "k", "v"), rec("11", "k", "v"))
-	for got < 11 {
-		b, err := r.Fetch(bg, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got += len(b)
-	}
+	readTo(11, 1)
 	if l := lr.Lag(); l.Records != 1 {
 		t.Errorf("lag after 11 of 12 records = %+v, want 1", l)
 	}
