@@ -704,6 +704,12 @@ func (w *partitionWorker) commitAndSave() (commitNote, error) {
 func (w *partitionWorker) commitAndSaveAt(now time.Time) (commitNote, error) {
 	before := w.cp.Committed
 	w.advance()
+	return w.saveNoting(before, now)
+}
+
+// saveNoting persists the checkpoint at now and notes whether the commit
+// moved from before. The caller holds w.mu.
+func (w *partitionWorker) saveNoting(before Pointer, now time.Time) (commitNote, error) {
 	if err := w.saveAt(now); err != nil {
 		return commitNote{}, err
 	}
@@ -1024,9 +1030,10 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		// is persisted, the attempt is started and its handler runs.
 		var note commitNote
 		var err error
+		chain := (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
+			w.stopCtx.Err() == nil && w.workCtx.Err() == nil
 		switch {
-		case (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
-			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && w.onlyState(r, st):
+		case chain && w.onlyState(r, st):
 			// The steady state: r, the oldest unfinished record, is the
 			// batch's only state. Its slot becomes next's, in_progress,
 			// and the commit moves over r: the checkpoint addState, advance
@@ -1034,13 +1041,10 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			before := w.cp.Committed
 			w.cp.Committed = r.Pointer
 			w.next++
-			*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID, Status: checkpoint.InProgress, Attempts: 1, FirstAttempt: end, LastAttempt: end}
-			started = attemptStart{ok: true, attempt: 1, at: end}
-			if err = w.saveAt(end); err == nil {
-				note = w.noteCommit(before, end)
-			}
-		case (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
-			w.stopCtx.Err() == nil && w.workCtx.Err() == nil && !w.committed(next) && w.state(next.Pointer) < 0:
+			*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
+			started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
+			note, err = w.saveNoting(before, end)
+		case chain && !w.committed(next) && w.state(next.Pointer) < 0:
 			j := w.addState(next)
 			started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
 			fallthrough
