@@ -71,6 +71,7 @@ type consumerConfig struct {
 	dlqRetry         RetryPolicy
 	fetchRetry       RetryPolicy
 	store            checkpoint.Store
+	commit           CommitPolicy
 	drainTimeout     time.Duration
 	start            Start
 	observer         Observer
@@ -94,6 +95,7 @@ func defaultConsumerConfig() consumerConfig {
 		concurrency:      1,
 		retry:            DefaultRetry,
 		dlqRetry:         DefaultDLQRetry,
+		commit:           DefaultCommit,
 		fetchRetry:       DefaultFetchRetry,
 		drainTimeout:     DefaultDrainTimeout,
 		start:            Earliest(),
@@ -272,6 +274,51 @@ func WithCheckpointStore(s checkpoint.Store) ConsumerOption {
 			return &OptionError{Option: "WithCheckpointStore", Value: nil, Expected: "a non-nil checkpoint.Store"}
 		}
 		c.store = s
+		return nil
+	}
+}
+
+// CommitPolicy says how often the consumer commits: saves the progress of
+// the records that succeeded (or were skipped or dead-lettered) since the
+// last commit. A batch is always committed when it is done. Outcomes that
+// must survive a restart are saved when they happen, whatever the policy:
+// a handler error (its attempt count and next retry time), a permanent
+// error, a skip, a DLQ write and a halt. After a crash, the records that
+// succeeded since the last commit are handed to the handler again.
+type CommitPolicy struct {
+	// Records commits once this many records have become final since the
+	// last commit; 0 leaves it to the end of the batch and Interval. 1 is
+	// per-record mode (CommitPerRecord): every attempt is saved
+	// in_progress before its handler runs and its outcome after, so a
+	// crash repeats at most the attempts it interrupted.
+	Records int
+	// Interval commits at least this often while records become final; 0
+	// leaves it to the end of the batch and Records.
+	Interval time.Duration
+}
+
+// DefaultCommit commits at the end of each batch and at least every second.
+var DefaultCommit = CommitPolicy{Interval: time.Second}
+
+// CommitPerRecord saves around every attempt, as careful mode does: for
+// handlers whose side effects are expensive to repeat. It costs two
+// checkpoint saves per record.
+var CommitPerRecord = CommitPolicy{Records: 1}
+
+// perRecord reports whether p saves around every attempt.
+func (p CommitPolicy) perRecord() bool { return p.Records == 1 }
+
+// WithCommit sets the commit cadence (default DefaultCommit: at the end of
+// each batch and at least every second).
+func WithCommit(p CommitPolicy) ConsumerOption {
+	return func(c *consumerConfig) error {
+		if p.Records < 0 {
+			return &OptionError{Option: "WithCommit", Value: p.Records, Expected: "CommitPolicy.Records of 0 (end of batch) or more"}
+		}
+		if p.Interval < 0 {
+			return &OptionError{Option: "WithCommit", Value: p.Interval, Expected: "CommitPolicy.Interval of 0 (none) or a positive duration"}
+		}
+		c.commit = p
 		return nil
 	}
 }

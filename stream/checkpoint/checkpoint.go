@@ -177,6 +177,18 @@ type Batch struct {
 	Size int `json:"size"`
 	// Records are the non-pending records past Committed, in pointer order.
 	Records []RecordState `json:"records,omitempty"`
+	// Running is set while the engine handles the batch with its
+	// successes kept in memory until the next commit (the default commit
+	// cadence), and cleared by the save of a graceful stop. Found set on
+	// load, the consumer stopped without saving them: it crashed, and the
+	// batch is handled again in careful mode.
+	Running bool `json:"running,omitempty"`
+	// Careful marks a batch that the engine handles one record at a time,
+	// with every attempt saved in_progress before its handler runs and its
+	// outcome saved after: the batch a crash interrupted. A record that
+	// kills the process is then charged one attempt per crash, and no
+	// other record is. It ends when the batch is committed.
+	Careful bool `json:"careful,omitempty"`
 }
 
 // Counts are cumulative outcomes on this partition.
@@ -283,7 +295,7 @@ func (c *Checkpoint) CopyTo(dst *Checkpoint) {
 		dst.Batch = new(Batch)
 	}
 	b, src := dst.Batch, c.Batch
-	b.Seq, b.Size = src.Seq, src.Size
+	b.Seq, b.Size, b.Running, b.Careful = src.Seq, src.Size, src.Running, src.Careful
 	setBytes(&b.First, src.First)
 	setBytes(&b.Last, src.Last)
 	n := len(src.Records)
@@ -364,7 +376,42 @@ var (
 	ErrConflict = errors.New("checkpoint: version conflict")
 	// ErrCorrupt: stored data could not be decoded. Never reset silently.
 	ErrCorrupt = errors.New("checkpoint: corrupt data")
+	// ErrTooLarge: the checkpoint is larger than the store can keep in
+	// one document (a DynamoDB item, Kafka commit metadata). Retrying
+	// does not help.
+	ErrTooLarge = errors.New("checkpoint: checkpoint too large for the store")
 )
+
+// permanentError marks a store error that retrying cannot cure.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a store error that retrying cannot cure (the
+// store refused the key, the credentials were rejected, a fence was
+// lost). A store wraps its errors with it where its backend says so; the
+// consumer ends the partition on such an error instead of retrying.
+// Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether a store error is permanent: corrupt data
+// (ErrCorrupt), a lost compare-and-swap (ErrConflict), a checkpoint too
+// large for the store (ErrTooLarge), or an error marked with Permanent.
+// Every other store error is transient: the consumer pauses the partition
+// and retries it with backoff until it succeeds.
+func IsPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var p *permanentError
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrConflict) || errors.Is(err, ErrTooLarge) || errors.As(err, &p)
+}
 
 // Store persists checkpoints with compare-and-swap.
 type Store interface {

@@ -59,8 +59,8 @@ func TestCheckpointCopyTo(t *testing.T) {
 	if n := reflect.TypeFor[Checkpoint]().NumField(); n != 7 {
 		t.Fatalf("Checkpoint has %d fields, CopyTo knows 7: update CopyTo and this test", n)
 	}
-	if n := reflect.TypeFor[Batch]().NumField(); n != 5 {
-		t.Fatalf("Batch has %d fields, CopyTo knows 5: update CopyTo and this test", n)
+	if n := reflect.TypeFor[Batch]().NumField(); n != 7 {
+		t.Fatalf("Batch has %d fields, CopyTo knows 7: update CopyTo and this test", n)
 	}
 	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
 	full := func(k byte, recs int) Checkpoint {
@@ -68,7 +68,7 @@ func TestCheckpointCopyTo(t *testing.T) {
 			Key:       Key{Consumer: "c", Stream: "s", Partition: string('0' + rune(k))},
 			Version:   uint64(k),
 			Committed: []byte{k, 0, 0, 0, 0, 0, 0, k},
-			Batch:     &Batch{Seq: uint64(k), First: []byte{k}, Last: []byte{k, k}, Size: int(k) + 3},
+			Batch:     &Batch{Seq: uint64(k), First: []byte{k}, Last: []byte{k, k}, Size: int(k) + 3, Running: k%2 == 1, Careful: k%3 == 0},
 			Finished:  k%2 == 0,
 			Counts:    Counts{Succeeded: uint64(k), DeadLettered: 1, Skipped: 2, Retries: 3},
 			UpdatedAt: t0.Add(time.Duration(k) * time.Second),

@@ -141,6 +141,8 @@ func Full(key checkpoint.Key) *checkpoint.Checkpoint {
 			Last:    []byte{0, 0, 0, 9},
 			Size:    9,
 			Records: recs,
+			Running: true,
+			Careful: true,
 		},
 		Finished: true,
 		Counts:   checkpoint.Counts{Succeeded: 1000, DeadLettered: 3, Skipped: 2, Retries: 17},
