@@ -1,0 +1,383 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// partitionWorker owns one partition while Run runs.
+type partitionWorker struct {
+	c       *Consumer
+	id      string
+	stopCtx context.Context // done: start no new work
+	workCtx context.Context // done: drain timeout passed
+	// persistCtx is never cancelled: a finished attempt's outcome is saved
+	// even after the drain timeout (the store's own timeouts bound it).
+	persistCtx context.Context
+	// lost, in a group, is set when the partition was lost without a
+	// handover: the worker must not save any more (another member owns it).
+	lost *atomic.Bool
+
+	mu     sync.Mutex // guards cp and the store in concurrent mode
+	cp     *checkpoint.Checkpoint
+	reader driver.Reader
+	start  Start    // where the reader (re)opens when nothing was read yet
+	read   Pointer  // the last record the reader returned
+	buf    []Record // fetched records not yet in a batch
+	recs   []Record // the current batch past the committed pointer
+	next   int      // index in recs of the first record not committed
+	seq    uint64
+	batchT time.Time
+	halted bool
+	broken bool // a save failed: the in-memory checkpoint is not to be used
+}
+
+// lock takes w.mu unless a save failed; then it returns false, unlocked,
+// and the caller must stop: the partition is failing.
+func (w *partitionWorker) lock() bool {
+	w.mu.Lock()
+	if w.broken {
+		w.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+func (w *partitionWorker) key() checkpoint.Key {
+	return checkpoint.Key{Consumer: w.c.cfg.name, Stream: w.c.s.Name(), Partition: w.id}
+}
+
+func (w *partitionWorker) observe(e Event) {
+	if w.c.cfg.observer == nil {
+		return
+	}
+	e.Stream, e.Partition = w.c.s.Name(), w.id
+	if e.Time.IsZero() {
+		e.Time = w.c.cfg.clock.Now()
+	}
+	w.c.cfg.observer.Observe(e)
+}
+
+// run processes the partition until stopped, finished or failed.
+func (w *partitionWorker) run() (finished bool, err error) {
+	defer func() {
+		if w.reader != nil {
+			if cerr := w.reader.Close(); cerr != nil && err == nil && w.stopCtx.Err() == nil {
+				err = fmt.Errorf("stream: close reader of partition %s: %w", w.id, cerr)
+			}
+		}
+	}()
+	cp, err := w.load()
+	if err != nil || cp == nil {
+		return false, err
+	}
+	w.cp = cp
+	if cp.Finished {
+		return true, nil
+	}
+	if err := w.validateCheckpoint(); err != nil {
+		return false, err
+	}
+	if cp.Batch != nil {
+		w.seq = cp.Batch.Seq
+		if err := w.recoverBatch(); err != nil {
+			return false, err
+		}
+	}
+	for w.stopCtx.Err() == nil {
+		if w.recs == nil {
+			ok, fin, err := w.fetchBatch()
+			if err != nil || fin {
+				return fin, err
+			}
+			if !ok {
+				if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+					return false, nil
+				}
+				continue
+			}
+		}
+		if err := w.processBatch(); err != nil {
+			return false, err
+		}
+		if w.halted {
+			if err := w.waitOperator(); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// load reads the partition's checkpoint, retrying store errors with the
+// fetch backoff: a store outage pauses the partition, it does not end the
+// run. Corrupt data is not retried. It returns (nil, nil) when the consumer
+// stops first.
+func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
+	for failures := 0; ; {
+		cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
+		if err == nil {
+			return cp, nil
+		}
+		if errors.Is(err, checkpoint.ErrCorrupt) {
+			return nil, fmt.Errorf("stream: load checkpoint %s: %w", w.key(), err)
+		}
+		failures++
+		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
+		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
+		if w.c.cfg.clock.Sleep(w.stopCtx, d) != nil {
+			return nil, nil
+		}
+	}
+}
+
+// validateCheckpoint checks the loaded pointers with the stream's codec, so a
+// corrupt or foreign checkpoint is an error, not a silent restart.
+func (w *partitionWorker) validateCheckpoint() error {
+	check := func(what string, p []byte) error {
+		if p == nil {
+			return nil
+		}
+		if _, err := w.c.codec.Decode(p); err != nil {
+			return fmt.Errorf("stream: checkpoint %s: %s pointer: %w", w.key(), what, err)
+		}
+		return nil
+	}
+	if err := check("committed", w.cp.Committed); err != nil {
+		return err
+	}
+	if b := w.cp.Batch; b != nil {
+		if b.First == nil || b.Last == nil {
+			return fmt.Errorf("stream: checkpoint %s: batch without first or last pointer: %w", w.key(), checkpoint.ErrCorrupt)
+		}
+		for _, p := range [][]byte{b.First, b.Last} {
+			if err := check("batch", p); err != nil {
+				return err
+			}
+		}
+		for i := range b.Records {
+			if err := check("batch record", b.Records[i].Pointer); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *partitionWorker) openReader() error {
+	start := w.start
+	if w.read != nil {
+		start = After(w.read)
+	}
+	r, err := w.c.s.OpenReader(w.workCtx, w.id, start)
+	if err != nil {
+		return fmt.Errorf("stream: open reader of %s partition %s at %s: %w", w.c.s.Name(), w.id, start.Kind, err)
+	}
+	w.reader = r
+	return nil
+}
+
+// Reader errors other than these are transient: fetch retries them.
+func fatalReadError(err error) bool {
+	return errors.Is(err, driver.ErrPartitionFinished) || errors.Is(err, driver.ErrPointerNotFound)
+}
+
+// reopenAfter is how many failed fetches in a row make the worker close
+// and reopen its reader, from the last record it returned.
+const reopenAfter = 3
+
+// fetch returns up to max records, from the lookahead buffer first. It
+// opens the reader if needed, and retries transient backend errors with
+// the fetch backoff until the consumer stops (then it returns the stop's
+// error): a broker outage pauses the partition, it does not end the run.
+func (w *partitionWorker) fetch(max int) ([]Record, error) {
+	if len(w.buf) > 0 {
+		n := min(max, len(w.buf))
+		out := w.buf[:n:n]
+		w.buf = w.buf[n:]
+		if len(w.buf) == 0 {
+			w.buf = nil
+		}
+		return out, nil
+	}
+	for failures := 0; ; {
+		var recs []Record
+		err := w.stopCtx.Err()
+		if err == nil && w.reader == nil {
+			err = w.openReader()
+		}
+		if err == nil {
+			if recs, err = w.reader.Fetch(w.stopCtx, max); err == nil {
+				if len(recs) > 0 {
+					w.read = recs[len(recs)-1].Pointer
+				}
+				return recs, nil
+			}
+		}
+		if w.stopCtx.Err() != nil || fatalReadError(err) {
+			return nil, err
+		}
+		failures++
+		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
+		w.observe(Event{Kind: EventFetchError, Err: err, Attempt: failures, Delay: d})
+		if failures%reopenAfter == 0 && w.reader != nil {
+			w.reader.Close() // its error adds nothing: the reader is being replaced
+			w.reader = nil
+		}
+		if w.c.cfg.clock.Sleep(w.stopCtx, d) != nil {
+			return nil, w.stopCtx.Err()
+		}
+	}
+}
+
+// recoverBatch re-fetches the unfinished batch of a loaded checkpoint.
+func (w *partitionWorker) recoverBatch() error {
+	b := w.cp.Batch
+	w.start = Start{Kind: driver.StartAt, Pointer: b.First}
+	if w.cp.Committed != nil && w.c.codec.Compare(w.cp.Committed, b.First) >= 0 {
+		w.start = After(w.cp.Committed)
+	}
+	var recs []Record
+	for {
+		got, err := w.fetch(w.c.cfg.batchSize)
+		if err != nil {
+			if w.stopCtx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("stream: re-fetch batch %d of %s: %w", b.Seq, w.key(), err)
+		}
+		if len(got) == 0 {
+			if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+				return nil
+			}
+			continue
+		}
+		done := false
+		for i := range got {
+			if w.c.codec.Compare(got[i].Pointer, b.Last) > 0 {
+				w.buf = append(w.buf, got[i:]...)
+				done = true
+				break
+			}
+			recs = append(recs, got[i])
+		}
+		if len(recs) == 0 && done {
+			return fmt.Errorf("stream: checkpoint %s: the records of unfinished batch %d (%s to %s) are no longer in the stream; refusing to skip them",
+				w.key(), b.Seq, w.c.codec.Format(w.c.s.Name(), w.id, b.First), w.c.codec.Format(w.c.s.Name(), w.id, b.Last))
+		}
+		if done || w.c.codec.Compare(recs[len(recs)-1].Pointer, b.Last) == 0 {
+			break
+		}
+	}
+	w.setBatch(recs)
+	return nil
+}
+
+func (w *partitionWorker) setBatch(recs []Record) {
+	w.recs, w.next = recs, 0
+	w.batchT = w.c.cfg.clock.Now()
+	if w.c.cfg.observer != nil {
+		w.observe(Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT, Lag: w.lag()})
+	}
+}
+
+// lag returns how far the partition is behind after the current batch, if
+// the reader tells: its lag plus the records fetched ahead of the batch.
+func (w *partitionWorker) lag() *Lag {
+	lr, ok := w.reader.(driver.LagReporter)
+	if !ok {
+		return nil
+	}
+	l := lr.Lag()
+	if l.Records >= 0 {
+		l.Records += int64(len(w.buf))
+	}
+	return &l
+}
+
+// fetchBatch fetches the next batch and persists it before any handler runs.
+func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
+	if w.reader == nil && w.read == nil {
+		w.start = w.c.cfg.start
+		if w.cp.Committed != nil {
+			w.start = After(w.cp.Committed)
+		}
+	}
+	recs, err := w.fetch(w.c.cfg.batchSize)
+	if errors.Is(err, driver.ErrPartitionFinished) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cp.Finished = true
+		if err := w.save(); err != nil {
+			return false, false, err
+		}
+		w.observe(Event{Kind: EventPartitionFinished})
+		return false, true, nil
+	}
+	if err != nil {
+		if w.stopCtx.Err() != nil {
+			return false, false, nil
+		}
+		return false, false, fmt.Errorf("stream: fetch %s partition %s: %w", w.c.s.Name(), w.id, err)
+	}
+	if len(recs) == 0 {
+		return false, false, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq++
+	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs)}
+	if err := w.save(); err != nil {
+		return false, false, err
+	}
+	w.setBatch(recs)
+	return true, false, nil
+}
+
+// waitOperator waits, while halted, for an operator to retry or skip the
+// halted record (a new checkpoint version without a halted record).
+func (w *partitionWorker) waitOperator() error {
+	for {
+		if w.c.cfg.clock.Sleep(w.stopCtx, w.c.cfg.pollInterval) != nil {
+			return nil
+		}
+		cp, err := w.load()
+		if err != nil || cp == nil {
+			return err
+		}
+		if cp.Version == w.cp.Version || cp.Halted() != nil {
+			continue
+		}
+		w.mu.Lock()
+		w.cp = cp
+		w.halted = false
+		if err := w.validateCheckpoint(); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		if cp.Batch == nil {
+			// The operator moved past the whole batch.
+			w.recs = nil
+			w.mu.Unlock()
+			return nil
+		}
+		note, err := w.commitAndSave()
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		if w.cp.Batch == nil {
+			w.recs = nil
+		}
+		w.mu.Unlock()
+		w.report(note)
+		return nil
+	}
+}
