@@ -12,42 +12,87 @@ import (
 	"github.com/unistream-go/unistream/stream/dlq"
 )
 
-// processBatch runs the handler over the current batch, sequentially or by
-// key groups, until it is final, halted, or the consumer stops.
+// processBatch runs the handler over the current batch until it is final,
+// halted, or the consumer stops; then it saves what is only in memory if
+// the batch is not done (a halt, or a stop, left part of it).
+//
+// The batch runs in one of two modes:
+//   - careful: every attempt is saved in_progress before its handler runs
+//     and its outcome after (runRecord), one record at a time. This is
+//     per-record mode (CommitPerRecord, where Concurrency still applies),
+//     and the mode of a batch a crash interrupted (Batch.Careful), so that
+//     a record that kills the process is charged for it and no other
+//     record is.
+//   - fast (the default): a record's first attempt runs without a save,
+//     its success is kept in memory until the commit policy commits it
+//     (runFast). Failures, skips, DLQ writes and halts are saved when they
+//     happen, and every later attempt of a record is careful.
 func (w *partitionWorker) processBatch() error {
 	var err error
-	if w.c.cfg.concurrency <= 1 {
-		// Sequentially, the outcome of record i and the in_progress mark of
-		// record i+1 go in one save (see runRecord): pre carries the attempt
-		// that save started into the next iteration.
-		var pre attemptStart
-		for i := w.next; i < len(w.recs) && err == nil && !w.halted; i++ {
-			var next *Record
-			if i+1 < len(w.recs) {
-				next = &w.recs[i+1]
-			}
-			var stop bool
-			stop, pre, err = w.runRecord(&w.recs[i], next, pre)
-			if stop {
-				break
-			}
-		}
-	} else {
-		err = w.processConcurrent()
+	perRecord := w.c.cfg.commit.perRecord()
+	switch {
+	case w.c.cfg.concurrency > 1 && (perRecord || !w.cp.Batch.Careful):
+		err = w.processConcurrent(perRecord)
+	case perRecord || w.cp.Batch.Careful:
+		err = w.processCareful()
+	default:
+		err = w.processFast()
 	}
 	if err != nil {
 		return err
 	}
 	w.mu.Lock()
-	done := w.cp.Batch == nil
-	w.mu.Unlock()
-	if done {
+	defer w.mu.Unlock()
+	if w.cp.Batch == nil {
 		w.recs = nil
+		return nil
+	}
+	// A stop saves in saveOnStop; a halt waits here for an operator, and
+	// the other keys' successes since the last commit are saved first.
+	if w.unsaved == 0 || w.broken || w.stopCtx.Err() != nil {
+		return nil
+	}
+	note, err := w.save(w.c.cfg.clock.Now())
+	w.report(note)
+	return err
+}
+
+// processCareful runs the batch one record at a time, each attempt saved
+// before and after its handler. The outcome of record i and the
+// in_progress mark of record i+1 go in one save (see runRecord): pre
+// carries the attempt that save started into the next iteration.
+func (w *partitionWorker) processCareful() error {
+	var pre attemptStart
+	for i := w.next; i < len(w.recs) && !w.halted; i++ {
+		var next *Record
+		if i+1 < len(w.recs) {
+			next = &w.recs[i+1]
+		}
+		stop, started, err := w.runRecord(&w.recs[i], next, pre)
+		if err != nil || stop {
+			return err
+		}
+		pre = started
 	}
 	return nil
 }
 
-// processConcurrent runs the batch on up to Concurrency goroutines. Each
+// processFast runs the batch one record at a time in fast mode. The
+// clock is read once per record: a record's end is the next one's start.
+func (w *partitionWorker) processFast() error {
+	t := w.c.cfg.clock.Now()
+	for i := w.next; i < len(w.recs) && !w.halted; i++ {
+		stop, end, err := w.runFast(&w.recs[i], t)
+		if err != nil || stop {
+			return err
+		}
+		t = end
+	}
+	return nil
+}
+
+// processConcurrent runs the batch on up to Concurrency goroutines, in
+// per-record mode (runRecord) or fast mode (runFast). Each
 // goroutine pulls the next record in batch order, and no record more than
 // a window of 4×Concurrency past the oldest unfinished one is started, so the
 // finished-but-uncommitted records (each a checkpoint entry) stay few. A
@@ -55,7 +100,7 @@ func (w *partitionWorker) processBatch() error {
 // same goroutine, keeping per-key order. When a record halts (or the
 // consumer stops), its key stops: the key's later records stay pending, the
 // other keys go on.
-func (w *partitionWorker) processConcurrent() error {
+func (w *partitionWorker) processConcurrent(perRecord bool) error {
 	keyOf := w.c.cfg.orderKey
 	window := 4 * w.c.cfg.concurrency
 	var (
@@ -124,7 +169,13 @@ func (w *partitionWorker) processConcurrent() error {
 		i, k, ok := take("", false)
 		for ok {
 			qmu.Unlock()
-			stop, _, err := w.runRecord(&w.recs[i], nil, attemptStart{})
+			var stop bool
+			var err error
+			if perRecord {
+				stop, _, err = w.runRecord(&w.recs[i], nil, attemptStart{})
+			} else {
+				stop, _, err = w.runFast(&w.recs[i], w.c.cfg.clock.Now())
+			}
 			qmu.Lock()
 			if err != nil && firstE == nil {
 				firstE = err
@@ -234,10 +285,14 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 				case checkpoint.InProgress:
 					// A crash interrupted this attempt: it counts, and is retried.
 					st.Status = checkpoint.Failed
-					st.AddError(st.Attempts, cfg.clock.Now(), "attempt interrupted: the consumer stopped during the handler (in_progress at restart)")
+					st.AddError(st.Attempts, cfg.clock.Now(), interruptedError)
 					st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
 				}
 				if st.Status == checkpoint.Failed && (st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts) {
+					if !st.Exhausted {
+						st.Exhausted = true
+						st.Reason = exhaustedReason(st)
+					}
 					w.mu.Unlock()
 					stop, err := w.exhaust(r)
 					return stop, started, err
@@ -265,13 +320,15 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			st = &w.cp.Batch.Records[w.state(r.Pointer)]
 			now = cfg.clock.Now()
 			attempt = w.markInProgress(st, now)
-			if err := w.saveAt(now); err != nil {
+			note, err := w.save(now)
+			if err != nil {
 				w.mu.Unlock()
 				return true, started, err
 			}
 			w.mu.Unlock()
 			if obs {
 				w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: attempt, Time: now})
+				w.report(note)
 			}
 		}
 
@@ -282,33 +339,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		}
 		end := cfg.clock.Now()
 		st := &w.cp.Batch.Records[w.state(r.Pointer)]
-		var out outcome
-		switch {
-		case herr == nil:
-			out = outSucceeded
-			st.Status = checkpoint.Succeeded
-			w.cp.Counts.Succeeded++
-		case isSkip(herr):
-			out = outSkipped
-			st.Status = checkpoint.Skipped
-			st.Reason = skipReason(herr)
-			w.cp.Counts.Skipped++
-		default:
-			st.AddError(attempt, end, herr.Error())
-			st.Status = checkpoint.Failed
-			if IsPermanent(herr) || attempt >= cfg.retry.MaxAttempts {
-				out = outExhausted
-				st.Exhausted = true
-				st.Reason = "exhausted"
-				if IsPermanent(herr) {
-					st.Reason = "permanent"
-				}
-			} else {
-				out = outRetry
-				st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(attempt, cfg.rand))
-				w.cp.Counts.Retries++
-			}
-		}
+		out := w.settle(st, attempt, herr, end)
 		delay := st.NextRetry.Sub(end)
 		// The next record's in_progress mark rides on this save (see the
 		// doc comment). The stop is checked here, before the save: once it
@@ -323,45 +354,182 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			// batch's only state. Its slot becomes next's, in_progress,
 			// and the commit moves over r: the checkpoint addState, advance
 			// and markInProgress would make, without their searches.
-			before := w.cp.Committed
-			w.cp.Committed = r.Pointer
-			w.next++
+			w.commitNext(end)
 			*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
 			started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
-			note, err = w.saveNoting(before, end)
+			note, err = w.save(end)
 		case chain && !w.committed(next) && w.state(next.Pointer) < 0:
 			j := w.addState(next)
 			started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
 			fallthrough
 		default:
-			note, err = w.commitAndSaveAt(end)
+			note, err = w.commitAndSave(end)
 		}
 		w.mu.Unlock()
 		if err != nil {
 			return true, attemptStart{}, err
 		}
+		w.reportOutcome(r, out, attempt, herr, now, end, delay, note)
 		switch out {
 		case outSucceeded, outSkipped:
-			if obs {
-				if out == outSucceeded {
-					w.observe(Event{Kind: EventAttemptSucceeded, Record: r, Attempt: attempt, Elapsed: end.Sub(now), Time: end})
-				} else {
-					w.observe(Event{Kind: EventSkipped, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end})
-				}
-				w.report(note)
-				if started.ok {
-					w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: end})
-				}
+			if obs && started.ok {
+				w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: end})
 			}
 			return false, started, nil
-		case outRetry:
-			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Delay: delay, Elapsed: end.Sub(now), Time: end})
 		case outExhausted:
-			w.observe(Event{Kind: EventAttemptFailed, Record: r, Attempt: attempt, Err: herr, Elapsed: end.Sub(now), Time: end, Final: true})
 			stop, err := w.exhaust(r)
 			return stop, attemptStart{}, err
 		}
 	}
+}
+
+// settle records in st the outcome of attempt number attempt, which ended
+// at end with the handler's error herr (nil: success), and counts it. The
+// caller holds w.mu.
+func (w *partitionWorker) settle(st *checkpoint.RecordState, attempt int, herr error, end time.Time) outcome {
+	cfg := &w.c.cfg
+	switch {
+	case herr == nil:
+		st.Status = checkpoint.Succeeded
+		w.cp.Counts.Succeeded++
+		return outSucceeded
+	case isSkip(herr):
+		st.Status = checkpoint.Skipped
+		st.Reason = skipReason(herr)
+		w.cp.Counts.Skipped++
+		return outSkipped
+	}
+	st.AddError(attempt, end, herr.Error())
+	st.Status = checkpoint.Failed
+	if IsPermanent(herr) || attempt >= cfg.retry.MaxAttempts {
+		st.Exhausted = true
+		st.Reason = "exhausted"
+		if IsPermanent(herr) {
+			st.Reason = "permanent"
+		}
+		return outExhausted
+	}
+	st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(attempt, cfg.rand))
+	w.cp.Counts.Retries++
+	return outRetry
+}
+
+// reportOutcome sends the events of a finished attempt that started at
+// start: its outcome, then what its save made durable (note).
+func (w *partitionWorker) reportOutcome(r *Record, out outcome, attempt int, herr error, start, end time.Time, delay time.Duration, note commitNote) {
+	if w.c.cfg.observer == nil {
+		return
+	}
+	e := Event{Record: r, Attempt: attempt, Elapsed: end.Sub(start), Time: end}
+	switch out {
+	case outSucceeded:
+		e.Kind = EventAttemptSucceeded
+	case outSkipped:
+		e.Kind, e.Err = EventSkipped, herr
+	case outRetry:
+		e.Kind, e.Err, e.Delay = EventAttemptFailed, herr, delay
+	case outExhausted:
+		e.Kind, e.Err, e.Final = EventAttemptFailed, herr, true
+	}
+	w.observe(e)
+	w.report(note)
+}
+
+// runFast drives one record in fast mode, starting at start; it returns
+// when the record is final, halted or stopped, and the time it ended. A
+// record with a state (an earlier attempt failed, or a crash interrupted
+// one) goes through runRecord, careful. A fresh record's first attempt
+// runs without a save: the batch is saved Running, so a crash during it
+// is detected on restart and the batch handled again carefully. Its
+// success is kept in memory until the commit policy commits it; any other
+// outcome is saved at once, with the progress kept until then, and a
+// failed record's later attempts are careful.
+func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end time.Time, err error) {
+	cfg := &w.c.cfg
+	if !w.lock() {
+		return true, start, nil
+	}
+	if w.committed(r) {
+		// Final already, and committed by another key group's progress.
+		w.mu.Unlock()
+		return false, start, nil
+	}
+	if len(w.cp.Batch.Records) > 0 && w.state(r.Pointer) >= 0 {
+		w.mu.Unlock()
+		stop, _, err := w.runRecord(r, nil, attemptStart{})
+		return stop, cfg.clock.Now(), err
+	}
+	w.mu.Unlock()
+	// As in runRecord: no attempt starts once the stop or the drain
+	// timeout is seen.
+	if w.stopCtx.Err() != nil || w.workCtx.Err() != nil {
+		return true, start, nil
+	}
+	if cfg.observer != nil {
+		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: 1, Time: start})
+	}
+
+	herr := w.call(r)
+
+	end = cfg.clock.Now()
+	if !w.lock() {
+		return true, end, nil
+	}
+	out := outSucceeded
+	var delay time.Duration
+	if herr == nil && len(w.cp.Batch.Records) == 0 && &w.recs[w.next] == r {
+		// The steady state: r is the oldest record not committed and the
+		// batch has no state; the commit moves over it in memory.
+		w.cp.Counts.Succeeded++
+		w.commitNext(end)
+	} else {
+		st := &w.cp.Batch.Records[w.addState(r)]
+		st.Attempts, st.FirstAttempt, st.LastAttempt = 1, start, start
+		out = w.settle(st, 1, herr, end)
+		delay = st.NextRetry.Sub(end)
+		if out == outSucceeded || out == outSkipped {
+			w.advance(end)
+		}
+	}
+	w.unsaved++
+	var note commitNote
+	if out != outSucceeded || w.commitDue(end) {
+		note, err = w.save(end)
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return true, end, err
+	}
+	w.reportOutcome(r, out, 1, herr, start, end, delay, note)
+	switch out {
+	case outRetry:
+		stop, _, err := w.runRecord(r, nil, attemptStart{})
+		return stop, cfg.clock.Now(), err
+	case outExhausted:
+		stop, err := w.exhaust(r)
+		return stop, cfg.clock.Now(), err
+	}
+	return false, end, nil
+}
+
+// interruptedError is the attempt error of an attempt found in_progress
+// when the checkpoint is loaded: the process died during its handler.
+const interruptedError = "attempt interrupted by a crash: the consumer stopped during the handler (in_progress at restart)"
+
+// exhaustedReason is the reason of a record whose attempts ran out: "crashed"
+// when its last attempt was interrupted by a crash, saying how many were,
+// and "exhausted" otherwise. The DLQ envelope and a halt carry it.
+func exhaustedReason(st *checkpoint.RecordState) string {
+	if st.LastError() != interruptedError {
+		return "exhausted"
+	}
+	n := 0
+	for _, e := range st.Errors {
+		if e.Error == interruptedError {
+			n++
+		}
+	}
+	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
 }
 
 // onlyState reports whether st, the state of r, is the batch's only record
@@ -439,7 +607,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 			st.Status = checkpoint.DeadLettered
 			w.cp.Counts.DeadLettered++
 			attempts := st.Attempts
-			note, err := w.commitAndSave()
+			note, err := w.commitAndSave(w.c.cfg.clock.Now())
 			w.mu.Unlock()
 			if err != nil {
 				return true, err
@@ -462,7 +630,8 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 	}
 	st.Status = checkpoint.Halted
 	st.Reason = reason
-	if err := w.save(); err != nil {
+	note, err := w.save(w.c.cfg.clock.Now())
+	if err != nil {
 		w.mu.Unlock()
 		return true, err
 	}
@@ -474,6 +643,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 		herr = fmt.Errorf("%w: %w", ErrHalted, dlqErr)
 	}
 	w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: herr})
+	w.report(note)
 	return true, nil
 }
 

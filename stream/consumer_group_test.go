@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -243,9 +242,11 @@ func TestGroupLostStopsAtOnceAndOthersTakeOver(t *testing.T) {
 			t.Errorf("record %s of the lost partition handled %d times, want once", id, got.total(id))
 		}
 	}
-	// b resumed from a's last save: the held record's attempt counted.
-	if before.Batch == nil || before.Batch.Records[0].Status != checkpoint.InProgress {
-		t.Fatalf("checkpoint of %s before the loss: %+v, want the held record in progress", heldPart, before.Batch)
+	// b resumed from a's last save: the batch a had saved Running, its
+	// first attempt of the held record kept in memory (the default commit
+	// cadence), so b handles that batch in careful mode.
+	if before.Batch == nil || !before.Batch.Running || len(before.Batch.Records) != 0 {
+		t.Fatalf("checkpoint of %s before the loss: %+v, want its batch saved Running with no record state", heldPart, before.Batch)
 	}
 	after := e.cp(heldPart)
 	if after.Counts.Succeeded != uint64(len(e.order[heldPart])) {

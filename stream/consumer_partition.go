@@ -37,6 +37,16 @@ type partitionWorker struct {
 	batchT time.Time
 	halted bool
 	broken bool // a save failed: the in-memory checkpoint is not to be used
+
+	// unsaved counts the outcomes kept in memory since the last save
+	// (successes waiting for the commit); lastSave is when that save was.
+	unsaved  int
+	lastSave time.Time
+	// savedCommitted is the committed pointer of the last save, and done
+	// the batch finished since: what the next save reports (with an
+	// observer only).
+	savedCommitted Pointer
+	done           batchDone
 }
 
 // lock takes w.mu unless a save failed; then it returns false, unlocked,
@@ -65,7 +75,9 @@ func (w *partitionWorker) observe(e Event) {
 	w.c.cfg.observer.Observe(e)
 }
 
-// run processes the partition until stopped, finished or failed.
+// run processes the partition until stopped, finished or failed. On the
+// way out it saves what is only in memory (see saveOnStop), unless the
+// partition failed to save or was lost.
 func (w *partitionWorker) run() (finished bool, err error) {
 	defer func() {
 		if w.reader != nil {
@@ -79,12 +91,19 @@ func (w *partitionWorker) run() (finished bool, err error) {
 		return false, err
 	}
 	w.cp = cp
+	w.savedCommitted = cp.Committed
+	w.lastSave = w.c.cfg.clock.Now()
 	if cp.Finished {
 		return true, nil
 	}
 	if err := w.validateCheckpoint(); err != nil {
 		return false, err
 	}
+	defer func() {
+		if serr := w.saveOnStop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	if cp.Batch != nil {
 		w.seq = cp.Batch.Seq
 		if err := w.recoverBatch(); err != nil {
@@ -116,18 +135,27 @@ func (w *partitionWorker) run() (finished bool, err error) {
 	return false, nil
 }
 
-// load reads the partition's checkpoint, retrying store errors with the
-// fetch backoff: a store outage pauses the partition, it does not end the
-// run. Corrupt data is not retried. It returns (nil, nil) when the consumer
-// stops first.
+// load reads the partition's checkpoint. A transient store error pauses
+// the partition: the load is retried with the fetch backoff until it
+// succeeds or the consumer stops (then it returns nil, nil). A permanent
+// one (checkpoint.IsPermanent, such as corrupt data) ends the partition
+// with an error naming the store and the key.
 func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
+	store := w.c.cfg.store
 	for failures := 0; ; {
-		cp, err := w.c.cfg.store.Load(w.workCtx, w.key())
+		cp, err := store.Load(w.workCtx, w.key())
 		if err == nil {
+			if failures > 0 {
+				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
+			}
 			return cp, nil
 		}
-		if errors.Is(err, checkpoint.ErrCorrupt) {
-			return nil, fmt.Errorf("stream: load checkpoint %s: %w", w.key(), err)
+		if checkpoint.IsPermanent(err) {
+			w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
+			return nil, fmt.Errorf("stream: load checkpoint %s from %s: %w", w.key(), storeName(store), err)
+		}
+		if w.stopCtx.Err() != nil {
+			return nil, nil
 		}
 		failures++
 		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
@@ -237,7 +265,8 @@ func (w *partitionWorker) fetch(max int) ([]Record, error) {
 	}
 }
 
-// recoverBatch re-fetches the unfinished batch of a loaded checkpoint.
+// recoverBatch re-fetches the unfinished batch of a loaded checkpoint and
+// picks how it is handled: in careful mode if a crash interrupted it.
 func (w *partitionWorker) recoverBatch() error {
 	b := w.cp.Batch
 	w.start = Start{Kind: driver.StartAt, Pointer: b.First}
@@ -277,6 +306,22 @@ func (w *partitionWorker) recoverBatch() error {
 		}
 	}
 	w.setBatch(recs)
+	switch {
+	case b.Running:
+		// The batch was handled with its successes in memory when the
+		// consumer stopped without saving them: a crash, maybe caused by
+		// one of its records. Careful mode isolates that record.
+		b.Running, b.Careful = false, true
+	case !b.Careful && !w.c.cfg.commit.perRecord():
+		// A graceful stop (or per-record mode) left the batch: mark it
+		// Running again before any success is kept only in memory.
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		b.Running = true
+		if _, err := w.save(w.c.cfg.clock.Now()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -315,7 +360,7 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.cp.Finished = true
-		if err := w.save(); err != nil {
+		if _, err := w.save(w.c.cfg.clock.Now()); err != nil {
 			return false, false, err
 		}
 		w.observe(Event{Kind: EventPartitionFinished})
@@ -333,8 +378,11 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq++
-	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs)}
-	if err := w.save(); err != nil {
+	// Running marks the batch as handled with successes kept in memory:
+	// found on load, it tells of a crash (see recoverBatch).
+	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs),
+		Running: !w.c.cfg.commit.perRecord()}
+	if _, err := w.save(w.c.cfg.clock.Now()); err != nil {
 		return false, false, err
 	}
 	w.setBatch(recs)
@@ -368,7 +416,7 @@ func (w *partitionWorker) waitOperator() error {
 			w.mu.Unlock()
 			return nil
 		}
-		note, err := w.commitAndSave()
+		note, err := w.commitAndSave(w.c.cfg.clock.Now())
 		if err != nil {
 			w.mu.Unlock()
 			return err

@@ -858,51 +858,69 @@ func TestCheckpointLoadErrorsAreRetried(t *testing.T) {
 	}
 }
 
-// TestSequentialSavesOncePerRecord checks the sequential hot path: after
-// the batch save and the first record's in_progress save, each record's
-// outcome is saved together with the next record's in_progress mark, one
-// save per record (the crash test checks that every handler call still
-// finds its attempt persisted in_progress).
-func TestSequentialSavesOncePerRecord(t *testing.T) {
-	e := newEnv(t, 1)
-	ids := e.write("a", "b", "c", "d", "e", "f", "g", "h")
-	cs := &crashStore{inner: e.store, limit: 1 << 30}
-	var seen []string
-	var inProgress []int
-	cs.onSaved = func(cp *checkpoint.Checkpoint) {
-		n := 0
-		if cp.Batch != nil {
-			for _, st := range cp.Batch.Records {
-				if st.Status == checkpoint.InProgress {
-					n++
-				}
+// TestCommitCadence counts the checkpoint saves of one sequential batch of
+// 8 successes under each commit policy, and what each save holds. In
+// per-record mode: the batch save, the first record's in_progress save,
+// then one save per record, each carrying the outcome and the next
+// record's in_progress mark (the crash test checks that every handler call
+// still finds its attempt persisted). By default: the batch save and one
+// commit at its end. By count and by interval: a commit every 3 records,
+// or every 2 s of the fake clock (the handler advances it 1 s per record;
+// in the default case it does not, so only the end of the batch commits).
+func TestCommitCadence(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy stream.CommitPolicy
+		tick   time.Duration // the handler advances the fake clock by it
+		// committed is, per save, how many records it commits in all;
+		// inProgress how many in_progress marks it carries.
+		committed, inProgress []int
+	}{
+		{"per_record", stream.CommitPerRecord, 0,
+			[]int{0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, []int{0, 1, 1, 1, 1, 1, 1, 1, 1, 0}},
+		{"default", stream.DefaultCommit, 0, []int{0, 8}, []int{0, 0}},
+		{"records_3", stream.CommitPolicy{Records: 3}, time.Second, []int{0, 3, 6, 8}, []int{0, 0, 0, 0}},
+		{"interval_2s", stream.CommitPolicy{Interval: 2 * time.Second}, time.Second, []int{0, 2, 4, 6, 8}, []int{0, 0, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			ids := e.write("a", "b", "c", "d", "e", "f", "g", "h")
+			index := map[string]int{}
+			for i, id := range ids {
+				index[string(e.ptrs[id])] = i + 1
 			}
-		}
-		inProgress = append(inProgress, n)
-	}
-	h := func(ctx context.Context, r *stream.Record) error {
-		seen = append(seen, r.ID)
-		return nil
-	}
-	if err := e.run(e.consumer(h, stream.WithCheckpointStore(cs), stream.WithBatchSize(len(ids))), e.committedAll); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != len(ids) {
-		t.Fatalf("handled %v, want each of %v once", seen, ids)
-	}
-	// The batch, the first in_progress, then one save per record.
-	if want := 2 + len(ids); cs.saves() != want {
-		t.Errorf("%d saves for %d records in one batch, want %d", cs.saves(), len(ids), want)
-	}
-	// Every save but the batch's and the last carries one in_progress mark.
-	for i, n := range inProgress {
-		want := 1
-		if i == 0 || i == len(inProgress)-1 {
-			want = 0
-		}
-		if n != want {
-			t.Errorf("save %d has %d in_progress records, want %d (all: %v)", i+1, n, want, inProgress)
-		}
+			cs := &crashStore{inner: e.store, limit: 1 << 30}
+			var committed, inProgress []int
+			cs.onSaved = func(cp *checkpoint.Checkpoint) {
+				n := 0
+				if cp.Batch != nil {
+					for _, st := range cp.Batch.Records {
+						if st.Status == checkpoint.InProgress {
+							n++
+						}
+					}
+				}
+				inProgress = append(inProgress, n)
+				committed = append(committed, index[string(cp.Committed)])
+			}
+			var seen []string
+			h := func(ctx context.Context, r *stream.Record) error {
+				seen = append(seen, r.ID)
+				e.clock.Advance(tc.tick)
+				return nil
+			}
+			c := e.consumer(h, stream.WithCheckpointStore(cs), stream.WithBatchSize(len(ids)), stream.WithCommit(tc.policy))
+			if err := e.run(c, e.committedAll); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != len(ids) {
+				t.Fatalf("handled %v, want each of %v once", seen, ids)
+			}
+			if fmt.Sprint(committed) != fmt.Sprint(tc.committed) || fmt.Sprint(inProgress) != fmt.Sprint(tc.inProgress) {
+				t.Errorf("%d saves committing %v records with %v in_progress marks; want %d saves committing %v with %v",
+					len(committed), committed, inProgress, len(tc.committed), tc.committed, tc.inProgress)
+			}
+		})
 	}
 }
 

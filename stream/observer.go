@@ -22,7 +22,7 @@ const (
 	EventHalted                                 // the partition stopped at Record; Err says why
 	EventCommitted                              // the committed pointer advanced to Pointer
 	EventPartitionFinished                      // a closed partition was fully processed
-	EventCheckpointError                        // a checkpoint save failed; Err says why
+	EventCheckpointError                        // a checkpoint load or save failed; Err says why, Attempt counts the failures in a row, and a transient one is retried after Delay
 
 	// Producer events.
 	EventProducerEmit     // a batch of Count records is being sent
@@ -35,6 +35,11 @@ const (
 	// listing partitions) failed; Err says why, Attempt counts the failures
 	// in a row, and the consumer tries again after Delay.
 	EventFetchError
+
+	// EventCheckpointRecovered: a checkpoint load or save succeeded after
+	// Attempt failures in a row (each an EventCheckpointError): the
+	// partition goes on.
+	EventCheckpointRecovered
 )
 
 var eventNames = map[EventKind]string{
@@ -46,6 +51,7 @@ var eventNames = map[EventKind]string{
 	EventProducerEmit: "producer_emit", EventProducerSent: "producer_sent",
 	EventProducerFailed: "producer_failed", EventProducerHold: "producer_hold",
 	EventProducerReplayed: "producer_replayed", EventFetchError: "fetch_error",
+	EventCheckpointRecovered: "checkpoint_recovered",
 }
 
 // String returns the snake_case name.
