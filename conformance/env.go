@@ -488,6 +488,7 @@ type probeStore struct {
 	mu      sync.Mutex
 	limit   int // saves let through before the crash; < 0: no limit
 	saves   int
+	down    int // loads and saves still to fail in the current outage
 	crashed bool
 	onSaved func(cp *checkpoint.Checkpoint)
 }
@@ -497,7 +498,33 @@ func newProbe(inner checkpoint.Store, limit int, onSaved func(*checkpoint.Checkp
 }
 
 func (s *probeStore) Load(ctx context.Context, k checkpoint.Key) (*checkpoint.Checkpoint, error) {
+	if s.failing() {
+		return nil, errOutage
+	}
 	return s.inner.Load(ctx, k)
+}
+
+// errOutage is what a probeStore returns during an outage: a transient
+// error, which the engine retries.
+var errOutage = errors.New("conformance: simulated checkpoint store outage")
+
+// outage makes the next n loads and saves fail with errOutage (added to
+// any outage still under way).
+func (s *probeStore) outage(n int) {
+	s.mu.Lock()
+	s.down += n
+	s.mu.Unlock()
+}
+
+// failing reports whether this call falls in an outage, and counts it.
+func (s *probeStore) failing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down > 0 {
+		s.down--
+		return true
+	}
+	return false
 }
 
 func (s *probeStore) List(ctx context.Context, consumer, stream string) ([]*checkpoint.Checkpoint, error) {
@@ -505,11 +532,17 @@ func (s *probeStore) List(ctx context.Context, consumer, stream string) ([]*chec
 }
 
 func (s *probeStore) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
+	if s.failing() {
+		return errOutage
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.crashed || (s.limit >= 0 && s.saves >= s.limit) {
+		// Permanent: the engine ends the partition here and saves nothing
+		// more, as a process that died at this save would (a transient
+		// store error is retried until the store recovers).
 		s.crashed = true
-		return errCrash
+		return checkpoint.Permanent(errCrash)
 	}
 	if err := s.inner.Save(ctx, cp); err != nil {
 		return err

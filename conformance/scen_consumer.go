@@ -825,15 +825,25 @@ func attemptsSurviveRestart(e *env) {
 
 	// A crash during the last attempt: in_progress counts, no new call.
 	// A crash during an earlier attempt: retried, and the partition goes on.
-	for _, tc := range []struct {
+	// In per-record mode every attempt is saved in_progress first; by
+	// default a record's first attempt is not (its batch is saved
+	// Running), so a crash in it is charged to no record and the batch
+	// is handled again in careful mode.
+	type crashCase struct {
 		name      string
 		max       int  // MaxAttempts
 		interrupt int  // the attempt the crash interrupts
 		wantDLQ   bool // no attempt left after the interrupted one
-	}{
-		{"crash_in_last_attempt", 2, 2, true},
-		{"crash_in_first_attempt", 3, 1, false},
-	} {
+		perRecord bool // stream.CommitPerRecord
+	}
+	var cases []crashCase
+	for _, perRecord := range []bool{true, false} {
+		suffix := map[bool]string{true: "/per_record", false: "/default_commit"}[perRecord]
+		cases = append(cases,
+			crashCase{"crash_in_last_attempt" + suffix, 2, 2, true, perRecord},
+			crashCase{"crash_in_first_attempt" + suffix, 3, 1, false, perRecord})
+	}
+	for _, tc := range cases {
 		st := e.newStream(1)
 		ids := st.writeKeys("k", "k")
 		y, z := ids[0], ids[1]
@@ -854,19 +864,29 @@ func attemptsSurviveRestart(e *env) {
 			}
 		}
 		name := tc.name
-		r := e.start(e.consumer(st, name, probe, sink, h, stream.WithRetry(pol)))
+		commit := stream.WithCommit(stream.DefaultCommit)
+		if tc.perRecord {
+			commit = stream.WithCommit(stream.CommitPerRecord)
+		}
+		r := e.start(e.consumer(st, name, probe, sink, h, stream.WithRetry(pol), commit))
 		r.until("the crash", func() bool { ended, _ := r.exited(); return ended }, e.dump(store, name, st))
 		if err := r.stop(); !errors.Is(err, errCrash) {
 			e.t.Fatalf("%s: Run = %v, want the simulated crash", tc.name, err)
 		}
 		cp := e.cp(store, name, st, st.partitions()[0])
 		wantAttempts := tc.interrupt
-		if cp.Batch == nil || len(cp.Batch.Records) == 0 || cp.Batch.Records[0].ID != y ||
-			cp.Batch.Records[0].Status != checkpoint.InProgress || cp.Batch.Records[0].Attempts != wantAttempts {
+		switch {
+		case !tc.perRecord && tc.interrupt == 1:
+			if cp.Batch == nil || !cp.Batch.Running || len(cp.Batch.Records) != 0 {
+				e.t.Fatalf("%s: after a crash during the first attempt the checkpoint is%s\nwant the batch saved Running with no record state",
+					tc.name, e.dump(store, name, st)())
+			}
+		case cp.Batch == nil || len(cp.Batch.Records) == 0 || cp.Batch.Records[0].ID != y ||
+			cp.Batch.Records[0].Status != checkpoint.InProgress || cp.Batch.Records[0].Attempts != wantAttempts:
 			e.t.Fatalf("%s: after a crash during attempt %d the checkpoint is%s\nwant %s in_progress with %d attempts persisted before the handler ran",
 				tc.name, wantAttempts, e.dump(store, name, st)(), y, wantAttempts)
 		}
-		e.runUntil(e.consumer(st, name, store, sink, h, stream.WithRetry(pol)), "the restarted consumer to finish",
+		e.runUntil(e.consumer(st, name, store, sink, h, stream.WithRetry(pol), commit), "the restarted consumer to finish",
 			func() bool { return e.committedAll(store, name, st) }, e.dump(store, name, st))
 		wantCalls := tc.interrupt
 		if !tc.wantDLQ {
@@ -875,8 +895,11 @@ func attemptsSurviveRestart(e *env) {
 		if n := cl.count(y); n != wantCalls {
 			e.t.Errorf("%s: the interrupted record was handled %d times in all, want %d (the interrupted attempt counts)", tc.name, n, wantCalls)
 		}
-		if cl.count(z) != 1 {
-			e.t.Errorf("%s: the next record was handled %d times, want 1 (the partition must not stay stuck)", tc.name, cl.count(z))
+		// By default the crashed consumer may handle the next record before
+		// its commit fails; the restart then hands it over again (at least
+		// once, repeating at most one commit interval).
+		if n := cl.count(z); n != 1 && (tc.perRecord || n != 2) {
+			e.t.Errorf("%s: the next record was handled %d times, want 1 (2 by default if the crashed consumer reached it; the partition must not stay stuck)", tc.name, n)
 		}
 		envs := sink.envelopes()
 		switch {

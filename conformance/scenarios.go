@@ -9,7 +9,8 @@ type scenario struct {
 	run       func(e *env)
 }
 
-// scenarios are the suite, in the order of issue 4.
+// scenarios are the suite: 1 to 20 from the first issues, 21 to 23 the
+// commit cadence, poison-pill isolation and store outages.
 var scenarios = []scenario{
 	{"01_round_trip", true, false, false, roundTrip},
 	{"02_graceful_stop_resume", true, false, false, gracefulStopResume},
@@ -31,4 +32,7 @@ var scenarios = []scenario{
 	{"18_no_goroutine_leaks", true, false, false, noGoroutineLeaks},
 	{"19_group_scale_out", true, true, false, groupScaleOut},
 	{"20_lease_scale_out", true, false, true, leaseScaleOut},
+	{"21_commit_cadence", true, false, false, commitCadence},
+	{"22_poison_pill", true, false, false, poisonPill},
+	{"23_store_outage", true, false, false, storeOutage},
 }
