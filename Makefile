@@ -4,7 +4,7 @@ PKGS     := ./...
 # -race needs cgo; the machine has gcc.
 export CGO_ENABLED := 1
 
-.PHONY: demo test tools vet build bench fuzz generate check-generated clean
+.PHONY: demo test tools vet build bench bench-consumer fuzz generate check-generated clean
 
 ## demo: run the main job (producer + consumer with retries, DLQ and checkpoints) on the embedded backend
 # The lite tag leaves the AWS SDK (Kinesis, DynamoDB) out of the binary, so
@@ -65,9 +65,19 @@ vet:
 build:
 	$(GO) build $(PKGS)
 
-## bench: the engine benchmarks (numbers go in the issue notes)
-bench:
+## bench: the engine benchmarks (numbers go in the issue notes); the Kinesis ones start dynalite
+bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-consumer: the consumer engine vs the plain clients with each checkpoint store (records/s, engine/plain, saves/record, allocs)
+# A durable store saves on disk or over the network, so its runs read
+# fewer records: BENCH_N_MEMORY and BENCH_N_DURABLE set the counts.
+BENCH_N_MEMORY  ?= 200000
+BENCH_N_DURABLE ?= 20000
+CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
+bench-consumer: tools
+	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$/store=memory' -benchtime $(BENCH_N_MEMORY)x -benchmem $(CONSUMER_BENCH_PKGS)
+	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$/store=(file|kafka|dynamodb)' -benchtime $(BENCH_N_DURABLE)x -benchmem $(CONSUMER_BENCH_PKGS)
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -4,43 +4,33 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/memstream"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
 // BenchmarkConsumer measures the consumer engine's cost per record with a
-// no-op handler on memstream: fetch, batch checkpoint, in_progress and
-// succeeded saves, commit. Report: ns/record, allocs/record.
+// no-op handler on memstream, with the memory and the file store (in
+// b.TempDir()): fetch, batch checkpoint, the checkpoint saves, commit.
+// It reports ns/record, allocs/record (the engine's, the store's and
+// memstream's; -benchmem's allocs/op is the same count rounded down, b.N
+// being the number of records) and the store's saves/record:
+//
+//	go test ./stream -run '^$' -bench 'BenchmarkConsumer$/store=file' -benchtime 200000x -benchmem
 func BenchmarkConsumer(b *testing.B) {
-	stores := []struct {
-		name string
-		new  func(b *testing.B) checkpoint.Store
-	}{
-		{"memory", func(b *testing.B) checkpoint.Store { return checkpoint.NewMemoryStore() }},
-		{"file", func(b *testing.B) checkpoint.Store {
-			s, err := checkpoint.NewFileStore(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s
-		}},
-	}
-	for _, st := range stores {
+	for _, st := range []enginebench.Store{enginebench.Memory, enginebench.File} {
 		for _, conc := range []int{1, 8} {
-			b.Run(fmt.Sprintf("store=%s/batch=500/concurrency=%d", st.name, conc), func(b *testing.B) {
-				benchConsumer(b, st.new(b), conc)
+			b.Run(fmt.Sprintf("store=%s/batch=500/concurrency=%d", st.Name, conc), func(b *testing.B) {
+				benchConsumer(b, st, conc)
 			})
 		}
 	}
 }
 
-func benchConsumer(b *testing.B, store checkpoint.Store, conc int) {
+func benchConsumer(b *testing.B, st enginebench.Store, conc int) {
 	n := b.N
 	s, err := memstream.NewBroker().Stream("bench", memstream.WithPartitions(1))
 	if err != nil {
@@ -64,31 +54,16 @@ func benchConsumer(b *testing.B, store checkpoint.Store, conc int) {
 		}
 	}
 	w.Close()
-
-	var count atomic.Int64
-	done := make(chan struct{})
-	h := func(ctx context.Context, r *stream.Record) error {
-		if count.Add(1) == int64(n) {
-			close(done)
-		}
-		return nil
-	}
-	c, err := stream.NewConsumer(s, h, stream.WithCheckpointStore(store), stream.WithOnExhausted(stream.Halt),
-		stream.WithBatchSize(500), stream.WithConcurrency(conc), stream.WithPollInterval(time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
+	store := enginebench.Count(st.New(b, s))
 	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	go func() { errc <- c.Run(ctx) }()
-	<-done
-	cancel()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
+	enginebench.Consume(b, s, store, n, stream.WithBatchSize(500), stream.WithConcurrency(conc))
 	b.StopTimer()
+	runtime.ReadMemStats(&m1)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(n), "allocs/record")
+	b.ReportMetric(float64(store.Saves())/float64(n), "saves/record")
 }

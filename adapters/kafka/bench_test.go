@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
 // The benchmarks compare the engines with plain franz-go on the same
@@ -39,21 +40,31 @@ func benchRecord(i int) (key, value []byte) {
 }
 
 // BenchmarkConsumer compares the consumer engine (no-op handler, batch
-// 1000, memory checkpoint store) with a plain franz-go consume loop that
-// reads the same records. The b.N records are split over consumerRounds
-// topics; in each round plain and engine each read the round's topic from
-// the start (plain with one client over every partition, the engine with
-// a new stream and memory store), alternating which goes first, so that on
-// a shared machine whose load drifts both sides see about the same load.
+// 1000) with a plain franz-go consume loop that reads the same records,
+// with each checkpoint store: memory, file (in b.TempDir()) and kafka (the
+// Kafka-native Store, on the engine's stream). The b.N records are split
+// over enginebench.Rounds topics; in each round plain and engine each read
+// the round's topic from the start (plain with one client over every
+// partition, the engine with a new stream, store and consumer),
+// alternating which goes first (enginebench.Comparison). Besides the
+// records/s of each side and engine/plain it reports the store's
+// saves/record.
 func BenchmarkConsumer(b *testing.B) {
-	// consumerRounds is the number of rounds (and topics) the records are
-	// split over: more rounds interleave the sides more finely.
-	const consumerRounds = 8
+	kafkaStore := enginebench.Store{Name: "kafka", New: func(_ *testing.B, s driver.Stream) checkpoint.Store {
+		return kafka.NewStore(s.(*kafka.Stream))
+	}}
+	for _, st := range []enginebench.Store{enginebench.Memory, enginebench.File, kafkaStore} {
+		b.Run("store="+st.Name, func(b *testing.B) { benchConsumer(b, st) })
+	}
+}
+
+func benchConsumer(b *testing.B, store enginebench.Store) {
 	ctx := context.Background()
 	n := b.N
+	topic := func(r int) string { return fmt.Sprintf("bench-%d", r) }
 	var topics []kafkatest.Option
-	for r := range consumerRounds {
-		topics = append(topics, kafkatest.Topic(fmt.Sprintf("bench-%d", r), benchPartitions))
+	for r := range enginebench.Rounds {
+		topics = append(topics, kafkatest.Topic(topic(r), benchPartitions))
 	}
 	c := kafkatest.Start(b, topics...)
 	// Fill the topics with plain franz-go.
@@ -61,13 +72,11 @@ func BenchmarkConsumer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sizes := make([]int, consumerRounds)
-	for r := range consumerRounds {
-		lo, hi := r*n/consumerRounds, (r+1)*n/consumerRounds
-		sizes[r] = hi - lo
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(n, r)
 		for i := lo; i < hi; i++ {
 			k, v := benchRecord(i)
-			cl.Produce(ctx, &kgo.Record{Topic: fmt.Sprintf("bench-%d", r), Key: k, Value: v,
+			cl.Produce(ctx, &kgo.Record{Topic: topic(r), Key: k, Value: v,
 				Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
 				if err != nil {
 					b.Error(err)
@@ -79,33 +88,10 @@ func BenchmarkConsumer(b *testing.B) {
 		b.Fatal(err)
 	}
 	cl.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	var plain, engine time.Duration
-	for r := range consumerRounds {
-		topic := fmt.Sprintf("bench-%d", r)
-		if sizes[r] == 0 {
-			continue // b.N below consumerRounds
-		}
-		// The labels separate the two sides in a CPU profile (-cpuprofile;
-		// go tool pprof -tagfocus side=engine); the broker's goroutines are
-		// not labelled.
-		runPlain := func() {
-			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += benchPlainConsume(b, c, topic, sizes[r]) })
-		}
-		runEngine := func() {
-			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) { engine += benchEngineConsume(b, c, topic, sizes[r]) })
-		}
-		if r%2 == 0 {
-			runPlain()
-			runEngine()
-		} else {
-			runEngine()
-			runPlain()
-		}
-	}
-	b.StopTimer()
-	report(b, n, plain, engine)
+	enginebench.Comparison{
+		Plain: func(b *testing.B, r, n int) time.Duration { return benchPlainConsume(b, c, topic(r), n) },
+		Open:  func(r int) (driver.Stream, error) { return kafkaOpen(ctx, c.URL(topic(r), "fetch_wait", "10ms")) },
+	}.Run(b, store)
 }
 
 // benchPlainConsume reads n records of topic from the start with a new
@@ -127,43 +113,6 @@ func benchPlainConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) 
 	}
 	pc.Close()
 	return time.Since(t0)
-}
-
-// benchEngineConsume runs a new consumer engine (no-op handler, batch 1000,
-// memory store) over topic until its handler has seen n records, and
-// returns the time it took.
-func benchEngineConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) time.Duration {
-	ctx := context.Background()
-	t0 := time.Now()
-	s, err := kafkaOpen(ctx, c.URL(topic, "fetch_wait", "10ms"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var count atomic.Int64
-	done := make(chan struct{})
-	h := func(ctx context.Context, r *stream.Record) error {
-		if count.Add(1) == int64(n) {
-			close(done)
-		}
-		return nil
-	}
-	cons, err := stream.NewConsumer(s, h, stream.WithCheckpointStore(checkpoint.NewMemoryStore()), stream.WithOnExhausted(stream.Halt),
-		stream.WithBatchSize(1000), stream.WithPollInterval(time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- cons.Run(runCtx) }()
-	<-done
-	d := time.Since(t0)
-	stop()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	cons.Close()
-	s.Close()
-	return d
 }
 
 // BenchmarkProducer compares the producer engine (WAL, fsync per batch)
@@ -223,18 +172,11 @@ func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
 			engine += d
 			batches += nb
 		}
-		// Alternate which side goes first.
-		if r%2 == 0 {
-			runPlain()
-			runEngine()
-		} else {
-			runEngine()
-			runPlain()
-		}
+		enginebench.Alternate(r, runPlain, runEngine)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(batches), "engine-batches")
-	report(b, n, plain, engine)
+	enginebench.Report(b, n, plain, engine)
 }
 
 // benchPlainProduce produces the records with a new plain franz-go client
@@ -296,12 +238,6 @@ func benchEngineProduce(b *testing.B, c *kafkatest.Cluster, keys, values [][]byt
 		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
 	}
 	return d, st.Batches
-}
-
-func report(b *testing.B, n int, plain, engine time.Duration) {
-	b.ReportMetric(float64(n)/plain.Seconds(), "plain-records/s")
-	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
-	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
 }
 
 // BenchmarkWriter measures the adapter's Write alone: calls of 500 and of
@@ -427,13 +363,7 @@ func benchWriterVsPlain(b *testing.B, size int) {
 	writer, plain = 0, 0
 	b.ResetTimer()
 	for i := range b.N {
-		if i%2 == 0 {
-			runWriter()
-			runPlain()
-		} else {
-			runPlain()
-			runWriter()
-		}
+		enginebench.Alternate(i, runPlain, runWriter)
 	}
 	b.StopTimer()
 	n := float64(b.N * size)

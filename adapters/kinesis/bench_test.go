@@ -17,37 +17,87 @@ import (
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
-// BenchmarkConsumer compares, in one run on kinesisfake, the consumer
-// engine (no-op handler, batch 1000, memory checkpoint store) with a
-// plain GetRecords loop over the same shards (one goroutine per shard,
-// GetRecords of up to 1000 records, the engine's batch, until every record is read). Each
-// iteration of b.N records measures both and reports records/s of each
-// and their ratio (engine / plain). Run it with a fixed count:
+// BenchmarkConsumer compares, on kinesisfake, the consumer engine (no-op
+// handler, batch 1000) with a plain GetRecords loop over the same shards
+// (one goroutine per shard, GetRecords of up to 1000 records, the engine's
+// batch, until every record is read), with each checkpoint store: memory,
+// file (in b.TempDir()) and dynamodb (the DynamoDB store on dynalite, as a
+// KCL-style deployment keeps its checkpoints; npm dynalite, installed by
+// `make tools`). The records are split over enginebench.Rounds streams of
+// 4 shards, which the two sides read in alternating rounds
+// (enginebench.Comparison); it reports records/s of each, their ratio
+// (engine / plain) and the store's saves/record. Run it with a fixed
+// count:
 //
-//	go test ./adapters/kinesis -run '^$' -bench Consumer -benchtime 200000x
+//	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkConsumer$' -benchtime 200000x
 func BenchmarkConsumer(b *testing.B) {
+	dyn := newDynalite(b)
+	dynamo := enginebench.Store{Name: "dynamodb", New: func(b *testing.B, _ driver.Stream) checkpoint.Store {
+		s, err := dyn.store(b)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}}
+	for _, st := range []enginebench.Store{enginebench.Memory, enginebench.File, dynamo} {
+		b.Run("store="+st.Name, func(b *testing.B) { benchConsumer(b, st) })
+	}
+}
+
+func benchConsumer(b *testing.B, store enginebench.Store) {
 	const shards = 4
 	ctx := context.Background()
 	n := b.N
 	br := kinesistest.Start(b)
-	if err := br.CreateStream("bench", shards); err != nil {
-		b.Fatal(err)
+	name := func(r int) string { return fmt.Sprintf("bench-%d", r) }
+	url := func(r int) string {
+		return br.URL(name(r), "poll_interval", "1ms", "max_batch_records", "10000", "max_batch_bytes", "64MiB")
 	}
-	ds, err := stream.Open(ctx, br.URL("bench", "poll_interval", "1ms", "max_batch_records", "10000", "max_batch_bytes", "64MiB"))
-	if err != nil {
-		b.Fatal(err)
+	// Fill the streams through the adapter's writer; plain reads them with
+	// the SDK client of the same stream.
+	streams := make([]*kinesis.Stream, enginebench.Rounds)
+	parts := make([][]driver.Partition, enginebench.Rounds)
+	for r := range enginebench.Rounds {
+		if err := br.CreateStream(name(r), shards); err != nil {
+			b.Fatal(err)
+		}
+		ds, err := stream.Open(ctx, url(r))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := ds.(*kinesis.Stream)
+		b.Cleanup(func() { s.Close() })
+		lo, hi := enginebench.Span(n, r)
+		benchFill(b, s, lo, hi)
+		if parts[r], err = s.Partitions(ctx); err != nil {
+			b.Fatal(err)
+		}
+		streams[r] = s
 	}
-	s := ds.(*kinesis.Stream)
-	defer s.Close()
-	// Fill the shards through the adapter's writer.
+	enginebench.Comparison{
+		Plain: func(b *testing.B, r, n int) time.Duration {
+			t0 := time.Now()
+			plainRead(b, streams[r], parts[r], n)
+			return time.Since(t0)
+		},
+		Open: func(r int) (driver.Stream, error) { return stream.Open(ctx, url(r)) },
+	}.Run(b, store)
+}
+
+// benchFill writes the records [lo, hi) to s, 100 bytes each, in calls of
+// up to 10000.
+func benchFill(b *testing.B, s *kinesis.Stream, lo, hi int) {
+	ctx := context.Background()
 	w, err := s.OpenWriter(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < n; i += 10000 {
-		m := min(10000, n-i)
+	defer w.Close()
+	for i := lo; i < hi; i += 10000 {
+		m := min(10000, hi-i)
 		recs := make([]driver.Record, m)
 		for j := range recs {
 			k := i + j
@@ -67,49 +117,6 @@ func BenchmarkConsumer(b *testing.B) {
 			}
 		}
 	}
-	w.Close()
-	ps, err := s.Partitions(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Plain: a GetRecords loop per shard with the SDK client. It runs
-	// once untimed first, so that the timed plain pass does not pay the
-	// process's warm-up (heap growth, connections) for the engine.
-	plainRead(b, s, ps, n)
-	b.ResetTimer()
-	t0 := time.Now()
-	plainRead(b, s, ps, n)
-	plain := time.Since(t0)
-
-	// The engine.
-	t1 := time.Now()
-	var count atomic.Int64
-	done := make(chan struct{})
-	h := func(ctx context.Context, r *stream.Record) error {
-		if count.Add(1) == int64(n) {
-			close(done)
-		}
-		return nil
-	}
-	cons, err := stream.NewConsumer(s, h, stream.WithCheckpointStore(checkpoint.NewMemoryStore()), stream.WithOnExhausted(stream.Halt),
-		stream.WithBatchSize(1000), stream.WithPollInterval(time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- cons.Run(runCtx) }()
-	<-done
-	engine := time.Since(t1)
-	stop()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	cons.Close()
-	b.StopTimer()
-	b.ReportMetric(float64(n)/plain.Seconds(), "plain-records/s")
-	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
-	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
 }
 
 // plainRead reads n records from the shards with a GetRecords loop per
@@ -122,7 +129,7 @@ func plainRead(b *testing.B, s *kinesis.Stream, ps []driver.Partition, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			it, err := s.Client().GetShardIterator(ctx, &awskinesis.GetShardIteratorInput{StreamName: aws.String("bench"), ShardId: aws.String(p.ID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+			it, err := s.Client().GetShardIterator(ctx, &awskinesis.GetShardIteratorInput{StreamName: aws.String(s.Name()), ShardId: aws.String(p.ID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 			if err != nil {
 				b.Error(err)
 				return

@@ -45,32 +45,45 @@ const dynaliteScript = `require('dynalite')({createTableMs:0,deleteTableMs:0,upd
 // store (which keeps shard leases too) on a new table of a dynalite that
 // starts on first use and stops at the end of t.
 func dynamoStore(t *testing.T) conformance.StoreFactory {
-	var (
-		once   sync.Once
-		p      *nodeemu.Process
-		err    error
-		tables atomic.Int64
-	)
-	t.Cleanup(func() {
-		if p != nil {
-			p.Close()
+	d := newDynalite(t)
+	return conformance.StoreFactory{Name: "dynamodb", New: func(st conformance.T) (checkpoint.Store, error) { return d.store(st) }}
+}
+
+// dynalite is a dynalite process started on first use and stopped at the
+// end of the test or benchmark that made it.
+type dynalite struct {
+	once   sync.Once
+	p      *nodeemu.Process
+	err    error
+	tables atomic.Int64
+}
+
+func newDynalite(tb testing.TB) *dynalite {
+	d := new(dynalite)
+	tb.Cleanup(func() {
+		if d.p != nil {
+			d.p.Close()
 		}
 	})
-	return conformance.StoreFactory{Name: "dynamodb", New: func(st conformance.T) (checkpoint.Store, error) {
-		once.Do(func() { p, err = nodeemu.Start(context.Background(), "dynalite", dynaliteScript) })
-		if err != nil {
-			return nil, fmt.Errorf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %w", err)
-		}
-		table := fmt.Sprintf("conformance-%d", tables.Add(1))
-		s, err := dynamodb.New(context.Background(), table,
-			dynamodb.WithEndpoint("http://"+p.Addr), dynamodb.WithRegion("us-east-1"),
-			dynamodb.WithStaticCredentials("dynalite", "dynalite", ""), dynamodb.WithCreateTable(10*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		st.Cleanup(func() { s.Close() })
-		return s, nil
-	}}
+	return d
+}
+
+// store returns the DynamoDB checkpoint store on a new table, closed at
+// the end of c (a test or benchmark).
+func (d *dynalite) store(c interface{ Cleanup(func()) }) (checkpoint.Store, error) {
+	d.once.Do(func() { d.p, d.err = nodeemu.Start(context.Background(), "dynalite", dynaliteScript) })
+	if d.err != nil {
+		return nil, fmt.Errorf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %w", d.err)
+	}
+	table := fmt.Sprintf("checkpoints-%d", d.tables.Add(1))
+	s, err := dynamodb.New(context.Background(), table,
+		dynamodb.WithEndpoint("http://"+d.p.Addr), dynamodb.WithRegion("us-east-1"),
+		dynamodb.WithStaticCredentials("dynalite", "dynalite", ""), dynamodb.WithCreateTable(10*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	c.Cleanup(func() { s.Close() })
+	return s, nil
 }
 
 // conformanceHarness describes the Kinesis adapter on kinesisfake to the

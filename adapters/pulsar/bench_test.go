@@ -12,7 +12,8 @@ import (
 	"github.com/unistream-go/unistream/adapters/pulsar"
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
 // The benchmark compares the consumer engine with plain pulsar-client-go on
@@ -20,7 +21,7 @@ import (
 // measures both and reports records/s of each and their ratio
 // (engine / plain). Run it with a fixed count for stable numbers:
 //
-//	go test ./adapters/pulsar -run '^$' -bench Consumer -benchtime 200000x
+//	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkConsumer$/store=memory' -benchtime 200000x
 
 const (
 	benchPartitions = 4
@@ -47,42 +48,67 @@ func benchClient(b *testing.B, br *pulsartest.Broker) pulsarclient.Client {
 }
 
 // BenchmarkConsumer compares the consumer engine (no-op handler, batch
-// 1000, memory checkpoint store) with a plain pulsar-client-go loop that
-// receives and acknowledges the same records on a durable subscription.
+// 1000) with a plain pulsar-client-go loop that receives and acknowledges
+// the same records on a durable subscription, with each checkpoint store:
+// memory and file (in b.TempDir()). The records are split over
+// enginebench.Rounds topics, which the two sides read in alternating
+// rounds (enginebench.Comparison); it reports records/s of each, their
+// ratio and the store's saves/record.
 func BenchmarkConsumer(b *testing.B) {
+	for _, st := range []enginebench.Store{enginebench.Memory, enginebench.File} {
+		b.Run("store="+st.Name, func(b *testing.B) { benchConsumer(b, st) })
+	}
+}
+
+func benchConsumer(b *testing.B, store enginebench.Store) {
 	ctx := context.Background()
 	n := b.N
-	br := pulsartest.Start(b, pulsartest.Topic("bench", benchPartitions))
+	topic := func(r int) string { return fmt.Sprintf("bench-%d", r) }
+	var topics []pulsartest.Option
+	for r := range enginebench.Rounds {
+		topics = append(topics, pulsartest.Topic(topic(r), benchPartitions))
+	}
+	br := pulsartest.Start(b, topics...)
 	cl := benchClient(b, br)
-	// Fill the topic with a plain batching producer, keyed as the adapter
+	// Fill the topics with plain batching producers, keyed as the adapter
 	// would route.
-	p, err := cl.CreateProducer(pulsarclient.ProducerOptions{Topic: "bench", MaxPendingMessages: 10000})
-	if err != nil {
-		b.Fatal(err)
-	}
 	var failed atomic.Int64
-	for i := range n {
-		k, v := benchRecord(i)
-		p.SendAsync(ctx, &pulsarclient.ProducerMessage{Key: k, Payload: v, Properties: map[string]string{pulsar.PropertyID: fmt.Sprint("id-", i)}},
-			func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
-				if err != nil {
-					failed.Add(1)
-				}
-			})
+	for r := range enginebench.Rounds {
+		p, err := cl.CreateProducer(pulsarclient.ProducerOptions{Topic: topic(r), MaxPendingMessages: 10000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lo, hi := enginebench.Span(n, r)
+		for i := lo; i < hi; i++ {
+			k, v := benchRecord(i)
+			p.SendAsync(ctx, &pulsarclient.ProducerMessage{Key: k, Payload: v, Properties: map[string]string{pulsar.PropertyID: fmt.Sprint("id-", i)}},
+				func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+					if err != nil {
+						failed.Add(1)
+					}
+				})
+		}
+		if err := p.FlushWithCtx(ctx); err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
 	}
-	if err := p.FlushWithCtx(ctx); err != nil {
-		b.Fatal(err)
-	}
-	p.Close()
 	if failed.Load() > 0 {
 		b.Fatalf("%d sends failed", failed.Load())
 	}
-	b.ResetTimer()
+	enginebench.Comparison{
+		Plain: func(b *testing.B, r, n int) time.Duration { return plainReceive(b, cl, topic(r), n) },
+		Open:  func(r int) (driver.Stream, error) { return stream.Open(ctx, br.URL(topic(r), "fetch_wait", "10ms")) },
+	}.Run(b, store)
+}
 
-	// Plain pulsar-client-go: one consumer of every partition from the
-	// start, Receive and Ack per message.
+// plainReceive reads n records of topic with one plain consumer of every
+// partition from the start, Receive and Ack per message, and returns the
+// time it took.
+func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) time.Duration {
+	ctx := context.Background()
 	t0 := time.Now()
-	c, err := cl.Subscribe(pulsarclient.ConsumerOptions{Topic: "bench", SubscriptionName: "plain", Type: pulsarclient.Exclusive,
+	c, err := cl.Subscribe(pulsarclient.ConsumerOptions{Topic: topic, SubscriptionName: "plain", Type: pulsarclient.Exclusive,
 		SubscriptionInitialPosition: pulsarclient.SubscriptionPositionEarliest})
 	if err != nil {
 		b.Fatal(err)
@@ -97,40 +123,5 @@ func BenchmarkConsumer(b *testing.B) {
 		}
 	}
 	c.Close()
-	plain := time.Since(t0)
-
-	// The engine.
-	t1 := time.Now()
-	s, err := stream.Open(ctx, br.URL("bench", "fetch_wait", "10ms"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var count atomic.Int64
-	done := make(chan struct{})
-	h := func(ctx context.Context, r *stream.Record) error {
-		if count.Add(1) == int64(n) {
-			close(done)
-		}
-		return nil
-	}
-	cons, err := stream.NewConsumer(s, h, stream.WithCheckpointStore(checkpoint.NewMemoryStore()), stream.WithOnExhausted(stream.Halt),
-		stream.WithBatchSize(1000), stream.WithPollInterval(time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- cons.Run(runCtx) }()
-	<-done
-	engine := time.Since(t1)
-	stop()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	cons.Close()
-	s.Close()
-	b.StopTimer()
-	b.ReportMetric(float64(n)/plain.Seconds(), "plain-records/s")
-	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
-	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
+	return time.Since(t0)
 }

@@ -1,0 +1,219 @@
+// Package enginebench holds what the consumer benchmarks of package stream
+// and of the adapters share: a checkpoint store that counts its calls, the
+// stores a benchmark runs the engine with, a run of the consumer engine
+// over n records with a no-op handler, and the comparison of the engine
+// with a plain client over the same records in alternating rounds.
+//
+// It is test support: only _test.go files import it, so nothing the
+// library or the CLI ships depends on it (it imports package testing).
+//
+//	func BenchmarkConsumer(b *testing.B) {
+//		for _, st := range []enginebench.Store{enginebench.Memory, enginebench.File} {
+//			b.Run("store="+st.Name, func(b *testing.B) {
+//				// fill one stream per round with the records of enginebench.Span(b.N, r)
+//				enginebench.Comparison{Plain: plainRead, Open: openRound}.Run(b, st)
+//			})
+//		}
+//	}
+package enginebench
+
+import (
+	"context"
+	"runtime/pprof"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// CountingStore is a checkpoint.Store that counts the Load and Save calls
+// it passes on to the store it wraps, failed ones included. It has only
+// the methods of checkpoint.Store: the wrapped store's leases
+// (checkpoint.Leaser) are not reachable through it.
+type CountingStore struct {
+	checkpoint.Store
+	loads, saves atomic.Int64
+}
+
+// Count wraps s.
+func Count(s checkpoint.Store) *CountingStore { return &CountingStore{Store: s} }
+
+// Load counts the call and loads from the wrapped store.
+func (c *CountingStore) Load(ctx context.Context, key checkpoint.Key) (*checkpoint.Checkpoint, error) {
+	c.loads.Add(1)
+	return c.Store.Load(ctx, key)
+}
+
+// Save counts the call and saves to the wrapped store.
+func (c *CountingStore) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
+	c.saves.Add(1)
+	return c.Store.Save(ctx, cp)
+}
+
+// Loads returns the number of Load calls so far.
+func (c *CountingStore) Loads() int64 { return c.loads.Load() }
+
+// Saves returns the number of Save calls so far.
+func (c *CountingStore) Saves() int64 { return c.saves.Load() }
+
+// Store is a checkpoint store a benchmark runs the engine with; its
+// sub-benchmark is "store=" + Name.
+type Store struct {
+	Name string
+	// New returns a new, empty store for the engine that reads s (a store
+	// kept in the backend, such as the Kafka store, is made from s). It
+	// releases the store with b.Cleanup. The time it takes is not counted.
+	New func(b *testing.B, s driver.Stream) checkpoint.Store
+}
+
+// The stores of package checkpoint.
+var (
+	// Memory is checkpoint.NewMemoryStore.
+	Memory = Store{Name: "memory", New: func(*testing.B, driver.Stream) checkpoint.Store { return checkpoint.NewMemoryStore() }}
+	// File is checkpoint.NewFileStore in a new b.TempDir().
+	File = Store{Name: "file", New: func(b *testing.B, _ driver.Stream) checkpoint.Store {
+		s, err := checkpoint.NewFileStore(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}}
+)
+
+// BatchSize is the consumer batch Consume runs the engine with unless its
+// options say otherwise.
+const BatchSize = 1000
+
+// Consume runs a new consumer engine on s with store and a no-op handler
+// (batch BatchSize, poll interval 1 ms, Halt when a record is exhausted,
+// then opts, which may override these) until the handler has seen n
+// records, then stops it and closes it. It returns the instant the handler
+// saw the nth record. The commit cadence is the engine's default.
+func Consume(b *testing.B, s driver.Stream, store checkpoint.Store, n int, opts ...stream.ConsumerOption) time.Time {
+	var count atomic.Int64
+	done := make(chan time.Time, 1)
+	h := func(context.Context, *stream.Record) error {
+		if count.Add(1) == int64(n) {
+			done <- time.Now()
+		}
+		return nil
+	}
+	opts = append([]stream.ConsumerOption{stream.WithCheckpointStore(store), stream.WithOnExhausted(stream.Halt),
+		stream.WithBatchSize(BatchSize), stream.WithPollInterval(time.Millisecond)}, opts...)
+	cons, err := stream.NewConsumer(s, h, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- cons.Run(ctx) }()
+	var end time.Time
+	select {
+	case end = <-done:
+	case err := <-errc:
+		stop()
+		b.Fatalf("the consumer stopped after %d of %d records: %v", count.Load(), n, err)
+	}
+	stop()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	cons.Close()
+	return end
+}
+
+// Rounds is the number of rounds (and streams) Comparison.Run splits the
+// records over: more rounds interleave the sides more finely.
+const Rounds = 8
+
+// Span returns the records [lo, hi) of round r when n records are split
+// over Rounds rounds.
+func Span(n, r int) (lo, hi int) { return r * n / Rounds, (r + 1) * n / Rounds }
+
+// Comparison compares the consumer engine with a plain client that reads
+// the same records. The records are split over Rounds streams (topics),
+// one per round, which the benchmark fills beforehand with the records
+// of Span(b.N, r). In each round both sides read the round's stream from
+// the start, plain with its client, the engine with a new stream, store
+// and consumer (Consume), alternating which goes first, so that on a
+// shared machine whose load drifts both sides see about the same load.
+type Comparison struct {
+	// Plain reads the n records of round r's stream with the plain client
+	// and returns the time it took.
+	Plain func(b *testing.B, r, n int) time.Duration
+	// Open opens the stream of round r for the engine. Its time is counted,
+	// so count the plain client's set-up in Plain where it has one per
+	// round.
+	Open func(r int) (driver.Stream, error)
+	// Options are passed to Consume.
+	Options []stream.ConsumerOption
+}
+
+// Run runs the comparison over b.N records with the engine on store,
+// resetting the timer first, and reports plain-records/s,
+// engine-records/s, engine/plain (Report) and the store's saves/record.
+// The labels side=plain and side=engine separate the two in a CPU profile
+// (-cpuprofile; go tool pprof -tagfocus side=engine); the broker's
+// goroutines are not labelled.
+func (c Comparison) Run(b *testing.B, store Store) {
+	ctx := context.Background()
+	n := b.N
+	var plain, engine time.Duration
+	var saves int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for r := range Rounds {
+		lo, hi := Span(n, r)
+		if hi == lo {
+			continue // b.N below Rounds
+		}
+		runPlain := func() {
+			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += c.Plain(b, r, hi-lo) })
+		}
+		runEngine := func() {
+			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
+				t0 := time.Now()
+				s, err := c.Open(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				st := Count(store.New(b, s))
+				made := time.Since(t1)
+				end := Consume(b, s, st, hi-lo, c.Options...)
+				engine += end.Sub(t0) - made
+				saves += st.Saves()
+				s.Close()
+			})
+		}
+		Alternate(r, runPlain, runEngine)
+	}
+	b.StopTimer()
+	Report(b, n, plain, engine)
+	b.ReportMetric(float64(saves)/float64(n), "saves/record")
+}
+
+// Alternate runs plain then engine in an even round r, engine then plain
+// in an odd one: a benchmark that alternates the sides in rounds shares
+// the machine's drifting load between them.
+func Alternate(r int, plain, engine func()) {
+	if r%2 == 0 {
+		plain()
+		engine()
+	} else {
+		engine()
+		plain()
+	}
+}
+
+// Report reports n records' plain-records/s and engine-records/s from the
+// time each side took, and their ratio engine/plain (above 1: the engine
+// is faster).
+func Report(b *testing.B, n int, plain, engine time.Duration) {
+	b.ReportMetric(float64(n)/plain.Seconds(), "plain-records/s")
+	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
+	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
+}
