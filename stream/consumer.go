@@ -24,6 +24,7 @@ type Consumer struct {
 	cfg     consumerConfig
 	codec   driver.PointerCodec
 	running sync.Mutex // held by Run
+	iso     *isolation // careful attempts run alone
 	mu      sync.Mutex
 	closed  bool
 }
@@ -62,7 +63,7 @@ func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer,
 		return nil, &OptionError{Option: "WithPartitions", Value: "a partition list",
 			Expected: "no partition list when a group assigns the partitions (WithGroup or leases)"}
 	}
-	return &Consumer{s: s, h: h, cfg: cfg, codec: s.Codec()}, nil
+	return &Consumer{s: s, h: h, cfg: cfg, codec: s.Codec(), iso: newIsolation()}, nil
 }
 
 // OpenConsumer opens the stream at rawURL and returns a consumer of it that

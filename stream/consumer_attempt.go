@@ -74,6 +74,9 @@ func (w *partitionWorker) processCareful() error {
 		}
 		pre = started
 	}
+	if pre.ok {
+		w.c.iso.leave(false) // never left chained, but the gate must not leak
+	}
 	return nil
 }
 
@@ -251,7 +254,9 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 	for {
 		var attempt int
 		var now time.Time
+		var isolated bool
 		if pre.ok {
+			// Chained: in_progress saved, the (fast) gate held.
 			attempt, now = pre.attempt, pre.at
 			pre = attemptStart{}
 		} else {
@@ -314,7 +319,16 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			}
 
 			// One attempt: persist in_progress (the attempt counts from here).
+			// The isolation gate is held from this save to the outcome's
+			// (see isolation).
 			if !w.lock() {
+				return true, started, nil
+			}
+			isolated = w.cp.Batch.Careful
+			w.mu.Unlock()
+			w.c.iso.enter(isolated)
+			if !w.lock() {
+				w.c.iso.leave(isolated)
 				return true, started, nil
 			}
 			st = &w.cp.Batch.Records[w.state(r.Pointer)]
@@ -323,6 +337,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			note, err := w.save(now)
 			if err != nil {
 				w.mu.Unlock()
+				w.c.iso.leave(isolated)
 				return true, started, err
 			}
 			w.mu.Unlock()
@@ -335,6 +350,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		herr := w.call(r)
 
 		if !w.lock() {
+			w.c.iso.leave(isolated)
 			return true, started, nil
 		}
 		end := cfg.clock.Now()
@@ -346,7 +362,9 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		// is persisted, the attempt is started and its handler runs.
 		var note commitNote
 		var err error
-		chain := (out == outSucceeded || out == outSkipped) && next != nil && !w.halted &&
+		// An isolated attempt does not chain: the gate is left between
+		// two records, so other partitions go on.
+		chain := (out == outSucceeded || out == outSkipped) && next != nil && !w.halted && !isolated &&
 			w.stopCtx.Err() == nil && w.workCtx.Err() == nil
 		switch {
 		case chain && w.onlyState(r, st):
@@ -366,7 +384,15 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 			note, err = w.commitAndSave(end)
 		}
 		w.mu.Unlock()
+		if !started.ok {
+			// A chained attempt keeps the gate: its in_progress mark is
+			// saved, and its handler runs next.
+			w.c.iso.leave(isolated)
+		}
 		if err != nil {
+			if started.ok {
+				w.c.iso.leave(false)
+			}
 			return true, attemptStart{}, err
 		}
 		w.reportOutcome(r, out, attempt, herr, now, end, delay, note)
@@ -441,9 +467,11 @@ func (w *partitionWorker) reportOutcome(r *Record, out outcome, attempt int, her
 // one) goes through runRecord, careful. A fresh record's first attempt
 // runs without a save: the batch is saved Running, so a crash during it
 // is detected on restart and the batch handled again carefully. Its
-// success is kept in memory until the commit policy commits it; any other
-// outcome is saved at once, with the progress kept until then, and a
-// failed record's later attempts are careful.
+// success is kept in memory until the commit policy commits it (in the
+// background, see saveAsync; the end of the batch is committed with the
+// next batch's save); any other outcome is saved at once, with the
+// progress kept until then, and a failed record's later attempts are
+// careful.
 func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end time.Time, err error) {
 	cfg := &w.c.cfg
 	if !w.lock() {
@@ -461,15 +489,20 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	}
 	w.mu.Unlock()
 	// As in runRecord: no attempt starts once the stop or the drain
-	// timeout is seen.
+	// timeout is seen, nor after a background save failed.
 	if w.stopCtx.Err() != nil || w.workCtx.Err() != nil {
 		return true, start, nil
+	}
+	if err := w.asyncErr(); err != nil {
+		return true, start, err
 	}
 	if cfg.observer != nil {
 		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: 1, Time: start})
 	}
 
+	w.c.iso.enterFast()
 	herr := w.call(r)
+	w.c.iso.leaveFast()
 
 	end = cfg.clock.Now()
 	if !w.lock() {
@@ -493,8 +526,11 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	}
 	w.unsaved++
 	var note commitNote
-	if out != outSucceeded || w.commitDue(end) {
+	switch {
+	case out != outSucceeded:
 		note, err = w.save(end)
+	case w.cp.Batch != nil && w.commitDue(end):
+		note, err = w.saveAsync(end)
 	}
 	w.mu.Unlock()
 	if err != nil {
@@ -571,7 +607,8 @@ func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Ti
 	return st.Attempts
 }
 
-// call runs the handler once, turning a panic into an error.
+// call runs the handler once, turning a panic into an error. The caller
+// holds the isolation gate.
 func (w *partitionWorker) call(r *Record) (err error) {
 	ctx := w.workCtx
 	if w.c.cfg.attemptTimeout > 0 {

@@ -10,70 +10,165 @@ import (
 )
 
 // save persists the in-memory checkpoint, updated at now: every outcome
-// since the last save, the commit included. It returns what the save
-// made durable, to report once the caller has sent its own events. The
-// caller holds w.mu.
-//
-// A transient store error pauses the partition (the caller holds w.mu, so
-// nothing else of the partition moves): the save is retried with the fetch
-// backoff until it succeeds, each failure reported as an
-// EventCheckpointError. A permanent error (checkpoint.IsPermanent: corrupt
-// data, a lost compare-and-swap, a checkpoint too large for the store, or
-// an error the store marks permanent) ends the partition. So does a store
-// still down when the drain timeout of a stop has passed: the outcomes
-// since the last commit are then not saved, and are handled again by the
-// next owner.
+// since the last save, the commit included. It first waits for the
+// background save in flight, if any. It returns what the save made
+// durable, to report once the caller has sent its own events. The caller
+// holds w.mu.
 func (w *partitionWorker) save(now time.Time) (commitNote, error) {
-	if w.lost != nil && w.lost.Load() {
-		w.broken = true
-		return commitNote{}, fmt.Errorf("stream: save checkpoint %s: %w", w.key(), errPartitionLost)
+	if err := w.collect(); err != nil {
+		return commitNote{}, err
+	}
+	if err := w.checkLost(); err != nil {
+		return commitNote{}, err
 	}
 	w.cp.UpdatedAt = now
+	if err := w.persist(w.cp); err != nil {
+		w.broken = true
+		return commitNote{}, err
+	}
+	w.saved(now)
+	return w.noteSaved(now, true), nil
+}
+
+// saveAsync starts saving a copy of the in-memory checkpoint, updated at
+// now, in the background, and returns at once: the partition goes on
+// while the store writes. The save in flight before it is waited for
+// first, so at most one is in flight and they land in order. Only saves
+// that nothing waits on go this way: commits of successes, and the save
+// of a fast batch after a Running one (see fetchBatch). The commit event
+// is sent when the save lands; the note returned holds the rest. The
+// caller holds w.mu.
+func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
+	if err := w.collect(); err != nil {
+		return commitNote{}, err
+	}
+	if err := w.checkLost(); err != nil {
+		return commitNote{}, err
+	}
+	w.cp.UpdatedAt = now
+	w.cp.CopyTo(&w.snap)
+	note := w.noteSaved(now, false)
+	var moved Pointer
+	if w.c.cfg.observer != nil && string(w.savedCommitted) != string(w.cp.Committed) {
+		moved, w.savedCommitted = w.cp.Committed, w.cp.Committed
+	}
+	if w.landedC == nil {
+		w.landedC = make(chan error, 1)
+	}
+	w.inFlight = true
+	snap, ch := &w.snap, w.landedC
+	go func() { // owned by the worker: collect waits for it, and run collects before it returns
+		err := w.persist(snap)
+		if err != nil {
+			w.asyncFailed.Store(true)
+		} else if moved != nil {
+			w.observe(Event{Kind: EventCommitted, Pointer: moved, Time: now})
+		}
+		ch <- err
+	}()
+	w.saved(now)
+	return note, nil
+}
+
+// collect waits for the background save in flight, if any: its version
+// becomes the checkpoint's, or its error the partition's. The caller
+// holds w.mu (or is the worker, alone).
+func (w *partitionWorker) collect() error {
+	if !w.inFlight {
+		return nil
+	}
+	w.inFlight = false
+	if err := <-w.landedC; err != nil {
+		w.broken = true
+		return err
+	}
+	w.cp.Version = w.snap.Version
+	return nil
+}
+
+// asyncErr returns the error of a background save that failed, once the
+// save has returned; nil if none failed. The caller does not hold w.mu.
+func (w *partitionWorker) asyncErr() error {
+	if !w.asyncFailed.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.collect()
+}
+
+// checkLost refuses a save of a partition the group took away without a
+// handover. The caller holds w.mu.
+func (w *partitionWorker) checkLost() error {
+	if w.lost != nil && w.lost.Load() {
+		w.broken = true
+		return fmt.Errorf("stream: save checkpoint %s: %w", w.key(), errPartitionLost)
+	}
+	return nil
+}
+
+// saved notes a save (started or done) at now: nothing is kept only in
+// memory any more. The caller holds w.mu.
+func (w *partitionWorker) saved(now time.Time) {
+	w.unsaved = 0
+	w.lastSave = now
+	w.lastRunning = w.cp.Batch != nil && w.cp.Batch.Running
+}
+
+// persist writes cp to the store and sets its new version. It reads only
+// what does not change while the partition runs, so the background save
+// may call it.
+//
+// A transient store error pauses the partition: the save is retried with
+// the fetch backoff until it succeeds, each failure reported as an
+// EventCheckpointError and the recovery as an EventCheckpointRecovered. A
+// permanent error (checkpoint.IsPermanent: corrupt data, a lost
+// compare-and-swap, a checkpoint too large for the store, or an error the
+// store marks permanent) ends the partition, and so does a store still
+// failing when the drain timeout of a stop has passed: the outcomes since
+// the last commit are then not saved, and are handled again by the next
+// owner.
+func (w *partitionWorker) persist(cp *checkpoint.Checkpoint) error {
 	store := w.c.cfg.store
 	for failures := 0; ; {
-		err := store.Save(w.persistCtx, w.cp)
-		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.landed()) {
+		err := store.Save(w.persistCtx, cp)
+		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.landed(cp)) {
 			if failures > 0 {
 				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
 			}
-			break
+			return nil
 		}
 		if checkpoint.IsPermanent(err) {
-			w.broken = true
 			w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
-			return commitNote{}, fmt.Errorf("stream: save checkpoint %s to %s: %w", w.key(), storeName(store), err)
+			return fmt.Errorf("stream: save checkpoint %s to %s: %w", w.key(), storeName(store), err)
 		}
 		failures++
 		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
 		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
 		if w.c.cfg.clock.Sleep(w.workCtx, d) != nil {
-			w.broken = true
-			return commitNote{}, fmt.Errorf("stream: save checkpoint %s to %s: the store was still failing when the stop's drain timeout passed, after %d attempt(s); the outcomes since the last commit were not saved and will be handled again: %w",
+			return fmt.Errorf("stream: save checkpoint %s to %s: the store was still failing when the stop's drain timeout passed, after %d attempt(s); the outcomes since the last commit were not saved and will be handled again: %w",
 				w.key(), storeName(store), failures, err)
 		}
 	}
-	w.unsaved = 0
-	w.lastSave = now
-	return w.noteSaved(now), nil
 }
 
-// landed reports whether a save that failed transiently and then met a
-// version conflict was in fact applied by the store the first time (a
-// timeout after the write): the stored checkpoint is the one being saved,
-// one version on. Then the save succeeded, and cp takes that version.
-func (w *partitionWorker) landed() bool {
+// landed reports whether a save of cp that failed transiently and then
+// met a version conflict was in fact applied by the store the first time
+// (a timeout after the write): the stored checkpoint is cp, one version
+// on. Then the save succeeded, and cp takes that version.
+func (w *partitionWorker) landed(cp *checkpoint.Checkpoint) bool {
 	stored, err := w.c.cfg.store.Load(w.persistCtx, w.key())
-	if err != nil || stored.Version != w.cp.Version+1 {
+	if err != nil || stored.Version != cp.Version+1 {
 		return false
 	}
-	mine := *w.cp
+	mine := *cp
 	mine.Version = stored.Version
 	a, err1 := checkpoint.EncodeDocument(&mine)
 	b, err2 := checkpoint.EncodeDocument(stored)
 	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
 		return false
 	}
-	w.cp.Version = stored.Version
+	cp.Version = stored.Version
 	return true
 }
 
@@ -87,13 +182,13 @@ func storeName(s checkpoint.Store) string {
 }
 
 // commitDue reports whether the progress kept in memory is to be committed
-// now, at now, by the commit policy: at the end of a batch, after
-// CommitPolicy.Records final records, or CommitPolicy.Interval after the
-// last save. The caller holds w.mu.
+// now, at now, in the middle of a batch: after CommitPolicy.Records final
+// records, or CommitPolicy.Interval after the last save. (The end of a
+// batch is committed by the save of the next one, see fetchBatch.) The
+// caller holds w.mu.
 func (w *partitionWorker) commitDue(now time.Time) bool {
 	p := &w.c.cfg.commit
-	return w.cp.Batch == nil || (p.Records > 0 && w.unsaved >= p.Records) ||
-		(p.Interval > 0 && now.Sub(w.lastSave) >= p.Interval)
+	return (p.Records > 0 && w.unsaved >= p.Records) || (p.Interval > 0 && now.Sub(w.lastSave) >= p.Interval)
 }
 
 // state returns the index of r's state in the batch, or -1 (pending).
@@ -172,15 +267,17 @@ type commitNote struct {
 	at    time.Time
 }
 
-// noteSaved returns what the save just made, at now, made durable: a
-// commit that moved and a batch that finished. The caller holds w.mu.
-func (w *partitionWorker) noteSaved(now time.Time) commitNote {
+// noteSaved returns what a save at now makes durable: the batch finished
+// since the last save and, if withCommit, a commit that moved (a
+// background save reports that itself, when it lands). The caller holds
+// w.mu.
+func (w *partitionWorker) noteSaved(now time.Time, withCommit bool) commitNote {
 	if w.c.cfg.observer == nil {
 		return commitNote{}
 	}
 	n := commitNote{done: w.done, at: now}
 	w.done = batchDone{}
-	if string(w.savedCommitted) != string(w.cp.Committed) {
+	if withCommit && string(w.savedCommitted) != string(w.cp.Committed) {
 		n.moved, n.ptr = true, w.cp.Committed
 		w.savedCommitted = w.cp.Committed
 	}
@@ -206,21 +303,22 @@ func (w *partitionWorker) report(n commitNote) {
 
 // saveOnStop persists, when the partition stops, what is only in memory:
 // the successes since the last commit, and the end of the batch's Running
-// mark (a restart after a graceful stop is not a crash). The caller does
-// not hold w.mu.
+// mark (a restart after a graceful stop is not a crash). It waits for the
+// background save first, and reports its error. The caller does not hold
+// w.mu.
 func (w *partitionWorker) saveOnStop() error {
-	if !w.lock() {
-		return nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.collect(); err != nil || w.broken {
+		return err
 	}
 	if w.cp == nil || (w.unsaved == 0 && (w.cp.Batch == nil || !w.cp.Batch.Running)) {
-		w.mu.Unlock()
 		return nil
 	}
 	if w.cp.Batch != nil {
 		w.cp.Batch.Running = false
 	}
 	note, err := w.save(w.c.cfg.clock.Now())
-	w.mu.Unlock()
 	w.report(note)
 	return err
 }

@@ -47,6 +47,19 @@ type partitionWorker struct {
 	// observer only).
 	savedCommitted Pointer
 	done           batchDone
+
+	// The background save (saveAsync): inFlight while one runs; it saves
+	// snap, a copy of cp, and sends its result on landedC. asyncFailed is
+	// set when it failed, so that the handlers stop before the next
+	// collect. lastRunning: the last save started had a Running batch.
+	inFlight    bool
+	snap        checkpoint.Checkpoint
+	landedC     chan error
+	asyncFailed atomic.Bool
+	lastRunning bool
+	// carefulNext counts the batches still to fetch in careful mode: the
+	// batch after a crashed Running batch may have run too.
+	carefulNext int
 }
 
 // lock takes w.mu unless a save failed; then it returns false, unlocked,
@@ -111,6 +124,9 @@ func (w *partitionWorker) run() (finished bool, err error) {
 		}
 	}
 	for w.stopCtx.Err() == nil {
+		if err := w.asyncErr(); err != nil {
+			return false, err
+		}
 		if w.recs == nil {
 			ok, fin, err := w.fetchBatch()
 			if err != nil || fin {
@@ -310,8 +326,11 @@ func (w *partitionWorker) recoverBatch() error {
 	case b.Running:
 		// The batch was handled with its successes in memory when the
 		// consumer stopped without saving them: a crash, maybe caused by
-		// one of its records. Careful mode isolates that record.
+		// one of its records. Careful mode isolates that record, in this
+		// batch and the next (which ran if the save that would have
+		// marked it Running was lost with the crash).
 		b.Running, b.Careful = false, true
+		w.carefulNext = 1
 	case !b.Careful && !w.c.cfg.commit.perRecord():
 		// A graceful stop (or per-record mode) left the batch: mark it
 		// Running again before any success is kept only in memory.
@@ -373,20 +392,58 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 		return false, false, fmt.Errorf("stream: fetch %s partition %s: %w", w.c.s.Name(), w.id, err)
 	}
 	if len(recs) == 0 {
-		return false, false, nil
+		return false, false, w.commitIdle()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq++
+	perRecord := w.c.cfg.commit.perRecord()
+	careful := w.carefulNext > 0 && !perRecord
+	if careful {
+		w.carefulNext--
+	}
 	// Running marks the batch as handled with successes kept in memory:
-	// found on load, it tells of a crash (see recoverBatch).
+	// found on load, it tells of a crash (see recoverBatch). This save
+	// also commits the batch before (one save per batch). It runs in the
+	// background when the last save started had a Running batch too: if
+	// it is lost in a crash, that batch is found Running on restart, and
+	// careful mode covers it and the batch after it, this one.
 	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs),
-		Running: !w.c.cfg.commit.perRecord()}
-	if _, err := w.save(w.c.cfg.clock.Now()); err != nil {
+		Running: !perRecord && !careful, Careful: careful}
+	now := w.c.cfg.clock.Now()
+	var note commitNote
+	if w.cp.Batch.Running && w.lastRunning {
+		note, err = w.saveAsync(now)
+	} else {
+		note, err = w.save(now)
+	}
+	if err != nil {
 		return false, false, err
 	}
+	w.report(note) // the batch before is done: reported before this one is fetched
 	w.setBatch(recs)
 	return true, false, nil
+}
+
+// commitIdle commits, when a fetch found nothing new, the successes kept in
+// memory: the end of a batch waits for the next fetch to be committed with
+// it, and there is none yet.
+func (w *partitionWorker) commitIdle() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unsaved == 0 {
+		return nil
+	}
+	now := w.c.cfg.clock.Now()
+	var note commitNote
+	var err error
+	if w.lastRunning {
+		note, err = w.saveAsync(now)
+	} else {
+		note, err = w.save(now)
+	}
+	w.report(note)
+	return err
 }
 
 // waitOperator waits, while halted, for an operator to retry or skip the
