@@ -323,12 +323,13 @@ func (w *partitionWorker) recoverBatch() error {
 	}
 	w.setBatch(recs)
 	switch {
-	case b.Running:
+	case b.Running || inProgress(b):
 		// The batch was handled with its successes in memory when the
-		// consumer stopped without saving them: a crash, maybe caused by
-		// one of its records. Careful mode isolates that record, in this
-		// batch and the next (which ran if the save that would have
-		// marked it Running was lost with the crash).
+		// consumer stopped without saving them, or a record was in
+		// progress: a crash, maybe caused by one of its records. Careful
+		// mode isolates that record, in this batch and the next (which
+		// ran if the save that would have marked it Running was lost
+		// with the crash).
 		b.Running, b.Careful = false, true
 		w.carefulNext = 1
 	case !b.Careful && !w.c.cfg.commit.perRecord():
@@ -342,6 +343,17 @@ func (w *partitionWorker) recoverBatch() error {
 		}
 	}
 	return nil
+}
+
+// inProgress reports whether a record of b was in progress: a crash
+// interrupted its attempt.
+func inProgress(b *checkpoint.Batch) bool {
+	for i := range b.Records {
+		if b.Records[i].Status == checkpoint.InProgress {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *partitionWorker) setBatch(recs []Record) {
