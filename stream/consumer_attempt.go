@@ -530,7 +530,11 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	case out != outSucceeded:
 		note, err = w.save(end)
 	case w.cp.Batch != nil && w.commitDue(end):
-		note, err = w.saveAsync(end)
+		// In the background, after the save in flight: the policy's
+		// cadence is kept even when the store is slower than it.
+		if err = w.collect(); err == nil {
+			note, err = w.saveAsync(end)
+		}
 	}
 	w.mu.Unlock()
 	if err != nil {

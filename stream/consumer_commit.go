@@ -26,22 +26,19 @@ func (w *partitionWorker) save(now time.Time) (commitNote, error) {
 		w.broken = true
 		return commitNote{}, err
 	}
+	w.durableRun = runningSeq(w.cp)
 	w.saved(now)
 	return w.noteSaved(now, true), nil
 }
 
 // saveAsync starts saving a copy of the in-memory checkpoint, updated at
 // now, in the background, and returns at once: the partition goes on
-// while the store writes. The save in flight before it is waited for
-// first, so at most one is in flight and they land in order. Only saves
-// that nothing waits on go this way: commits of successes, and the save
-// of a fast batch after a Running one (see fetchBatch). The commit event
-// is sent when the save lands; the note returned holds the rest. The
-// caller holds w.mu.
+// while the store writes. The caller has collected the save before it
+// (at most one is in flight, so they land in order). Only saves that
+// nothing waits on go this way: commits of successes, and the saves of
+// fast batches (see fetchBatch). The commit event is sent when the save
+// lands; the note returned holds the rest. The caller holds w.mu.
 func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
-	if err := w.collect(); err != nil {
-		return commitNote{}, err
-	}
 	if err := w.checkLost(); err != nil {
 		return commitNote{}, err
 	}
@@ -56,6 +53,7 @@ func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
 		w.landedC = make(chan error, 1)
 	}
 	w.inFlight = true
+	w.inFlightRun = runningSeq(w.cp)
 	snap, ch := &w.snap, w.landedC
 	go func() { // owned by the worker: collect waits for it, and run collects before it returns
 		err := w.persist(snap)
@@ -77,13 +75,55 @@ func (w *partitionWorker) collect() error {
 	if !w.inFlight {
 		return nil
 	}
+	return w.landed(<-w.landedC)
+}
+
+// tryCollect collects the background save if it has landed, without
+// waiting. The caller holds w.mu.
+func (w *partitionWorker) tryCollect() error {
+	if !w.inFlight {
+		return nil
+	}
+	select {
+	case err := <-w.landedC:
+		return w.landed(err)
+	default:
+		return nil
+	}
+}
+
+// landed takes the result of the background save. The caller holds w.mu.
+func (w *partitionWorker) landed(err error) error {
 	w.inFlight = false
-	if err := <-w.landedC; err != nil {
+	if err != nil {
 		w.broken = true
 		return err
 	}
 	w.cp.Version = w.snap.Version
+	w.durableRun = w.inFlightRun
 	return nil
+}
+
+// runningSeq is the sequence number of cp's batch if it is Running, else 0.
+func runningSeq(cp *checkpoint.Checkpoint) uint64 {
+	if cp.Batch != nil && cp.Batch.Running {
+		return cp.Batch.Seq
+	}
+	return 0
+}
+
+// runAhead is how many batches past the last Running batch the store has
+// recorded a fast partition may run while its saves are in flight: a
+// slow store does not hold the partition back until it is that far
+// behind. A crash then loses at most the batches run ahead, and careful
+// mode covers them (see recoverBatch).
+const runAhead = 2
+
+// covered reports whether batch seq may run in fast mode now: the store
+// has recorded a Running batch at most runAhead batches before it, so a
+// crash during it is seen on restart. The caller holds w.mu.
+func (w *partitionWorker) covered(seq uint64) bool {
+	return w.durableRun > 0 && seq <= w.durableRun+runAhead
 }
 
 // asyncErr returns the error of a background save that failed, once the
@@ -112,7 +152,6 @@ func (w *partitionWorker) checkLost() error {
 func (w *partitionWorker) saved(now time.Time) {
 	w.unsaved = 0
 	w.lastSave = now
-	w.lastRunning = w.cp.Batch != nil && w.cp.Batch.Running
 }
 
 // persist writes cp to the store and sets its new version. It reads only
@@ -132,7 +171,7 @@ func (w *partitionWorker) persist(cp *checkpoint.Checkpoint) error {
 	store := w.c.cfg.store
 	for failures := 0; ; {
 		err := store.Save(w.persistCtx, cp)
-		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.landed(cp)) {
+		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.applied(cp)) {
 			if failures > 0 {
 				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
 			}
@@ -152,11 +191,11 @@ func (w *partitionWorker) persist(cp *checkpoint.Checkpoint) error {
 	}
 }
 
-// landed reports whether a save of cp that failed transiently and then
+// applied reports whether a save of cp that failed transiently and then
 // met a version conflict was in fact applied by the store the first time
 // (a timeout after the write): the stored checkpoint is cp, one version
 // on. Then the save succeeded, and cp takes that version.
-func (w *partitionWorker) landed(cp *checkpoint.Checkpoint) bool {
+func (w *partitionWorker) applied(cp *checkpoint.Checkpoint) bool {
 	stored, err := w.c.cfg.store.Load(w.persistCtx, w.key())
 	if err != nil || stored.Version != cp.Version+1 {
 		return false

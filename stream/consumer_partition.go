@@ -49,14 +49,17 @@ type partitionWorker struct {
 	done           batchDone
 
 	// The background save (saveAsync): inFlight while one runs; it saves
-	// snap, a copy of cp, and sends its result on landedC. asyncFailed is
-	// set when it failed, so that the handlers stop before the next
-	// collect. lastRunning: the last save started had a Running batch.
+	// snap, a copy of cp, whose Running batch is inFlightRun (0: none),
+	// and sends its result on landedC. asyncFailed is set when it
+	// failed, so that the handlers stop before the next collect.
+	// durableRun is the Running batch of the last save that landed (0:
+	// none): see covered.
 	inFlight    bool
+	inFlightRun uint64
+	durableRun  uint64
 	snap        checkpoint.Checkpoint
 	landedC     chan error
 	asyncFailed atomic.Bool
-	lastRunning bool
 	// carefulNext counts the batches still to fetch in careful mode: the
 	// batch after a crashed Running batch may have run too.
 	carefulNext int
@@ -327,11 +330,11 @@ func (w *partitionWorker) recoverBatch() error {
 		// The batch was handled with its successes in memory when the
 		// consumer stopped without saving them, or a record was in
 		// progress: a crash, maybe caused by one of its records. Careful
-		// mode isolates that record, in this batch and the next (which
-		// ran if the save that would have marked it Running was lost
-		// with the crash).
+		// mode isolates that record, in this batch and the runAhead
+		// batches after it (which ran if the saves that would have
+		// marked them Running were not written yet).
 		b.Running, b.Careful = false, true
-		w.carefulNext = 1
+		w.carefulNext = runAhead
 	case !b.Careful && !w.c.cfg.commit.perRecord():
 		// A graceful stop (or per-record mode) left the batch: mark it
 		// Running again before any success is kept only in memory.
@@ -415,20 +418,11 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 		w.carefulNext--
 	}
 	// Running marks the batch as handled with successes kept in memory:
-	// found on load, it tells of a crash (see recoverBatch). This save
-	// also commits the batch before (one save per batch). It runs in the
-	// background when the last save started had a Running batch too: if
-	// it is lost in a crash, that batch is found Running on restart, and
-	// careful mode covers it and the batch after it, this one.
+	// found on load, it tells of a crash (see recoverBatch). Its save
+	// also commits the batches before.
 	w.cp.Batch = &checkpoint.Batch{Seq: w.seq, First: recs[0].Pointer, Last: recs[len(recs)-1].Pointer, Size: len(recs),
 		Running: !perRecord && !careful, Careful: careful}
-	now := w.c.cfg.clock.Now()
-	var note commitNote
-	if w.cp.Batch.Running && w.lastRunning {
-		note, err = w.saveAsync(now)
-	} else {
-		note, err = w.save(now)
-	}
+	note, err := w.saveBatch(w.c.cfg.clock.Now())
 	if err != nil {
 		return false, false, err
 	}
@@ -443,19 +437,40 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 func (w *partitionWorker) commitIdle() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.unsaved == 0 {
-		return nil
+	if err := w.tryCollect(); err != nil || w.unsaved == 0 || w.inFlight {
+		return err // with a save in flight, the next poll commits
 	}
-	now := w.c.cfg.clock.Now()
-	var note commitNote
-	var err error
-	if w.lastRunning {
-		note, err = w.saveAsync(now)
-	} else {
-		note, err = w.save(now)
-	}
+	note, err := w.saveAsync(w.c.cfg.clock.Now())
 	w.report(note)
 	return err
+}
+
+// saveBatch saves a batch just fetched, with the commit of the ones
+// before, at now. A careful batch (or one in per-record mode) is saved
+// before any of its handlers runs. A fast (Running) batch is saved in
+// the background, and its handlers run at once if the store has
+// recorded a Running batch at most runAhead batches before it; else they
+// wait for the store. While a save is in flight, the next one waits for
+// it, and one save then commits all that was done meanwhile: the number
+// of saves adapts to the store's speed. The caller holds w.mu.
+func (w *partitionWorker) saveBatch(now time.Time) (commitNote, error) {
+	if !w.cp.Batch.Running {
+		return w.save(now)
+	}
+	if err := w.tryCollect(); err != nil {
+		return commitNote{}, err
+	}
+	var note commitNote
+	var err error
+	if !w.inFlight {
+		note, err = w.saveAsync(now)
+	}
+	for err == nil && !w.covered(w.cp.Batch.Seq) {
+		if err = w.collect(); err == nil && !w.covered(w.cp.Batch.Seq) {
+			note, err = w.saveAsync(now)
+		}
+	}
+	return note, err
 }
 
 // waitOperator waits, while halted, for an operator to retry or skip the
