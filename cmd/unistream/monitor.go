@@ -45,6 +45,9 @@ type partStats struct {
 	Pending   int    `json:"pending"`
 	Halted    bool   `json:"halted,omitempty"`
 	Committed string `json:"committed,omitempty"`
+	// StoreError is the checkpoint store's last error while the partition
+	// waits for the store to come back ("" when it works).
+	StoreError string `json:"checkpoint_store_error,omitempty"`
 	// The lag after the last batch, when the backend tells it.
 	LagRecords *int64 `json:"lag_records,omitempty"`
 	LagMillis  *int64 `json:"lag_ms,omitempty"`
@@ -109,8 +112,12 @@ func (m *monitor) statusLocked(p *partStats) string {
 	if p.Halted {
 		state = "HALTED"
 	}
-	return fmt.Sprintf("partition %-6s %-7s processed %d (ok %d, DLQ %d, skipped %d), retries %d, pending in batch %d%s, committed %s",
-		p.Partition, state, p.Processed, p.Succeeded, p.DLQ, p.Skipped, p.Retries, p.Pending, lagText(p.LagRecords, p.LagMillis), orNone(p.Committed))
+	store := ""
+	if p.StoreError != "" {
+		store = ", checkpoint store unavailable: " + p.StoreError
+	}
+	return fmt.Sprintf("partition %-6s %-7s processed %d (ok %d, DLQ %d, skipped %d), retries %d, pending in batch %d%s, committed %s%s",
+		p.Partition, state, p.Processed, p.Succeeded, p.DLQ, p.Skipped, p.Retries, p.Pending, lagText(p.LagRecords, p.LagMillis), orNone(p.Committed), store)
 }
 
 // lagParts splits a lag into its known parts (nil: not told).
@@ -211,6 +218,10 @@ func (m *monitor) Observe(e stream.Event) {
 		p.Committed = stream.FormatPointer(m.s, e.Partition, e.Pointer)
 	case stream.EventBatchDone:
 		p.Pending = 0
+	case stream.EventCheckpointError:
+		p.StoreError = e.Err.Error()
+	case stream.EventCheckpointRecovered:
+		p.StoreError = ""
 	}
 	if p.Pending < 0 {
 		p.Pending = 0
@@ -272,7 +283,13 @@ func (m *monitor) plainLocked(e stream.Event, val string) {
 	case stream.EventFetchError:
 		fmt.Fprintf(m.w, "⚠️  read error on partition %q (attempt %d, retry in %s): %v\n", e.Partition, e.Attempt, e.Delay.Round(time.Millisecond), e.Err)
 	case stream.EventCheckpointError:
-		fmt.Fprintf(m.w, "⚠️  checkpoint save failed on partition %s: %v\n", e.Partition, e.Err)
+		if e.Delay > 0 {
+			fmt.Fprintf(m.w, "⚠️  checkpoint store unavailable on partition %s (attempt %d, retry in %s): %v\n", e.Partition, e.Attempt, e.Delay.Round(time.Millisecond), e.Err)
+		} else {
+			fmt.Fprintf(m.w, "⚠️  checkpoint store failed on partition %s: %v\n", e.Partition, e.Err)
+		}
+	case stream.EventCheckpointRecovered:
+		fmt.Fprintf(m.w, "✅ checkpoint store back on partition %s after %d failure(s)\n", e.Partition, e.Attempt)
 	}
 }
 

@@ -68,6 +68,37 @@ func TestMonitorDisplays(t *testing.T) {
 	}
 }
 
+// TestMonitorStoreOutage: while the checkpoint store fails, the status
+// line of the partition says so, with the store's error; it clears when
+// the store is back.
+func TestMonitorStoreOutage(t *testing.T) {
+	s := memstream.New("mon", memstream.WithPartitions(1))
+	defer s.Close()
+	var buf bytes.Buffer
+	m := newMonitor(&buf, displayPlain, s)
+	m.Observe(stream.Event{Kind: stream.EventCheckpointError, Partition: "0", Attempt: 2, Delay: 200 * time.Millisecond, Err: errors.New("connection refused")})
+	m.mu.Lock()
+	during := m.statusLocked(m.parts["0"])
+	m.mu.Unlock()
+	if !strings.Contains(during, "checkpoint store unavailable: connection refused") {
+		t.Errorf("status during the outage: %q, want it to say the checkpoint store is unavailable and why", during)
+	}
+	if !strings.Contains(buf.String(), "checkpoint store unavailable on partition 0 (attempt 2, retry in 200ms): connection refused") {
+		t.Errorf("no outage line:\n%s", buf.String())
+	}
+	m.Observe(stream.Event{Kind: stream.EventCheckpointRecovered, Partition: "0", Attempt: 2})
+	m.mu.Lock()
+	after := m.statusLocked(m.parts["0"])
+	m.mu.Unlock()
+	if strings.Contains(after, "unavailable") {
+		t.Errorf("status after the store came back: %q, still unavailable", after)
+	}
+	m.Close()
+	if !strings.Contains(buf.String(), "checkpoint store back on partition 0 after 2 failure(s)") {
+		t.Errorf("no recovery line:\n%s", buf.String())
+	}
+}
+
 func TestParseInput(t *testing.T) {
 	tests := []struct {
 		line          string
