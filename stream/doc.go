@@ -10,7 +10,8 @@
 // sends them in batches by count, bytes and age, retries failed sends with
 // backoff, and replays the log after a crash.
 //
-// The guarantees are the same on every backend; see DESIGN.md and the
+// The guarantees are the same on every backend; see docs/design.md in the
+// repository (section 4 for the consumer, 6 for the producer) and the
 // conformance suite that proves them.
 //
 // Backends register a URL scheme (mem://, kafka://, pulsar://, kinesis://)
