@@ -12,9 +12,12 @@ import (
 )
 
 // Consumer reads every partition of a stream from its checkpoint and runs a
-// handler per record, with the contract of DESIGN.md section 4: persisted
-// batches, persisted attempts, retry with backoff, DLQ or durable halt, a
-// commit that never passes a gap, and a graceful stop.
+// handler per record, with the contract of docs/design.md section 4:
+// persisted batches, commits at the cadence of WithCommit (by default per
+// batch), persisted attempts, retry with backoff, DLQ or durable halt, a
+// commit that never passes a gap, careful mode that isolates a record
+// that crashes the process, checkpoint store outages ridden out, and a
+// graceful stop.
 //
 // Create one with NewConsumer or OpenConsumer, call Run, and Close it.
 type Consumer struct {

@@ -5,8 +5,8 @@
 // A Consumer reads every partition of a stream from its checkpoint, runs a
 // handler per record, retries failures with exponential backoff and jitter,
 // sends records that exhaust their attempts to a dead-letter queue (or, in
-// ordered mode, halts the partition durably), and persists its progress after
-// every state change. A Producer buffers records in a write-ahead log on disk,
+// ordered mode, halts the partition durably), and persists its progress: a
+// commit per batch (WithCommit), failures when they happen. A Producer buffers records in a write-ahead log on disk,
 // sends them in batches by count, bytes and age, retries failed sends with
 // backoff, and replays the log after a crash.
 //

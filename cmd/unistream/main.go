@@ -98,7 +98,7 @@ func newRootCmd() *cobra.Command {
 		Use:   "unistream",
 		Short: "One consumer and producer engine over Kafka, Pulsar, Kinesis and memory",
 		Long: `unistream consumes and produces records on Kafka, Pulsar, Kinesis and the
-in-memory backend with one engine: checkpoints after every state change,
+in-memory backend with one engine: checkpoints committed per batch,
 retries with backoff, a dead-letter queue or a durable halt, and a
 crash-safe producer. Streams, checkpoint stores and DLQs are chosen by URL.
 

@@ -1,7 +1,7 @@
 // Command pulsar-consumer is the original's consumer example on Pulsar: a dozen
 // records consumed by a handler that fails at random, with retries and
 // backoff, a dead-letter file for records out of attempts, and a
-// checkpoint directory saved after every change (see package original).
+// checkpoint directory (see package original).
 //
 //	go run ./examples/pulsar-consumer                     # embedded Pulsar
 //	UNISTREAM_STREAM=URL go run ./examples/pulsar-consumer  # your own stream

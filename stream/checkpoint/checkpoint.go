@@ -3,9 +3,11 @@
 //
 // A Checkpoint records, for one consumer name and one partition, the pointer
 // of the last record whose outcome is final (Committed) and the state of the
-// current batch. The engine saves it after every state change, with
-// compare-and-swap on Version, so that a crash at any instant loses nothing
-// and two owners of one partition can never both write.
+// current batch. The engine saves it when a batch is fetched (which also
+// commits the batches before), when the commit policy commits, and when a
+// record fails, is skipped, dead-lettered or halts, with compare-and-swap on
+// Version, so that a crash at any instant loses no outcome that must
+// survive it and two owners of one partition can never both write.
 //
 // Every Store passes the shared suite in package checkpoint/storetest.
 //

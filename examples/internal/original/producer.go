@@ -8,8 +8,8 @@
 // at random, so the producer holds with exponential backoff and re-sends
 // the same batch, in order, until it succeeds. Consume writes records and
 // consumes them with a handler that fails at random: retries with backoff,
-// a dead-letter file for records out of attempts, a checkpoint directory
-// saved after every change.
+// a dead-letter file for records out of attempts, and a checkpoint
+// directory.
 package original
 
 import (
