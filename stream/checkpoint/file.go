@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -88,6 +89,19 @@ const (
 // has started writing it finishes, so cancellation never leaves a partial
 // file.
 //
+// # Errors
+//
+// Errors that retrying cannot cure are permanent (checkpoint.IsPermanent):
+// besides corrupt data and conflicts, an invalid key or checkpoint, and the
+// file system errors that need an operator to change the directory:
+// permission denied (EACCES, EPERM), a read-only file system (EROFS), the
+// directory removed (ENOENT), a file where a directory must be or the
+// reverse (ENOTDIR, EISDIR), a path too long (ENAMETOOLONG), a symbolic
+// link loop (ELOOP), an operation the file system does not support
+// (EINVAL, EOPNOTSUPP) and a file too large (EFBIG). The others, such as a
+// full file system (ENOSPC, EDQUOT), I/O errors (EIO) and exhausted
+// resources (EAGAIN, EMFILE, ENOMEM), are transient.
+//
 // A FileStore is safe for concurrent use. Cross-process locking needs
 // flock(2) (Linux, macOS and the BSDs); elsewhere NewFileStore fails.
 type FileStore struct {
@@ -106,17 +120,17 @@ func NewFileStore(dir string) (*FileStore, error) {
 		return nil, fmt.Errorf("checkpoint: file store %s: %w", dir, errNoFlock)
 	}
 	if dir == "" {
-		return nil, errors.New("checkpoint: file store: empty directory name (expected a directory path)")
+		return nil, Permanent(errors.New("checkpoint: file store: empty directory name (expected a directory path)"))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("checkpoint: file store: create directory: %w", err)
+		return nil, fsError(fmt.Errorf("checkpoint: file store %s: create directory: %w", dir, err))
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: file store: %w", err)
+		return nil, fsError(fmt.Errorf("checkpoint: file store %s: %w", dir, err))
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("checkpoint: file store: %s is not a directory", dir)
+		return nil, Permanent(fmt.Errorf("checkpoint: file store %s: %w, expected a directory", dir, syscall.ENOTDIR))
 	}
 	return &FileStore{dir: dir, locks: make(map[string]chan struct{})}, nil
 }
@@ -181,7 +195,7 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 	name := fileName(cp.Key)
 	unlock, err := s.lock(ctx, name)
 	if err != nil {
-		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+		return fsError(fmt.Errorf("checkpoint: save %s: %w", cp.Key, err))
 	}
 	defer unlock()
 	path := filepath.Join(s.dir, name)
@@ -197,7 +211,7 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 		return conflict(cp.Key, cp.Version, version)
 	}
 	if err := writeAtomic(s.dir, name, data); err != nil {
-		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+		return fsError(fmt.Errorf("checkpoint: save %s: %w", cp.Key, err))
 	}
 	cp.Version++
 	return nil
@@ -217,7 +231,7 @@ func (s *FileStore) List(ctx context.Context, consumer, stream string) ([]*Check
 	}
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err)
+		return nil, fsError(fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err))
 	}
 	readable := escapePart(consumer) + "," + escapePart(stream) + ","
 	hashed := hashedGroup(consumer, stream) + ","
@@ -271,7 +285,7 @@ func (s *FileStore) read(path string, key Key) (*Checkpoint, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: read %s: %w", key, err)
+		return nil, fsError(fmt.Errorf("checkpoint: read %s: %w", key, err))
 	}
 	return decodeFile(path, data, key)
 }
@@ -284,7 +298,7 @@ func (s *FileStore) readHashed(path, name, consumer, stream string) (*Checkpoint
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: read %s: %w", path, err)
+		return nil, fsError(fmt.Errorf("checkpoint: read %s: %w", path, err))
 	}
 	cp, err := decodeAny(path, data)
 	if err != nil {
@@ -375,6 +389,17 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 		return fmt.Errorf("sync directory %s after writing %s: %w", dir, name, err)
 	}
 	return nil
+}
+
+// fsError marks err permanent when the file system error it wraps is one
+// that retrying cannot cure (see permanentFS: permissions, a read-only
+// mount, a missing directory, a file where a directory must be, a name too
+// long); every other error (ENOSPC, EIO, EAGAIN, ...) stays transient.
+func fsError(err error) error {
+	if err != nil && permanentFS(err) {
+		return Permanent(err)
+	}
+	return err
 }
 
 // syncDir makes the directory's entries (a rename) durable.
