@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -70,5 +72,24 @@ func TestFSErrorClasses(t *testing.T) {
 	}
 	if fsError(nil) != nil {
 		t.Error("fsError(nil) != nil")
+	}
+}
+
+// TestCreateTempNamesAreTempTargets ties the names createTemp gives to the
+// names NewFileStore removes.
+func TestCreateTempNamesAreTempTargets(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"billing,orders,0.json", fileName(Key{Consumer: strings.Repeat("x", 150), Stream: "s", Partition: "p"})} {
+		for range 20 {
+			f, err := createTemp(dir, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			base := filepath.Base(f.Name())
+			if target, ok := tempTarget(base); !ok || target != name {
+				t.Fatalf("tempTarget(%q) = %q, %v; want %q, true", base, target, ok, name)
+			}
+		}
 	}
 }
