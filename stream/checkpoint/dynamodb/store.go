@@ -303,6 +303,7 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		return fmt.Errorf("dynamodb checkpoint store: save %s: %w: the encoded checkpoint is %d bytes (expected at most %d: a DynamoDB item holds at most 400 KB; use smaller batches)",
 			cp.Key, checkpoint.ErrTooLarge, len(doc), MaxDocumentBytes)
 	}
+	docStr := string(doc) // one copy, sent and kept
 	in := &ddb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              itemKey(cp.Key),
@@ -311,7 +312,7 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 			"#v": attrVersion, "#c": attrCheckpoint,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":nv": num(next.Version), ":nc": str(string(doc)),
+			":nv": num(next.Version), ":nc": str(docStr),
 		},
 	}
 	if cp.Version == 0 {
@@ -351,7 +352,7 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		}
 		return s.diagnose(ctx, cp.Key, cp.Version)
 	}
-	s.remember(cp.Key, stored{cp: &next, doc: string(doc)})
+	s.remember(cp.Key, stored{cp: &next, doc: docStr})
 	cp.Version++
 	return nil
 }
