@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
@@ -31,8 +32,20 @@ const DefaultMaxMetadataBytes = 4096
 // checkpoint's encoded batch state does not fit in the offset commit
 // metadata the broker accepts (offset.metadata.max.bytes). Raise the
 // broker's limit and WithMaxMetadataBytes together, or use smaller
-// batches, fewer concurrent records or shorter handler errors.
-var ErrMetadataTooLarge = errors.New("kafka: checkpoint too large for the offset commit metadata")
+// batches, fewer concurrent records or shorter handler errors. It matches
+// checkpoint.ErrTooLarge (errors.Is), so the engine sees a permanent
+// error.
+var ErrMetadataTooLarge error = &wrapSentinel{msg: "kafka: checkpoint too large for the offset commit metadata", err: checkpoint.ErrTooLarge}
+
+// wrapSentinel is a sentinel error of its own message that also matches
+// another (errors.Is).
+type wrapSentinel struct {
+	msg string
+	err error
+}
+
+func (e *wrapSentinel) Error() string { return e.msg }
+func (e *wrapSentinel) Unwrap() error { return e.err }
 
 // metaPrefix starts the commit metadata of a checkpoint this store wrote
 // (format 1). Metadata without it was written by another client.
@@ -75,6 +88,17 @@ const metaPrefix = "unistream1:"
 // Keys must name a Kafka topic partition: Stream a valid topic name and
 // Partition a partition number of it ("0" to "N-1"), as the Kafka adapter's
 // consumers use. Other keys are refused with an error.
+//
+// Errors are classified for checkpoint.IsPermanent: a fenced commit and a
+// stale version match checkpoint.ErrConflict; metadata too large (this
+// store's limit, or the broker's OFFSET_METADATA_TOO_LARGE or
+// INVALID_COMMIT_OFFSET_SIZE) matches ErrMetadataTooLarge and
+// checkpoint.ErrTooLarge; an invalid key or checkpoint, a closed client and
+// the broker errors Kafka marks non-retriable (authorization failures,
+// UNSUPPORTED_VERSION, INVALID_REQUEST, ...) are permanent. Retriable
+// broker errors, REBALANCE_IN_PROGRESS (once commit's own retries ran
+// out), UNKNOWN_SERVER_ERROR, network errors and a done context are
+// transient.
 type Store struct {
 	s       *Stream
 	maxMeta int
@@ -114,11 +138,11 @@ func coords(key checkpoint.Key) (topic string, p int32, err error) {
 		return "", 0, err
 	}
 	if err := validateTopic(key.Stream); err != nil {
-		return "", 0, fmt.Errorf("kafka: checkpoint %s: the stream must be a Kafka topic: %w", key, err)
+		return "", 0, checkpoint.Permanent(fmt.Errorf("kafka: checkpoint %s: the stream must be a Kafka topic: %w", key, err))
 	}
 	p, err = parsePartition(key.Partition)
 	if err != nil {
-		return "", 0, fmt.Errorf("kafka: checkpoint %s: the partition must be a Kafka partition number: %w", key, err)
+		return "", 0, checkpoint.Permanent(fmt.Errorf("kafka: checkpoint %s: the partition must be a Kafka partition number: %w", key, err))
 	}
 	return key.Stream, p, nil
 }
@@ -337,30 +361,69 @@ func (st *Store) Load(ctx context.Context, key checkpoint.Key) (*checkpoint.Chec
 	}
 	got, err := st.fetch(ctx, key.Consumer, topic, p)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: load checkpoint %s: offset fetch of group %q: %w", key, key.Consumer, err)
+		return nil, fmt.Errorf("kafka: load checkpoint %s: offset fetch of group %q: %w", key, key.Consumer, classify(err))
 	}
 	f := got[p]
 	return decode(key, f.offset, f.meta, f.committed)
 }
 
-// fencedCodes are the commit errors of a member the group fenced out.
+// fenced reports the commit errors of a member the group fenced out.
 func fenced(err error) bool {
 	return errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
 		errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// metadataTooLarge reports the commit errors of a broker that refuses the
+// commit's size: the metadata over offset.metadata.max.bytes, or the
+// commit record over what the offsets topic takes.
+func metadataTooLarge(err error) bool {
+	return errors.Is(err, kerr.OffsetMetadataTooLarge) || errors.Is(err, kerr.InvalidCommitOffsetSize) ||
+		errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// transientCodes are broker errors that Kafka marks non-retriable but that
+// pass without a change to the store or its key: a rebalance (commit
+// retries it for a while, then gives up), and an unexpected error of the
+// broker.
+var transientCodes = []*kerr.Error{kerr.RebalanceInProgress, kerr.UnknownServerError}
+
+// classify marks an error of a group request (OffsetFetch, OffsetCommit,
+// Metadata) with its class for checkpoint.IsPermanent: a broker error
+// that Kafka marks non-retriable (kerr's Retriable), except those of
+// transientCodes, and a closed client are permanent; retriable broker
+// errors, network errors and a done context stay transient. Fenced and
+// too-large commits are told apart before (see Save).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, kgo.ErrClientClosed) {
+		return checkpoint.Permanent(err)
+	}
+	ke, ok := errors.AsType[*kerr.Error](err)
+	if !ok || ke.Retriable {
+		return err
+	}
+	for _, t := range transientCodes {
+		if ke == t {
+			return err
+		}
+	}
+	return checkpoint.Permanent(err)
 }
 
 // Save commits cp as group cp.Consumer's offset and metadata if the
 // committed version equals cp.Version (see Store for the fencing).
 func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	if cp == nil {
-		return errors.New("kafka: save checkpoint: nil checkpoint")
+		return checkpoint.Permanent(errors.New("kafka: save checkpoint: nil checkpoint (expected a checkpoint to save)"))
 	}
 	topic, p, err := coords(cp.Key)
 	if err != nil {
 		return err
 	}
 	if err := validCheckpoint(cp); err != nil {
-		return fmt.Errorf("kafka: save %w", err)
+		return checkpoint.Permanent(fmt.Errorf("kafka: save %w", err))
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kafka: save checkpoint %s: %w", cp.Key, err)
@@ -374,7 +437,7 @@ func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	defer mu.Unlock()
 	got, err := st.fetch(ctx, cp.Consumer, topic, p)
 	if err != nil {
-		return fmt.Errorf("kafka: save checkpoint %s: offset fetch of group %q: %w", cp.Key, cp.Consumer, err)
+		return fmt.Errorf("kafka: save checkpoint %s: offset fetch of group %q: %w", cp.Key, cp.Consumer, classify(err))
 	}
 	f := got[p]
 	stored, err := decode(cp.Key, f.offset, f.meta, f.committed)
@@ -385,16 +448,24 @@ func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		return fmt.Errorf("%w: %s: save expected stored version %d, but version %d is committed", checkpoint.ErrConflict, cp.Key, cp.Version, stored.Version)
 	}
 	if err := st.commit(ctx, cp.Consumer, topic, p, offset, meta); err != nil {
-		if fenced(err) {
-			return fmt.Errorf("%w: %s: the group fenced this commit (the member is no longer in generation): %w", checkpoint.ErrConflict, cp.Key, err)
-		}
-		if errors.Is(err, kerr.OffsetMetadataTooLarge) {
-			return fmt.Errorf("%w: %s: the broker refused %d bytes of metadata: %w", ErrMetadataTooLarge, cp.Key, len(meta), err)
-		}
-		return fmt.Errorf("kafka: save checkpoint %s: offset commit to group %q: %w", cp.Key, cp.Consumer, err)
+		return commitFailed(cp.Key, len(meta), err)
 	}
 	cp.Version++
 	return nil
+}
+
+// commitFailed returns Save's error for a failed commit of key's
+// checkpoint with metaLen bytes of metadata: a fenced member's commit
+// matches checkpoint.ErrConflict, one the broker refuses as too large
+// ErrMetadataTooLarge, and any other is classified (see classify).
+func commitFailed(key checkpoint.Key, metaLen int, err error) error {
+	switch {
+	case fenced(err):
+		return fmt.Errorf("%w: %s: the group fenced this commit (the member is no longer in generation): %w", checkpoint.ErrConflict, key, err)
+	case metadataTooLarge(err):
+		return fmt.Errorf("%w: %s: the broker refused %d bytes of metadata: %w", ErrMetadataTooLarge, key, metaLen, err)
+	}
+	return fmt.Errorf("kafka: save checkpoint %s: offset commit to group %q: %w", key, key.Consumer, classify(err))
 }
 
 // commit sends one OffsetCommit as the stream's member of group, if it
@@ -522,14 +593,14 @@ func (st *Store) List(ctx context.Context, consumer, stream string) ([]*checkpoi
 		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: %w", consumer, stream, err)
 	}
 	if consumer == "" || stream == "" || !utf8.ValidString(consumer) || !utf8.ValidString(stream) {
-		return nil, fmt.Errorf("kafka: list checkpoints %q/%q: consumer and stream must be non-empty valid UTF-8", consumer, stream)
+		return nil, checkpoint.Permanent(fmt.Errorf("kafka: list checkpoints %q/%q: consumer and stream must be non-empty valid UTF-8", consumer, stream))
 	}
 	if validateTopic(stream) != nil {
 		return nil, nil
 	}
 	got, err := st.fetch(ctx, consumer, stream, -1)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: offset fetch of group %q: %w", consumer, stream, consumer, err)
+		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: offset fetch of group %q: %w", consumer, stream, consumer, classify(err))
 	}
 	var out []*checkpoint.Checkpoint
 	for p, f := range got {
