@@ -168,7 +168,44 @@ type commitDoc struct {
 	Updated time.Time         `json:"u,omitzero"`
 }
 
+// encoder is the reusable state of one encode: the JSON, its deflated
+// form, the compressors and the metadata being built. A flate.Writer is
+// some 650 KB, too much to build per Save: encoders are pooled.
+type encoder struct {
+	js   bytes.Buffer
+	json *json.Encoder // into js
+	z    bytes.Buffer
+	fast *flate.Writer // BestSpeed, into z
+	best *flate.Writer // BestCompression, into z; made on first need
+	meta []byte
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.json = json.NewEncoder(&e.js)
+	e.fast, _ = flate.NewWriter(&e.z, flate.BestSpeed) // the level is valid
+	return e
+}}
+
+// deflate sets e.meta to the metadata of the JSON in e.js, compressed by
+// zw.
+func (e *encoder) deflate(zw *flate.Writer) {
+	js := e.js.Bytes()
+	js = js[:len(js)-1] // json.Encoder ends the value with a newline
+	e.z.Reset()
+	zw.Reset(&e.z)
+	zw.Write(js) // into a bytes.Buffer: no error
+	zw.Close()
+	e.meta = base64.RawURLEncoding.AppendEncode(append(e.meta[:0], metaPrefix...), e.z.Bytes())
+}
+
 // encode returns the commit offset and metadata of cp at version v.
+//
+// The JSON is deflated at BestSpeed: on checkpoints of 0 to 80 record
+// states its output is within 1.5% of BestCompression's, in a third to
+// half the time. Metadata over the limit at BestSpeed is deflated again at
+// BestCompression, so that every checkpoint that fits at BestCompression
+// is saved.
 func (st *Store) encode(cp *checkpoint.Checkpoint, v uint64) (int64, string, error) {
 	doc := commitDoc{Version: v, Batch: cp.Batch, Done: cp.Finished, Counts: cp.Counts, Updated: cp.UpdatedAt}
 	offset := int64(-1)
@@ -179,22 +216,24 @@ func (st *Store) encode(cp *checkpoint.Checkpoint, v uint64) (int64, string, err
 			doc.Raw = cp.Committed
 		}
 	}
-	js, err := json.Marshal(&doc)
-	if err != nil {
-		return 0, "", fmt.Errorf("kafka: save checkpoint %s: encode: %w", cp.Key, err)
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.js.Reset()
+	if err := e.json.Encode(&doc); err != nil {
+		return 0, "", checkpoint.Permanent(fmt.Errorf("kafka: save checkpoint %s: encode: %w", cp.Key, err))
 	}
-	var buf bytes.Buffer
-	buf.WriteString(metaPrefix)
-	b64 := base64.NewEncoder(base64.RawURLEncoding, &buf)
-	zw, _ := flate.NewWriter(b64, flate.BestCompression) // the level is valid
-	zw.Write(js)
-	zw.Close()
-	b64.Close()
-	if buf.Len() > st.maxMeta {
+	e.deflate(e.fast)
+	if len(e.meta) > st.maxMeta {
+		if e.best == nil {
+			e.best, _ = flate.NewWriter(&e.z, flate.BestCompression) // the level is valid
+		}
+		e.deflate(e.best)
+	}
+	if len(e.meta) > st.maxMeta {
 		return 0, "", fmt.Errorf("%w: %s: the encoded batch state is %d bytes, the limit is %d (offset.metadata.max.bytes; %d records in the batch state)",
-			ErrMetadataTooLarge, cp.Key, buf.Len(), st.maxMeta, batchLen(cp))
+			ErrMetadataTooLarge, cp.Key, len(e.meta), st.maxMeta, batchLen(cp))
 	}
-	return offset, buf.String(), nil
+	return offset, string(e.meta), nil
 }
 
 func batchLen(cp *checkpoint.Checkpoint) int {
@@ -207,7 +246,18 @@ func batchLen(cp *checkpoint.Checkpoint) int {
 // maxDecoded bounds the inflated metadata: a decompression bomb is corrupt.
 const maxDecoded = 1 << 20
 
-// decode reads a commit back. exists is false when nothing is committed.
+// decoder is the reusable state of one decode: a flate.Reader is some
+// 40 KB, too much to build per Load (and per Save of a standalone Store):
+// decoders are pooled.
+type decoder struct {
+	src bytes.Reader
+	zr  io.ReadCloser // a flate reader of src
+	js  bytes.Buffer
+}
+
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// decode reads a commit back. committed is false when nothing is committed.
 func decode(key checkpoint.Key, offset int64, meta string, committed bool) (*checkpoint.Checkpoint, error) {
 	cp := &checkpoint.Checkpoint{Key: key}
 	if !committed {
@@ -227,15 +277,24 @@ func decode(key checkpoint.Key, offset int64, meta string, committed bool) (*che
 	if err != nil {
 		return nil, corrupt("not base64url", err)
 	}
-	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxDecoded+1))
-	if err != nil {
+	d := decoders.Get().(*decoder)
+	defer decoders.Put(d)
+	d.src.Reset(raw)
+	if d.zr == nil {
+		d.zr = flate.NewReader(&d.src)
+	} else if err := d.zr.(flate.Resetter).Reset(&d.src, nil); err != nil {
 		return nil, corrupt("not deflate data", err)
 	}
+	d.js.Reset()
+	if _, err := d.js.ReadFrom(io.LimitReader(d.zr, maxDecoded+1)); err != nil {
+		return nil, corrupt("not deflate data", err)
+	}
+	js := d.js.Bytes()
 	if len(js) > maxDecoded {
 		return nil, corrupt("inflated", fmt.Errorf("more than %d bytes", maxDecoded))
 	}
 	var doc commitDoc
-	dec := json.NewDecoder(bytes.NewReader(js))
+	dec := json.NewDecoder(bytes.NewReader(js)) // decodes into new values: js is not kept
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
 		return nil, corrupt("JSON", err)
