@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sort"
 	"strconv"
@@ -67,17 +66,28 @@ const metaPrefix = "unistream1:"
 // default 4096, Kafka's offset.metadata.max.bytes) is refused with
 // ErrMetadataTooLarge, and so is one the broker refuses as too large.
 //
-// Compare-and-swap: the version is in the metadata, and Save reads the
-// current commit before it writes. Within one process Save is atomic per
-// key. Across processes Kafka offers no compare-and-swap; what fences a
-// stale writer is the group generation: when the Store's Stream is a
-// member of group C (stream.WithGroup), Save commits with that member's id
-// and generation, and the broker rejects the commit of a member that was
-// fenced out (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID):
-// Save then returns an error matching checkpoint.ErrConflict. A Store
-// whose Stream is not in the group commits as a standalone client
-// (generation -1), which the broker accepts only while the group has no
-// live members.
+// Compare-and-swap: the version is in the metadata, and Save compares it
+// with the committed one before it writes. Within one process Save is
+// atomic per key, for every Store over one Stream. Across processes Kafka
+// offers no compare-and-swap; what fences a stale writer is the group
+// generation: when the Store's Stream is a member of group C
+// (stream.WithGroup), Save commits with that member's id and generation,
+// and the broker rejects the commit of a member that was fenced out
+// (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID): Save then
+// returns an error matching checkpoint.ErrConflict. A Store whose Stream
+// is not in the group commits as a standalone client (generation -1),
+// which the broker accepts only while the group has no live members.
+//
+// Save reads the current commit (an OffsetFetch) before it writes, unless
+// the Stores of its Stream know it: as group C's member, in the member's
+// current generation, they committed or loaded that version last. In one
+// generation only the partition's owner commits it (a fenced member's
+// commits are refused, and so are a standalone client's while the group
+// has members), so the version they know is the committed one, and a Save
+// of the engine that owns the partition is one OffsetCommit. A standalone
+// Store reads before every write, so that a Save from a stale version
+// still fails with checkpoint.ErrConflict when another process committed
+// since.
 //
 // A commit without this store's metadata (written by a plain Kafka
 // consumer, or reset by kafka-consumer-groups --reset-offsets) loads as a
@@ -102,10 +112,60 @@ const metaPrefix = "unistream1:"
 type Store struct {
 	s       *Stream
 	maxMeta int
-	locks   [64]sync.Mutex // per key hash: Save's read-then-commit is atomic in-process
 
 	idsMu sync.Mutex
 	ids   map[string][16]byte // topic ids (OffsetCommit v10 names topics by id)
+}
+
+// commitState is what the Stores of one Stream know of the commits they
+// made or read: a Save holds its key's lock from its check of the version
+// to the end of its commit, and the version committed as a group member in
+// a generation lets the next Save of that member in that generation skip
+// the OffsetFetch (see Store).
+type commitState struct {
+	locks [64]sync.Mutex // per key hash: Save's check-then-commit is atomic in-process
+
+	mu    sync.Mutex
+	known map[checkpoint.Key]knownCommit
+}
+
+// knownCommit is the version of a key committed by member of its group in
+// generation gen, as this process committed or fetched it last.
+type knownCommit struct {
+	version uint64
+	member  string
+	gen     int32
+}
+
+// lookup returns what is known of key's commit.
+func (c *commitState) lookup(key checkpoint.Key) (knownCommit, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.known[key]
+	return k, ok
+}
+
+// remember records key's commit; a generation below 0 (no member) is not
+// worth keeping: a standalone Save always reads first.
+func (c *commitState) remember(key checkpoint.Key, k knownCommit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k.gen < 0 {
+		delete(c.known, key)
+		return
+	}
+	if c.known == nil {
+		c.known = map[checkpoint.Key]knownCommit{}
+	}
+	c.known[key] = k
+}
+
+// forget drops what is known of key's commit, after an error that leaves
+// the committed version unknown.
+func (c *commitState) forget(key checkpoint.Key) {
+	c.mu.Lock()
+	delete(c.known, key)
+	c.mu.Unlock()
 }
 
 var _ checkpoint.Store = (*Store)(nil)
@@ -147,14 +207,26 @@ func coords(key checkpoint.Key) (topic string, p int32, err error) {
 	return key.Stream, p, nil
 }
 
+// lock returns the mutex of key, shared by the Stores of the stream.
 func (st *Store) lock(key checkpoint.Key) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(key.Consumer))
-	h.Write([]byte{0})
-	h.Write([]byte(key.Stream))
-	h.Write([]byte{0})
-	h.Write([]byte(key.Partition))
-	return &st.locks[h.Sum32()%uint32(len(st.locks))]
+	h := uint32(2166136261) // FNV-1a, without an allocation
+	for _, part := range [...]string{key.Consumer, key.Stream, key.Partition} {
+		for i := 0; i < len(part); i++ {
+			h = (h ^ uint32(part[i])) * 16777619
+		}
+		h *= 16777619 // a zero byte between the parts
+	}
+	locks := &st.s.commits.locks
+	return &locks[h%uint32(len(locks))]
+}
+
+// groupMember returns the member id and generation the stream's member of
+// group commits with, or "", -1 when the stream is not in the group.
+func (st *Store) groupMember(group string) (string, int32) {
+	if m := st.s.memberOf(group); m != nil {
+		return m.cl.GroupMetadata()
+	}
+	return "", -1
 }
 
 // commitDoc is the checkpoint in the commit metadata, without its key
@@ -418,12 +490,23 @@ func (st *Store) Load(ctx context.Context, key checkpoint.Key) (*checkpoint.Chec
 	if err != nil {
 		return nil, err
 	}
+	mu := st.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	member, gen := st.groupMember(key.Consumer) // before the fetch: what it reads holds in this generation
 	got, err := st.fetch(ctx, key.Consumer, topic, p)
 	if err != nil {
+		st.s.commits.forget(key)
 		return nil, fmt.Errorf("kafka: load checkpoint %s: offset fetch of group %q: %w", key, key.Consumer, classify(err))
 	}
 	f := got[p]
-	return decode(key, f.offset, f.meta, f.committed)
+	cp, err := decode(key, f.offset, f.meta, f.committed)
+	if err != nil {
+		st.s.commits.forget(key)
+		return nil, err
+	}
+	st.s.commits.remember(key, knownCommit{version: cp.Version, member: member, gen: gen})
+	return cp, nil
 }
 
 // fenced reports the commit errors of a member the group fenced out.
@@ -494,6 +577,30 @@ func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	mu := st.lock(cp.Key)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := st.check(ctx, cp, topic, p); err != nil {
+		st.s.commits.forget(cp.Key)
+		return err
+	}
+	member, gen, err := st.commit(ctx, cp.Consumer, topic, p, offset, meta)
+	if err != nil {
+		st.s.commits.forget(cp.Key)
+		return commitFailed(cp.Key, len(meta), err)
+	}
+	st.s.commits.remember(cp.Key, knownCommit{version: cp.Version + 1, member: member, gen: gen})
+	cp.Version++
+	return nil
+}
+
+// check returns an error matching checkpoint.ErrConflict if the committed
+// version of cp's key is not cp.Version. It fetches the commit unless the
+// stream's member of the group committed or fetched that version in its
+// current generation (see Store). The caller holds the key's lock.
+func (st *Store) check(ctx context.Context, cp *checkpoint.Checkpoint, topic string, p int32) error {
+	if k, ok := st.s.commits.lookup(cp.Key); ok && k.version == cp.Version {
+		if member, gen := st.groupMember(cp.Consumer); gen >= 0 && member == k.member && gen == k.gen {
+			return nil
+		}
+	}
 	got, err := st.fetch(ctx, cp.Consumer, topic, p)
 	if err != nil {
 		return fmt.Errorf("kafka: save checkpoint %s: offset fetch of group %q: %w", cp.Key, cp.Consumer, classify(err))
@@ -506,10 +613,6 @@ func (st *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	if stored.Version != cp.Version {
 		return fmt.Errorf("%w: %s: save expected stored version %d, but version %d is committed", checkpoint.ErrConflict, cp.Key, cp.Version, stored.Version)
 	}
-	if err := st.commit(ctx, cp.Consumer, topic, p, offset, meta); err != nil {
-		return commitFailed(cp.Key, len(meta), err)
-	}
-	cp.Version++
 	return nil
 }
 
@@ -535,7 +638,9 @@ func commitFailed(key checkpoint.Key, metaLen int, err error) error {
 // balancer a partition only moves after its owner revoked it, so the
 // member still owns it in the new generation). A member the group fenced
 // out has its id and generation reset by franz-go; its commit is refused.
-func (st *Store) commit(ctx context.Context, group, topic string, p int32, offset int64, meta string) error {
+// It returns the member id and generation of the commit that succeeded
+// ("", -1 for a standalone client's).
+func (st *Store) commit(ctx context.Context, group, topic string, p int32, offset int64, meta string) (string, int32, error) {
 	deadline := time.Now().Add(commitRetryFor)
 	for attempt := 1; ; attempt++ {
 		req := kmsg.NewPtrOffsetCommitRequest()
@@ -550,7 +655,7 @@ func (st *Store) commit(ctx context.Context, group, topic string, p int32, offse
 		}
 		id, err := st.topicID(ctx, topic, attempt > 1)
 		if err != nil {
-			return err
+			return "", -1, err
 		}
 		t := kmsg.NewOffsetCommitRequestTopic()
 		t.Topic, t.TopicID = topic, id
@@ -564,31 +669,34 @@ func (st *Store) commit(ctx context.Context, group, topic string, p int32, offse
 		if err == nil {
 			err = commitError(resp, topic, p)
 		}
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
+		if err == nil {
+			return usedMember, usedGen, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return "", -1, err
 		}
 		switch {
 		case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.UnknownTopicID) && attempt == 1:
 			if werr := sleep(ctx, 50*time.Millisecond); werr != nil {
-				return err
+				return "", -1, err
 			}
 		case fenced(err) && m != nil && usedGen >= 0:
 			// Wait for the member's client to store the new generation,
 			// or to be reset (fenced out): then the commit is refused.
 			for {
 				if werr := sleep(ctx, 20*time.Millisecond); werr != nil || time.Now().After(deadline) {
-					return err
+					return "", -1, err
 				}
 				mid, g := m.cl.GroupMetadata()
 				if mid != usedMember || g < 0 {
-					return err
+					return "", -1, err
 				}
 				if g != usedGen {
 					break
 				}
 			}
 		default:
-			return err
+			return "", -1, err
 		}
 	}
 }
