@@ -49,6 +49,8 @@ type Stream struct {
 	groups  map[string]*member       // group memberships (JoinGroup)
 	nParts  int                      // cached partition count
 	nPartsT time.Time                // when nParts was read
+
+	commits commitState // what the Stores of this stream know of their commits (store.go)
 }
 
 var _ driver.Stream = (*Stream)(nil)

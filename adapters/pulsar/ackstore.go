@@ -29,7 +29,9 @@ func NewAckStore(store checkpoint.Store, s *Stream) *AckStore {
 }
 
 // Save saves cp in the wrapped store and, once saved, acknowledges up to
-// its committed pointer.
+// its committed pointer. Its error is the wrapped store's, unchanged, so
+// checkpoint.IsPermanent and the store's sentinels classify it as that
+// store does; the acknowledgement never fails a Save.
 func (a *AckStore) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	if err := a.Store.Save(ctx, cp); err != nil {
 		return err

@@ -102,13 +102,15 @@ type Key struct {
 func (k Key) String() string { return k.Consumer + "/" + k.Stream + "/" + k.Partition }
 
 // Validate checks that every part is set and is valid UTF-8 (so that every
-// store, JSON files included, can keep the key exactly).
+// store, JSON files included, can keep the key exactly). Its error is
+// permanent (IsPermanent): a store refuses the key however often it is
+// retried.
 func (k Key) Validate() error {
 	if k.Consumer == "" || k.Stream == "" || k.Partition == "" {
-		return fmt.Errorf("checkpoint: key %q: consumer, stream and partition must all be non-empty", k.String())
+		return Permanent(fmt.Errorf("checkpoint: key %q: consumer, stream and partition must all be non-empty", k.String()))
 	}
 	if !utf8.ValidString(k.Consumer) || !utf8.ValidString(k.Stream) || !utf8.ValidString(k.Partition) {
-		return fmt.Errorf("checkpoint: key %q: consumer, stream and partition must be valid UTF-8", k.String())
+		return Permanent(fmt.Errorf("checkpoint: key %q: consumer, stream and partition must be valid UTF-8", k.String()))
 	}
 	return nil
 }

@@ -9,15 +9,15 @@ import (
 // every store validates, encodes and reports conflicts the same way.
 
 // ValidateGroup validates the consumer and stream arguments of Store.List
-// and Leaser.ListLeases.
+// and Leaser.ListLeases. Its error is permanent (IsPermanent).
 func ValidateGroup(consumer, stream string) error { return checkGroup(consumer, stream) }
 
 // Validate reports the first reason c cannot be stored: an invalid key, an
 // unknown record status or a negative count. Stores call it before writing
-// and after decoding.
+// and after decoding. Its error is permanent (IsPermanent).
 func (c *Checkpoint) Validate() error {
 	if c == nil {
-		return errors.New("checkpoint: nil checkpoint")
+		return Permanent(errors.New("checkpoint: nil checkpoint (expected a checkpoint to save)"))
 	}
 	return c.check()
 }

@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -58,10 +61,12 @@ const (
 //
 // A file holds {"format": 1, "checkpoint": {...}} (see FileFormat and the
 // JSON tags of Checkpoint), indented, mode 0600. A write goes to a
-// temporary file *.tmp in the same directory (mode 0600), which is synced,
-// renamed over the checkpoint file, and followed by a sync of the directory,
-// so that a crash at any instant leaves either the old or the new file. A
-// temporary file left by a crash is ignored by Load and List.
+// temporary file NAME.N.tmp in the same directory (NAME the file's name, N
+// a random decimal number; mode 0600), which is synced, renamed over the
+// checkpoint file, and followed by a sync of the directory, so that a crash
+// at any instant leaves either the old or the new file. A temporary file
+// left by a crash is ignored by Load and List, and NewFileStore removes
+// it (see NewFileStore).
 //
 // # Compare-and-swap
 //
@@ -88,6 +93,19 @@ const (
 // has started writing it finishes, so cancellation never leaves a partial
 // file.
 //
+// # Errors
+//
+// Errors that retrying cannot cure are permanent (checkpoint.IsPermanent):
+// besides corrupt data and conflicts, an invalid key or checkpoint, and the
+// file system errors that need an operator to change the directory:
+// permission denied (EACCES, EPERM), a read-only file system (EROFS), the
+// directory removed (ENOENT), a file where a directory must be or the
+// reverse (ENOTDIR, EISDIR), a path too long (ENAMETOOLONG), a symbolic
+// link loop (ELOOP), an operation the file system does not support
+// (EINVAL, EOPNOTSUPP) and a file too large (EFBIG). The others, such as a
+// full file system (ENOSPC, EDQUOT), I/O errors (EIO) and exhausted
+// resources (EAGAIN, EMFILE, ENOMEM), are transient.
+//
 // A FileStore is safe for concurrent use. Cross-process locking needs
 // flock(2) (Linux, macOS and the BSDs); elsewhere NewFileStore fails.
 type FileStore struct {
@@ -101,24 +119,132 @@ var _ Store = (*FileStore)(nil)
 
 // NewFileStore returns a FileStore over dir, creating it (and its parents)
 // with mode 0700 if it does not exist. An existing directory keeps its mode.
+//
+// It removes the temporary files that writes interrupted by a crash left
+// in dir and in its leases subdirectory: regular files named as the store
+// names its temporary files (NAME.N.tmp, NAME a checkpoint or lease file
+// name the store writes), each only once it holds that file's lock, so a
+// temporary file that a store in another process is writing right now is
+// left alone (and removed by a later open). Nothing else is touched.
+// Temporary files it cannot lock or remove (a directory it may only read)
+// stay; Load and List ignore them.
 func NewFileStore(dir string) (*FileStore, error) {
 	if !flockSupported {
 		return nil, fmt.Errorf("checkpoint: file store %s: %w", dir, errNoFlock)
 	}
 	if dir == "" {
-		return nil, errors.New("checkpoint: file store: empty directory name (expected a directory path)")
+		return nil, Permanent(errors.New("checkpoint: file store: empty directory name (expected a directory path)"))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("checkpoint: file store: create directory: %w", err)
+		return nil, fsError(fmt.Errorf("checkpoint: file store %s: create directory: %w", dir, err))
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: file store: %w", err)
+		return nil, fsError(fmt.Errorf("checkpoint: file store %s: %w", dir, err))
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("checkpoint: file store: %s is not a directory", dir)
+		return nil, Permanent(fmt.Errorf("checkpoint: file store %s: %w, expected a directory", dir, syscall.ENOTDIR))
 	}
-	return &FileStore{dir: dir, locks: make(map[string]chan struct{})}, nil
+	s := &FileStore{dir: dir, locks: make(map[string]chan struct{})}
+	s.removeStaleTemps()
+	return s, nil
+}
+
+// removeStaleTemps removes the temporary files of interrupted writes in the
+// directory and its leases subdirectory (see NewFileStore).
+func (s *FileStore) removeStaleTemps() {
+	s.removeStaleTempsIn(s.dir, "")
+	s.removeStaleTempsIn(filepath.Join(s.dir, leaseDir), leaseDir+string(filepath.Separator))
+}
+
+// removeStaleTempsIn removes the stale temporary files of dir, whose files
+// are locked under lockPrefix+name (as Save and swapLease lock them).
+func (s *FileStore) removeStaleTempsIn(dir, lockPrefix string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // no leases directory, or not readable: nothing to clean
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue // never a directory or a link
+		}
+		if target, ok := tempTarget(e.Name()); ok {
+			s.removeStaleTemp(filepath.Join(dir, e.Name()), lockPrefix+target)
+		}
+	}
+}
+
+// removeStaleTemp removes the temporary file at path if it can take the
+// lock of lockName without waiting. Every temporary file is written while
+// its target's lock is held (Save, swapLease), so with the lock held no
+// write is using it: it was left by a crash, or by a write that has ended
+// (then it is gone already). A lock held elsewhere means a write may be
+// using it right now: it is left.
+func (s *FileStore) removeStaleTemp(path, lockName string) {
+	f, err := os.OpenFile(filepath.Join(s.dir, lockName+lockExt), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return // a directory this process may only read
+	}
+	defer f.Close() // closing the descriptor releases the flock
+	if ok, err := tryFlock(f); !ok || err != nil {
+		return
+	}
+	os.Remove(path)
+}
+
+// tempTarget reports whether name is the name of a temporary file of the
+// store (NAME.N.tmp, see createTemp) and returns the file NAME it was to
+// replace.
+func tempTarget(name string) (string, bool) {
+	rest, ok := strings.CutSuffix(name, tempExt)
+	if !ok {
+		return "", false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	if dot < 0 {
+		return "", false
+	}
+	target, n := rest[:dot], rest[dot+1:]
+	if n == "" || len(n) > 10 || strings.Trim(n, "0123456789") != "" {
+		return "", false
+	}
+	return target, isFileName(target)
+}
+
+// isFileName reports whether name is one fileName returns for some key.
+func isFileName(name string) bool {
+	base, ok := strings.CutSuffix(name, fileExt)
+	if !ok {
+		return false
+	}
+	if hashed, ok := strings.CutPrefix(base, hashedPrefix); ok {
+		h1, h2, ok := strings.Cut(hashed, ",")
+		return ok && isDigest(h1) && isDigest(h2)
+	}
+	parts := strings.Split(base, ",")
+	if len(parts) != 3 {
+		return false
+	}
+	var key Key
+	for i, dst := range []*string{&key.Consumer, &key.Stream, &key.Partition} {
+		if *dst, ok = unescapePart(parts[i]); !ok {
+			return false
+		}
+	}
+	return fileName(key) == name // a long key is stored under its hashed name
+}
+
+// isDigest reports whether s is a digest as digest writes it.
+func isDigest(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Dir returns the store's directory.
@@ -181,7 +307,7 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 	name := fileName(cp.Key)
 	unlock, err := s.lock(ctx, name)
 	if err != nil {
-		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+		return fsError(fmt.Errorf("checkpoint: save %s: %w", cp.Key, err))
 	}
 	defer unlock()
 	path := filepath.Join(s.dir, name)
@@ -197,7 +323,7 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 		return conflict(cp.Key, cp.Version, version)
 	}
 	if err := writeAtomic(s.dir, name, data); err != nil {
-		return fmt.Errorf("checkpoint: save %s: %w", cp.Key, err)
+		return fsError(fmt.Errorf("checkpoint: save %s: %w", cp.Key, err))
 	}
 	cp.Version++
 	return nil
@@ -217,7 +343,7 @@ func (s *FileStore) List(ctx context.Context, consumer, stream string) ([]*Check
 	}
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err)
+		return nil, fsError(fmt.Errorf("checkpoint: list %s/%s: %w", consumer, stream, err))
 	}
 	readable := escapePart(consumer) + "," + escapePart(stream) + ","
 	hashed := hashedGroup(consumer, stream) + ","
@@ -271,7 +397,7 @@ func (s *FileStore) read(path string, key Key) (*Checkpoint, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: read %s: %w", key, err)
+		return nil, fsError(fmt.Errorf("checkpoint: read %s: %w", key, err))
 	}
 	return decodeFile(path, data, key)
 }
@@ -284,7 +410,7 @@ func (s *FileStore) readHashed(path, name, consumer, stream string) (*Checkpoint
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: read %s: %w", path, err)
+		return nil, fsError(fmt.Errorf("checkpoint: read %s: %w", path, err))
 	}
 	cp, err := decodeAny(path, data)
 	if err != nil {
@@ -345,10 +471,25 @@ func (s *FileStore) lock(ctx context.Context, name string) (unlock func(), err e
 	}, nil
 }
 
+// createTemp creates a new temporary file for dir/name, mode 0600, named
+// name.N.tmp with N a random decimal number (the names os.CreateTemp gives;
+// the store makes them itself so that NewFileStore can tell its own
+// temporary files from any other file).
+func createTemp(dir, name string) (*os.File, error) {
+	for try := 0; ; try++ {
+		path := filepath.Join(dir, name+"."+strconv.FormatUint(uint64(rand.Uint32()), 10)+tempExt)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, err
+	}
+}
+
 // writeAtomic replaces dir/name with data: temporary file, sync, rename,
 // sync of the directory.
 func writeAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, name+".*"+tempExt) // mode 0600
+	f, err := createTemp(dir, name)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
@@ -369,12 +510,23 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
+		return err // names both paths
 	}
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("sync directory %s after writing %s: %w", dir, name, err)
 	}
 	return nil
+}
+
+// fsError marks err permanent when the file system error it wraps is one
+// that retrying cannot cure (see permanentFS: permissions, a read-only
+// mount, a missing directory, a file where a directory must be, a name too
+// long); every other error (ENOSPC, EIO, EAGAIN, ...) stays transient.
+func fsError(err error) error {
+	if err != nil && permanentFS(err) {
+		return Permanent(err)
+	}
+	return err
 }
 
 // syncDir makes the directory's entries (a rename) durable.

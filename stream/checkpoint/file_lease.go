@@ -74,7 +74,7 @@ func (s *FileStore) ListLeases(ctx context.Context, consumer, stream string) ([]
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: list leases %s/%s: %w", consumer, stream, err)
+		return nil, fsError(fmt.Errorf("checkpoint: list leases %s/%s: %w", consumer, stream, err))
 	}
 	readable := escapePart(consumer) + "," + escapePart(stream) + ","
 	hashed := hashedGroup(consumer, stream) + ","
@@ -159,12 +159,12 @@ func (s *FileStore) swapLease(ctx context.Context, l *Lease, ch *LeaseChange) er
 	data = append(data, '\n')
 	dir := filepath.Join(s.dir, leaseDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("checkpoint: %s %s: create directory: %w", ch.Op, l.Key, err)
+		return fsError(fmt.Errorf("checkpoint: %s %s: create directory: %w", ch.Op, l.Key, err))
 	}
 	name := fileName(l.Key)
 	unlock, err := s.lock(ctx, leaseDir+string(filepath.Separator)+name)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %s %s: %w", ch.Op, l.Key, err)
+		return fsError(fmt.Errorf("checkpoint: %s %s: %w", ch.Op, l.Key, err))
 	}
 	defer unlock()
 	stored, err := readLease(filepath.Join(dir, name), &l.Key)
@@ -179,7 +179,7 @@ func (s *FileStore) swapLease(ctx context.Context, l *Lease, ch *LeaseChange) er
 		return ch.Conflict(counter)
 	}
 	if err := writeAtomic(dir, name, data); err != nil {
-		return fmt.Errorf("checkpoint: %s %s: %w", ch.Op, l.Key, err)
+		return fsError(fmt.Errorf("checkpoint: %s %s: %w", ch.Op, l.Key, err))
 	}
 	ch.Apply(l)
 	return nil
@@ -193,7 +193,7 @@ func readLease(path string, key *Key) (*Lease, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: read lease %s: %w", path, err)
+		return nil, fsError(fmt.Errorf("checkpoint: read lease %s: %w", path, err))
 	}
 	l, err := decodeLease(path, data)
 	if err != nil {

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -8,8 +9,8 @@ import (
 // check reports the first reason c cannot be a stored checkpoint: an
 // invalid key, an unknown record status or a negative count. Stores call it
 // before writing (so that every store accepts and refuses the same
-// checkpoints) and after decoding (to detect corrupt data). It does not
-// allocate when c is valid.
+// checkpoints) and after decoding (to detect corrupt data). Its errors are
+// permanent (IsPermanent). It does not allocate when c is valid.
 func (c *Checkpoint) check() error {
 	if err := c.Key.Validate(); err != nil {
 		return err
@@ -39,15 +40,15 @@ func (c *Checkpoint) checkBatch() error {
 		return nil
 	}
 	if b.Size < 0 {
-		return fmt.Errorf("checkpoint: %s: batch size %d is negative", c.Key, b.Size)
+		return Permanent(fmt.Errorf("checkpoint: %s: batch size %d is negative", c.Key, b.Size))
 	}
 	for i := range b.Records {
 		r := &b.Records[i]
 		if int(r.Status) >= len(statusNames) {
-			return fmt.Errorf("checkpoint: %s: batch record %d has unknown status %d (expected one of pending, in_progress, failed, succeeded, dead_lettered, skipped, halted)", c.Key, i, uint8(r.Status))
+			return Permanent(fmt.Errorf("checkpoint: %s: batch record %d has unknown status %d (expected one of pending, in_progress, failed, succeeded, dead_lettered, skipped, halted)", c.Key, i, uint8(r.Status)))
 		}
 		if r.Attempts < 0 {
-			return fmt.Errorf("checkpoint: %s: batch record %d has negative attempts %d", c.Key, i, r.Attempts)
+			return Permanent(fmt.Errorf("checkpoint: %s: batch record %d has negative attempts %d", c.Key, i, r.Attempts))
 		}
 	}
 	return nil // not reached: bad < 0 means one of the checks above fails
@@ -56,7 +57,7 @@ func (c *Checkpoint) checkBatch() error {
 // checkSave validates the argument of Store.Save.
 func checkSave(cp *Checkpoint) error {
 	if cp == nil {
-		return fmt.Errorf("checkpoint: save: nil checkpoint")
+		return Permanent(errors.New("checkpoint: save: nil checkpoint (expected a checkpoint to save)"))
 	}
 	return cp.check()
 }
@@ -64,10 +65,10 @@ func checkSave(cp *Checkpoint) error {
 // checkGroup validates the consumer and stream arguments of Store.List.
 func checkGroup(consumer, stream string) error {
 	if consumer == "" || stream == "" {
-		return fmt.Errorf("checkpoint: list %q/%q: consumer and stream must both be non-empty", consumer, stream)
+		return Permanent(fmt.Errorf("checkpoint: list %q/%q: consumer and stream must both be non-empty", consumer, stream))
 	}
 	if !utf8.ValidString(consumer) || !utf8.ValidString(stream) {
-		return fmt.Errorf("checkpoint: list %q/%q: consumer and stream must be valid UTF-8", consumer, stream)
+		return Permanent(fmt.Errorf("checkpoint: list %q/%q: consumer and stream must be valid UTF-8", consumer, stream))
 	}
 	return nil
 }

@@ -184,7 +184,7 @@ func (s *Store) swapLease(ctx context.Context, l *checkpoint.Lease, ch *checkpoi
 		}
 		return ch.Conflict(c)
 	case err != nil:
-		return fmt.Errorf("dynamodb checkpoint store: %s %s in table %s: %w", ch.Op, l.Key, s.table, err)
+		return fmt.Errorf("dynamodb checkpoint store: %s %s in table %s: %w", ch.Op, l.Key, s.table, classify(err))
 	}
 	written := map[string]types.AttributeValue{attrCounter: values[":nlc"]}
 	if ch.Next.Owner != "" {

@@ -59,6 +59,17 @@ import (
 // Save and List return an error matching checkpoint.ErrCorrupt that names
 // the table, the key and what was expected. A corrupt item is never
 // overwritten.
+//
+// # Errors
+//
+// Errors are classified for checkpoint.IsPermanent. A failed condition
+// matches checkpoint.ErrConflict; a checkpoint larger than an item holds
+// (refused by Save before it is sent, or by DynamoDB's ValidationException
+// on the item size) matches checkpoint.ErrTooLarge; credentials or
+// permissions refused (AccessDeniedException, UnrecognizedClientException,
+// the signature errors), a missing table (ResourceNotFoundException) and
+// other ValidationExceptions are permanent. Throttling, server errors,
+// network errors and a done context are transient.
 type Store struct {
 	client *ddb.Client
 	table  string
@@ -153,6 +164,7 @@ func (s *Store) Close() error {
 
 // MaxDocumentBytes is the largest encoded checkpoint Save writes: the
 // 400 KB DynamoDB item limit less room for the key and lease attributes.
+// Save refuses a larger one with an error matching checkpoint.ErrTooLarge.
 const MaxDocumentBytes = 400*1024 - 8*1024
 
 // schemaExpected describes the key schema in errors.
@@ -177,7 +189,7 @@ func (s *Store) ensureTable(ctx context.Context, c config) error {
 		})
 		var inUse *types.ResourceInUseException
 		if err != nil && !errors.As(err, &inUse) { // in use: created meanwhile
-			return fmt.Errorf("dynamodb checkpoint store: create table %s: %w", s.table, err)
+			return fmt.Errorf("dynamodb checkpoint store: create table %s: %w", s.table, classify(err))
 		}
 		w := ddb.NewTableExistsWaiter(s.client, func(o *ddb.TableExistsWaiterOptions) {
 			o.MinDelay = 50 * 1e6
@@ -188,9 +200,9 @@ func (s *Store) ensureTable(ctx context.Context, c config) error {
 			return fmt.Errorf("dynamodb checkpoint store: wait for table %s to become active: %w", s.table, err)
 		}
 	case errors.As(err, &nf):
-		return fmt.Errorf("dynamodb checkpoint store: table %s does not exist (expected a table with %s; or pass WithCreateTable): %w", s.table, schemaExpected, err)
+		return fmt.Errorf("dynamodb checkpoint store: table %s does not exist (expected a table with %s; or pass WithCreateTable): %w", s.table, schemaExpected, classify(err))
 	case err != nil:
-		return fmt.Errorf("dynamodb checkpoint store: describe table %s: %w", s.table, err)
+		return fmt.Errorf("dynamodb checkpoint store: describe table %s: %w", s.table, classify(err))
 	}
 	return checkSchema(s.table, out.Table)
 }
@@ -214,13 +226,14 @@ func checkSchema(table string, d *types.TableDescription) error {
 		}
 	}
 	if hash != attrPK || rng != attrSK || attrType[attrPK] != types.ScalarAttributeTypeS || attrType[attrSK] != types.ScalarAttributeTypeS {
-		return fmt.Errorf("dynamodb checkpoint store: table %s has partition key %q (%s) and sort key %q (%s) (expected %s)",
-			table, hash, attrType[hash], rng, attrType[rng], schemaExpected)
+		return checkpoint.Permanent(fmt.Errorf("dynamodb checkpoint store: table %s has partition key %q (%s) and sort key %q (%s) (expected %s)",
+			table, hash, attrType[hash], rng, attrType[rng], schemaExpected))
 	}
 	return nil
 }
 
-// getItem reads the item of key, strongly consistent; nil if missing.
+// getItem reads the item of key, strongly consistent; nil if missing. Its
+// errors are classified (see classify).
 func (s *Store) getItem(ctx context.Context, key checkpoint.Key) (map[string]types.AttributeValue, error) {
 	out, err := s.client.GetItem(ctx, &ddb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -228,7 +241,7 @@ func (s *Store) getItem(ctx context.Context, key checkpoint.Key) (map[string]typ
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	return out.Item, nil
 }
@@ -287,9 +300,10 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		return fmt.Errorf("dynamodb checkpoint store: save %s: encode: %w", cp.Key, err)
 	}
 	if len(doc) > MaxDocumentBytes {
-		return fmt.Errorf("dynamodb checkpoint store: save %s: the encoded checkpoint is %d bytes (expected at most %d: a DynamoDB item holds at most 400 KB; use smaller batches)",
-			cp.Key, len(doc), MaxDocumentBytes)
+		return fmt.Errorf("dynamodb checkpoint store: save %s: %w: the encoded checkpoint is %d bytes (expected at most %d: a DynamoDB item holds at most 400 KB; use smaller batches)",
+			cp.Key, checkpoint.ErrTooLarge, len(doc), MaxDocumentBytes)
 	}
+	docStr := string(doc) // one copy, sent and kept
 	in := &ddb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              itemKey(cp.Key),
@@ -298,7 +312,7 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 			"#v": attrVersion, "#c": attrCheckpoint,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":nv": num(next.Version), ":nc": str(string(doc)),
+			":nv": num(next.Version), ":nc": str(docStr),
 		},
 	}
 	if cp.Version == 0 {
@@ -334,11 +348,11 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		s.forget(cp.Key)
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
-			return fmt.Errorf("dynamodb checkpoint store: save %s to table %s: %w", cp.Key, s.table, err)
+			return fmt.Errorf("dynamodb checkpoint store: save %s to table %s: %w", cp.Key, s.table, classify(err))
 		}
 		return s.diagnose(ctx, cp.Key, cp.Version)
 	}
-	s.remember(cp.Key, stored{cp: &next, doc: string(doc)})
+	s.remember(cp.Key, stored{cp: &next, doc: docStr})
 	cp.Version++
 	return nil
 }
@@ -363,7 +377,8 @@ func (s *Store) diagnose(ctx context.Context, key checkpoint.Key, expected uint6
 	return checkpoint.ConflictError(key, expected, version)
 }
 
-// query returns every item of consumer on stream, sorted by partition.
+// query returns every item of consumer on stream, sorted by partition. Its
+// errors are classified (see classify).
 func (s *Store) query(ctx context.Context, consumer, stream string) ([]map[string]types.AttributeValue, error) {
 	in := &ddb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -380,7 +395,7 @@ func (s *Store) query(ctx context.Context, consumer, stream string) ([]map[strin
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, err
+			return nil, classify(err)
 		}
 		items = append(items, out.Items...)
 	}
