@@ -113,6 +113,7 @@ type FileStore struct {
 
 	mu    sync.Mutex
 	locks map[string]chan struct{} // per file name, a 1-slot semaphore
+	syncs map[string]*dirSyncer    // per directory: fsyncs shared by concurrent saves
 }
 
 var _ Store = (*FileStore)(nil)
@@ -145,7 +146,7 @@ func NewFileStore(dir string) (*FileStore, error) {
 	if !fi.IsDir() {
 		return nil, Permanent(fmt.Errorf("checkpoint: file store %s: %w, expected a directory", dir, syscall.ENOTDIR))
 	}
-	s := &FileStore{dir: dir, locks: make(map[string]chan struct{})}
+	s := &FileStore{dir: dir, locks: make(map[string]chan struct{}), syncs: make(map[string]*dirSyncer)}
 	s.removeStaleTemps()
 	return s, nil
 }
@@ -322,7 +323,7 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 	if version != cp.Version {
 		return conflict(cp.Key, cp.Version, version)
 	}
-	if err := writeAtomic(s.dir, name, data); err != nil {
+	if err := s.writeAtomic(s.dir, name, data); err != nil {
 		return fsError(fmt.Errorf("checkpoint: save %s: %w", cp.Key, err))
 	}
 	cp.Version++
@@ -487,8 +488,9 @@ func createTemp(dir, name string) (*os.File, error) {
 }
 
 // writeAtomic replaces dir/name with data: temporary file, sync, rename,
-// sync of the directory.
-func writeAtomic(dir, name string, data []byte) (err error) {
+// sync of the directory (one sync serves the saves that wait for it at
+// once, see dirSyncer).
+func (s *FileStore) writeAtomic(dir, name string, data []byte) (err error) {
 	f, err := createTemp(dir, name)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
@@ -512,10 +514,23 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err // names both paths
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.dirSyncer(dir).syncAfterRename(dir); err != nil {
 		return fmt.Errorf("sync directory %s after writing %s: %w", dir, name, err)
 	}
 	return nil
+}
+
+// dirSyncer returns the syncer of dir (the store's directory or its
+// leases directory).
+func (s *FileStore) dirSyncer(dir string) *dirSyncer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.syncs[dir]
+	if d == nil {
+		d = newDirSyncer()
+		s.syncs[dir] = d
+	}
+	return d
 }
 
 // fsError marks err permanent when the file system error it wraps is one

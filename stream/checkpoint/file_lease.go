@@ -178,7 +178,7 @@ func (s *FileStore) swapLease(ctx context.Context, l *Lease, ch *LeaseChange) er
 	if counter != ch.Expect {
 		return ch.Conflict(counter)
 	}
-	if err := writeAtomic(dir, name, data); err != nil {
+	if err := s.writeAtomic(dir, name, data); err != nil {
 		return fsError(fmt.Errorf("checkpoint: %s %s: %w", ch.Op, l.Key, err))
 	}
 	ch.Apply(l)
