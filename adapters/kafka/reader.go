@@ -60,6 +60,12 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 		// compressor per client) was a tenth of the consumer's CPU for
 		// short-lived readers. The stream's own client still reports.
 		kgo.DisableClientMetrics(),
+		// Fetch sessions (KIP-227) save request bytes for clients of many
+		// partitions; a reader has one. Without them the broker keeps no
+		// session per reader, and Close does not race the fetch loop:
+		// franz-go v1.22.3 kills the session in Close while a fetch in
+		// flight may still bump its epoch (a data race under -race).
+		kgo.DisableFetchSessions(),
 	)
 	if err != nil {
 		return nil, err
