@@ -14,6 +14,7 @@ import (
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/checkpoint/storetest"
 )
 
 // TestStoreErrorClasses brings each condition about on the embedded
@@ -43,7 +44,7 @@ func TestStoreErrorClasses(t *testing.T) {
 	cases := []struct {
 		name string
 		run  func(t *testing.T, k checkpoint.Key) error
-		want class
+		want storetest.Class
 		says string
 	}{
 		{"stale version", func(t *testing.T, k checkpoint.Key) error {
@@ -51,79 +52,79 @@ func TestStoreErrorClasses(t *testing.T) {
 				t.Fatal(err)
 			}
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, conflict, "version 1 is committed"},
+		}, storetest.Conflict, "version 1 is committed"},
 		{"commit: ILLEGAL_GENERATION", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.IllegalGeneration)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, conflict, "ILLEGAL_GENERATION"},
+		}, storetest.Conflict, "ILLEGAL_GENERATION"},
 		{"metadata over the store's limit", func(t *testing.T, k checkpoint.Key) error {
 			small := kafka.NewStore(openStream(t, c, "orders"), kafka.WithMaxMetadataBytes(64))
 			cp := &checkpoint.Checkpoint{Key: k, Batch: &checkpoint.Batch{Size: 1, Records: []checkpoint.RecordState{{Pointer: kafka.PointerAt(1), Status: checkpoint.Failed, Attempts: 1}}}}
 			cp.Batch.Records[0].AddError(1, time.Unix(1, 0), strings.Repeat("handler failed ", 20))
 			return small.Save(ctx, cp)
-		}, tooLarge, "the limit is 64"},
+		}, storetest.TooLarge, "the limit is 64"},
 		{"commit: OFFSET_METADATA_TOO_LARGE", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.OffsetMetadataTooLarge)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, tooLarge, "OFFSET_METADATA_TOO_LARGE"},
+		}, storetest.TooLarge, "OFFSET_METADATA_TOO_LARGE"},
 		{"commit: INVALID_COMMIT_OFFSET_SIZE", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.InvalidCommitOffsetSize)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, tooLarge, "INVALID_COMMIT_OFFSET_SIZE"},
+		}, storetest.TooLarge, "INVALID_COMMIT_OFFSET_SIZE"},
 		{"commit: GROUP_AUTHORIZATION_FAILED", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.GroupAuthorizationFailed)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, permanent, "GROUP_AUTHORIZATION_FAILED"},
+		}, storetest.Permanent, "GROUP_AUTHORIZATION_FAILED"},
 		{"commit: TOPIC_AUTHORIZATION_FAILED", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.TopicAuthorizationFailed)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, permanent, "TOPIC_AUTHORIZATION_FAILED"},
+		}, storetest.Permanent, "TOPIC_AUTHORIZATION_FAILED"},
 		{"fetch: GROUP_AUTHORIZATION_FAILED", func(t *testing.T, k checkpoint.Key) error {
 			groupFault(t, k.Consumer, kerr.GroupAuthorizationFailed)
 			_, err := st.Load(ctx, k)
 			return err
-		}, permanent, "GROUP_AUTHORIZATION_FAILED"},
+		}, storetest.Permanent, "GROUP_AUTHORIZATION_FAILED"},
 		{"commit: UNKNOWN_SERVER_ERROR", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.UnknownServerError)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, transient, "UNKNOWN_SERVER_ERROR"},
+		}, storetest.Transient, "UNKNOWN_SERVER_ERROR"},
 		{"commit: REQUEST_TIMED_OUT", func(t *testing.T, k checkpoint.Key) error {
 			fault(t, kerr.RequestTimedOut)
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, transient, "REQUEST_TIMED_OUT"},
+		}, storetest.Transient, "REQUEST_TIMED_OUT"},
 		{"fetch: UNKNOWN_SERVER_ERROR", func(t *testing.T, k checkpoint.Key) error {
 			groupFault(t, k.Consumer, kerr.UnknownServerError)
 			_, err := st.Load(ctx, k)
 			return err
-		}, transient, "UNKNOWN_SERVER_ERROR"},
+		}, storetest.Transient, "UNKNOWN_SERVER_ERROR"},
 		{"corrupt commit", func(t *testing.T, k checkpoint.Key) error {
 			commitRaw(t, c, k, 7, "unistream1:@@not base64@@")
 			_, err := st.Load(ctx, k)
 			return err
-		}, corrupt, "not base64url"},
+		}, storetest.Corrupt, "not base64url"},
 		{"invalid key: not a partition number", func(t *testing.T, k checkpoint.Key) error {
 			k.Partition = "a"
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, permanent, "partition must be a Kafka partition number"},
+		}, storetest.Permanent, "partition must be a Kafka partition number"},
 		{"invalid key: not a topic", func(t *testing.T, k checkpoint.Key) error {
 			k.Stream = "a/b"
 			_, err := st.Load(ctx, k)
 			return err
-		}, permanent, "must be a Kafka topic"},
+		}, storetest.Permanent, "must be a Kafka topic"},
 		{"invalid checkpoint", func(t *testing.T, k checkpoint.Key) error {
 			return st.Save(ctx, &checkpoint.Checkpoint{Key: k, Batch: &checkpoint.Batch{Size: -1}})
-		}, permanent, "negative"},
+		}, storetest.Permanent, "negative"},
 		{"stream closed", func(t *testing.T, k checkpoint.Key) error {
 			s := openStream(t, c, "orders")
 			closed := kafka.NewStore(s)
 			s.Close()
 			return closed.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, permanent, "client closed"},
+		}, storetest.Permanent, "client closed"},
 		{"context cancelled", func(t *testing.T, k checkpoint.Key) error {
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			return st.Save(cctx, &checkpoint.Checkpoint{Key: k})
-		}, transient, "context canceled"},
+		}, storetest.Transient, "context canceled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,35 +137,12 @@ func TestStoreErrorClasses(t *testing.T) {
 	}
 }
 
-// class is what a classified store error must be.
-type class int
-
-const (
-	transient class = iota
-	permanent
-	conflict // permanent, matching checkpoint.ErrConflict
-	tooLarge // permanent, matching checkpoint.ErrTooLarge and kafka.ErrMetadataTooLarge
-	corrupt  // permanent, matching checkpoint.ErrCorrupt
-)
-
-func (c class) String() string {
-	return [...]string{"transient", "permanent", "a conflict", "too large", "corrupt"}[c]
-}
-
-// checkClass fails t unless err is of class want.
-func checkClass(t *testing.T, err error, want class) {
+// checkClass fails t unless err is of class want, and, for a checkpoint
+// too large, also matches the store's own ErrMetadataTooLarge.
+func checkClass(t *testing.T, err error, want storetest.Class) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want a %s one", want)
-	}
-	if got := checkpoint.IsPermanent(err); got != (want != transient) {
-		t.Errorf("IsPermanent(%v) = %v, want %v (%s)", err, got, want != transient, want)
-	}
-	for c, sentinels := range map[class][]error{conflict: {checkpoint.ErrConflict}, tooLarge: {checkpoint.ErrTooLarge, kafka.ErrMetadataTooLarge}, corrupt: {checkpoint.ErrCorrupt}} {
-		for _, sentinel := range sentinels {
-			if got := errors.Is(err, sentinel); got != (c == want) {
-				t.Errorf("errors.Is(%v, %v) = %v, want %v (%s)", err, sentinel, got, c == want, want)
-			}
-		}
+	storetest.CheckClass(t, err, want)
+	if got := errors.Is(err, kafka.ErrMetadataTooLarge); got != (want == storetest.TooLarge) {
+		t.Errorf("errors.Is(%v, kafka.ErrMetadataTooLarge) = %v, want %v", err, got, want == storetest.TooLarge)
 	}
 }

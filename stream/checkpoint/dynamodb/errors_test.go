@@ -18,38 +18,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/checkpoint/storetest"
 )
-
-// class is what a classified error must be.
-type class int
-
-const (
-	transient class = iota
-	permanent
-	conflict // permanent, matching checkpoint.ErrConflict
-	tooLarge // permanent, matching checkpoint.ErrTooLarge
-	corrupt  // permanent, matching checkpoint.ErrCorrupt
-)
-
-func (c class) String() string {
-	return [...]string{"transient", "permanent", "a conflict", "too large", "corrupt"}[c]
-}
-
-// checkClass fails t unless err is of class want.
-func checkClass(t *testing.T, err error, want class) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want a %s one", want)
-	}
-	if got := checkpoint.IsPermanent(err); got != (want != transient) {
-		t.Errorf("IsPermanent(%v) = %v, want %v (%s)", err, got, want != transient, want)
-	}
-	for c, sentinel := range map[class]error{conflict: checkpoint.ErrConflict, tooLarge: checkpoint.ErrTooLarge, corrupt: checkpoint.ErrCorrupt} {
-		if got := errors.Is(err, sentinel); got != (c == want) {
-			t.Errorf("errors.Is(%v, %v) = %v, want %v (%s)", err, sentinel, got, c == want, want)
-		}
-	}
-}
 
 // sdkError wraps an API error as the SDK returns it from an operation.
 func sdkError(status int, err error) error {
@@ -69,40 +39,40 @@ func TestClassifyCodes(t *testing.T) {
 	cases := []struct {
 		name string
 		err  error
-		want class
+		want storetest.Class
 	}{
-		{"ConditionalCheckFailedException", sdkError(400, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}), conflict},
-		{"ValidationException: item size (PutItem)", sdkError(400, generic("ValidationException", "Item size has exceeded the maximum allowed size", smithy.FaultClient)), tooLarge},
-		{"ValidationException: item size (UpdateItem)", sdkError(400, generic("ValidationException", "Item size to update has exceeded the maximum allowed size", smithy.FaultClient)), tooLarge},
-		{"ValidationException: key size", sdkError(400, generic("ValidationException", "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes", smithy.FaultClient)), permanent},
-		{"ValidationException: other", sdkError(400, generic("ValidationException", "Invalid UpdateExpression", smithy.FaultClient)), permanent},
-		{"AccessDeniedException", sdkError(400, generic("AccessDeniedException", "User is not authorized to perform: dynamodb:UpdateItem", smithy.FaultClient)), permanent},
-		{"UnrecognizedClientException", sdkError(400, generic("UnrecognizedClientException", "The security token included in the request is invalid.", smithy.FaultClient)), permanent},
-		{"InvalidSignatureException", sdkError(400, generic("InvalidSignatureException", "The request signature we calculated does not match", smithy.FaultClient)), permanent},
-		{"MissingAuthenticationTokenException", sdkError(400, generic("MissingAuthenticationTokenException", "Request is missing Authentication Token", smithy.FaultClient)), permanent},
-		{"IncompleteSignatureException", sdkError(400, generic("IncompleteSignatureException", "Credential must have exactly 5 slash-delimited elements", smithy.FaultClient)), permanent},
-		{"ResourceNotFoundException", sdkError(400, &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}), permanent},
-		{"SerializationException", sdkError(400, generic("SerializationException", "Start of structure or map found where not expected", smithy.FaultClient)), permanent},
-		{"ItemCollectionSizeLimitExceededException", sdkError(400, &types.ItemCollectionSizeLimitExceededException{}), permanent},
+		{"ConditionalCheckFailedException", sdkError(400, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}), storetest.Conflict},
+		{"ValidationException: item size (PutItem)", sdkError(400, generic("ValidationException", "Item size has exceeded the maximum allowed size", smithy.FaultClient)), storetest.TooLarge},
+		{"ValidationException: item size (UpdateItem)", sdkError(400, generic("ValidationException", "Item size to update has exceeded the maximum allowed size", smithy.FaultClient)), storetest.TooLarge},
+		{"ValidationException: key size", sdkError(400, generic("ValidationException", "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes", smithy.FaultClient)), storetest.Permanent},
+		{"ValidationException: other", sdkError(400, generic("ValidationException", "Invalid UpdateExpression", smithy.FaultClient)), storetest.Permanent},
+		{"AccessDeniedException", sdkError(400, generic("AccessDeniedException", "User is not authorized to perform: dynamodb:UpdateItem", smithy.FaultClient)), storetest.Permanent},
+		{"UnrecognizedClientException", sdkError(400, generic("UnrecognizedClientException", "The security token included in the request is invalid.", smithy.FaultClient)), storetest.Permanent},
+		{"InvalidSignatureException", sdkError(400, generic("InvalidSignatureException", "The request signature we calculated does not match", smithy.FaultClient)), storetest.Permanent},
+		{"MissingAuthenticationTokenException", sdkError(400, generic("MissingAuthenticationTokenException", "Request is missing Authentication Token", smithy.FaultClient)), storetest.Permanent},
+		{"IncompleteSignatureException", sdkError(400, generic("IncompleteSignatureException", "Credential must have exactly 5 slash-delimited elements", smithy.FaultClient)), storetest.Permanent},
+		{"ResourceNotFoundException", sdkError(400, &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}), storetest.Permanent},
+		{"SerializationException", sdkError(400, generic("SerializationException", "Start of structure or map found where not expected", smithy.FaultClient)), storetest.Permanent},
+		{"ItemCollectionSizeLimitExceededException", sdkError(400, &types.ItemCollectionSizeLimitExceededException{}), storetest.Permanent},
 
-		{"ProvisionedThroughputExceededException", sdkError(400, &types.ProvisionedThroughputExceededException{}), transient},
-		{"ThrottlingException", sdkError(400, &types.ThrottlingException{}), transient},
-		{"RequestLimitExceeded", sdkError(400, &types.RequestLimitExceeded{}), transient},
-		{"LimitExceededException", sdkError(400, &types.LimitExceededException{}), transient},
-		{"TransactionConflictException", sdkError(400, &types.TransactionConflictException{}), transient},
-		{"ReplicatedWriteConflictException", sdkError(400, &types.ReplicatedWriteConflictException{}), transient},
-		{"ExpiredTokenException", sdkError(400, generic("ExpiredTokenException", "The security token included in the request is expired", smithy.FaultClient)), transient},
-		{"InternalServerError", sdkError(500, &types.InternalServerError{}), transient},
-		{"ServiceUnavailable", sdkError(503, generic("ServiceUnavailable", "", smithy.FaultServer)), transient},
-		{"HTTP 502 without an error code", sdkError(502, errors.New("failed to decode response body")), transient},
-		{"an unknown code", sdkError(400, generic("SomethingNewException", "", smithy.FaultClient)), transient},
-		{"connection refused", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "GetItem", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, transient},
-		{"deadline", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "GetItem", Err: context.DeadlineExceeded}, transient},
+		{"ProvisionedThroughputExceededException", sdkError(400, &types.ProvisionedThroughputExceededException{}), storetest.Transient},
+		{"ThrottlingException", sdkError(400, &types.ThrottlingException{}), storetest.Transient},
+		{"RequestLimitExceeded", sdkError(400, &types.RequestLimitExceeded{}), storetest.Transient},
+		{"LimitExceededException", sdkError(400, &types.LimitExceededException{}), storetest.Transient},
+		{"TransactionConflictException", sdkError(400, &types.TransactionConflictException{}), storetest.Transient},
+		{"ReplicatedWriteConflictException", sdkError(400, &types.ReplicatedWriteConflictException{}), storetest.Transient},
+		{"ExpiredTokenException", sdkError(400, generic("ExpiredTokenException", "The security token included in the request is expired", smithy.FaultClient)), storetest.Transient},
+		{"InternalServerError", sdkError(500, &types.InternalServerError{}), storetest.Transient},
+		{"ServiceUnavailable", sdkError(503, generic("ServiceUnavailable", "", smithy.FaultServer)), storetest.Transient},
+		{"HTTP 502 without an error code", sdkError(502, errors.New("failed to decode response body")), storetest.Transient},
+		{"an unknown code", sdkError(400, generic("SomethingNewException", "", smithy.FaultClient)), storetest.Transient},
+		{"connection refused", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "GetItem", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, storetest.Transient},
+		{"deadline", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "GetItem", Err: context.DeadlineExceeded}, storetest.Transient},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := classify(tc.err)
-			checkClass(t, err, tc.want)
+			storetest.CheckClass(t, err, tc.want)
 			if !errors.Is(err, tc.err) {
 				t.Errorf("the classified error no longer matches the SDK's error")
 			}
@@ -124,7 +94,7 @@ func TestStoreErrorClasses(t *testing.T) {
 	cases := []struct {
 		name string
 		run  func(t *testing.T, s *Store) error
-		want class
+		want storetest.Class
 		says string
 	}{
 		{"version conflict", func(t *testing.T, s *Store) error {
@@ -132,7 +102,7 @@ func TestStoreErrorClasses(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, conflict, k.String()},
+		}, storetest.Conflict, k.String()},
 		{"corrupt item", func(t *testing.T, s *Store) error {
 			if err := s.Save(ctx, &checkpoint.Checkpoint{Key: k}); err != nil {
 				t.Fatal(err)
@@ -140,13 +110,13 @@ func TestStoreErrorClasses(t *testing.T) {
 			setAttr(t, s, k, attrCheckpoint, str("{"))
 			_, err := s.Load(ctx, k)
 			return err
-		}, corrupt, k.String()},
+		}, storetest.Corrupt, k.String()},
 		{"invalid key", func(t *testing.T, s *Store) error {
 			return s.Save(ctx, &checkpoint.Checkpoint{Key: checkpoint.Key{Consumer: "billing"}})
-		}, permanent, "must all be non-empty"},
+		}, storetest.Permanent, "must all be non-empty"},
 		{"checkpoint larger than an item (refused before sending)", func(t *testing.T, s *Store) error {
 			return s.Save(ctx, &checkpoint.Checkpoint{Key: k, Committed: make([]byte, 400*1024)})
-		}, tooLarge, "at most 401408"},
+		}, storetest.TooLarge, "at most 401408"},
 		{"item larger than DynamoDB allows (refused by DynamoDB)", func(t *testing.T, s *Store) error {
 			// The lease shares the item: a long owner and a checkpoint just
 			// under MaxDocumentBytes make an item over 400 KB.
@@ -154,21 +124,21 @@ func TestStoreErrorClasses(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s.Save(ctx, &checkpoint.Checkpoint{Key: k, Committed: make([]byte, (MaxDocumentBytes-200)*3/4)})
-		}, tooLarge, "Item size to update has exceeded the maximum allowed size"},
+		}, storetest.TooLarge, "Item size to update has exceeded the maximum allowed size"},
 		{"partition longer than a sort key may be (ValidationException)", func(t *testing.T, s *Store) error {
 			_, err := s.Load(ctx, checkpoint.Key{Consumer: "billing", Stream: "orders", Partition: strings.Repeat("p", 1100)})
 			return err
-		}, permanent, "range keys has exceeded the size limit"},
+		}, storetest.Permanent, "range keys has exceeded the size limit"},
 		{"table deleted (ResourceNotFoundException)", func(t *testing.T, s *Store) error {
 			if _, err := s.client.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(s.table)}); err != nil {
 				t.Fatal(err)
 			}
 			return s.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, permanent, "ResourceNotFoundException"},
+		}, storetest.Permanent, "ResourceNotFoundException"},
 		{"no credentials (MissingAuthenticationTokenException)", func(t *testing.T, s *Store) error {
 			_, err := New(ctx, s.table, WithEndpoint(endpoint(t)), WithRegion("us-east-1"), WithCredentials(aws.AnonymousCredentials{}))
 			return err
-		}, permanent, "MissingAuthenticationTokenException"},
+		}, storetest.Permanent, "MissingAuthenticationTokenException"},
 		{"connection refused", func(t *testing.T, s *Store) error {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -182,7 +152,7 @@ func TestStoreErrorClasses(t *testing.T) {
 				})), RetryMaxAttempts: 1})
 			down := &Store{client: client, table: s.table, seen: map[checkpoint.Key]stored{}, seenLease: map[checkpoint.Key]map[string]types.AttributeValue{}}
 			return down.Save(ctx, &checkpoint.Checkpoint{Key: k})
-		}, transient, "connection refused"},
+		}, storetest.Transient, "connection refused"},
 		{"context cancelled", func(t *testing.T, s *Store) error {
 			if err := s.Save(ctx, &checkpoint.Checkpoint{Key: k}); err != nil {
 				t.Fatal(err)
@@ -191,13 +161,13 @@ func TestStoreErrorClasses(t *testing.T) {
 			cancel()
 			_, err := s.Load(cctx, k)
 			return err
-		}, transient, "context canceled"},
+		}, storetest.Transient, "context canceled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
 			err := tc.run(t, s)
-			checkClass(t, err, tc.want)
+			storetest.CheckClass(t, err, tc.want)
 			if err != nil && !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("error %q does not say %q", err, tc.says)
 			}
