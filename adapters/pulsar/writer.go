@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
@@ -23,7 +24,14 @@ import (
 // per-message receipts are collected in order: a failed send (the broker's
 // error, or no receipt within SendTimeout) is the record's retryable error,
 // and the later records of its partition in the call fail with
-// driver.ErrPrecedingRecordFailed.
+// driver.ErrPrecedingRecordFailed. Once a failure of a partition is known
+// while the call is still sending (its producer could not be created, or
+// the client failed a send at once), the later records of that partition
+// are not sent, so that "not written" holds for them and the caller's
+// re-send keeps per-key order. A failure known only from a later receipt
+// cannot take back the messages already handed to the client: without
+// broker deduplication such a message may still be stored (the client
+// resends its pending messages on reconnect), so the log is at-least-once.
 type Writer struct {
 	s *Stream
 
@@ -137,6 +145,13 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	receipts := make(chan sent, len(records))
 	pending := 0
 	used := map[int]pulsarclient.Producer{}
+	// halted[p] is set once a record of partition p in this call has
+	// failed: its producer could not be made, or its receipt (which the
+	// client may give inside SendAsync) is an error. The later records of p
+	// are then not sent at all, because they are reported as not written
+	// (ErrPrecedingRecordFailed) and sent again after the failed one: had
+	// they reached the log, they would stand there before it.
+	halted := make([]atomic.Bool, n)
 	for i := range records {
 		r := &records[i]
 		p := keyless
@@ -150,15 +165,23 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 			parts[i] = -1
 			continue
 		}
+		if halted[p].Load() {
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, r.ID, driver.ErrPrecedingRecordFailed)
+			continue
+		}
 		prod, err := w.producer(p, plain)
 		if err != nil {
 			results[i].Err = fmt.Errorf("pulsar: write %s/%d: %w", topic, p, err)
+			halted[p].Store(true)
 			continue
 		}
 		used[p] = prod
 		pending++
 		i := i
 		prod.SendAsync(ctx, toMessage(r), func(id pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+			if err != nil {
+				halted[p].Store(true)
+			}
 			receipts <- sent{i: i, id: id, err: err}
 		})
 	}
