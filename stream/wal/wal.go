@@ -658,19 +658,35 @@ func (l *Log) LastSeq() uint64 {
 
 // Flush writes the group buffer to the file (one write), without fsync:
 // what was appended before the call is then safe from a crash of the
-// process. A failed write is undone and its frames stay buffered for the
+// process. Concurrent callers share one write: a Flush whose frames
+// another caller is writing (they left the group buffer, but are not in
+// the file yet) waits for that write, and writes them itself if it
+// failed. A failed write is undone and its frames stay buffered for the
 // next Flush, Sync or SyncTo.
 func (l *Log) Flush() error {
 	l.mu.Lock()
-	if err := l.usable(); err != nil || l.grp.n == 0 {
+	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return err
+	}
+	// Not "the group buffer is empty": a write in progress took the
+	// buffer's frames before writing them.
+	target := l.gen
+	if l.written >= target {
+		l.mu.Unlock()
+		return nil
 	}
 	l.mu.Unlock()
 	l.ioMu.Lock()
 	defer l.ioMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.written >= target {
+		return nil // written by the caller we waited for
+	}
 	return l.flushLocked()
 }
 

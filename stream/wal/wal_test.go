@@ -893,3 +893,96 @@ func TestWALMarkAckedDuringCompaction(t *testing.T) {
 		t.Fatalf("after reopen: %v, want %v", got, want)
 	}
 }
+
+// TestWALFlushWaitsForAWriteInProgress flushes while another caller's
+// write of the same records is in progress (it took them out of the group
+// buffer, which is then empty): the second Flush must not return before
+// the records are in the file. The producer counts on it with
+// FsyncInterval, where a send lane flushes the WAL before its Write while
+// the WAL writer or another lane may be writing that batch's records.
+// Then the same with the write in progress failing: the second Flush
+// writes the records itself.
+func TestWALFlushWaitsForAWriteInProgress(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.wal")
+			l, _ := mustOpen(t, path, wal.Options{})
+			l.Close()
+			var once sync.Once
+			paused, resume := make(chan struct{}), make(chan struct{})
+			open := func(name string, flag int, perm os.FileMode) (wal.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					return nil, err
+				}
+				return &gateFile{File: f, once: &once, paused: paused, resume: resume, fail: fail}, nil
+			}
+			// The file exists: Open writes nothing.
+			l, _ = mustOpen(t, path, wal.Options{OpenFile: open})
+			defer l.Close()
+			release := sync.OnceFunc(func() { close(resume) })
+			defer release() // before Close, which waits for the paused write
+			r := rec(1)
+			if _, err := l.Append(&r); err != nil {
+				t.Fatal(err)
+			}
+			first := make(chan error, 1)
+			go func() { first <- l.Flush() }()
+			<-paused
+			// The first Flush holds the record's frame, outside the group
+			// buffer, and has not written it yet.
+			inFile := func() bool {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bytes.Contains(b, []byte(r.ID))
+			}
+			second := make(chan error, 1)
+			go func() { second <- l.Flush() }()
+			select {
+			case err := <-second:
+				t.Fatalf("Flush returned (%v) while another caller's write of its record was in progress (record in the file: %v)", err, inFile())
+			case <-time.After(50 * time.Millisecond):
+			}
+			release()
+			err1, err2 := <-first, <-second
+			if fail {
+				if !errors.Is(err1, waltest.ErrInjected) {
+					t.Fatalf("first Flush: %v, want the injected fault", err1)
+				}
+			} else if err1 != nil {
+				t.Fatalf("first Flush: %v", err1)
+			}
+			if err2 != nil {
+				t.Fatalf("second Flush: %v", err2)
+			}
+			if !inFile() {
+				t.Fatal("the record is not in the file after both Flushes returned")
+			}
+		})
+	}
+}
+
+// gateFile pauses the first write until resume is closed, after closing
+// paused; with fail, that write then fails without writing anything.
+type gateFile struct {
+	wal.File
+	once   *sync.Once
+	paused chan struct{}
+	resume chan struct{}
+	fail   bool
+}
+
+func (f *gateFile) Write(b []byte) (int, error) {
+	first := false
+	f.once.Do(func() {
+		first = true
+		close(f.paused)
+		<-f.resume
+	})
+	if first && f.fail {
+		return 0, waltest.ErrInjected
+	}
+	return f.File.Write(b)
+}
