@@ -70,14 +70,12 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## bench-consumer: the consumer engine vs the plain clients with each checkpoint store (records/s, engine/plain, saves/record, allocs)
-# A durable store saves on disk or over the network, so its runs read
-# fewer records: BENCH_N_MEMORY and BENCH_N_DURABLE set the counts.
-BENCH_N_MEMORY  ?= 200000
-BENCH_N_DURABLE ?= 20000
+# Every store runs the same records: a durable store saves once per batch.
+# BENCH_N sets the count.
+BENCH_N ?= 400000
 CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
 bench-consumer: tools
-	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$/store=memory' -benchtime $(BENCH_N_MEMORY)x -benchmem $(CONSUMER_BENCH_PKGS)
-	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$/store=(file|kafka|dynamodb)' -benchtime $(BENCH_N_DURABLE)x -benchmem $(CONSUMER_BENCH_PKGS)
+	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$' -benchtime $(BENCH_N)x -benchmem $(CONSUMER_BENCH_PKGS)
 
 ## fuzz: a short run of every fuzz target
 fuzz:
