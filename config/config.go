@@ -69,7 +69,11 @@ type Consumer struct {
 	DrainTimeout     time.Duration
 	AttemptTimeout   time.Duration
 	PartitionRefresh time.Duration
-	Retry            Retry
+	// CommitRecords and CommitInterval are stream.CommitPolicy; either set
+	// (see Source) replaces stream.DefaultCommit.
+	CommitRecords  int
+	CommitInterval time.Duration
+	Retry          Retry
 }
 
 // Retry is a retry policy; zero fields take the engine's default.

@@ -338,3 +338,38 @@ func TestSendLanes(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitKeys: consumer.commit_records and consumer.commit_interval
+// set the commit cadence, and bad values name the key.
+func TestCommitKeys(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, wantErr string
+		want                string // records and interval set
+	}{
+		{"consumer.commit_records", "1", "", "1 0s"},
+		{"consumer.commit_records", "3", "", "3 0s"},
+		{"consumer.commit_interval", "250ms", "", "0 250ms"},
+		{"consumer.commit_interval", "0", "", "0 0s"},
+		{"consumer.commit_records", "-1", "an integer ≥ 0", ""},
+		{"consumer.commit_interval", "soon", "a duration", ""},
+	} {
+		c, perr := config.Parse("c.yaml", []byte("stream: mem://x\n"))
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		err := c.Set(tc.key, tc.value, "flag")
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.key)):
+			t.Errorf("%s=%s: error %v, want one naming the key and %q", tc.key, tc.value, err, tc.wantErr)
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s=%s: %v", tc.key, tc.value, err)
+		case tc.wantErr == "":
+			if got := fmt.Sprint(c.Consumer.CommitRecords, " ", c.Consumer.CommitInterval); got != tc.want {
+				t.Errorf("%s=%s: consumer config has commit records/interval %s", tc.key, tc.value, got)
+			}
+			if _, err := c.ConsumerOptions(); err != nil {
+				t.Errorf("%s=%s: ConsumerOptions: %v", tc.key, tc.value, err)
+			}
+		}
+	}
+}

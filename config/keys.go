@@ -55,6 +55,8 @@ var keys = []Key{
 	intKey("consumer.batch_size", "records fetched per batch", 1, func(c *Config) *int { return &c.Consumer.BatchSize }),
 	durKey("consumer.poll_interval", "the wait after an empty fetch", false, func(c *Config) *time.Duration { return &c.Consumer.PollInterval }),
 	intKey("consumer.concurrency", "records of a batch run in parallel", 1, func(c *Config) *int { return &c.Consumer.Concurrency }),
+	intKey("consumer.commit_records", "commit after this many records are final (0: at the end of each batch; 1: save around every attempt, for handlers whose side effects are expensive to repeat)", 0, func(c *Config) *int { return &c.Consumer.CommitRecords }),
+	durKey("consumer.commit_interval", "commit at least this often while records become final (default 1s)", true, func(c *Config) *time.Duration { return &c.Consumer.CommitInterval }),
 	enumKey("consumer.order_key", "with concurrency, keep records of one key sequential (key) or not (none)", []string{"key", "none"}, func(c *Config) *string { return &c.Consumer.OrderKey }),
 	enumKey("consumer.on_exhausted", "what happens to a record out of attempts", []string{"dead_letter", "halt"}, func(c *Config) *string { return &c.Consumer.OnExhausted }),
 	{Name: "consumer.start", Expected: "earliest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z", Doc: "where a partition without a checkpoint starts",

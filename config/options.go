@@ -46,7 +46,7 @@ func (c Consumer) StartPosition() (stream.Start, error) {
 }
 
 // ConsumerOptions returns the consumer options the configuration sets
-// (name, batch, poll interval, concurrency, order key, retry, on-exhausted,
+// (name, batch, poll interval, concurrency, commit cadence, order key, retry, on-exhausted,
 // start, partitions and timeouts). The checkpoint store, DLQ sink and
 // observer are the caller's: open them from Checkpoint and DLQ.
 func (c *Config) ConsumerOptions() ([]stream.ConsumerOption, error) {
@@ -63,6 +63,13 @@ func (c *Config) ConsumerOptions() ([]stream.ConsumerOption, error) {
 	}
 	if k.Concurrency > 0 {
 		opts = append(opts, stream.WithConcurrency(k.Concurrency))
+	}
+	if c.Source("consumer.commit_records") != "" || c.Source("consumer.commit_interval") != "" {
+		p := stream.CommitPolicy{Records: k.CommitRecords, Interval: k.CommitInterval}
+		if c.Source("consumer.commit_interval") == "" && p.Records != 1 {
+			p.Interval = stream.DefaultCommit.Interval
+		}
+		opts = append(opts, stream.WithCommit(p))
 	}
 	if k.OrderKey == "key" || (k.OrderKey == "" && k.Concurrency > 1) {
 		opts = append(opts, stream.WithOrderKey(func(r *stream.Record) string { return string(r.Key) }))

@@ -32,6 +32,8 @@ func bindConsumer(fs *pflag.FlagSet, b *bindings) {
 	b.bind(fs, "batch-size", "consumer.batch_size", "records per batch")
 	b.bind(fs, "poll-interval", "consumer.poll_interval", "wait after an empty fetch")
 	b.bind(fs, "concurrency", "consumer.concurrency", "records of a batch run in parallel")
+	b.bind(fs, "commit-records", "consumer.commit_records", "commit after this many final records (0: each batch; 1: save around every attempt)")
+	b.bind(fs, "commit-interval", "consumer.commit_interval", "commit at least this often (default 1s)")
 	b.bind(fs, "order-key", "consumer.order_key", "keep one key's records sequential with concurrency")
 	b.bind(fs, "on-exhausted", "consumer.on_exhausted", "what to do with a record out of attempts")
 	b.bind(fs, "start", "consumer.start", "where a partition without a checkpoint starts")
