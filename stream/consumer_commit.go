@@ -28,7 +28,7 @@ func (w *partitionWorker) save(now time.Time) (commitNote, error) {
 	}
 	w.durableRun = runningSeq(w.cp)
 	w.saved(now)
-	return w.noteSaved(now, true), nil
+	return w.noteSaved(now), nil
 }
 
 // saveAsync starts saving a copy of the in-memory checkpoint, updated at
@@ -44,11 +44,11 @@ func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
 	}
 	w.cp.UpdatedAt = now
 	w.cp.CopyTo(&w.snap)
-	note := w.noteSaved(now, false)
-	var moved Pointer
-	if w.c.cfg.observer != nil && string(w.savedCommitted) != string(w.cp.Committed) {
-		moved, w.savedCommitted = w.cp.Committed, w.cp.Committed
-	}
+	// The commit event waits for the save to land; the rest is reported
+	// by the caller now.
+	note := w.noteSaved(now)
+	moved, committed := note.moved, note.ptr
+	note.moved = false
 	if w.landedC == nil {
 		w.landedC = make(chan error, 1)
 	}
@@ -59,8 +59,8 @@ func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
 		err := w.persist(snap)
 		if err != nil {
 			w.asyncFailed.Store(true)
-		} else if moved != nil {
-			w.observe(Event{Kind: EventCommitted, Pointer: moved, Time: now})
+		} else if moved {
+			w.observe(Event{Kind: EventCommitted, Pointer: committed, Time: now})
 		}
 		ch <- err
 	}()
@@ -307,16 +307,14 @@ type commitNote struct {
 }
 
 // noteSaved returns what a save at now makes durable: the batch finished
-// since the last save and, if withCommit, a commit that moved (a
-// background save reports that itself, when it lands). The caller holds
-// w.mu.
-func (w *partitionWorker) noteSaved(now time.Time, withCommit bool) commitNote {
+// since the last save and a commit that moved. The caller holds w.mu.
+func (w *partitionWorker) noteSaved(now time.Time) commitNote {
 	if w.c.cfg.observer == nil {
 		return commitNote{}
 	}
 	n := commitNote{done: w.done, at: now}
 	w.done = batchDone{}
-	if withCommit && string(w.savedCommitted) != string(w.cp.Committed) {
+	if string(w.savedCommitted) != string(w.cp.Committed) {
 		n.moved, n.ptr = true, w.cp.Committed
 		w.savedCommitted = w.cp.Committed
 	}
