@@ -37,10 +37,6 @@ var serverFunctions = []string{
 // the emulator.
 var nodeFunctions = []string{"github.com/unistream-go/unistream/internal/nodeemu.Start.func1", "os/exec.(*Cmd).Start.func2", "os/exec.(*Cmd).writerDescriptor.func1"}
 
-// dynaliteScript starts dynalite (npm dynalite 4.0.0, installed by `make
-// tools`) on loopback through its library, tables active at once.
-const dynaliteScript = `require('dynalite')({createTableMs:0,deleteTableMs:0,updateTableMs:0}).listen(PORT,'127.0.0.1')`
-
 // dynamoStore returns the store factory "dynamodb": the DynamoDB checkpoint
 // store (which keeps shard leases too) on a new table of a dynalite that
 // starts on first use and stops at the end of t.
@@ -62,6 +58,9 @@ func newDynalite(tb testing.TB) *dynalite {
 	d := new(dynalite)
 	tb.Cleanup(func() {
 		if d.p != nil {
+			if tb.Failed() {
+				tb.Logf("dynalite output:\n%s", d.p.Output())
+			}
 			d.p.Close()
 		}
 	})
@@ -71,7 +70,7 @@ func newDynalite(tb testing.TB) *dynalite {
 // store returns the DynamoDB checkpoint store on a new table, closed at
 // the end of c (a test or benchmark).
 func (d *dynalite) store(c interface{ Cleanup(func()) }) (checkpoint.Store, error) {
-	d.once.Do(func() { d.p, d.err = nodeemu.Start(context.Background(), "dynalite", dynaliteScript) })
+	d.once.Do(func() { d.p, d.err = nodeemu.Start(context.Background(), "dynalite", nodeemu.Dynalite) })
 	if d.err != nil {
 		return nil, fmt.Errorf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %w", d.err)
 	}

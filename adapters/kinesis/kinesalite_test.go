@@ -14,19 +14,10 @@ import (
 	"github.com/unistream-go/unistream/internal/nodeemu"
 )
 
-// kinesaliteScript starts kinesalite on loopback through its library (its
-// command line binds every interface). Kinesalite 3.3.3 throws from a
-// request's error handler when a client closes a connection with a request
-// in flight (ECONNRESET "aborted"), which ends the process; a client that
-// cancels a request (a consumer stopping during a GetRecords call) does
-// just that, so the script ignores that one error and exits on any other.
-const kinesaliteScript = `process.on('uncaughtException', function(e) { if (e && e.code === 'ECONNRESET') return; console.error(e); process.exit(1) });` +
-	`require('kinesalite')({createStreamMs:50,deleteStreamMs:50,updateStreamMs:50,shardLimit:50}).listen(PORT,'127.0.0.1')`
-
 // startKinesalite starts kinesalite for one test and stops it at its end.
 func startKinesalite(t *testing.T) string {
 	t.Helper()
-	p, err := nodeemu.Start(context.Background(), "kinesalite", kinesaliteScript)
+	p, err := nodeemu.Start(context.Background(), "kinesalite", nodeemu.Kinesalite)
 	if err != nil {
 		t.Fatalf("start kinesalite: %v", err)
 	}

@@ -116,7 +116,9 @@ func TestRoundTripKeepsRecordFields(t *testing.T) {
 // a batched entry: a partly processed batch resumes at its batch index.
 func TestStartInsideBatch(t *testing.T) {
 	b := pulsartest.Start(t, pulsartest.Topic("batch", 0))
-	s := openStream(t, b.URL("batch"))
+	// A batching delay longer than the test: the Write's flush, not a timer
+	// that a busy machine can fire between two sends, closes the batch.
+	s := openStream(t, b.URL("batch", "batching_delay", "1m"))
 	in := recs("r", 10, "k")
 	res := write(t, s, in...)
 	first, _ := pulsar.ParsePointer(res[0].Pointer)

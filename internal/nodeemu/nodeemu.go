@@ -28,6 +28,24 @@ import (
 	"time"
 )
 
+// SurviveAbortedRequests is a script prelude for kinesalite 3.3.3 and
+// dynalite 4.0.0. Both throw from a request's error handler when a client
+// closes a connection with a request in flight (ECONNRESET "aborted"),
+// which ends the process; a client that cancels a request (a consumer
+// stopping during a call, a member killed in a test) does just that. The
+// prelude ignores that one error and exits on any other.
+const SurviveAbortedRequests = `process.on('uncaughtException', function(e) { if (e && e.code === 'ECONNRESET') return; console.error(e); process.exit(1) });`
+
+// Dynalite is the script that starts dynalite on loopback through its
+// library (its command line binds every interface), tables active at once.
+const Dynalite = SurviveAbortedRequests +
+	`require('dynalite')({createTableMs:0,deleteTableMs:0,updateTableMs:0}).listen(PORT,'127.0.0.1')`
+
+// Kinesalite is the script that starts kinesalite on loopback through its
+// library, streams active after 50 ms, with room for 50 shards.
+const Kinesalite = SurviveAbortedRequests +
+	`require('kinesalite')({createStreamMs:50,deleteStreamMs:50,updateStreamMs:50,shardLimit:50}).listen(PORT,'127.0.0.1')`
+
 // EnvModules names the environment variable that overrides where the npm
 // packages are installed.
 const EnvModules = "UNISTREAM_NODE_MODULES"

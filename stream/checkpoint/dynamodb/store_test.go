@@ -47,8 +47,7 @@ func TestMain(m *testing.M) {
 func endpoint(t testing.TB) string {
 	t.Helper()
 	emu.once.Do(func() {
-		emu.p, emu.err = nodeemu.Start(context.Background(), "dynalite",
-			`require('dynalite')({createTableMs:0,deleteTableMs:0,updateTableMs:0}).listen(PORT,'127.0.0.1')`)
+		emu.p, emu.err = nodeemu.Start(context.Background(), "dynalite", nodeemu.Dynalite)
 	})
 	if emu.err != nil {
 		t.Fatalf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %v", emu.err)
