@@ -1029,8 +1029,15 @@ func concurrencyOrderAndGaps(e *env) {
 			e.t.Errorf("partition %s ran %d handlers at once, over Concurrency %d", p, n, conc)
 		}
 	}
-	if startedDuringFirst == 0 || maxIn[firstPart] < 2 {
-		e.t.Errorf("Concurrency %d never ran two handlers of a partition at once: none started while the first one ran (max in flight %v)", conc, maxIn)
+	// The first record is held to give a second one of its partition room
+	// to start, but its batch may hold only that record (a fetch returns
+	// what has arrived): any partition running two at once proves it.
+	most := 0
+	for _, n := range maxIn {
+		most = max(most, n)
+	}
+	if most < 2 {
+		e.t.Errorf("Concurrency %d never ran two handlers of a partition at once (max in flight %v; %d started while the first one of partition %s ran)", conc, maxIn, startedDuringFirst, firstPart)
 	}
 	for _, id := range st.allIDs() {
 		want := 1

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/unistream-go/unistream/stream"
 )
 
@@ -301,7 +299,7 @@ func resharding(e *env) {
 // starts goroutines (retries, DLQ, halt, drain timeout) and closes them:
 // no goroutine is left behind.
 func noGoroutineLeaks(e *env) {
-	ignore := goleak.IgnoreCurrent()
+	lc := newLeakCheck(e.h.BrokerFunctions)
 	func() {
 		s, err := stream.Open(context.Background(), e.mustURL(2))
 		if err != nil {
@@ -381,12 +379,8 @@ func noGoroutineLeaks(e *env) {
 		}
 		c.Close()
 	}()
-	opts := []goleak.Option{ignore}
-	for _, f := range e.h.BrokerFunctions {
-		opts = append(opts, goleak.IgnoreAnyFunction(f))
-	}
-	if err := goleak.Find(opts...); err != nil {
-		e.t.Errorf("goroutines left after every consumer and producer was closed:\n%v", err)
+	if err := lc.wait(e.timeout); err != nil {
+		e.t.Errorf("goroutines left after every consumer and producer was closed: %v", err)
 	}
 }
 

@@ -50,11 +50,26 @@ var _ driver.Rebalance = (*groupRun)(nil)
 func (c *Consumer) runGroup(ctx, stopCtx context.Context, stop context.CancelFunc, workCtx context.Context) error {
 	g := &groupRun{c: c, stopCtx: stopCtx, workCtx: workCtx, stop: stop, owned: map[string]*ownedPartition{}}
 	m, err := c.cfg.join(stopCtx, c, g)
-	if err != nil {
-		return fmt.Errorf("stream: consumer %s: join the group of %s: %w", c.cfg.name, c.s.Name(), err)
+	if err == nil && m == nil {
+		err = errors.New("no membership returned")
 	}
-	if m == nil {
-		return fmt.Errorf("stream: consumer %s: join the group of %s: no membership returned", c.cfg.name, c.s.Name())
+	if err != nil {
+		// Stopped while joining: the join's error is the stop's, and Run
+		// returns nil after a stop, as it does once joined. Either way,
+		// partitions the join assigned before it failed are stopped first.
+		stopped := stopCtx.Err() != nil
+		stop()
+		g.Revoked(context.WithoutCancel(ctx), g.ownedIDs())
+		g.wg.Wait()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		switch {
+		case g.firstErr != nil:
+			return g.firstErr
+		case stopped:
+			return nil
+		}
+		return fmt.Errorf("stream: consumer %s: join the group of %s: %w", c.cfg.name, c.s.Name(), err)
 	}
 	<-stopCtx.Done()
 	bg := context.WithoutCancel(ctx)

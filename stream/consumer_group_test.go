@@ -339,3 +339,69 @@ func TestGroupSplitChildWaitsForParent(t *testing.T) {
 		t.Errorf("records written after the split went to %s, not a child of %v", e.parts[ids[0]], children)
 	}
 }
+
+// joinStalls is a stream whose group join first assigns the partitions
+// given, then blocks until its context ends and fails with the context's
+// error, as a driver whose join is cut short by a stop does.
+type joinStalls struct {
+	driver.Stream
+	assign  []string
+	joining chan struct{}
+}
+
+func (j joinStalls) JoinGroup(ctx context.Context, group string, r driver.Rebalance) (driver.Membership, error) {
+	if len(j.assign) > 0 {
+		r.Assigned(ctx, j.assign)
+	}
+	close(j.joining)
+	<-ctx.Done()
+	return nil, fmt.Errorf("join group %s: %w", group, ctx.Err())
+}
+
+// TestRunStoppedDuringJoin checks that Run returns nil when its context is
+// cancelled while it joins the group (the contract: Run returns nil after a
+// stop), and that partitions the join assigned before it failed are
+// stopped before Run returns.
+func TestRunStoppedDuringJoin(t *testing.T) {
+	for _, assign := range [][]string{nil, {"0", "1"}} {
+		t.Run(fmt.Sprintf("assigned %v", assign), func(t *testing.T) {
+			e := newEnv(t, 2)
+			e.write("a", "b", "c", "d")
+			var mu sync.Mutex
+			running := 0
+			h := func(ctx context.Context, r *stream.Record) error {
+				mu.Lock()
+				running++
+				mu.Unlock()
+				defer func() { mu.Lock(); running--; mu.Unlock() }()
+				<-ctx.Done() // in flight until the stop's drain ends
+				return ctx.Err()
+			}
+			s := joinStalls{Stream: e.s, assign: assign, joining: make(chan struct{})}
+			c, err := stream.NewConsumer(s, h, stream.WithGroup("g"), stream.WithCheckpointStore(e.store),
+				stream.WithDLQ(e.sink), stream.WithPollInterval(time.Millisecond), stream.WithDrainTimeout(time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			<-s.joining
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v after a stop during the join, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return within 20s of a stop during the join")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if running != 0 {
+				t.Errorf("%d handlers still running after Run returned", running)
+			}
+		})
+	}
+}
