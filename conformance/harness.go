@@ -205,6 +205,7 @@ func (h *Harness) Validate() error {
 	}
 	for i, s := range h.Stores {
 		if s.Name == "" || s.New == nil {
+			//lint:ignore ST1005 the error starts with the field it names
 			errs = append(errs, fmt.Errorf("Stores[%d]: expected a Name and a New function", i))
 		}
 	}

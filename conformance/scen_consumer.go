@@ -26,37 +26,6 @@ func (e *env) okHandler(cl *calls) stream.Handler {
 	}
 }
 
-// checkPartitionOrder fails unless the handler saw each partition's
-// records in write order (ignoring repeated calls of one record).
-func (e *env) checkPartitionOrder(st *strm, cl *calls) {
-	e.t.Helper()
-	got := map[string][]string{}
-	seen := map[string]bool{}
-	for _, id := range cl.order() {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		p := st.partOf(id)
-		got[p] = append(got[p], id)
-	}
-	for p, ids := range got {
-		want := st.ids(p)
-		// The handler may have seen a prefix (or, with a start position, a
-		// suffix) of the partition: compare in write order.
-		idx := map[string]int{}
-		for i, id := range want {
-			idx[id] = i
-		}
-		for i := 1; i < len(ids); i++ {
-			if idx[ids[i]] < idx[ids[i-1]] {
-				e.t.Errorf("partition %s: the handler saw %s before %s, against partition order %v", p, ids[i-1], ids[i], want)
-				break
-			}
-		}
-	}
-}
-
 // checkKeyOrder fails unless the handler first saw each key's records in
 // write order.
 func (e *env) checkKeyOrder(st *strm, cl *calls) {

@@ -296,7 +296,8 @@ func (r *reader) poll(ctx, wctx context.Context) error {
 	topic := r.s.o.Topic
 	var fs kgo.Fetches
 	if wctx == nil {
-		fs = r.cl.PollRecords(nil, -1) //nolint:staticcheck // a nil context drains without waiting
+		//lint:ignore SA1012 a nil context is franz-go's way to drain what is buffered without waiting
+		fs = r.cl.PollRecords(nil, -1)
 	} else {
 		fs = r.cl.PollRecords(wctx, -1)
 	}

@@ -346,7 +346,7 @@ func (r *reader) startPrefetch(limit int32) {
 func (r *reader) add(kr *types.Record) error {
 	seq := aws.ToString(kr.SequenceNumber)
 	if err := checkSeq(seq); err != nil {
-		return fmt.Errorf("Kinesis returned a record with a bad %w: expected a decimal sequence number", err)
+		return fmt.Errorf("kinesis: the service returned a record with a bad %w: expected a decimal sequence number", err)
 	}
 	arrival := aws.ToTime(kr.ApproximateArrivalTimestamp)
 	pk := aws.ToString(kr.PartitionKey)

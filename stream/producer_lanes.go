@@ -1,0 +1,420 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// lane is one send lane: a queue of records (those of the keys that hash
+// to it), sent one batch at a time by its own goroutine through its own
+// writer.
+type lane struct {
+	id   int
+	wake chan struct{}
+
+	// Under Producer.mu.
+	q        pendingQueue // the lane's records, oldest first; the sender's batch is a prefix
+	bytes    int          // their bytes
+	retryNow bool         // a hold just ended: send at once
+
+	// Owned by the lane's sender goroutine.
+	w       driver.Writer
+	batch   []Record
+	seqs    []uint64
+	failed  []bool
+	acks    []uint64
+	results []driver.WriteResult
+	holdN   int
+}
+
+// pending is one buffered record.
+type pending struct {
+	rec   Record
+	seq   uint64 // WAL sequence number; 0 without a WAL
+	size  int
+	ord   uint64
+	putAt time.Time // zero for replayed records: they are sent at once
+}
+
+// wakeSender wakes the sender of every lane.
+func (p *Producer) wakeSender() {
+	for _, l := range p.lanes {
+		l.wakeUp()
+	}
+}
+
+// wakeUp wakes the lane's sender.
+func (l *lane) wakeUp() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the sender goroutine of lane l.
+func (p *Producer) run(l *lane) {
+	defer func() {
+		p.mu.Lock()
+		p.senders--
+		if p.senders == 0 {
+			close(p.senderDone)
+		}
+		p.mu.Unlock()
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if p.stopCtx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		send, wait := p.readyLocked(l)
+		p.mu.Unlock()
+		if send {
+			if err := p.sendBatch(l); err != nil && !p.hold(l, err) {
+				return
+			}
+			continue
+		}
+		var tc <-chan time.Time
+		if wait > 0 {
+			timer.Reset(wait)
+			tc = timer.C
+		}
+		select {
+		case <-l.wake:
+		case <-tc:
+		case <-p.stopCtx.Done():
+			return
+		}
+		timer.Stop()
+	}
+}
+
+// readyLocked says whether a batch of lane l is due, or how long until the
+// lane's oldest record is MaxAge old (0: the lane is empty). A batch is due
+// when the lane holds its share of a batch (MaxRecords or MaxBytes divided
+// by the number of lanes): when the lanes keep up with the Puts, each sends
+// smaller batches sooner; when they do not, records pile up while their
+// Write is in flight and the batches grow to MaxRecords or MaxBytes.
+func (p *Producer) readyLocked(l *lane) (bool, time.Duration) {
+	n := l.q.len()
+	if n == 0 {
+		return false, 0
+	}
+	front := l.q.at(0)
+	if l.retryNow || p.waiting > 0 || p.flushTarget >= front.ord || n >= p.laneRecords || l.bytes >= p.laneBytes {
+		return true, 0
+	}
+	age := p.cfg.clock.Now().Sub(front.putAt)
+	if age >= p.cfg.maxAge {
+		return true, 0
+	}
+	return false, p.cfg.maxAge - age
+}
+
+// sendBatch writes the oldest records of lane l. It returns nil when all
+// of them were acknowledged, else the first error.
+func (p *Producer) sendBatch(l *lane) error {
+	n, maxSeq, prefetch := p.takeBatch(l)
+	p.syncWAL(maxSeq, prefetch)
+	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: l.batch})
+	failed, nfail, firstErr := p.writeBatch(l, n)
+	if nfail < n {
+		p.ackInWAL(l, failed)
+	}
+	// Events first, so that a Flush that returns has seen them all.
+	p.observeOutcome(l, failed, nfail, firstErr)
+	p.settleBatch(l, failed, nfail)
+	clear(l.batch) // do not keep record data alive
+	if nfail == 0 {
+		l.holdN = 0
+		return nil
+	}
+	return firstErr
+}
+
+// takeBatch makes the lane's batch of its oldest records (at most
+// MaxRecords and MaxBytes) and returns its size, its highest WAL sequence
+// number, and whether records appended after it wait to be written ahead.
+func (p *Producer) takeBatch(l *lane) (n int, maxSeq uint64, prefetch bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	bytes := 0
+	for n < l.q.len() && n < p.cfg.maxRecords {
+		sz := l.q.at(n).size
+		if n > 0 && bytes+sz > p.cfg.maxBytes {
+			break
+		}
+		n++
+		bytes += sz
+	}
+	l.batch, l.seqs = l.batch[:0], l.seqs[:0]
+	for i := range n {
+		e := l.q.at(i)
+		l.batch = append(l.batch, e.rec)
+		l.seqs = append(l.seqs, e.seq)
+		maxSeq = max(maxSeq, e.seq)
+	}
+	l.retryNow = false
+	p.stats.Batches++
+	// With a WAL writer, the records appended after this batch's (in any
+	// lane) are written (FsyncPerBatch: and fsynced) by the WAL writer
+	// while this batch's Write is in flight, so that the next batch finds
+	// them on disk: each batch then costs the longer of its Write and its
+	// WAL sync, not their sum. The sync before the Write covers everything
+	// appended so far, so the writer's count restarts.
+	if p.walKick != nil {
+		p.groupN, p.groupBytes = 0, 0
+		if p.lastSeq > maxSeq {
+			p.walTarget = max(p.walTarget, p.lastSeq)
+			prefetch = true
+		}
+	}
+	return n, maxSeq, prefetch
+}
+
+// syncWAL brings the batch's records (up to maxSeq) to the WAL file before
+// they are sent (and to stable storage, unless with FsyncInterval), so that
+// a record the stream may have stored survives a crash and is re-sent if
+// its acknowledgement was not recorded. A WAL failure does not hold the
+// records back: they are sent (delivery comes first) and the failure is
+// reported by Close. Lanes syncing at once share writes and fsyncs (the
+// WAL's group commit): a sync covers everything appended before it,
+// whatever the lane. With prefetch, the WAL writer is then woken to write
+// the later records ahead.
+func (p *Producer) syncWAL(maxSeq uint64, prefetch bool) {
+	if p.log == nil {
+		return
+	}
+	var err error
+	if !p.log.Synced(maxSeq) {
+		// The sync needs the disk: the maintenance asked for by the last
+		// acknowledgement goes first, in the order it was asked for.
+		p.waitMaint()
+	}
+	switch {
+	case p.cfg.fsync == FsyncPerBatch || p.cfg.fsync == FsyncAlways:
+		// With FsyncAlways the Puts sync their records, but the sender
+		// may take a record before its Put's sync is done.
+		err = p.log.SyncTo(maxSeq)
+	case p.cfg.fsync.interval() > 0:
+		err = p.log.Flush()
+	}
+	if err != nil {
+		p.noteWALErr(err)
+	}
+	if prefetch {
+		p.kickWAL()
+	}
+}
+
+// writeBatch writes the lane's batch of n records through the lane's
+// writer (opened on first use) and returns which records failed, how
+// many, and the first error.
+func (p *Producer) writeBatch(l *lane, n int) (failed []bool, nfail int, firstErr error) {
+	if cap(l.results) < n {
+		l.results = make([]driver.WriteResult, n)
+		l.failed = make([]bool, n)
+	}
+	results, failed := l.results[:n], l.failed[:n]
+	clear(results)
+	var werr error
+	if l.w == nil {
+		w, err := p.s.OpenWriter(p.stopCtx)
+		if err != nil {
+			werr = fmt.Errorf("stream: producer: open writer (send lane %d): %w", l.id, err)
+		} else {
+			l.w = w
+		}
+	}
+	if werr == nil {
+		werr = l.w.Write(p.stopCtx, l.batch, results)
+	}
+	for i := range failed {
+		failed[i] = werr != nil || results[i].Err != nil
+		if !failed[i] {
+			continue
+		}
+		nfail++
+		if firstErr == nil {
+			firstErr = werr
+			if firstErr == nil {
+				firstErr = results[i].Err
+			}
+		}
+	}
+	return failed, nfail, firstErr
+}
+
+// ackInWAL marks the batch's written records acknowledged in the WAL.
+func (p *Producer) ackInWAL(l *lane, failed []bool) {
+	if p.log == nil {
+		return
+	}
+	l.acks = l.acks[:0]
+	for i, s := range l.seqs {
+		if !failed[i] {
+			l.acks = append(l.acks, s)
+		}
+	}
+	// The acknowledgements go to the WAL's buffer. Cutting the file back
+	// or compacting it waits for the disk: with FsyncPerBatch the WAL
+	// writer does that while the next batch is sent (with one lane, the
+	// sender waits for it before its next acknowledgement, or before a WAL
+	// sync that needs the disk, so that the WAL sees the same sequence of
+	// operations whatever the timing).
+	p.waitMaint()
+	maint, err := p.log.MarkAcked(l.acks...)
+	if err == nil && maint {
+		if p.walKick != nil && p.cfg.fsync == FsyncPerBatch {
+			p.askMaint()
+		} else {
+			err = p.log.Maintain()
+		}
+	}
+	if err != nil {
+		p.noteWALErr(err)
+	}
+}
+
+// observeOutcome reports the batch's sent and failed records.
+func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr error) {
+	if p.cfg.observer == nil {
+		return
+	}
+	var ok, bad []Record
+	if nfail > 0 {
+		bad = make([]Record, 0, nfail)
+	}
+	for i := range l.batch {
+		if failed[i] {
+			bad = append(bad, l.batch[i])
+		} else {
+			ok = append(ok, l.batch[i])
+		}
+	}
+	if len(ok) > 0 {
+		p.observe(Event{Kind: EventProducerSent, Count: len(ok), Records: ok})
+	}
+	if len(bad) > 0 {
+		p.observe(Event{Kind: EventProducerFailed, Count: len(bad), Records: bad, Err: firstErr})
+	}
+}
+
+// settleBatch removes the batch's written records from the lane, keeping
+// the failed ones, in order, at its front, and wakes the Puts waiting for
+// room and the Flushes waiting for progress.
+func (p *Producer) settleBatch(l *lane, failed []bool, nfail int) {
+	n := len(failed)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w, freed := n, 0
+	for i := n - 1; i >= 0; i-- {
+		if failed[i] {
+			w--
+			*l.q.at(w) = *l.q.at(i)
+		} else {
+			freed += l.q.at(i).size
+		}
+	}
+	l.q.popFront(w)
+	l.bytes -= freed
+	p.bufBytes -= freed
+	p.bufRecords -= n - nfail
+	p.stats.Sent += uint64(n - nfail)
+	p.stats.FailedAttempts += uint64(nfail)
+	if nfail < n {
+		close(p.roomCh)
+		p.roomCh = make(chan struct{})
+		close(p.progressCh)
+		p.progressCh = make(chan struct{})
+	}
+}
+
+// hold waits after a write of lane l that failed with cause; it reports
+// false when the producer is stopping. Only lane l waits: the other lanes
+// go on sending.
+func (p *Producer) hold(l *lane, cause error) bool {
+	l.holdN++
+	d := p.cfg.retry.Backoff(l.holdN, nil)
+	p.mu.Lock()
+	p.stats.Holds++
+	p.mu.Unlock()
+	p.observe(Event{Kind: EventProducerHold, Delay: d, Attempt: l.holdN, Err: cause})
+	if err := p.cfg.clock.Sleep(p.stopCtx, d); err != nil || p.stopCtx.Err() != nil {
+		return false
+	}
+	p.mu.Lock()
+	l.retryNow = true
+	p.mu.Unlock()
+	return true
+}
+
+// pendingQueue is a queue of pending records in fixed-size blocks:
+// pushing and popping move no record, growing copies only block pointers,
+// and emptied blocks are reused.
+type pendingQueue struct {
+	blocks []*pendingBlock // blocks[0] holds the front record at off
+	off    int
+	n      int
+	free   []*pendingBlock
+}
+
+const pendingBlockLen = 256
+
+type pendingBlock [pendingBlockLen]pending
+
+func (q *pendingQueue) len() int { return q.n }
+
+// at returns the i-th record from the front (0 ≤ i < len).
+func (q *pendingQueue) at(i int) *pending {
+	i += q.off
+	return &q.blocks[i/pendingBlockLen][i%pendingBlockLen]
+}
+
+func (q *pendingQueue) push(e pending) {
+	i := q.off + q.n
+	if i == len(q.blocks)*pendingBlockLen {
+		var b *pendingBlock
+		if k := len(q.free); k > 0 {
+			b, q.free = q.free[k-1], q.free[:k-1]
+		} else {
+			b = new(pendingBlock)
+		}
+		q.blocks = append(q.blocks, b)
+	}
+	q.blocks[i/pendingBlockLen][i%pendingBlockLen] = e
+	q.n++
+}
+
+// popFront drops the k oldest records (k ≤ len), clearing them so that no
+// record data is kept alive.
+func (q *pendingQueue) popFront(k int) {
+	for i := range k {
+		*q.at(i) = pending{}
+	}
+	q.off += k
+	q.n -= k
+	done := q.off / pendingBlockLen
+	if q.n == 0 {
+		done = len(q.blocks)
+		q.off = 0
+	} else {
+		q.off %= pendingBlockLen
+	}
+	if done == 0 {
+		return
+	}
+	for _, b := range q.blocks[:done] {
+		if len(q.free) < 4 {
+			q.free = append(q.free, b)
+		}
+	}
+	m := copy(q.blocks, q.blocks[done:])
+	clear(q.blocks[m:])
+	q.blocks = q.blocks[:m]
+}
