@@ -13,7 +13,7 @@ import (
 func TestMain(m *testing.M) {
 	var opts []goleak.Option
 	for _, f := range pulsartest.ClientLeaks() {
-		opts = append(opts, goleak.IgnoreTopFunction(f))
+		opts = append(opts, goleak.IgnoreAnyFunction(f))
 	}
 	goleak.VerifyTestMain(m, opts...)
 }
