@@ -4,7 +4,7 @@ PKGS     := ./...
 # -race needs cgo; the machine has gcc.
 export CGO_ENABLED := 1
 
-.PHONY: demo test tools vet build bench bench-consumer stress fuzz generate check-generated clean
+.PHONY: demo test tools vet build bench bench-consumer stress test-containers fuzz generate check-generated clean
 
 ## demo: run the main job (producer + consumer with retries, DLQ and checkpoints) on the embedded backend
 # The lite tag leaves the AWS SDK (Kinesis, DynamoDB) out of the binary, so
@@ -76,6 +76,10 @@ BENCH_N ?= 400000
 CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
 bench-consumer: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$' -benchtime $(BENCH_N)x -benchmem $(CONSUMER_BENCH_PKGS)
+
+## test-containers: the conformance suite on real brokers in Docker (the containers module; skips, saying why, without Docker)
+test-containers:
+	cd containers && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 60m ./...
 
 ## stress: the tests under load, as a newcomer's busy machine runs them: one CPU burner per core beside `go test -race -cpu 1,2 -count 3` (STRESS_PKGS, STRESS_RUN narrow it)
 # A test that passes only on an idle machine fails here. The burners stop

@@ -94,9 +94,6 @@ func (d *dynalite) store(c interface{ Cleanup(func()) }) (checkpoint.Store, erro
 // The lease scenario (workers sharing the shards through leases, KCL-style)
 // also runs with the DynamoDB store on dynalite.
 func conformanceHarness(t *testing.T) conformance.Harness {
-	if target, err := conformance.CurrentTarget(); err == nil && target == conformance.Containers {
-		return containersHarness(t)
-	}
 	b := kinesistest.Start(t)
 	return conformance.Harness{
 		Name:            "kinesis",

@@ -39,9 +39,6 @@ var conformanceSeq atomic.Uint64
 // (durable_group=true) with the members' stores wrapped in an AckStore, so
 // the subscriptions' cumulative acks follow the commits.
 func conformanceHarness(t *testing.T) conformance.Harness {
-	if target, err := conformance.CurrentTarget(); err == nil && target == conformance.Containers {
-		return containersHarness(t)
-	}
 	b := pulsartest.Start(t)
 	gs := &groupStore{}
 	return conformance.Harness{

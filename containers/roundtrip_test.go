@@ -16,7 +16,7 @@ import (
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/unistream-go/unistream/internal/containers"
+	"github.com/unistream-go/unistream/containers"
 )
 
 // TestKafkaRoundTrip starts Kafka, creates a topic with three partitions,

@@ -18,7 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/unistream-go/unistream/internal/containers"
+	"github.com/unistream-go/unistream/containers"
 )
 
 func TestMain(m *testing.M) {

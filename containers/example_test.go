@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/unistream-go/unistream/internal/containers"
+	"github.com/unistream-go/unistream/containers"
 )
 
 // Example starts Kafka for a test harness and makes a topic. It needs a

@@ -1,6 +1,7 @@
 // Package containers starts real brokers in Docker containers, through
-// testcontainers-go, for the containers target of the test harnesses
-// (UNISTREAM_TARGET=containers, see conformance.CurrentTarget): Apache
+// testcontainers-go, for the containers target of the conformance suite
+// (this module's tests; UNISTREAM_TARGET=containers, see
+// conformance.CurrentTarget): Apache
 // Kafka (Confluent's KRaft single-node image), Apache Pulsar standalone,
 // and LocalStack with Kinesis and DynamoDB.
 //
