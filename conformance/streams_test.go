@@ -194,7 +194,6 @@ func TestShardBudget(t *testing.T) {
 	}
 }
 
-
 // TestStreamDeletionFailure: a stream the harness could not delete fails
 // its scenario, is listed as not deleted with the reason, and keeps its
 // shards counted.
