@@ -87,15 +87,24 @@ type strm struct {
 // newStream makes a fresh stream with n partitions and opens it.
 func (e *env) newStream(n int) *strm {
 	e.t.Helper()
-	url, err := e.h.NewStream(e.t, StreamSpec{Partitions: n})
-	if err != nil {
+	if err := e.h.ledger.reserve(n); err != nil {
 		e.t.Fatalf("harness %s: NewStream(%d partitions): %v", e.h.Name, n, err)
 	}
+	url, err := e.h.NewStream(e.t, StreamSpec{Partitions: n})
+	if err != nil {
+		e.h.ledger.release(n)
+		e.t.Fatalf("harness %s: NewStream(%d partitions): %v", e.h.Name, n, err)
+	}
+	// Registered before the stream is opened, so that it runs after
+	// everything the scenario opens on the stream is closed; and before a
+	// failed Open, which may have created the stream.
+	e.track(url, n)
 	s, err := stream.Open(e.t.Context(), url)
 	if err != nil {
 		e.t.Fatalf("stream.Open(%s): %v", url, err)
 	}
 	e.t.Cleanup(func() { s.Close() })
+	e.h.ledger.rename(url, s.Name())
 	ps, err := s.Partitions(e.t.Context())
 	if err != nil {
 		e.t.Fatalf("%s: Partitions: %v", url, err)

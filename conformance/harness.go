@@ -31,10 +31,46 @@ type Harness struct {
 	// NewStream creates a fresh, empty stream as spec says and returns its
 	// URL, which the suite opens through the scheme registry (stream.Open,
 	// stream.OpenConsumer, stream.OpenProducer). Every call must return a
-	// stream no other call returned. The harness removes the stream in a
-	// t.Cleanup if it needs to. Scenarios run one at a time, but make it
+	// stream no other call returned. The suite deletes the stream through
+	// DeleteStream when its scenario ends; a harness without DeleteStream
+	// removes it in a t.Cleanup if it needs to. Scenarios run one at a time, but make it
 	// safe for concurrent use anyway. Required.
 	NewStream func(t T, spec StreamSpec) (url string, err error)
+
+	// DeleteStream deletes a stream NewStream made, given its URL, and
+	// returns once it is gone, so that what it held is free again (a
+	// Kinesis stream must have left DELETING: until then it counts against
+	// the account's shard limit). A stream that does not exist counts as
+	// gone. The suite calls it when the scenario (or the part of one) that
+	// made the stream ends, after closing every consumer, producer and
+	// stream it opened, unless KeepStreams is set; a failure fails that
+	// scenario. Nil means the streams are not deleted by the suite (a
+	// harness on an embedded broker may drop them with the broker); the
+	// report says so for each stream.
+	DeleteStream func(t T, url string) error
+
+	// KeepStreams keeps the streams NewStream made: DeleteStream is not
+	// called, and the report lists them as kept.
+	KeepStreams bool
+
+	// MaxShards, if positive, is a budget: the partitions (shards) of the
+	// streams the suite made and has not yet deleted never add up to more.
+	// Scenarios run one at a time and delete their streams when they end
+	// (DeleteStream returns once a stream is gone), so each scenario starts
+	// with the whole budget unless streams were kept (KeepStreams) or a
+	// deletion failed. A stream that would take the total above the budget
+	// is not created: its scenario fails with an error naming the budget,
+	// what the stream needs and what is in use. A split (Split) adds its
+	// net new partitions to the count; it is not refused. Zero means no
+	// budget. It is for backends that bill or limit per shard (Kinesis).
+	MaxShards int
+
+	// Target, if set, is where NewStream makes its streams, for the
+	// report. External also means that NewStream already makes streams on
+	// the user's cluster (as `unistream conformance` does), so the suite
+	// uses it as is instead of the URL template of UNISTREAM_CONFORMANCE_URL.
+	// Empty means the target UNISTREAM_TARGET selects (CurrentTarget).
+	Target Target
 
 	// CanInjectFaults declares that Faults injects broker faults into the
 	// streams NewStream made. Scenarios that need faults are skipped, naming
@@ -99,6 +135,10 @@ type Harness struct {
 	// outlives the clients and ends a closed connection's goroutines on its
 	// own schedule. Our clients' goroutines are still all checked.
 	BrokerFunctions []string
+
+	// ledger tracks the streams of a run and the shard budget; runT sets
+	// it on its copy of the harness.
+	ledger *ledger
 }
 
 // StreamSpec says what stream Harness.NewStream creates.
@@ -218,6 +258,14 @@ func (h *Harness) Validate() error {
 		if s.Name == "" || s.New == nil {
 			errs = append(errs, fmt.Errorf("LeaseStores[%d]: expected a Name and a New function", i))
 		}
+	}
+	if h.MaxShards < 0 {
+		errs = append(errs, fmt.Errorf("MaxShards is %d: expected 0 (no budget) or a positive number of shards", h.MaxShards))
+	}
+	switch h.Target {
+	case "", Embedded, Containers, External:
+	default:
+		errs = append(errs, fmt.Errorf("Target is %q: expected empty, embedded, containers or external", string(h.Target)))
 	}
 	if h.PollInterval < 0 || h.Timeout < 0 {
 		errs = append(errs, errors.New("PollInterval and Timeout must not be negative"))

@@ -43,6 +43,9 @@ type Result struct {
 	Reason string
 	// Notes are the skip messages of parts of a scenario that passed.
 	Notes []string
+	// Streams are the streams the scenario made, in order, and what
+	// became of them when it ended.
+	Streams []StreamUse `json:",omitempty"`
 	// Elapsed is the scenario's run time.
 	Elapsed time.Duration
 }
@@ -88,14 +91,18 @@ func runT(t T, h Harness, rep *Report) {
 	start := time.Now()
 	rep.Backend = h.Name
 	defer func() { rep.Elapsed = time.Since(start) }()
-	target, err := CurrentTarget()
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	rep.Target = target
 	if err := h.Validate(); err != nil {
 		t.Fatalf("%v", err)
 	}
+	target := h.Target
+	if target == "" {
+		var err error
+		if target, err = CurrentTarget(); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	rep.Target = target
+	h.ledger = newLedger(h.MaxShards)
 	if v := os.Getenv(EnvTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -113,6 +120,11 @@ func runT(t T, h Harness, rep *Report) {
 			t.Skipf("no Docker engine reachable (UNISTREAM_TARGET=containers, backend %s)", h.Name)
 		}
 	case External:
+		// An external cluster has no fault injection and no split hook.
+		h.CanInjectFaults, h.Faults, h.CanSplit, h.Split = false, nil, false, nil
+		if h.Target == External {
+			break // NewStream makes the streams on the user's cluster
+		}
 		tmpl, ok := ExternalURLTemplate(h.Name)
 		if !ok {
 			t.Skipf("UNISTREAM_TARGET=external: set %s_%s or %s to a stream URL template with {name} and {partitions}",
@@ -121,8 +133,9 @@ func runT(t T, h Harness, rep *Report) {
 		if !strings.Contains(tmpl, "{name}") {
 			t.Fatalf("UNISTREAM_TARGET=external: the URL template %q has no {name}: every scenario needs fresh streams", tmpl)
 		}
-		h.NewStream = externalStreams(tmpl)
-		h.CanInjectFaults, h.Faults, h.CanSplit, h.Split = false, nil, false, nil
+		// The harness's DeleteStream is for its own broker, not the
+		// template's cluster: the streams stay, and the report says so.
+		h.NewStream, h.DeleteStream = externalStreams(tmpl), nil
 	}
 	stores := h.Stores
 	if stores == nil {
@@ -186,6 +199,14 @@ type record struct {
 	skip   string
 	fail   string
 	notes  []string
+	// streams are the streams of the scenario (kept on the root record).
+	streams []StreamUse
+}
+
+func (r *record) addStream(u StreamUse) {
+	r.mu.Lock()
+	r.streams = append(r.streams, u)
+	r.mu.Unlock()
 }
 
 func (r *record) root() *record {
@@ -240,14 +261,16 @@ func (r *record) noteFail(msg string) {
 }
 
 // runScenario runs one scenario with one store on t and passes its result
-// to add, also when the scenario stops with Fatalf or Skipf.
+// to add, also when the scenario stops with Fatalf or Skipf. The result is
+// taken in t's last cleanup, after the scenario's streams were deleted (a
+// failed deletion fails the scenario).
 func runScenario(t T, h *Harness, sc scenario, sf StoreFactory, add func(Result)) {
 	start := time.Now()
 	rec := &record{}
-	defer func() {
+	t.Cleanup(func() {
 		res := Result{Scenario: sc.name, Store: sf.Name, Elapsed: time.Since(start)}
 		rec.mu.Lock()
-		res.Notes = rec.notes
+		res.Notes, res.Streams = rec.notes, rec.streams
 		switch {
 		case t.Failed():
 			res.Status, res.Reason = Fail, rec.fail
@@ -258,7 +281,7 @@ func runScenario(t T, h *Harness, sc scenario, sf StoreFactory, add func(Result)
 		}
 		rec.mu.Unlock()
 		add(res)
-	}()
+	})
 	rt := &recT{T: t, rec: rec}
 	sc.run(newEnv(rt, h, sf))
 }

@@ -158,6 +158,20 @@ func scaleOut(e *env) {
 
 // --- 16 ---
 
+// split splits partition p of st through the harness and counts the net
+// new partitions against the shard budget.
+func (e *env) split(st *strm, p string) []string {
+	e.t.Helper()
+	children, err := e.h.Split(e.t, st.url, p)
+	if err != nil {
+		e.t.Fatalf("Split(%s): %v", p, err)
+	}
+	if len(children) > 1 {
+		e.h.ledger.grow(st.url, len(children)-1)
+	}
+	return children
+}
+
 // resharding splits a partition: the children are picked up, a child is
 // read only after its parent is finished (so per-key order holds across
 // the split), and a split while the consumer runs is picked up too.
@@ -172,10 +186,7 @@ func resharding(e *env) {
 		batch = append(batch, keys[i%len(keys)])
 	}
 	st.writeKeys(batch...)
-	children, err := e.h.Split(e.t, st.url, parent)
-	if err != nil {
-		e.t.Fatalf("Split(%s): %v", parent, err)
-	}
+	children := e.split(st, parent)
 	if len(children) == 0 {
 		e.t.Fatalf("Split(%s) returned no children", parent)
 	}
@@ -260,10 +271,7 @@ func resharding(e *env) {
 	checkLineage(parent, children)
 
 	// A split while the consumer runs.
-	grandchildren, err := e.h.Split(e.t, st.url, children[0])
-	if err != nil {
-		e.t.Fatalf("Split(%s): %v", children[0], err)
-	}
+	grandchildren := e.split(st, children[0])
 	st.writeKeys(batch...)
 	r.until("the records of the new partitions", func() bool { return e.committedAll(store, name, st) }, e.dump(store, name, st))
 	if err := r.stop(); err != nil {

@@ -59,6 +59,8 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 			// faults should heal fast.
 			return c.URL(topic, "fetch_wait", "5ms", "metadata_min_age", "50ms", "session_timeout", "1s", "rebalance_timeout", "10s"), nil
 		},
+		// DeleteTopics through kadm, as unistream conformance does.
+		DeleteStream: func(t conformance.T, url string) error { return kafka.DeleteTopicURL(context.Background(), url) },
 		Group: func(t conformance.T, s driver.Stream, name string) ([]stream.ConsumerOption, error) {
 			ks, ok := s.(*kafka.Stream)
 			if !ok {

@@ -106,6 +106,7 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 			}
 			return b.URL(name, fastKeys...), nil
 		},
+		DeleteStream:    func(t conformance.T, url string) error { return kinesis.DeleteStreamURL(context.Background(), url) },
 		CanInjectFaults: true,
 		Faults: func(t conformance.T, rawURL string) (conformance.Faults, error) {
 			u, err := url.Parse(rawURL)

@@ -1,6 +1,7 @@
 package pulsar_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -58,6 +59,14 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 			// Short waits: an empty Fetch costs real time, and a send that
 			// gets no receipt should fail fast.
 			return b.URL(topic, "fetch_wait", "5ms", "send_timeout", "5s", "operation_timeout", "10s", "durable_group", "true"), nil
+		},
+		// The admin REST API's delete, on the broker's HTTP service.
+		DeleteStream: func(t conformance.T, rawURL string) error {
+			u, err := url.Parse(rawURL)
+			if err != nil {
+				return err
+			}
+			return pulsar.DeleteTopicURL(context.Background(), b.HTTPLookupURL(strings.TrimPrefix(u.Path, "/")))
 		},
 		// Group mode: durable Failover subscriptions whose cumulative ack
 		// follows the commits (AckStore over the scenario's store).

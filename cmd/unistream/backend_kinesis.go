@@ -7,15 +7,19 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/unistream-go/unistream/adapters/kinesis"
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesisfake"
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
 
 	// The Kinesis scheme, and the DynamoDB checkpoint store (dynamodb://)
 	// that goes with it: both bring the AWS SDK, which the lite build
 	// (make demo) leaves out to compile fast on a fresh machine.
-	_ "github.com/unistream-go/unistream/adapters/kinesis"
 	_ "github.com/unistream-go/unistream/stream/checkpoint/dynamodb"
 )
+
+// kinesisAdmin deletes Kinesis streams (DeleteStream, then waits until
+// they are gone: a DELETING stream still counts against the shard limit).
+var kinesisAdmin = streamAdmin{delete: kinesis.DeleteStreamURL, perShard: true}
 
 var kinesisEmbedded = embeddedBackend{name: "kinesis", port: 4567, start: startKinesis}
 

@@ -10,11 +10,14 @@ import (
 	"strings"
 	"sync"
 
+	// The Pulsar scheme, and its admin.
+	"github.com/unistream-go/unistream/adapters/pulsar"
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
-
-	// The Pulsar scheme.
-	_ "github.com/unistream-go/unistream/adapters/pulsar"
 )
+
+// pulsarAdmin deletes Pulsar topics through the admin REST API, which
+// needs a URL with lookup=http.
+var pulsarAdmin = streamAdmin{delete: pulsar.DeleteTopicURL}
 
 var pulsarEmbedded = embeddedBackend{name: "pulsar", port: 6650, start: startPulsar}
 

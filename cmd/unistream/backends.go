@@ -11,11 +11,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	// The Kafka scheme, which this binary opens by URL, and its admin.
+	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream/memstream"
-
-	// The stream schemes this binary opens by URL.
-	_ "github.com/unistream-go/unistream/adapters/kafka"
 )
 
 // An embeddedBackend is a broker this binary can run in-process, for demo
@@ -87,6 +86,35 @@ func availableBackends() string {
 		}
 	}
 	return strings.Join(n, ", ")
+}
+
+// A streamAdmin deletes the streams of one URL scheme, for the streams
+// `unistream conformance` creates on the user's cluster.
+type streamAdmin struct {
+	// delete deletes the stream at url with the backend's admin API and
+	// returns once it is gone; a stream that does not exist is gone.
+	delete func(ctx context.Context, url string) error
+	// perShard: the backend bills and limits streams per shard (Kinesis),
+	// so conformance --max-shards applies to it.
+	perShard bool
+}
+
+// streamAdmins are the schemes whose streams this binary can delete.
+var streamAdmins = map[string]streamAdmin{
+	"kafka":   {delete: kafka.DeleteTopicURL}, // DeleteTopics through kadm
+	"mem":     {delete: deleteMemStream},
+	"kinesis": kinesisAdmin, // backend_kinesis.go, or none under the lite tag
+	"pulsar":  pulsarAdmin,  // backend_pulsar.go, or none under the lite tag
+}
+
+// deleteMemStream deletes a mem:// stream of this process.
+func deleteMemStream(_ context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("mem: delete stream: %w", err)
+	}
+	memstream.Default().Delete(u.Host)
+	return nil
 }
 
 // kafkaBackend is kfake through kafkatest, with real sockets on loopback.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream/dlq"
 )
@@ -80,6 +81,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"checkpoint", "show", "mem://x", "--checkpoint", "nosuch://t"}, exitError, []string{`unknown scheme "nosuch"`, "dynamodb, file, mem"}},
 		{[]string{"conformance"}, exitUsage, []string{"--stream URL-TEMPLATE"}},
 		{[]string{"conformance", "--stream", "kafka://h:1/orders"}, exitUsage, []string{"no {name}"}},
+		{[]string{"conformance", "--stream", "kafka://h:1/{name}", "--max-shards", "-1"}, exitUsage, []string{"--max-shards -1", "0 (no budget) or a positive number"}},
+		{[]string{"conformance", "--stream", "nosuch://h/{name}"}, exitUsage, []string{"cannot delete nosuch streams", "kafka, kinesis, mem, pulsar", "--keep"}},
 		{[]string{"serve", "--backends", "mem"}, exitUsage, []string{"runs only inside one process"}},
 		{[]string{"tail", "mem://x", "--from", "yesterday"}, exitUsage, []string{"--from", "earliest, latest"}},
 	}
@@ -455,5 +458,22 @@ func TestConformanceCommand(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "04 retry") {
 		t.Errorf("--run did not filter\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "Created 4 streams (14 partitions): 4 deleted, 0 kept, 0 not deleted.") {
+		t.Errorf("the summary does not say the 4 topics were deleted\n%s", r)
+	}
+	cl, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, "conformance-") {
+			t.Errorf("topic %s left on the broker after the run", name)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,12 +23,14 @@ type conformanceOptions struct {
 	checkpoint string
 	run        string
 	timeout    time.Duration
+	keep       bool
+	maxShards  int
 }
 
 func newConformanceCmd(g *globals) *cobra.Command {
 	var o conformanceOptions
 	cmd := &cobra.Command{
-		Use:   "conformance --stream URL-TEMPLATE [--checkpoint URL]",
+		Use:   "conformance --stream URL-TEMPLATE [--checkpoint URL] [--keep] [--max-shards N]",
 		Short: "Run the conformance suite against your own cluster and print the scenario table",
 		Long: `conformance runs every scenario of the conformance suite (the one each
 adapter passes in CI) against your cluster, and prints the scenario table.
@@ -37,10 +40,24 @@ becomes a fresh stream name and {partitions} the partition count, as in
   kafka://broker:9092/{name}?create_topic=true&partitions={partitions}
 The scenarios run with the memory and the file checkpoint stores, and with
 the store at --checkpoint if one is given. Fault injection and resharding
-scenarios are skipped: they need an embedded broker. The exit status is 1
-if a scenario failed.`,
+scenarios are skipped: they need an embedded broker. The report labels the
+run "external".
+
+Each stream a scenario creates is deleted when the scenario ends, with the
+backend's admin API (Kafka DeleteTopics, Kinesis DeleteStream, Pulsar's
+admin REST API, which needs a URL with lookup=http); --keep keeps them.
+After the table, a summary per scenario says what was created and deleted,
+and names every stream left behind. On Kinesis, which bills and limits per
+shard, the shards of the streams the run created and has not deleted never
+exceed --max-shards: a deleted stream counts until it is gone (DELETING
+counts against the account's limit), and a stream that would go over the
+budget is not created: its scenario fails, naming the budget and the need
+(scenarios run one at a time, so with deletion each starts with the whole
+budget; with --keep the kept streams use it up). The exit status is 1 if a
+scenario failed or a stream could not be deleted.`,
 		Example: `  unistream conformance --stream 'kafka://127.0.0.1:9092/{name}?create_topic=true&partitions={partitions}'
-  unistream conformance --stream 'kafka://b:9092/{name}?create_topic=true&partitions={partitions}' --run 'retry|dlq'`,
+  unistream conformance --stream 'kafka://b:9092/{name}?create_topic=true&partitions={partitions}' --run 'retry|dlq'
+  unistream conformance --stream 'kinesis://{name}?region=eu-west-1&create_stream=true&shards={partitions}' --max-shards 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := g.check(); err != nil {
@@ -54,6 +71,8 @@ if a scenario failed.`,
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "also run the scenarios with this checkpoint store URL")
 	fs.StringVar(&o.run, "run", "", "run only the scenarios matching this regular expression")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "failure timeout of each wait in a scenario")
+	fs.BoolVar(&o.keep, "keep", false, "keep the streams the scenarios create (by default each is deleted when its scenario ends)")
+	fs.IntVar(&o.maxShards, "max-shards", 10, "Kinesis: at most this many shards of streams the run created may exist at once (0: no budget)")
 	return cmd
 }
 
@@ -76,6 +95,13 @@ func runConformance(ctx context.Context, g *globals, o conformanceOptions, stdou
 	}
 	if o.timeout <= 0 {
 		return &usageError{fmt.Errorf("conformance --timeout %s: expected a positive duration", o.timeout)}
+	}
+	if o.maxShards < 0 {
+		return &usageError{fmt.Errorf("conformance --max-shards %d: expected 0 (no budget) or a positive number of shards", o.maxShards)}
+	}
+	admin := streamAdmins[u.Scheme]
+	if admin.delete == nil && !o.keep {
+		return &usageError{fmt.Errorf("conformance --stream %q: this binary cannot delete %s streams (it deletes %s ones): pass --keep to run and keep them", o.stream, u.Scheme, adminSchemes())}
 	}
 	stores := conformance.DefaultStores()
 	if o.checkpoint != "" {
@@ -107,8 +133,21 @@ func runConformance(ctx context.Context, g *globals, o conformanceOptions, stdou
 			mu.Unlock()
 			return strings.NewReplacer("{name}", name, "{partitions}", strconv.Itoa(spec.Partitions)).Replace(o.stream), nil
 		},
-		Stores:  stores,
-		Timeout: o.timeout,
+		KeepStreams: o.keep,
+		Target:      conformance.External,
+		Stores:      stores,
+		Timeout:     o.timeout,
+	}
+	if admin.delete != nil {
+		h.DeleteStream = func(_ conformance.T, url string) error {
+			// Not the scenario's context, which has ended: an interrupted
+			// run still deletes its streams.
+			return admin.delete(context.Background(), url)
+		}
+	}
+	unit := "partitions"
+	if admin.perShard {
+		h.MaxShards, unit = o.maxShards, "shards"
 	}
 	var log io.Writer
 	if g.verbose {
@@ -143,9 +182,72 @@ func runConformance(ctx context.Context, g *globals, o conformanceOptions, stdou
 			md = md[i+1:]
 		}
 		fmt.Fprint(stdout, md)
+		writeStreamSummary(stdout, rep, unit)
 	}
 	if rep.Failed() {
 		return &exitCodeError{code: exitError, err: fmt.Errorf("conformance: some scenarios failed on %s", u.Scheme)}
 	}
 	return nil
+}
+
+// adminSchemes lists the schemes whose streams this binary can delete.
+func adminSchemes() string {
+	var n []string
+	for s, a := range streamAdmins {
+		if a.delete != nil {
+			n = append(n, s)
+		}
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// writeStreamSummary prints what each scenario created and what became of
+// it, then the totals, and names every stream kept or left behind.
+func writeStreamSummary(w io.Writer, rep conformance.Report, unit string) {
+	var created, parts, deleted int
+	var kept, left []string
+	fmt.Fprintf(w, "\nStreams (deleted when their scenario ends unless --keep):\n")
+	for _, r := range rep.Results {
+		if len(r.Streams) == 0 {
+			continue
+		}
+		n, d, k, p := 0, 0, 0, 0
+		for _, s := range r.Streams {
+			n++
+			p += s.Partitions
+			switch s.State {
+			case conformance.StreamDeleted:
+				d++
+			case conformance.StreamKept:
+				k++
+				kept = append(kept, s.Name)
+			default:
+				left = append(left, fmt.Sprintf("%s (%d %s): %s", s.Name, s.Partitions, unit, s.Err))
+			}
+		}
+		created, parts, deleted = created+n, parts+p, deleted+d
+		name := r.Scenario
+		if r.Store != "" {
+			name += " · " + r.Store
+		}
+		line := fmt.Sprintf("  %s: created %d (%d %s), deleted %d", name, n, p, unit, d)
+		if k > 0 {
+			line += fmt.Sprintf(", kept %d", k)
+		}
+		if n-d-k > 0 {
+			line += fmt.Sprintf(", NOT deleted %d", n-d-k)
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "Created %d streams (%d %s): %d deleted, %d kept, %d not deleted.\n", created, parts, unit, deleted, len(kept), len(left))
+	if len(kept) > 0 {
+		fmt.Fprintf(w, "Kept (--keep): %s\n", strings.Join(kept, " "))
+	}
+	if len(left) > 0 {
+		fmt.Fprintln(w, "NOT deleted (they may still exist; delete them with the backend's tools):")
+		for _, l := range left {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 }

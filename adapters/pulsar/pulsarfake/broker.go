@@ -22,6 +22,10 @@ const DefaultMaxMessageSize = 5 << 20
 // ErrClosed is returned by Broker methods called after Close.
 var ErrClosed = errors.New("pulsarfake: broker closed")
 
+// ErrTopicNotFound is what DeleteTopic returns for a topic that does not
+// exist.
+var ErrTopicNotFound = errors.New("pulsarfake: topic not found")
+
 // config holds what the options set.
 type config struct {
 	addr           string
@@ -451,6 +455,49 @@ func (b *Broker) Topics() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// DeleteTopic deletes topic with its partitions, messages and
+// subscriptions, as the admin API's delete (without force) does: a topic
+// with a connected producer or consumer is not deleted. A short name means
+// persistent://public/default/name. A topic that does not exist is
+// ErrTopicNotFound.
+func (b *Broker) DeleteTopic(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	full, ts, err := b.partsLocked(name)
+	if err != nil {
+		return fmt.Errorf("pulsarfake: DeleteTopic(%q): %w", name, ErrTopicNotFound)
+	}
+	for _, t := range ts {
+		consumers := 0
+		for _, sub := range t.subs {
+			consumers += len(sub.consumers)
+		}
+		if len(t.producers) > 0 || consumers > 0 {
+			return fmt.Errorf("pulsarfake: DeleteTopic(%q): %s has %d producers and %d consumers connected: close them first", name, t.name, len(t.producers), consumers)
+		}
+	}
+	if err := b.journal.write(record{Op: opDelete, Topic: full}); err != nil {
+		return err
+	}
+	b.deleteLocked(full)
+	return nil
+}
+
+// deleteLocked removes a topic, or a partitioned topic and its partitions.
+func (b *Broker) deleteLocked(full string) {
+	if n, ok := b.partitioned[full]; ok {
+		for i := 0; i < n; i++ {
+			delete(b.topics, partitionName(full, i))
+		}
+		delete(b.partitioned, full)
+		return
+	}
+	delete(b.topics, full)
 }
 
 // partsLocked returns the topics behind a name: the partitions of a

@@ -2,6 +2,7 @@ package pulsarfake
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 //	GET /lookup/v2/topic/{domain}/{tenant}/{ns}/{topic}          -> {"brokerUrl": ...}
 //	GET /admin/v2/{domain}/{tenant}/{ns}/{topic}/partitions      -> {"partitions": n}
 //	PUT /admin/v2/{domain}/{tenant}/{ns}/{topic}/partitions      body n: create a partitioned topic
+//	DELETE /admin/v2/{domain}/{tenant}/{ns}/{topic}/partitions   delete a partitioned topic
+//	DELETE /admin/v2/{domain}/{tenant}/{ns}/{topic}              delete a non-partitioned topic
 //
 // and the v1 forms (/lookup/v2/destination/..., /admin/{domain}/...).
 func (b *Broker) httpHandler() http.Handler {
@@ -82,6 +85,10 @@ func (b *Broker) httpLookup(prefix string) http.HandlerFunc {
 func (b *Broker) httpPartitions(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := strings.TrimPrefix(r.URL.EscapedPath(), prefix)
+		if r.Method == http.MethodDelete {
+			b.httpDelete(w, p)
+			return
+		}
 		if !strings.HasSuffix(p, "/partitions") {
 			httpError(w, http.StatusNotFound, "%s: pulsarfake serves only .../partitions under /admin", r.URL.Path)
 			return
@@ -117,7 +124,35 @@ func (b *Broker) httpPartitions(prefix string) http.HandlerFunc {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			httpError(w, http.StatusMethodNotAllowed, "%s %s: expected GET or PUT", r.Method, r.URL.Path)
+			httpError(w, http.StatusMethodNotAllowed, "%s %s: expected GET, PUT or DELETE", r.Method, r.URL.Path)
 		}
+	}
+}
+
+// httpDelete deletes the topic of an admin path: ".../partitions" names a
+// partitioned topic, anything else a non-partitioned one, as in Pulsar.
+// A topic that does not exist (or is not of the kind the path names) is
+// 404; one with connected clients 412.
+func (b *Broker) httpDelete(w http.ResponseWriter, p string) {
+	base, partitioned := strings.CutSuffix(p, "/partitions")
+	full, err := topicFromPath(base)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	b.mu.Lock()
+	_, isPartitioned := b.partitioned[full]
+	b.mu.Unlock()
+	if isPartitioned != partitioned {
+		httpError(w, http.StatusNotFound, "topic %s not found (partitioned: %v)", full, partitioned)
+		return
+	}
+	switch err := b.DeleteTopic(full); {
+	case errors.Is(err, ErrTopicNotFound):
+		httpError(w, http.StatusNotFound, "%v", err)
+	case err != nil:
+		httpError(w, http.StatusPreconditionFailed, "%v", err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
 	}
 }

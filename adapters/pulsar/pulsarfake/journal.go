@@ -27,6 +27,7 @@ const (
 	opEntry       = "entry"
 	opCursor      = "cursor"
 	opUnsub       = "unsub"
+	opDelete      = "delete"
 )
 
 // record is one journal line: [len u32 big-endian][JSON].
@@ -268,6 +269,8 @@ func (b *Broker) apply(r record) error {
 		if t, ok := b.topics[r.Topic]; ok {
 			delete(t.subs, r.Sub)
 		}
+	case opDelete:
+		b.deleteLocked(r.Topic)
 	default:
 		return fmt.Errorf("unknown record %q", r.Op)
 	}
