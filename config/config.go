@@ -88,6 +88,7 @@ type Retry struct {
 // Producer holds the producer engine's options.
 type Producer struct {
 	WAL           string
+	WALStrict     bool   // refuse to repair a torn WAL tail
 	Fsync         string // "", "always", "batch" or an interval such as "100ms"
 	MaxRecords    int
 	MaxBytes      int

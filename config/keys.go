@@ -88,6 +88,15 @@ var keys = []Key{
 
 	{Name: "producer.wal", Expected: "a file path", Doc: "the producer's write-ahead log (empty: none, records buffered in memory only)",
 		set: func(c *Config, v string) error { c.Producer.WAL = v; return nil }},
+	{Name: "producer.wal_strict", Expected: "true or false", Doc: "refuse to start on a WAL whose last write was torn, instead of cutting it",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			c.Producer.WALStrict = b
+			return nil
+		}},
 	{Name: "producer.fsync", Expected: "always, batch or an interval such as 100ms", Doc: "when the WAL is synced to disk",
 		set: func(c *Config, v string) error {
 			if v != "always" && v != "batch" {

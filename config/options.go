@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -106,7 +107,13 @@ func (c *Config) ProducerOptions() ([]stream.ProducerOption, error) {
 	var opts []stream.ProducerOption
 	if p.WAL != "" {
 		opts = append(opts, stream.WithWAL(p.WAL))
+		if p.WALStrict {
+			opts = append(opts, stream.WithWALStrict())
+		}
 	} else {
+		if p.WALStrict {
+			return nil, errors.New("producer.wal_strict is set without producer.wal: expected a WAL file to be strict about")
+		}
 		opts = append(opts, stream.WithoutWAL())
 	}
 	switch p.Fsync {

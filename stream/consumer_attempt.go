@@ -574,6 +574,17 @@ func exhaustedReason(st *checkpoint.RecordState) string {
 	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
 }
 
+// withReason gives st, an exhausted record's state, the reason its
+// attempts give if it has none (a checkpoint saved by an earlier release, or
+// edited), so that no DLQ envelope or halt goes without one; it returns st.
+// The caller holds w.mu.
+func withReason(st *checkpoint.RecordState) *checkpoint.RecordState {
+	if st.Reason == "" {
+		st.Reason = exhaustedReason(st)
+	}
+	return st
+}
+
 // onlyState reports whether st, the state of r, is the batch's only record
 // state and r the oldest record not committed: then r's final outcome
 // commits it, and the record after it in the batch has no state yet. The
@@ -639,7 +650,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 		if !w.lock() {
 			return true, nil
 		}
-		env := w.envelope(r, &w.cp.Batch.Records[w.state(r.Pointer)])
+		env := w.envelope(r, withReason(&w.cp.Batch.Records[w.state(r.Pointer)]))
 		w.mu.Unlock()
 		dlqErr = w.writeDLQ(env)
 		if dlqErr == nil {
@@ -667,7 +678,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 	if !w.lock() {
 		return true, nil
 	}
-	st := &w.cp.Batch.Records[w.state(r.Pointer)]
+	st := withReason(&w.cp.Batch.Records[w.state(r.Pointer)])
 	if reason == "" {
 		reason = fmt.Sprintf("%s after %d attempt(s): %s", st.Reason, st.Attempts, st.LastError())
 	}

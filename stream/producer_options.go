@@ -164,6 +164,19 @@ func WithWAL(path string) ProducerOption {
 	}
 }
 
+// WithWALStrict makes NewProducer fail instead of repairing a WAL whose
+// last write was torn by a crash: by default the torn tail (at most one
+// record, never one whose sync completed) is cut and reported in
+// ProducerStats.Recovery and the EventProducerReplayed event. With it,
+// NewProducer returns an error matching wal.ErrTorn that names the file and
+// the tail, and leaves the file untouched.
+func WithWALStrict() ProducerOption {
+	return func(c *producerConfig) error {
+		c.walOpts.NoRepair = true
+		return nil
+	}
+}
+
 // WithoutWAL runs the producer without a write-ahead log: buffered records
 // live in memory only and are lost if the process dies before they are
 // sent. It is not crash-safe; it exists for tests and for data that may be
@@ -347,7 +360,9 @@ func WithIDFunc(f func() string) ProducerOption {
 // size) for tests.
 func withWALOptions(o wal.Options) ProducerOption {
 	return func(c *producerConfig) error {
+		strict := c.walOpts.NoRepair // WithWALStrict, in either order
 		c.walOpts = o
+		c.walOpts.NoRepair = c.walOpts.NoRepair || strict
 		return nil
 	}
 }

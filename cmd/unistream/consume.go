@@ -76,6 +76,13 @@ is a failure to retry, --permanent-exit-code sends the record to the DLQ at
 once and --skip-exit-code drops it deliberately. CMD's output goes to
 standard error; progress goes to standard output.
 
+Each attempt's CMD runs in its own process group, and the attempt owns it:
+when CMD exits, when --attempt-timeout passes, or when a stop's drain
+timeout passes, whatever is left in the group is killed (SIGKILL). On
+Linux the shell is also killed when consume itself dies, even by kill -9;
+its own children are not, so a long-running CMD should exec its last
+command (sh -c 'exec ./bill'), which then is the shell.
+
 Ctrl-C stops gracefully: no new fetches, in-flight records finish (bounded
 by the drain timeout), the checkpoint is saved, exit status 0. A second
 Ctrl-C exits at once.`,
@@ -265,7 +272,7 @@ func execHandler(o consumeOptions, s driver.Stream, stderr io.Writer) stream.Han
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.WaitDelay = 2 * time.Second
-		err := cmd.Run()
+		err := runCommand(cmd)
 		if out.Len() > 0 {
 			outMu.Lock()
 			stderr.Write(out.Bytes())

@@ -82,12 +82,16 @@ everywhere in unistream; consumers de-duplicate by record id).`,
 				if done {
 					mark = " [replayed]"
 				}
+				reason := e.Reason
+				if reason == "" { // an envelope of an earlier release
+					reason = "no reason recorded"
+				}
 				last := ""
 				if n := len(e.Errors); n > 0 {
 					last = e.Errors[n-1].Error
 				}
 				fmt.Fprintf(w, "%s %s from %s after %d attempts (%s) by %q at %s%s\n  last error: %s\n  value: %s\n",
-					"✅ DLQ:", e.ID, e.Source.PointerText, e.Attempts, e.Reason, e.Consumer, e.DeadLetteredAt.Format(time.RFC3339), mark, last, preview(e.Value))
+					"✅ DLQ:", e.ID, e.Source.PointerText, e.Attempts, reason, e.Consumer, e.DeadLetteredAt.Format(time.RFC3339), mark, last, preview(e.Value))
 			}
 			if !g.json() {
 				fmt.Fprintf(w, "%d dead-lettered records in %s\n", len(envs), cfg.DLQ)

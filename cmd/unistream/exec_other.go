@@ -11,3 +11,6 @@ import (
 func shellCommand(ctx context.Context, line string) *exec.Cmd {
 	return exec.CommandContext(ctx, "cmd", "/C", line)
 }
+
+// runCommand runs cmd.
+func runCommand(cmd *exec.Cmd) error { return cmd.Run() }

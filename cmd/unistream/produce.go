@@ -38,7 +38,19 @@ func newProduceCmd(g *globals) *cobra.Command {
 		Long: `produce reads records, one per line, from standard input (or --file) and
 sends them through the producer engine: batched by count, bytes and age,
 retried with backoff, and kept in a write-ahead log when producer.wal (or
---wal) is set, so that a crash loses nothing.
+--wal) is set. The next produce on the same WAL sends what a crash left
+unsent in it. What a crash may lose of the records read and not yet sent
+depends on --fsync: with always, nothing; with batch (the default), the
+records read since the WAL's last sync, about one batch (--max-records, or
+--max-age) at most, never a record already sent; with an interval such as
+100ms, a crash of the process loses the records not yet written to the
+WAL, and a crash of the machine also about the last interval of records
+written. Without --wal a crash loses every record not yet sent.
+
+A crash during a WAL write leaves a torn last record. produce cuts it
+(it was never synced) and says on standard error what it cut: the file,
+the offset, the bytes and the records. With --wal-strict it does not
+repair: it exits non-zero and leaves the file untouched.
 
 --format lines sends each line as it is; --format json checks that each
 line is a JSON value, and --key-field / --id-field take the record's key
@@ -66,6 +78,7 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 	fs := cmd.Flags()
 	b.bind(fs, "connect-timeout", "connect_timeout", "bound on connecting to the broker")
 	b.bind(fs, "wal", "producer.wal", "write-ahead log file")
+	b.bind(fs, "wal-strict", "producer.wal_strict", "exit with an error instead of cutting a torn WAL tail")
 	b.bind(fs, "fsync", "producer.fsync", "when the WAL is synced")
 	b.bind(fs, "max-records", "producer.max_records", "records per batch")
 	b.bind(fs, "max-bytes", "producer.max_bytes", "bytes per batch")
@@ -132,12 +145,21 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 				fmt.Fprintf(stderr, "📤 🚫 on hold for %s\n", e.Delay.Round(time.Millisecond))
 			}
 		case stream.EventProducerReplayed:
-			fmt.Fprintf(stderr, "unistream: re-sending %d records left unsent in the WAL by an earlier run\n", e.Count)
+			if e.Err != nil { // the WAL's torn tail was cut
+				fmt.Fprintf(stderr, "unistream: warning: repaired the WAL: %v (--wal-strict refuses to repair)\n", e.Err)
+			}
+			if e.Count > 0 {
+				fmt.Fprintf(stderr, "unistream: re-sending %d records left unsent in the WAL by an earlier run\n", e.Count)
+			}
 		}
 	})))
 	p, err := stream.NewProducer(s, popts...)
 	if err != nil {
-		return &usageError{err}
+		var oe *stream.OptionError
+		if errors.As(err, &oe) {
+			return &usageError{err}
+		}
+		return err // the WAL: corrupt, torn with --wal-strict, in use
 	}
 	start := time.Now()
 	var read int64

@@ -251,6 +251,9 @@ func isDigest(s string) bool {
 // Dir returns the store's directory.
 func (s *FileStore) Dir() string { return s.dir }
 
+// String names the store in errors: "file store DIR".
+func (s *FileStore) String() string { return "file store " + s.dir }
+
 // Path returns the path of the file that holds the checkpoint of key, or an
 // error if key is invalid (see Key.Validate).
 func (s *FileStore) Path(key Key) (string, error) {

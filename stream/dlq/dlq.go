@@ -59,7 +59,9 @@ type Envelope struct {
 	Attempts int `json:"attempts"`
 	// Errors are the last attempt errors, oldest first.
 	Errors []checkpoint.AttemptError `json:"errors"`
-	// Reason is "exhausted" or "permanent".
+	// Reason says why the record was dead-lettered: "exhausted" (its
+	// attempts failed), "permanent" (a Permanent error), or "crashed: …"
+	// (crashes of the consumer during its attempts used them). Never empty.
 	Reason string `json:"reason"`
 	// FirstAttempt and LastAttempt are the times of the first and last attempt.
 	FirstAttempt time.Time `json:"first_attempt,omitzero"`

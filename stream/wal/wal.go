@@ -37,7 +37,9 @@
 // followed by a torn one: an incomplete frame header, a length running past
 // the end of the file, a checksum mismatch on the final frame, or a
 // zero-filled tail. Open truncates such a tail away (it never held a record
-// whose Flush, Sync or SyncTo returned nil) and reports it in Recovery. Anything else that is
+// whose Flush, Sync or SyncTo returned nil) and reports it in Recovery, or,
+// with Options.NoRepair, fails with a *TornError and leaves the file as it
+// was. Anything else that is
 // wrong (a bad frame with valid frames after it, an impossible length, an
 // unknown frame type, an undecodable payload, a bad header) makes Open fail
 // with a *CorruptError naming the file and byte offset, and the file is left
@@ -81,7 +83,27 @@ var (
 	// ErrLocked is returned by Open when the file is already open by another
 	// Log, in this process or another.
 	ErrLocked = errors.New("wal: log is in use")
+	// ErrTorn is matched (errors.Is) by every *TornError.
+	ErrTorn = errors.New("wal: torn tail")
 )
+
+// TornError reports a torn tail that Open, with Options.NoRepair, found and
+// did not cut. The file is left as it was.
+type TornError struct {
+	// Path is the file.
+	Path string
+	// Recovery is the repair Open would have made.
+	Recovery Recovery
+}
+
+// Error names the file and the tail.
+func (e *TornError) Error() string {
+	return fmt.Sprintf("wal: %s ends in a torn tail of %d bytes at byte offset %d holding %d record(s): %s (not repaired: the file was left untouched)",
+		e.Path, e.Recovery.DroppedBytes, e.Recovery.TruncatedAt, e.Recovery.DroppedRecords, e.Recovery.Reason)
+}
+
+// Is reports whether target is ErrTorn.
+func (e *TornError) Is(target error) bool { return target == ErrTorn }
 
 // CorruptError reports a log file that cannot be read safely. The file is
 // left as it was: move it aside or repair it to go on.
@@ -130,6 +152,9 @@ type Options struct {
 	// MaxFrameBytes bounds the payload of one frame (one record). 0 means
 	// DefaultMaxFrameBytes (64 MiB). Open refuses larger frames as corrupt.
 	MaxFrameBytes int
+	// NoRepair makes Open fail with a *TornError (matching ErrTorn) on a
+	// torn tail instead of cutting it, and leave the file untouched.
+	NoRepair bool
 }
 
 // Entry is a record recovered by Open: appended, never acknowledged.
@@ -148,6 +173,10 @@ type Recovery struct {
 	TruncatedAt int64
 	// DroppedBytes is how many bytes were cut off.
 	DroppedBytes int64
+	// DroppedRecords is how many records the cut tail held: 1 when it is a
+	// record frame (its type byte is whole), else 0. A torn frame never
+	// held a record whose Flush, Sync or SyncTo returned nil.
+	DroppedRecords int
 	// Reason says what the tail looked like.
 	Reason string
 }
@@ -160,7 +189,7 @@ func (r Recovery) String() string {
 	if !r.Repaired() {
 		return "nothing to repair"
 	}
-	return fmt.Sprintf("torn tail of %d bytes cut at offset %d: %s", r.DroppedBytes, r.TruncatedAt, r.Reason)
+	return fmt.Sprintf("torn tail of %d bytes holding %d record(s) cut at offset %d: %s", r.DroppedBytes, r.DroppedRecords, r.TruncatedAt, r.Reason)
 }
 
 // span locates one appended record frame in the current file.
@@ -177,6 +206,7 @@ type Log struct {
 	openFile func(name string, flag int, perm os.FileMode) (File, error)
 	compact  int64
 	maxFrame int
+	noRepair bool
 
 	// ioMu serializes the log's I/O after Open: writing the group buffer,
 	// fsyncs and file swaps (reset, compaction, Close). It is taken before
@@ -221,6 +251,7 @@ func Open(path string, opts Options) (*Log, []Entry, error) {
 		openFile: opts.OpenFile,
 		compact:  opts.CompactBytes,
 		maxFrame: opts.MaxFrameBytes,
+		noRepair: opts.NoRepair,
 		nextSeq:  1,
 	}
 	if l.openFile == nil {
@@ -290,6 +321,9 @@ func (l *Log) load(f File) ([]Entry, error) {
 		// A new file, or one whose creation was torn: (re)write the header.
 		if len(data) > 0 {
 			l.recovery = Recovery{TruncatedAt: 0, DroppedBytes: int64(len(data)), Reason: "incomplete file header"}
+			if l.noRepair {
+				return nil, &TornError{Path: l.path, Recovery: l.recovery}
+			}
 		}
 		if err := f.Truncate(0); err != nil {
 			return nil, fmt.Errorf("wal: truncate %s: %w", l.path, err)
@@ -322,7 +356,10 @@ func (l *Log) load(f File) ([]Entry, error) {
 	}
 	l.size = int64(len(data))
 	if p.tornAt >= 0 {
-		l.recovery = Recovery{TruncatedAt: p.tornAt, DroppedBytes: int64(len(data)) - p.tornAt, Reason: p.tornReason}
+		l.recovery = Recovery{TruncatedAt: p.tornAt, DroppedBytes: int64(len(data)) - p.tornAt, DroppedRecords: p.tornRecords, Reason: p.tornReason}
+		if l.noRepair {
+			return nil, &TornError{Path: l.path, Recovery: l.recovery}
+		}
 		if err := f.Truncate(p.tornAt); err != nil {
 			return nil, fmt.Errorf("wal: cut the torn tail of %s at offset %d: %w", l.path, p.tornAt, err)
 		}
@@ -375,10 +412,11 @@ type parsedRec struct {
 }
 
 type parsed struct {
-	recs       []parsedRec
-	lastSeq    uint64
-	tornAt     int64
-	tornReason string
+	recs        []parsedRec
+	lastSeq     uint64
+	tornAt      int64
+	tornReason  string
+	tornRecords int // record frames in the torn tail (0 or 1)
 }
 
 // parse reads the frames after the header. It returns a torn tail in
@@ -463,6 +501,9 @@ func (p *parsed) torn(data []byte, off, maxFrame int, reason string) (*parsed, *
 	}
 	p.tornAt = int64(off)
 	p.tornReason = reason
+	if off+8 < len(data) && data[off+8] == typeRecord {
+		p.tornRecords = 1
+	}
 	return p, nil
 }
 

@@ -282,10 +282,20 @@ func TestWALTornTailIsCut(t *testing.T) {
 	path := filepath.Join(dir, "p.wal")
 	data, offs := writeFile(t, path, 4)
 	last := offs[3]
-	check := func(name string, file []byte, wantRecs int, wantAt int64) {
+	check := func(name string, file []byte, wantRecs int, wantAt int64, wantDropped int) {
 		t.Helper()
 		if err := os.WriteFile(path, file, 0o600); err != nil {
 			t.Fatal(err)
+		}
+		// NoRepair: an error naming the tail, and the file untouched.
+		_, _, err := wal.Open(path, wal.Options{NoRepair: true})
+		var te *wal.TornError
+		if !errors.Is(err, wal.ErrTorn) || !errors.As(err, &te) || te.Path != path || te.Recovery.TruncatedAt != wantAt ||
+			te.Recovery.DroppedRecords != wantDropped || !strings.Contains(err.Error(), path) {
+			t.Fatalf("%s: Open with NoRepair: %v, want a *TornError at %d with %d record(s)", name, err, wantAt, wantDropped)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, file) {
+			t.Fatalf("%s: Open with NoRepair changed the file", name)
 		}
 		l, es, err := wal.Open(path, wal.Options{})
 		if err != nil {
@@ -296,7 +306,7 @@ func TestWALTornTailIsCut(t *testing.T) {
 			t.Fatalf("%s: %d entries, want %d", name, len(es), wantRecs)
 		}
 		rv := l.Recovery()
-		if !rv.Repaired() || rv.TruncatedAt != wantAt || rv.DroppedBytes != int64(len(file))-wantAt {
+		if !rv.Repaired() || rv.TruncatedAt != wantAt || rv.DroppedBytes != int64(len(file))-wantAt || rv.DroppedRecords != wantDropped {
 			t.Fatalf("%s: recovery %+v, want cut at %d", name, rv, wantAt)
 		}
 		if l.Size() != wantAt {
@@ -308,17 +318,27 @@ func TestWALTornTailIsCut(t *testing.T) {
 		}
 	}
 	for cut := last + 1; cut < int64(len(data)); cut++ {
-		check(fmt.Sprintf("cut at %d", cut), append([]byte(nil), data[:cut]...), 3, last)
+		dropped := 0
+		if cut > last+8 { // the frame's type byte is whole
+			dropped = 1
+		}
+		check(fmt.Sprintf("cut at %d", cut), append([]byte(nil), data[:cut]...), 3, last, dropped)
 	}
 	// Checksum mismatch on the final frame.
 	bad := append([]byte(nil), data...)
 	bad[len(bad)-1] ^= 0x40
-	check("bad last checksum", bad, 3, last)
+	check("bad last checksum", bad, 3, last, 1)
 	// A zero-filled tail, as some file systems leave after power loss.
-	check("zero tail", append(append([]byte(nil), data...), make([]byte, 100)...), 4, int64(len(data)))
+	check("zero tail", append(append([]byte(nil), data...), make([]byte, 100)...), 4, int64(len(data)), 0)
 	// A torn creation: part of the header.
 	if err := os.WriteFile(path, []byte("USW"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := wal.Open(path, wal.Options{NoRepair: true}); !errors.Is(err, wal.ErrTorn) {
+		t.Fatalf("torn header with NoRepair: %v, want ErrTorn", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "USW" {
+		t.Fatalf("torn header with NoRepair: the file became %q", got)
 	}
 	l, es, err := wal.Open(path, wal.Options{})
 	if err != nil || len(es) != 0 || !l.Recovery().Repaired() {
