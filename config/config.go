@@ -74,6 +74,22 @@ type Consumer struct {
 	CommitRecords  int
 	CommitInterval time.Duration
 	Retry          Retry
+	// Group makes the consumer a member of the backend's consumer group of
+	// this name (stream.WithGroup): Kafka consumer groups, Pulsar Failover
+	// subscriptions.
+	Group string
+	// Leases shares the stream's partitions with other workers through
+	// leases kept in the checkpoint store (stream.WithLeases); the store
+	// must implement checkpoint.Leaser.
+	Leases bool
+	// WorkerID names this worker in its leases (stream.WithWorkerID);
+	// empty: the library's default, host name, process id and a random
+	// suffix.
+	WorkerID string
+	// LeaseDuration and LeaseRenewInterval are stream.WithLeaseDuration
+	// and stream.WithLeaseRenewInterval; zero: the library's defaults.
+	LeaseDuration      time.Duration
+	LeaseRenewInterval time.Duration
 }
 
 // Retry is a retry policy; zero fields take the engine's default.
