@@ -135,6 +135,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.parseYAML(name, data); err != nil {
 		return nil, err
 	}
+	// Keys that contradict each other within the file are its error; those
+	// set later by the environment or flags are ConsumerOptions'.
+	if err := c.checkSharing(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
