@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
 )
 
 // sharedRun is a stream on kfake with four partitions that two consume
@@ -310,5 +311,47 @@ func TestGroupTwoProcesses(t *testing.T) {
 	b.signal(t)
 	if res := b.wait(t); res.code != 0 {
 		t.Fatalf("consume B after SIGINT: %s", res)
+	}
+}
+
+// TestSharingBadFlags: the group and lease flags refuse what cannot work,
+// naming the flags, the backend or the store, and the way out.
+func TestSharingBadFlags(t *testing.T) {
+	kin := kinesistest.Start(t)
+	dir := t.TempDir()
+	cp, dlqURL := fileURL(filepath.Join(dir, "cp")), fileURL(filepath.Join(dir, "d.jsonl"))
+	cfg := filepath.Join(dir, "both.yaml")
+	if err := os.WriteFile(cfg, []byte("consumer:\n  group: billing\n  leases: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want []string
+	}{
+		{"group on kinesis", []string{kin.URL("orders", "create_stream", "true", "shards", "2"), "--checkpoint", cp, "--group", "billing"}, nil,
+			[]string{"--group billing: the kinesis backend has no consumer groups", "--leases", "file:///DIR"}},
+		{"leases without a store", []string{"mem://x", "--leases"}, nil, []string{"--leases: no checkpoint store given", "--checkpoint", "file:///DIR"}},
+		{"group with a memory store", []string{"mem://x", "--group", "g", "--checkpoint", "mem://"}, nil, []string{"--group g: checkpoint mem:// lives in this process only"}},
+		{"group and leases", []string{"mem://x", "--group", "g", "--leases", "--checkpoint", cp}, nil,
+			[]string{"consumer.group (flag --group) and consumer.leases (flag --leases) are both set"}},
+		{"group and leases in the file", []string{"mem://x", "--config", cfg}, nil, []string{"consumer.group (config file " + cfg + " line 2)", "are both set"}},
+		{"worker id without leases", []string{"mem://x", "--worker-id", "w1", "--checkpoint", cp}, nil,
+			[]string{"consumer.worker_id (flag --worker-id) applies only with leases", "--leases"}},
+		{"lease timing from the environment", []string{"mem://x", "--leases", "--checkpoint", cp, "--lease-duration", "1s"}, []string{"UNISTREAM_CONSUMER_LEASE_RENEW_INTERVAL=500ms"},
+			[]string{"consumer.lease_renew_interval (environment variable UNISTREAM_CONSUMER_LEASE_RENEW_INTERVAL) 500ms", "less than half of consumer.lease_duration 1s"}},
+		{"bad leases value", []string{"mem://x", "--leases=sometimes"}, nil, []string{"flag --leases", "true or false"}},
+		{"group with partitions", []string{"mem://x", "--group", "g", "--partitions", "0", "--checkpoint", cp}, nil, []string{"WithPartitions", "a group assigns the partitions"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"consume", "--dlq", dlqURL}, tt.args...)
+			code := exitUsage
+			if tt.name == "group and leases in the file" {
+				code = exitError // as every bad configuration file
+			}
+			wantErr(t, cli(t, "", tt.env, args...), code, tt.want...)
+		})
 	}
 }
