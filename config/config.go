@@ -74,6 +74,22 @@ type Consumer struct {
 	CommitRecords  int
 	CommitInterval time.Duration
 	Retry          Retry
+	// Group makes the consumer a member of the backend's consumer group of
+	// this name (stream.WithGroup): Kafka consumer groups, Pulsar Failover
+	// subscriptions.
+	Group string
+	// Leases shares the stream's partitions with other workers through
+	// leases kept in the checkpoint store (stream.WithLeases); the store
+	// must implement checkpoint.Leaser.
+	Leases bool
+	// WorkerID names this worker in its leases (stream.WithWorkerID);
+	// empty: the library's default, host name, process id and a random
+	// suffix.
+	WorkerID string
+	// LeaseDuration and LeaseRenewInterval are stream.WithLeaseDuration
+	// and stream.WithLeaseRenewInterval; zero: the library's defaults.
+	LeaseDuration      time.Duration
+	LeaseRenewInterval time.Duration
 }
 
 // Retry is a retry policy; zero fields take the engine's default.
@@ -118,6 +134,11 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{}
 	if err := c.parseYAML(name, data); err != nil {
+		return nil, err
+	}
+	// Keys that contradict each other within the file are its error; those
+	// set later by the environment or flags are ConsumerOptions'.
+	if err := c.checkSharing(); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/memstream"
 )
 
@@ -373,3 +374,137 @@ func TestCommitKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestSharingKeys: consumer.group, consumer.leases and the lease keys are
+// read from the file, the environment and flags, are checked together
+// (naming the keys and where they were set), and Leases refuses a store
+// without leases.
+func TestSharingKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		set     [][2]string // key, value, as flags
+		wantErr []string    // parts of the error of Parse, ApplyEnv, Set or ConsumerOptions
+		group   string
+		leases  bool
+	}{
+		{name: "group", yaml: "consumer:\n  group: billing\n", group: "billing"},
+		{name: "leases with timing", yaml: "consumer:\n  leases: true\n  worker_id: w1\n  lease_duration: 3s\n  lease_renew_interval: 1s\n", leases: true},
+		{name: "leases from env", env: map[string]string{"UNISTREAM_CONSUMER_LEASES": "true", "UNISTREAM_CONSUMER_WORKER_ID": "w1"}, leases: true},
+		{name: "renew under half the default duration", set: [][2]string{{"consumer.leases", "true"}, {"consumer.lease_renew_interval", "4s"}}, leases: true},
+		{name: "group and leases in the file", yaml: "consumer:\n  group: billing\n  leases: true\n",
+			wantErr: []string{"consumer.group (config file c.yaml line 3)", "consumer.leases (config file c.yaml line 4)", "one way to share"}},
+		{name: "group in the file, leases by flag", yaml: "consumer:\n  group: billing\n", set: [][2]string{{"consumer.leases", "true"}},
+			wantErr: []string{"consumer.group (config file c.yaml line 3)", "consumer.leases (flag --x)", "one way to share"}},
+		{name: "worker id without leases", set: [][2]string{{"consumer.worker_id", "w1"}},
+			wantErr: []string{"consumer.worker_id (flag --x) applies only with leases", "consumer.leases"}},
+		{name: "lease duration without leases", yaml: "consumer:\n  lease_duration: 2s\n",
+			wantErr: []string{"consumer.lease_duration (config file c.yaml line 3) applies only with leases"}},
+		{name: "renew not under half the duration", set: [][2]string{{"consumer.leases", "true"}, {"consumer.lease_duration", "6s"}, {"consumer.lease_renew_interval", "3s"}},
+			wantErr: []string{"consumer.lease_renew_interval (flag --x) 3s", "less than half of consumer.lease_duration 6s"}},
+		{name: "leases not a bool", set: [][2]string{{"consumer.leases", "maybe"}}, wantErr: []string{"consumer.leases", "true or false"}},
+		{name: "empty group", set: [][2]string{{"consumer.group", ""}}, wantErr: []string{"consumer.group", "a non-empty name"}},
+		{name: "zero lease duration", set: [][2]string{{"consumer.leases", "true"}, {"consumer.lease_duration", "0s"}}, wantErr: []string{"consumer.lease_duration", "a positive duration"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("c.yaml", []byte("stream: mem://x\n"+tc.yaml))
+			if err == nil {
+				err = c.ApplyEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			}
+			for _, kv := range tc.set {
+				if err == nil {
+					err = c.Set(kv[0], kv[1], "flag --x")
+				}
+			}
+			if err == nil {
+				_, err = c.ConsumerOptions()
+			}
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("no error, want one with %q", tc.wantErr)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Consumer.Group != tc.group || c.Consumer.Leases != tc.leases {
+				t.Errorf("group %q, leases %v; want %q, %v", c.Consumer.Group, c.Consumer.Leases, tc.group, tc.leases)
+			}
+			o, err := c.Leases(checkpoint.NewMemoryStore())
+			if err != nil || (o != nil) != tc.leases {
+				t.Errorf("Leases = %v, %v; want an option: %v", o, err, tc.leases)
+			}
+		})
+	}
+}
+
+// TestLeasesWiring: a consumer built from consumer.leases and
+// consumer.worker_id holds its presence lease in the store under that
+// worker id; a store without leases is refused by name.
+func TestLeasesWiring(t *testing.T) {
+	c, err := config.Parse("c.yaml", []byte("stream: mem://x\ncheckpoint: mem://\nconsumer:\n  leases: true\n  worker_id: w1\n  lease_duration: 3s\n  on_exhausted: halt\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := memstream.New("leased", memstream.WithPartitions(2))
+	defer s.Close()
+	store := checkpoint.NewMemoryStore()
+	copts, err := c.ConsumerOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, err := c.Leases(store)
+	if err != nil || lo == nil {
+		t.Fatalf("Leases: %v, %v", lo, err)
+	}
+	copts = append(copts, lo, stream.WithCheckpointStore(store))
+	cons, err := stream.NewConsumer(s, func(context.Context, *stream.Record) error { return nil }, copts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ls, err := store.ListLeases(t.Context(), stream.DefaultConsumerName, s.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned := 0
+		for _, l := range ls {
+			if !stream.IsWorkerLease(l) && l.Owner == "w1" {
+				owned++
+			}
+		}
+		if owned == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker w1 holds %d of 2 partition leases after 20s: %+v", owned, ls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	c.Checkpoint = "kafka://u:secret@h:9092/t"
+	_, err = c.Leases(noLeases{store})
+	if err == nil || !strings.Contains(err.Error(), "kafka://u:xxxxx@h:9092/t") || strings.Contains(err.Error(), "secret") ||
+		!strings.Contains(err.Error(), "keeps no leases") || !strings.Contains(err.Error(), "file:///DIR") || !strings.Contains(err.Error(), "consumer.leases (config file c.yaml line 4)") {
+		t.Errorf("Leases over a store without leases: %v", err)
+	}
+}
+
+// noLeases is a checkpoint store that keeps no leases.
+type noLeases struct{ checkpoint.Store }

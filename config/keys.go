@@ -44,14 +44,7 @@ var keys = []Key{
 	urlKey("dlq", "the DLQ URL (file:///PATH.jsonl or a stream URL)", func(c *Config) *string { return &c.DLQ }),
 	durKey("connect_timeout", "bounds opening a stream", false, func(c *Config) *time.Duration { return &c.ConnectTimeout }),
 
-	{Name: "consumer.name", Expected: "a non-empty name of printable characters", Doc: "the consumer name; checkpoints are kept per name",
-		set: func(c *Config, v string) error {
-			if v == "" || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-				return errors.New("bad name")
-			}
-			c.Consumer.Name = v
-			return nil
-		}},
+	nameKey("consumer.name", "the consumer name; checkpoints are kept per name", func(c *Config) *string { return &c.Consumer.Name }),
 	intKey("consumer.batch_size", "records fetched per batch", 1, func(c *Config) *int { return &c.Consumer.BatchSize }),
 	durKey("consumer.poll_interval", "the wait after an empty fetch", false, func(c *Config) *time.Duration { return &c.Consumer.PollInterval }),
 	intKey("consumer.concurrency", "records of a batch run in parallel", 1, func(c *Config) *int { return &c.Consumer.Concurrency }),
@@ -85,6 +78,11 @@ var keys = []Key{
 	durKey("consumer.drain_timeout", "bounds the wait for in-flight handlers on stop", false, func(c *Config) *time.Duration { return &c.Consumer.DrainTimeout }),
 	durKey("consumer.attempt_timeout", "bounds one handler attempt (0: none)", true, func(c *Config) *time.Duration { return &c.Consumer.AttemptTimeout }),
 	durKey("consumer.partition_refresh", "how often the partition list is re-read", false, func(c *Config) *time.Duration { return &c.Consumer.PartitionRefresh }),
+	nameKey("consumer.group", "share the stream as a member of the backend's consumer group of this name (Kafka consumer group, Pulsar Failover subscription); the consumer name defaults to it", func(c *Config) *string { return &c.Consumer.Group }),
+	boolKey("consumer.leases", "share the stream with other workers through leases kept in the checkpoint store (any backend; a store with leases: file, dynamodb)", func(c *Config) *bool { return &c.Consumer.Leases }),
+	nameKey("consumer.worker_id", "with leases, this worker's name in its leases, unique among the running workers (default: host name, process id and a random suffix)", func(c *Config) *string { return &c.Consumer.WorkerID }),
+	durKey("consumer.lease_duration", "with leases, how long a lease lasts unrenewed: a dead worker's partitions are taken over after about this long (default 10s)", false, func(c *Config) *time.Duration { return &c.Consumer.LeaseDuration }),
+	durKey("consumer.lease_renew_interval", "with leases, how often leases are renewed and partitions rebalanced, under half the lease duration (default a third of it)", false, func(c *Config) *time.Duration { return &c.Consumer.LeaseRenewInterval }),
 
 	{Name: "producer.wal", Expected: "a file path", Doc: "the producer's write-ahead log (empty: none, records buffered in memory only)",
 		set: func(c *Config, v string) error { c.Producer.WAL = v; return nil }},
@@ -177,6 +175,31 @@ func urlKey(name, doc string, f func(c *Config) *string) Key {
 				return errors.New("no //")
 			}
 			*f(c) = v
+			return nil
+		}}
+}
+
+// nameKey takes a non-empty name of printable characters.
+func nameKey(name, doc string, f func(c *Config) *string) Key {
+	return Key{Name: name, Expected: "a non-empty name of printable characters", Doc: doc,
+		set: func(c *Config, v string) error {
+			if v == "" || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				return errors.New("bad name")
+			}
+			*f(c) = v
+			return nil
+		}}
+}
+
+// boolKey takes true or false.
+func boolKey(name, doc string, f func(c *Config) *bool) Key {
+	return Key{Name: name, Expected: "true or false", Doc: doc,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = b
 			return nil
 		}}
 }

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
 )
 
 // RetryPolicy returns r over base: the fields r sets replace base's.
@@ -47,12 +49,21 @@ func (c Consumer) StartPosition() (stream.Start, error) {
 }
 
 // ConsumerOptions returns the consumer options the configuration sets
-// (name, batch, poll interval, concurrency, commit cadence, order key, retry, on-exhausted,
-// start, partitions and timeouts). The checkpoint store, DLQ sink and
-// observer are the caller's: open them from Checkpoint and DLQ.
+// (name, group, batch, poll interval, concurrency, commit cadence, order
+// key, retry, on-exhausted, start, partitions and timeouts). The checkpoint
+// store, DLQ sink and observer are the caller's: open them from Checkpoint
+// and DLQ. So is WithLeases, which needs the store: see Leases. The group
+// and lease keys are checked here: a group and leases together, or a
+// lease key without consumer.leases, is an error naming the keys.
 func (c *Config) ConsumerOptions() ([]stream.ConsumerOption, error) {
 	k := c.Consumer
+	if err := c.checkSharing(); err != nil {
+		return nil, err
+	}
 	var opts []stream.ConsumerOption
+	if k.Group != "" {
+		opts = append(opts, stream.WithGroup(k.Group))
+	}
 	if k.Name != "" {
 		opts = append(opts, stream.WithName(k.Name))
 	}
@@ -97,6 +108,73 @@ func (c *Config) ConsumerOptions() ([]stream.ConsumerOption, error) {
 		opts = append(opts, stream.WithPartitionRefresh(k.PartitionRefresh))
 	}
 	return opts, nil
+}
+
+// from names a set key and where it was set: "consumer.leases (flag --leases)".
+func (c *Config) from(key string) string {
+	if src := c.Source(key); src != "" {
+		return key + " (" + src + ")"
+	}
+	return key
+}
+
+// checkSharing checks the keys of the group and lease modes together.
+func (c *Config) checkSharing() error {
+	k := c.Consumer
+	if k.Group != "" && k.Leases {
+		return fmt.Errorf("%s and %s are both set: expected one way to share the stream, the backend's consumer group or leases in the checkpoint store", c.from("consumer.group"), c.from("consumer.leases"))
+	}
+	if !k.Leases {
+		for _, key := range []string{"consumer.worker_id", "consumer.lease_duration", "consumer.lease_renew_interval"} {
+			if c.Source(key) != "" {
+				return fmt.Errorf("%s applies only with leases: set consumer.leases (--leases) too, or leave %s out", c.from(key), key)
+			}
+		}
+		return nil
+	}
+	d, r := k.LeaseDuration, k.LeaseRenewInterval
+	if d == 0 {
+		d = stream.DefaultLeaseDuration
+	}
+	if r != 0 && 2*r >= d {
+		return fmt.Errorf("%s %v: expected less than half of consumer.lease_duration %v", c.from("consumer.lease_renew_interval"), r, d)
+	}
+	return nil
+}
+
+// Leases returns the stream.WithLeases option that consumer.leases asks
+// for, keeping the leases in store with the worker id and lease timing the
+// configuration sets, or nil when consumer.leases is off. A store that
+// keeps no leases (no checkpoint.Leaser) is an error naming the checkpoint
+// URL and the stores that do. extra lease options (a logger, say) come
+// before the configuration's.
+func (c *Config) Leases(store checkpoint.Store, extra ...stream.LeaseOption) (stream.ConsumerOption, error) {
+	if err := c.checkSharing(); err != nil {
+		return nil, err
+	}
+	k := c.Consumer
+	if !k.Leases {
+		return nil, nil
+	}
+	l, ok := store.(checkpoint.Leaser)
+	if !ok {
+		name := c.Checkpoint
+		if u, err := url.Parse(name); err == nil {
+			name = u.Redacted()
+		}
+		return nil, fmt.Errorf("%s: the checkpoint store %s (%T) keeps no leases: expected a store with leases that every worker reaches, file:///DIR on a directory they share or dynamodb://TABLE", c.from("consumer.leases"), name, store)
+	}
+	lopts := append([]stream.LeaseOption(nil), extra...)
+	if k.WorkerID != "" {
+		lopts = append(lopts, stream.WithWorkerID(k.WorkerID))
+	}
+	if k.LeaseDuration > 0 {
+		lopts = append(lopts, stream.WithLeaseDuration(k.LeaseDuration))
+	}
+	if k.LeaseRenewInterval > 0 {
+		lopts = append(lopts, stream.WithLeaseRenewInterval(k.LeaseRenewInterval))
+	}
+	return stream.WithLeases(l, lopts...), nil
 }
 
 // ProducerOptions returns the producer options the configuration sets: the

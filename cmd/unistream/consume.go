@@ -45,6 +45,7 @@ func bindConsumer(fs *pflag.FlagSet, b *bindings) {
 	b.bind(fs, "retry-max", "consumer.retry.max_interval", "longest wait between attempts")
 	b.bind(fs, "retry-multiplier", "consumer.retry.multiplier", "growth of the wait per retry")
 	b.bind(fs, "retry-jitter", "consumer.retry.jitter", "full jitter on waits")
+	bindSharing(fs, b)
 }
 
 type consumeOptions struct {
@@ -83,11 +84,30 @@ Linux the shell is also killed when consume itself dies, even by kill -9;
 its own children are not, so a long-running CMD should exec its last
 command (sh -c 'exec ./bill'), which then is the shell.
 
+Several consume processes share one stream, each partition read by one of
+them at a time, in one of two ways; both need a checkpoint store every
+process reaches (file:///DIR on a shared directory, or dynamodb://TABLE):
+  --group NAME  the backend's consumer group assigns the partitions (a Kafka
+                consumer group, a Pulsar Failover subscription); the consumer
+                name defaults to NAME. Kinesis has no groups: use --leases.
+  --leases      the processes share the partitions through leases kept in
+                the checkpoint store, on any backend. Each renews its leases
+                every --lease-renew-interval; a process that dies leaves its
+                partitions to the others after --lease-duration (default
+                10s). --worker-id names the process in its leases (default:
+                HOSTNAME-PID-RANDOM). Lease changes are logged on standard
+                error.
+A partition moves after its checkpoint is saved: records may be handled
+twice around a move (at least once), none is lost.
+
 Ctrl-C stops gracefully: no new fetches, in-flight records finish (bounded
 by the drain timeout), the checkpoint is saved, exit status 0. A second
-Ctrl-C exits at once.`,
+Ctrl-C exits at once. With --group or --leases, the other processes take
+the partitions over at once.`,
 		Example: `  unistream consume kafka://127.0.0.1:9092/orders --checkpoint file:///tmp/cp --dlq file:///tmp/orders.dlq.jsonl
-  unistream consume --config billing.yaml --exec './charge.sh' --permanent-exit-code 3 --max-attempts 5`,
+  unistream consume --config billing.yaml --exec './charge.sh' --permanent-exit-code 3 --max-attempts 5
+  unistream consume "kinesis://orders?region=eu-west-1" --checkpoint "dynamodb://billing-cp?region=eu-west-1" --leases --exec ./bill.sh   # on each of several hosts
+  unistream consume kafka://127.0.0.1:9092/orders --checkpoint file:///shared/cp --group billing --exec ./bill.sh`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load(cmd, &b)
@@ -136,6 +156,9 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 	if err != nil {
 		return &usageError{err}
 	}
+	if err := checkSharedStore(cfg); err != nil {
+		return err
+	}
 	if cfg.DLQ == "" && cfg.Consumer.OnExhausted != "halt" {
 		return &usageError{fmt.Errorf("no dlq given: records that exhaust their attempts need one: set --dlq (such as file:///tmp/orders.dlq.jsonl), %s or dlq in the --config file; or choose --on-exhausted halt", envOf("dlq"))}
 	}
@@ -159,6 +182,13 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 	}
 	defer checkpoint.CloseStore(store)
 	opts = append(opts, stream.WithCheckpointStore(store))
+	share, err := sharingOption(g, cfg, s, store, stderr)
+	if err != nil {
+		return err
+	}
+	if share != nil {
+		opts = append(opts, share)
+	}
 	if cfg.DLQ != "" {
 		sink, err := openSink(ctx, cfg)
 		if err != nil {

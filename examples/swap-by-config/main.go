@@ -114,6 +114,15 @@ func run(ctx context.Context, out io.Writer, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// consumer.leases needs the opened store: Leases builds its option
+	// (nil when the file does not ask for leases).
+	leases, err := cfg.Leases(store)
+	if err != nil {
+		return err
+	}
+	if leases != nil {
+		copts = append(copts, leases)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (
