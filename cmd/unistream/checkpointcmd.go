@@ -29,7 +29,11 @@ func newCheckpointCmd(g *globals) *cobra.Command {
 		Long: `checkpoint reads and changes the checkpoints of one consumer name on one
 stream, in the store given by --checkpoint (or the config file).
 
-  show    each partition's committed pointer, batch state, counts and halt reason
+  show    each partition's committed pointer, batch state, counts and halt reason;
+          pending are the batch's records after the committed pointer that have
+          no state yet. A checkpoint consume would refuse to resume from (a
+          pointer the stream's codec rejects) is an error naming the partition,
+          the pointer's bytes and what was expected; reset starts it over.
   retry   resume a halted partition: the halted record gets fresh attempts
   skip    resume a halted partition past the halted record (recorded as skipped)
   reset   forget a partition's progress (needs --yes): the consumer starts again
