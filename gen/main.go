@@ -15,7 +15,8 @@
 //     ParseURLEnv, FromEnv, Validate, IsSet, String (secrets redacted) and
 //     Capabilities;
 //   - zz_generated_register.go: the registration of the URL scheme, calling
-//     the hand-written opener;
+//     the hand-written opener, with CheckURL (driver.URLChecker), which
+//     checks a URL with ParseURL without opening it;
 //   - zz_generated_options_test.go: tests of the example URL and unknown
 //     keys, and FuzzParseURL;
 //   - zz_generated_conformance_test.go: TestConformance, which runs the

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -188,21 +189,36 @@ func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
 // validateCheckpoint checks the loaded pointers with the stream's codec, so a
 // corrupt or foreign checkpoint is an error, not a silent restart.
 func (w *partitionWorker) validateCheckpoint() error {
+	return ValidateCheckpoint(w.c.codec, w.cp)
+}
+
+// ValidateCheckpoint reports the first reason the consumer refuses to
+// resume from cp: a committed, batch or batch record pointer that codec
+// (the stream's driver.PointerCodec) does not decode, or a batch without
+// its first or last pointer. The error names the checkpoint's key (so its
+// partition), which pointer, its bytes in hex and the codec's reason,
+// which says what was expected. The consumer calls it on every checkpoint
+// it loads; tools that read checkpoints (unistream checkpoint show) call it
+// to refuse what the consumer would refuse.
+func ValidateCheckpoint(codec driver.PointerCodec, cp *checkpoint.Checkpoint) error {
+	if cp == nil {
+		return errors.New("stream: validate a nil checkpoint")
+	}
 	check := func(what string, p []byte) error {
 		if p == nil {
 			return nil
 		}
-		if _, err := w.c.codec.Decode(p); err != nil {
-			return fmt.Errorf("stream: checkpoint %s: %s pointer: %w", w.key(), what, err)
+		if _, err := codec.Decode(p); err != nil {
+			return fmt.Errorf("stream: checkpoint %s: %s pointer %s (hex): %w", cp.Key, what, hexOrEmpty(p), err)
 		}
 		return nil
 	}
-	if err := check("committed", w.cp.Committed); err != nil {
+	if err := check("committed", cp.Committed); err != nil {
 		return err
 	}
-	if b := w.cp.Batch; b != nil {
+	if b := cp.Batch; b != nil {
 		if b.First == nil || b.Last == nil {
-			return fmt.Errorf("stream: checkpoint %s: batch without first or last pointer: %w", w.key(), checkpoint.ErrCorrupt)
+			return fmt.Errorf("stream: checkpoint %s: batch without first or last pointer: %w", cp.Key, checkpoint.ErrCorrupt)
 		}
 		for _, p := range [][]byte{b.First, b.Last} {
 			if err := check("batch", p); err != nil {
@@ -216,6 +232,14 @@ func (w *partitionWorker) validateCheckpoint() error {
 		}
 	}
 	return nil
+}
+
+// hexOrEmpty shows pointer bytes in hex, and an empty pointer as "(empty)".
+func hexOrEmpty(p []byte) string {
+	if len(p) == 0 {
+		return "(empty)"
+	}
+	return hex.EncodeToString(p)
 }
 
 func (w *partitionWorker) openReader() error {

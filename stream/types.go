@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unistream-go/unistream/internal/schemes"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -47,6 +48,36 @@ type Handler func(ctx context.Context, r *Record) error
 // Open opens a stream by URL through the scheme registry. The scheme's
 // adapter must be imported (for example stream/memstream for mem://).
 func Open(ctx context.Context, rawURL string) (driver.Stream, error) {
+	u, o, err := lookupURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := o.Open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("stream: open %s: %w", redact(u), err)
+	}
+	return s, nil
+}
+
+// CheckURL reports what Open would refuse in rawURL without opening it: a
+// malformed URL, an unknown scheme, and what the backend's opener finds
+// in the target and the options (an unknown key, a bad value, with what
+// was expected) when it implements driver.URLChecker, as every generated
+// adapter does. It connects to nothing. For a scheme whose opener cannot
+// check, the error wraps driver.ErrURLNotChecked.
+func CheckURL(rawURL string) error {
+	u, o, err := lookupURL(rawURL)
+	if err != nil {
+		return err
+	}
+	if err := schemes.Check(o, u); err != nil {
+		return fmt.Errorf("stream: URL %s: %w", redact(u), err)
+	}
+	return nil
+}
+
+// lookupURL parses rawURL and finds the opener of its scheme.
+func lookupURL(rawURL string) (*url.URL, driver.Opener, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error repeats the raw URL, secrets included: report only why.
@@ -54,20 +85,16 @@ func Open(ctx context.Context, rawURL string) (driver.Stream, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("stream: malformed URL (%w); expected scheme://…, one of %s", err, schemeList())
+		return nil, nil, fmt.Errorf("stream: malformed URL (%w); expected scheme://…, one of %s", err, schemeList())
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("stream: URL %q has no scheme (expected one of %s)", redact(u), schemeList())
+		return nil, nil, fmt.Errorf("stream: URL %q has no scheme (expected one of %s)", redact(u), schemeList())
 	}
 	o, ok := driver.Lookup(u.Scheme)
 	if !ok {
-		return nil, fmt.Errorf("stream: URL %q: unknown scheme %q (registered: %s; import the adapter package)", redact(u), u.Scheme, schemeList())
+		return nil, nil, fmt.Errorf("stream: URL %q: unknown scheme %q (registered: %s; import the adapter package)", redact(u), u.Scheme, schemeList())
 	}
-	s, err := o.Open(ctx, u)
-	if err != nil {
-		return nil, fmt.Errorf("stream: open %s: %w", redact(u), err)
-	}
-	return s, nil
+	return u, o, nil
 }
 
 func schemeList() string {

@@ -12,8 +12,23 @@ import (
 )
 
 // init registers the kinesis URL scheme, so that stream.Open and the
-// engines open kinesis://STREAM?OPTIONS.
-func init() { driver.Register("kinesis", driver.OpenerFunc(openURL)) }
+// engines open kinesis://STREAM?OPTIONS, and stream.CheckURL checks it.
+func init() { driver.Register("kinesis", urlOpener{}) }
+
+// urlOpener is the registered opener of the kinesis scheme.
+type urlOpener struct{}
+
+var _ driver.URLChecker = urlOpener{}
+
+// Open opens the stream of u with openURL.
+func (urlOpener) Open(ctx context.Context, u *url.URL) (driver.Stream, error) { return openURL(ctx, u) }
+
+// CheckURL implements driver.URLChecker: it reads and validates the
+// options of u with ParseURL, as Open does, without connecting to anything.
+func (urlOpener) CheckURL(u *url.URL) error {
+	_, err := ParseURL(u)
+	return err
+}
 
 // openURL is the opener of the kinesis scheme: it reads the options with
 // ParseURL (defaults, then the environment, then the URL's query) and hands

@@ -29,7 +29,11 @@ func newCheckpointCmd(g *globals) *cobra.Command {
 		Long: `checkpoint reads and changes the checkpoints of one consumer name on one
 stream, in the store given by --checkpoint (or the config file).
 
-  show    each partition's committed pointer, batch state, counts and halt reason
+  show    each partition's committed pointer, batch state, counts and halt reason;
+          pending are the batch's records after the committed pointer that have
+          no state yet. A checkpoint consume would refuse to resume from (a
+          pointer the stream's codec rejects) is an error naming the partition,
+          the pointer's bytes and what was expected; reset starts it over.
   retry   resume a halted partition: the halted record gets fresh attempts
   skip    resume a halted partition past the halted record (recorded as skipped)
   reset   forget a partition's progress (needs --yes): the consumer starts again
@@ -104,21 +108,37 @@ meanwhile by a consumer is never overwritten.`,
 			}
 			cps = keep
 		}
+		// A checkpoint the consumer would refuse to resume from is an
+		// error here too, by the consumer's own check: shown as it is, its
+		// pointers would read as positions ("@invalid(…)").
+		var invalid []error
+		valid := cps[:0:0]
+		for _, cp := range cps {
+			if err := stream.ValidateCheckpoint(s.Codec(), cp); err != nil {
+				invalid = append(invalid, fmt.Errorf("partition %s: %w (unistream consume refuses to resume from it; checkpoint reset --partition %s starts the partition over)", cp.Partition, err, cp.Partition))
+				continue
+			}
+			valid = append(valid, cp)
+		}
+		cps = valid
 		if g.json() {
 			out := make([]map[string]any, 0, len(cps))
 			for _, cp := range cps {
-				out = append(out, checkpointJSON(s, cp))
+				out = append(out, checkpointJSON(ctx, cfg, s, cp))
 			}
-			return writeJSON(w, map[string]any{"consumer": consumerName(cfg), "stream": s.Name(), "partitions": out})
+			if err := writeJSON(w, map[string]any{"consumer": consumerName(cfg), "stream": s.Name(), "partitions": out}); err != nil {
+				return err
+			}
+			return errors.Join(invalid...)
 		}
-		if len(cps) == 0 {
+		if len(cps) == 0 && len(invalid) == 0 {
 			fmt.Fprintf(w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
 			return nil
 		}
 		fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
 		for _, cp := range cps {
 			fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
-				cp.Partition, stream.FormatPointer(s, cp.Partition, cp.Committed), batchState(s, cp),
+				cp.Partition, stream.FormatPointer(s, cp.Partition, cp.Committed), batchState(ctx, cfg, s, cp),
 				cp.Counts.Succeeded, cp.Counts.DeadLettered, cp.Counts.Skipped, cp.Counts.Retries, cp.Version, cp.UpdatedAt.Format(time.RFC3339))
 			if h := cp.Halted(); h != nil {
 				fmt.Fprintf(w, "  HALTED at %s (id %s) after %d attempts: %s; last error: %s\n",
@@ -126,7 +146,7 @@ meanwhile by a consumer is never overwritten.`,
 				fmt.Fprintf(w, "  resume with: unistream checkpoint retry --partition %s   or   unistream checkpoint skip --partition %s\n", cp.Partition, cp.Partition)
 			}
 		}
-		return nil
+		return errors.Join(invalid...)
 	}
 	change := func(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
 		return func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
@@ -151,6 +171,11 @@ meanwhile by a consumer is never overwritten.`,
 				if cp.Version == 0 && verb != "reset" {
 					return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, cfg.Checkpoint)
 				}
+				if verb != "reset" { // reset is the way out of a checkpoint the consumer refuses
+					if err := stream.ValidateCheckpoint(s.Codec(), cp); err != nil {
+						return fmt.Errorf("checkpoint %s: %w (only checkpoint reset --partition %s --yes changes it)", verb, err, p)
+					}
+				}
 				if err := f(cp, o); err != nil {
 					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
 				}
@@ -158,9 +183,9 @@ meanwhile by a consumer is never overwritten.`,
 					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
 				}
 				if g.json() {
-					writeJSON(w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(s, cp)})
+					writeJSON(w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(ctx, cfg, s, cp)})
 				} else {
-					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, stream.FormatPointer(s, p, cp.Committed), batchState(s, cp))
+					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, stream.FormatPointer(s, p, cp.Committed), batchState(ctx, cfg, s, cp))
 				}
 			}
 			return nil
@@ -196,7 +221,7 @@ func consumerName(cfg *config.Config) string {
 }
 
 // batchState describes the current batch in one line.
-func batchState(s driver.Stream, cp *checkpoint.Checkpoint) string {
+func batchState(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) string {
 	if cp.Finished {
 		return "partition finished"
 	}
@@ -207,14 +232,92 @@ func batchState(s driver.Stream, cp *checkpoint.Checkpoint) string {
 	for _, r := range cp.Batch.Records {
 		counts[r.Status]++
 	}
-	pending := cp.Batch.Size - len(cp.Batch.Records)
-	return fmt.Sprintf("batch %d of %d records (%s … %s): %d pending, %d in progress, %d failed, %d succeeded, %d dead-lettered, %d skipped, %d halted",
+	pending := "? pending"
+	if n, err := batchPending(ctx, cfg, s, cp); err != nil {
+		pending += " (" + err.Error() + ")"
+	} else {
+		pending = fmt.Sprintf("%d pending", n)
+	}
+	return fmt.Sprintf("batch %d of %d records (%s … %s): %s, %d in progress, %d failed, %d succeeded, %d dead-lettered, %d skipped, %d halted",
 		cp.Batch.Seq, cp.Batch.Size, stream.FormatPointer(s, cp.Partition, cp.Batch.First), stream.FormatPointer(s, cp.Partition, cp.Batch.Last),
-		max(pending, 0), counts[checkpoint.InProgress], counts[checkpoint.Failed], counts[checkpoint.Succeeded],
+		pending, counts[checkpoint.InProgress], counts[checkpoint.Failed], counts[checkpoint.Succeeded],
 		counts[checkpoint.DeadLettered], counts[checkpoint.Skipped], counts[checkpoint.Halted])
 }
 
-func checkpointJSON(s driver.Stream, cp *checkpoint.Checkpoint) map[string]any {
+// batchPending counts the pending records of cp's batch: those after the
+// committed pointer that have no state yet (docs/design.md §5, "The
+// model"). The records up to the committed pointer are final and no longer
+// part of it. How many of the batch's Size records lie after a committed
+// pointer inside the batch only the stream can tell (pointers are opaque,
+// and offsets may have gaps), so that case reads them, as the consumer
+// does when it resumes the batch.
+func batchPending(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) (int, error) {
+	b := cp.Batch
+	codec := s.Codec()
+	past := func(p []byte) bool { return cp.Committed == nil || codec.Compare(p, cp.Committed) > 0 }
+	var after int
+	switch {
+	case !past(b.Last):
+		return 0, nil
+	case past(b.First):
+		after = b.Size
+	default:
+		n, err := countRecords(ctx, cfg, s, cp.Partition, cp.Committed, b.Last)
+		if err != nil {
+			return 0, err
+		}
+		after = n
+	}
+	for i := range b.Records {
+		if r := &b.Records[i]; r.Status != checkpoint.Pending && past(r.Pointer) {
+			after--
+		}
+	}
+	return max(after, 0), nil
+}
+
+// countRecords counts the records of a partition after the pointer from, up
+// to and including the pointer to, reading them within the connect timeout.
+func countRecords(ctx context.Context, cfg *config.Config, s driver.Stream, partition string, from, to driver.Pointer) (int, error) {
+	d := connectTimeout(cfg)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	fail := func(err error) error {
+		return fmt.Errorf("reading the records after %s to count them: %w", stream.FormatPointer(s, partition, from), err)
+	}
+	r, err := s.OpenReader(ctx, partition, stream.After(from))
+	if err != nil {
+		return 0, fail(err)
+	}
+	defer r.Close()
+	codec := s.Codec()
+	n := 0
+	for {
+		recs, err := r.Fetch(ctx, 500)
+		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("not done within the connect timeout %s: %w", d, err)
+			}
+			return 0, fail(err)
+		}
+		for i := range recs {
+			if codec.Compare(recs[i].Pointer, to) > 0 {
+				return n, nil
+			}
+			n++
+			if codec.Compare(recs[i].Pointer, to) == 0 {
+				return n, nil
+			}
+		}
+		if len(recs) == 0 {
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return 0, fail(fmt.Errorf("the stream gave no record up to %s within the connect timeout %s", stream.FormatPointer(s, partition, to), d))
+			}
+		}
+	}
+}
+
+func checkpointJSON(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) map[string]any {
 	o := map[string]any{
 		"partition":  cp.Partition,
 		"version":    cp.Version,
@@ -222,7 +325,7 @@ func checkpointJSON(s driver.Stream, cp *checkpoint.Checkpoint) map[string]any {
 		"finished":   cp.Finished,
 		"counts":     cp.Counts,
 		"updated_at": cp.UpdatedAt,
-		"batch":      batchState(s, cp),
+		"batch":      batchState(ctx, cfg, s, cp),
 	}
 	if h := cp.Halted(); h != nil {
 		o["halted"] = map[string]any{"pointer": stream.FormatPointer(s, cp.Partition, h.Pointer), "id": h.ID, "attempts": h.Attempts, "reason": h.Reason, "last_error": h.LastError()}

@@ -41,8 +41,15 @@ func newConfigCmd(g *globals) *cobra.Command {
 	var b bindings
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Read --config, the UNISTREAM_* environment and the flags, and print where each key came from or the first error",
-		Args:  cobra.NoArgs,
+		Short: "Read --config, the UNISTREAM_* environment and the flags, check them, and print where each key came from or the errors",
+		Long: `check reads the configuration (--config, the UNISTREAM_* environment, the
+flags) and checks every key the way the commands that use it would: the
+consumer and producer options, and the stream, checkpoint and DLQ URLs with
+their backends' own parsers (an unknown option, a bad value), without
+connecting to anything or creating anything. It prints where each key came
+from and "configuration OK", or the errors, each naming the key, the bad
+option and what was expected, and exits non-zero.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd, &b)
 			if err != nil {
@@ -53,6 +60,13 @@ func newConfigCmd(g *globals) *cobra.Command {
 			}
 			if _, err := cfg.ProducerOptions(); err != nil {
 				return err
+			}
+			unchecked, err := cfg.CheckURLs()
+			if err != nil {
+				return err
+			}
+			for _, m := range unchecked {
+				fmt.Fprintln(cmd.ErrOrStderr(), "unistream: warning: not checked:", m)
 			}
 			w := cmd.OutOrStdout()
 			for _, k := range config.Keys() {

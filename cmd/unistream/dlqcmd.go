@@ -35,9 +35,16 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Long: `dlq reads the dead-letter queue given by --dlq (or the config file): a
 JSON-lines file (file:///PATH.jsonl) or a stream (kafka://…/orders.dlq).
 
-  show    list the envelopes: id, source pointer, attempts, reason, last error
+  show    list the envelopes: number, id, source pointer, attempts, reason, last
+          error; an envelope of a record dead-lettered before is marked
+          "(duplicate of #N)"
   replay  send the original records back to their source stream (--stream or the
-          config's stream) or to --to URL
+          config's stream) or to --to URL, each record once
+
+A crash between the DLQ write and the checkpoint save can dead-letter a
+record twice (at-least-once). Envelopes of one consumer with the same
+source stream, partition and pointer hold the same record: show marks the
+later ones, and replay skips them and says how many it skipped.
 
 replay appends each replayed envelope's identity (consumer, source stream,
 partition and pointer) to a replay log, PATH.replayed next to a DLQ file
@@ -69,18 +76,32 @@ everywhere in unistream; consumers de-duplicate by record id).`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "unistream: warning:", m)
 			}
 			replayed, _ := loadReplayLog(replayLogPath(cfg, so))
+			dup := dlq.Duplicates(envs)
+			dups := 0
+			for _, d := range dup {
+				if d >= 0 {
+					dups++
+				}
+			}
 			for i, e := range envs {
 				if so.limit > 0 && i >= so.limit {
 					break
 				}
 				done := replayed[identity(&e)]
 				if g.json() {
-					writeJSON(w, map[string]any{"envelope": e, "replayed": done})
+					o := map[string]any{"n": i + 1, "envelope": e, "replayed": done}
+					if dup[i] >= 0 {
+						o["duplicate_of"] = dup[i] + 1
+					}
+					writeJSON(w, o)
 					continue
 				}
 				mark := ""
+				if dup[i] >= 0 {
+					mark += fmt.Sprintf(" (duplicate of #%d)", dup[i]+1)
+				}
 				if done {
-					mark = " [replayed]"
+					mark += " [replayed]"
 				}
 				reason := e.Reason
 				if reason == "" { // an envelope of an earlier release
@@ -90,12 +111,17 @@ everywhere in unistream; consumers de-duplicate by record id).`,
 				if n := len(e.Errors); n > 0 {
 					last = e.Errors[n-1].Error
 				}
-				fmt.Fprintf(w, "%s %s from %s after %d attempts (%s) by %q at %s%s\n  last error: %s\n  value: %s\n",
-					"✅ DLQ:", e.ID, e.Source.PointerText, e.Attempts, reason, e.Consumer, e.DeadLetteredAt.Format(time.RFC3339), mark, last, preview(e.Value))
+				fmt.Fprintf(w, "✅ DLQ #%d: %s from %s after %d attempts (%s) by %q at %s%s\n  last error: %s\n  value: %s\n",
+					i+1, e.ID, e.Source.PointerText, e.Attempts, reason, e.Consumer, e.DeadLetteredAt.Format(time.RFC3339), mark, last, preview(e.Value))
 			}
-			if !g.json() {
-				fmt.Fprintf(w, "%d dead-lettered records in %s\n", len(envs), cfg.DLQ)
+			if g.json() {
+				return writeJSON(w, map[string]any{"event": "summary", "envelopes": len(envs), "records": len(envs) - dups, "duplicates": dups})
 			}
+			fmt.Fprintf(w, "%d dead-lettered records in %s", len(envs)-dups, cfg.DLQ)
+			if dups > 0 {
+				fmt.Fprintf(w, " (%d envelopes: %d duplicates of an earlier envelope of the same record, which replay skips)", len(envs), dups)
+			}
+			fmt.Fprintln(w)
 			return nil
 		},
 	}
@@ -318,9 +344,17 @@ func runReplay(ctx context.Context, g *globals, cfg *config.Config, o dlqOptions
 	}
 	defer s.Close()
 	var todo []dlq.Envelope
-	var already, other int
-	for _, e := range envs {
+	var already, other, dups int
+	dup := dlq.Duplicates(envs)
+	for i, e := range envs {
 		switch {
+		case dup[i] >= 0:
+			// The same record dead-lettered again (a crash between the DLQ
+			// write and the checkpoint save): replay it once, even with --force.
+			dups++
+			if g.verbose {
+				fmt.Fprintf(stderr, "unistream: %s (envelope #%d) is a duplicate of envelope #%d: skipped\n", e.ID, i+1, dup[i]+1)
+			}
 		case done[identity(&e)] && !o.force:
 			already++
 		case o.to == "" && e.Source.Stream != s.Name():
@@ -334,7 +368,7 @@ func runReplay(ctx context.Context, g *globals, cfg *config.Config, o dlqOptions
 		for _, e := range todo {
 			fmt.Fprintf(stdout, "would replay %s (%s) to %s\n", e.ID, e.Source.PointerText, s.Name())
 		}
-		fmt.Fprintf(stdout, "dry run: %d to replay, %d already replayed, %d from other streams\n", len(todo), already, other)
+		fmt.Fprintf(stdout, "dry run: %d to replay, %d already replayed, %d from other streams, %d duplicates skipped\n", len(todo), already, other, dups)
 		return nil
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -387,10 +421,10 @@ func runReplay(ctx context.Context, g *globals, cfg *config.Config, o dlqOptions
 	}
 	prog.done()
 	if g.json() {
-		writeJSON(stdout, map[string]any{"event": "summary", "replayed": sent, "already_replayed": already, "other_streams": other, "failed": len(failures), "to": s.Name()})
+		writeJSON(stdout, map[string]any{"event": "summary", "replayed": sent, "already_replayed": already, "other_streams": other, "duplicates_skipped": dups, "failed": len(failures), "to": s.Name()})
 	} else {
-		fmt.Fprintf(stdout, "replayed %d records to %s (%d already replayed, %d from other streams, %d failed); replay log %s\n",
-			sent, s.Name(), already, other, len(failures), logPath)
+		fmt.Fprintf(stdout, "replayed %d records to %s (%d already replayed, %d from other streams, %d duplicates skipped, %d failed); replay log %s\n",
+			sent, s.Name(), already, other, dups, len(failures), logPath)
 	}
 	return errors.Join(failures...)
 }

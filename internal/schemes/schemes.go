@@ -9,6 +9,9 @@
 package schemes
 
 import (
+	"errors"
+	"fmt"
+	"net/url"
 	"sort"
 	"sync"
 )
@@ -60,4 +63,27 @@ func (r *Registry[T]) Schemes() []string {
 	r.mu.RUnlock()
 	sort.Strings(out)
 	return out
+}
+
+// URLChecker is the optional capability of an opener of any of the three
+// registries: CheckURL reports what Open would refuse in a URL of its
+// scheme (its target and options) without connecting to anything or
+// creating anything. driver.URLChecker names it for stream backends;
+// checkpoint store and DLQ sink openers implement the same method.
+type URLChecker interface {
+	CheckURL(u *url.URL) error
+}
+
+// ErrNotChecked is wrapped by Check for an opener without CheckURL.
+var ErrNotChecked = errors.New("the scheme's opener cannot check a URL without opening it (it does not implement CheckURL)")
+
+// Check calls the opener's CheckURL if it has one (found by type assertion,
+// as database/sql finds a driver's optional interfaces), and otherwise
+// returns an error wrapping ErrNotChecked.
+func Check(opener any, u *url.URL) error {
+	c, ok := opener.(URLChecker)
+	if !ok {
+		return fmt.Errorf("scheme %q: %w", u.Scheme, ErrNotChecked)
+	}
+	return c.CheckURL(u)
 }

@@ -28,9 +28,18 @@ func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Store, error) { retur
 var openers = schemes.New[Opener]("checkpoint")
 
 func init() {
-	Register("mem", OpenerFunc(openMemory))
-	Register("file", OpenerFunc(openFile))
+	Register("mem", checkedOpener{OpenerFunc(openMemory), checkMemoryURL})
+	Register("file", checkedOpener{OpenerFunc(openFile), func(u *url.URL) error { _, err := filePath(u); return err }})
 }
+
+// checkedOpener is an Opener with the CheckURL method (driver.URLChecker).
+type checkedOpener struct {
+	OpenerFunc
+	check func(u *url.URL) error
+}
+
+// CheckURL checks u as Open would, without opening the store.
+func (o checkedOpener) CheckURL(u *url.URL) error { return o.check(u) }
 
 // Register makes a store available to Open under a URL scheme, as
 // database/sql's Register does for drivers; a store package calls it from
@@ -55,28 +64,55 @@ func Schemes() []string { return openers.Schemes() }
 // dynamodb:// from stream/checkpoint/dynamodb, once imported). Close the
 // store with CloseStore when done.
 func Open(ctx context.Context, rawURL string) (Store, error) {
-	u, err := url.Parse(rawURL)
+	u, o, err := lookupURL(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("checkpoint: malformed store URL (%w): expected scheme://…, one of %s", err, strings.Join(Schemes(), ", "))
-	}
-	if u.Scheme == "" {
-		return nil, fmt.Errorf("checkpoint: store URL %q has no scheme: expected one of %s (a directory is file:///ABSOLUTE/PATH)",
-			u.Redacted(), strings.Join(Schemes(), ", "))
-	}
-	o, ok := openers.Lookup(u.Scheme)
-	if !ok {
-		return nil, fmt.Errorf("checkpoint: store URL %q: unknown scheme %q (registered: %s; import the store package)",
-			u.Redacted(), u.Scheme, strings.Join(Schemes(), ", "))
+		return nil, err
 	}
 	s, err := o.Open(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: open store %s: %w", u.Redacted(), err)
 	}
 	return s, nil
+}
+
+// CheckURL reports what Open would refuse in rawURL without opening the
+// store: a malformed URL, an unknown scheme, and what the scheme's opener
+// finds in the rest when it implements CheckURL(*url.URL) error (the
+// method of driver.URLChecker), as mem, file and dynamodb do. It connects
+// to nothing and creates nothing (a file store's directory is not made).
+// For a scheme whose opener cannot check, the error matches
+// driver.ErrURLNotChecked.
+func CheckURL(rawURL string) error {
+	u, o, err := lookupURL(rawURL)
+	if err != nil {
+		return err
+	}
+	if err := schemes.Check(o, u); err != nil {
+		return fmt.Errorf("checkpoint: store URL %s: %w", u.Redacted(), err)
+	}
+	return nil
+}
+
+// lookupURL parses rawURL and finds the opener of its scheme.
+func lookupURL(rawURL string) (*url.URL, Opener, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, fmt.Errorf("checkpoint: malformed store URL (%w): expected scheme://…, one of %s", err, strings.Join(Schemes(), ", "))
+	}
+	if u.Scheme == "" {
+		return nil, nil, fmt.Errorf("checkpoint: store URL %q has no scheme: expected one of %s (a directory is file:///ABSOLUTE/PATH)",
+			u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	o, ok := openers.Lookup(u.Scheme)
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoint: store URL %q: unknown scheme %q (registered: %s; import the store package)",
+			u.Redacted(), u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	return u, o, nil
 }
 
 // CloseStore closes s if it implements io.Closer, and returns nil otherwise.
@@ -88,10 +124,17 @@ func CloseStore(s Store) error {
 }
 
 func openMemory(_ context.Context, u *url.URL) (Store, error) {
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.RawQuery != "" || u.User != nil {
-		return nil, errors.New("a memory store URL takes no name, path or query: expected mem://")
+	if err := checkMemoryURL(u); err != nil {
+		return nil, err
 	}
 	return NewMemoryStore(), nil
+}
+
+func checkMemoryURL(u *url.URL) error {
+	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.RawQuery != "" || u.User != nil {
+		return errors.New("a memory store URL takes no name, path or query: expected mem://")
+	}
+	return nil
 }
 
 func openFile(_ context.Context, u *url.URL) (Store, error) {

@@ -2,6 +2,7 @@ package checkpoint_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 func TestOpen(t *testing.T) {
@@ -132,4 +134,43 @@ func ExampleOpen() {
 	cp, _ := store.Load(context.Background(), checkpoint.Key{Consumer: "billing", Stream: "orders", Partition: "0"})
 	fmt.Println(cp.Version)
 	// Output: 0
+}
+
+// TestCheckURL: CheckURL refuses what Open refuses, creates nothing, and
+// says so for a scheme whose opener cannot check.
+func TestCheckURL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not-created")
+	tests := []struct {
+		url  string
+		want string // "" for a good URL
+	}{
+		{"mem://", ""},
+		{"file://" + filepath.ToSlash(dir), ""},
+		{"mem://x", "takes no name, path or query: expected mem://"},
+		{"file://host/dir", `file URL host "host": expected file:///ABSOLUTE/PATH`},
+		{"file:///dir?sync=1", "takes no user, query or fragment"},
+		{"nosuch://x", `unknown scheme "nosuch"`},
+		{"dir", "no scheme"},
+	}
+	for _, tt := range tests {
+		err := checkpoint.CheckURL(tt.url)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("CheckURL(%q) = %v, want nil", tt.url, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckURL(%q) = %v, want an error with %q", tt.url, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("CheckURL created the file store's directory (%v)", err)
+	}
+	checkpoint.Register("test-checkurl", checkpoint.OpenerFunc(func(context.Context, *url.URL) (checkpoint.Store, error) {
+		return nil, fmt.Errorf("not opened in this test")
+	}))
+	if err := checkpoint.CheckURL("test-checkurl://x"); !errors.Is(err, driver.ErrURLNotChecked) {
+		t.Errorf("CheckURL of a scheme without CheckURL = %v, want driver.ErrURLNotChecked", err)
+	}
 }

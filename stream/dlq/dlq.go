@@ -20,6 +20,12 @@
 //     example a Kafka topic "orders.dlq"; DecodeRecord reads it back.
 //
 // Envelope.Record rebuilds the original record for a replay.
+//
+// A crash between the DLQ write and the checkpoint save that records it
+// makes the restarted consumer dead-letter the record again (at-least-once),
+// so a DLQ may hold two envelopes of one record: the same consumer, source
+// stream, partition and pointer (Envelope.RecordKey). Duplicates and Unique
+// find them, so that a tool shows and replays each record once.
 package dlq
 
 import (

@@ -9,9 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/unistream-go/unistream/stream/driver"
-
 	"github.com/unistream-go/unistream/internal/schemes"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // Opener opens a sink from a URL of its scheme.
@@ -28,7 +27,20 @@ func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Sink, error) { return
 var openers = schemes.New[Opener]("dlq")
 
 func init() {
-	Register("file", OpenerFunc(openFileURL))
+	Register("file", fileOpener{})
+}
+
+// fileOpener is the registered opener of file DLQ URLs.
+type fileOpener struct{}
+
+// Open opens the FileSink of u.
+func (fileOpener) Open(ctx context.Context, u *url.URL) (Sink, error) { return openFileURL(ctx, u) }
+
+// CheckURL checks the file URL's form, without opening or creating the
+// file (the method of driver.URLChecker, for CheckURL).
+func (fileOpener) CheckURL(u *url.URL) error {
+	_, err := filePath(u)
+	return err
 }
 
 // Register makes a sink available to Open under a URL scheme (for a sink
@@ -55,29 +67,17 @@ func Schemes() []string {
 // A stream URL's scheme must be registered (import the adapter). Closing a
 // sink opened from a stream URL closes its stream too.
 func Open(ctx context.Context, rawURL string) (Sink, error) {
-	u, err := url.Parse(rawURL)
+	u, o, so, err := lookupURL(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("dlq: malformed DLQ URL (%w): expected file:///PATH.jsonl or a stream URL (%s)", err, strings.Join(Schemes(), ", "))
+		return nil, err
 	}
 	shown := redact(u)
-	if u.Scheme == "" {
-		return nil, fmt.Errorf("dlq: DLQ URL %q has no scheme: expected file:///PATH.jsonl or a stream URL (%s)", shown, strings.Join(Schemes(), ", "))
-	}
-	o, ok := openers.Lookup(u.Scheme)
-	if ok {
+	if o != nil {
 		s, err := o.Open(ctx, u)
 		if err != nil {
 			return nil, fmt.Errorf("dlq: open %s: %w", shown, err)
 		}
 		return s, nil
-	}
-	so, ok := driver.Lookup(u.Scheme)
-	if !ok {
-		return nil, fmt.Errorf("dlq: DLQ URL %q: unknown scheme %q (known: %s; import the adapter package)", shown, u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	st, err := so.Open(ctx, u)
 	if err != nil {
@@ -89,6 +89,51 @@ func Open(ctx context.Context, rawURL string) (Sink, error) {
 		return nil, err
 	}
 	return &owningSink{StreamSink: sink, s: st}, nil
+}
+
+// CheckURL reports what Open would refuse in rawURL without opening the
+// sink: a malformed URL, an unknown scheme, a bad file URL, and what a
+// stream URL's backend finds in its target and options (see
+// stream.CheckURL). It connects to nothing and creates nothing. For a
+// scheme whose opener cannot check (it does not implement CheckURL, the
+// method of driver.URLChecker), the error wraps driver.ErrURLNotChecked.
+func CheckURL(rawURL string) error {
+	u, o, so, err := lookupURL(rawURL)
+	if err != nil {
+		return err
+	}
+	var opener any = so
+	if o != nil {
+		opener = o
+	}
+	if err := schemes.Check(opener, u); err != nil {
+		return fmt.Errorf("dlq: DLQ URL %s: %w", redact(u), err)
+	}
+	return nil
+}
+
+// lookupURL parses rawURL and finds the opener of its scheme: a sink's
+// (o) or else a stream's (so).
+func lookupURL(rawURL string) (u *url.URL, o Opener, so driver.Opener, err error) {
+	u, err = url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, nil, fmt.Errorf("dlq: malformed DLQ URL (%w): expected file:///PATH.jsonl or a stream URL (%s)", err, strings.Join(Schemes(), ", "))
+	}
+	if u.Scheme == "" {
+		return nil, nil, nil, fmt.Errorf("dlq: DLQ URL %q has no scheme: expected file:///PATH.jsonl or a stream URL (%s)", redact(u), strings.Join(Schemes(), ", "))
+	}
+	if o, ok := openers.Lookup(u.Scheme); ok {
+		return u, o, nil, nil
+	}
+	so, ok := driver.Lookup(u.Scheme)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("dlq: DLQ URL %q: unknown scheme %q (known: %s; import the adapter package)", redact(u), u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	return u, nil, so, nil
 }
 
 // owningSink is a StreamSink that also closes its stream.

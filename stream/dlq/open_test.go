@@ -151,3 +151,41 @@ func ExampleOpen() {
 	// order-7 exhausted
 	// true
 }
+
+// TestCheckURL: CheckURL refuses what Open refuses, file and stream URLs
+// alike, and creates nothing.
+func TestCheckURL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not-created.jsonl")
+	tests := []struct {
+		url  string
+		want string // "" for a good URL
+	}{
+		{"file://" + filepath.ToSlash(path), ""},
+		{"mem://dlq-checkurl?partitions=2", ""},
+		{"file://" + filepath.ToSlash(path) + "?mode=1", "takes no user, query or fragment"},
+		{"file://host/x.jsonl", `file URL host "host"`},
+		{"mem://dlq?partitions=0", `URL option partitions="0": expected an integer from 1 to 4096`},
+		{"mem://dlq?bogus=1", `URL query key "bogus" is unknown`},
+		{"nosuch://x", `unknown scheme "nosuch"`},
+	}
+	for _, tt := range tests {
+		err := dlq.CheckURL(tt.url)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("CheckURL(%q) = %v, want nil", tt.url, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckURL(%q) = %v, want an error with %q", tt.url, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("CheckURL created the DLQ file (%v)", err)
+	}
+	for _, n := range memstream.Default().Names() {
+		if n == "dlq-checkurl" {
+			t.Error("CheckURL created the memory stream")
+		}
+	}
+}

@@ -264,6 +264,21 @@ type OpenerFunc func(ctx context.Context, u *url.URL) (Stream, error)
 // Open calls f.
 func (f OpenerFunc) Open(ctx context.Context, u *url.URL) (Stream, error) { return f(ctx, u) }
 
+// URLChecker is an optional interface of an Opener: CheckURL reports what
+// Open would refuse in a URL of the opener's scheme (the target, and the
+// options as Open reads them, environment included) without connecting to
+// anything or creating anything. stream.CheckURL discovers it by type
+// assertion, as database/sql discovers a driver's optional interfaces; the
+// generated openers implement it with the adapter's ParseURL. Checkpoint
+// store and DLQ sink openers implement the same method, for
+// checkpoint.CheckURL and dlq.CheckURL.
+type URLChecker = schemes.URLChecker
+
+// ErrURLNotChecked is wrapped by stream.CheckURL, checkpoint.CheckURL and
+// dlq.CheckURL when the scheme's opener does not implement URLChecker: the
+// scheme is registered, and the rest of the URL is known only once opened.
+var ErrURLNotChecked = schemes.ErrNotChecked
+
 var registry = schemes.New[Opener]("driver")
 
 // Register makes a backend available under a URL scheme. It panics if the

@@ -12,8 +12,23 @@ import (
 )
 
 // init registers the kitchensink URL scheme, so that stream.Open and the
-// engines open kitchensink://HOST/TOPIC?OPTIONS.
-func init() { driver.Register("kitchensink", driver.OpenerFunc(openURL)) }
+// engines open kitchensink://HOST/TOPIC?OPTIONS, and stream.CheckURL checks it.
+func init() { driver.Register("kitchensink", urlOpener{}) }
+
+// urlOpener is the registered opener of the kitchensink scheme.
+type urlOpener struct{}
+
+var _ driver.URLChecker = urlOpener{}
+
+// Open opens the stream of u with openURL.
+func (urlOpener) Open(ctx context.Context, u *url.URL) (driver.Stream, error) { return openURL(ctx, u) }
+
+// CheckURL implements driver.URLChecker: it reads and validates the
+// options of u with ParseURL, as Open does, without connecting to anything.
+func (urlOpener) CheckURL(u *url.URL) error {
+	_, err := ParseURL(u)
+	return err
+}
 
 // openURL is the opener of the kitchensink scheme: it reads the options with
 // ParseURL (defaults, then the environment, then the URL's query) and hands

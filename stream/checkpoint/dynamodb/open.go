@@ -12,7 +12,25 @@ import (
 )
 
 func init() {
-	checkpoint.Register("dynamodb", checkpoint.OpenerFunc(open))
+	checkpoint.Register("dynamodb", urlOpener{})
+}
+
+// urlOpener is the registered opener of the dynamodb scheme.
+type urlOpener struct{}
+
+// Open opens the store of u (see open).
+func (urlOpener) Open(ctx context.Context, u *url.URL) (checkpoint.Store, error) { return open(ctx, u) }
+
+// CheckURL reads u with ParseURL and checks the table name and options as
+// New does before it connects, without connecting to DynamoDB (the method
+// of driver.URLChecker, for checkpoint.CheckURL).
+func (urlOpener) CheckURL(u *url.URL) error {
+	table, opts, err := ParseURL(u)
+	if err != nil {
+		return err
+	}
+	_, err = newConfig(table, opts)
+	return err
 }
 
 // urlForm describes the store URL in errors.

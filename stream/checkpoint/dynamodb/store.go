@@ -89,18 +89,28 @@ var (
 	_ checkpoint.Leaser = (*Store)(nil)
 )
 
+// newConfig checks the table name and applies the options: everything New
+// checks before it connects.
+func newConfig(table string, opts []Option) (config, error) {
+	var c config
+	if !validTable(table) {
+		return c, &OptionError{Option: "table", Value: fmt.Sprintf("%q", table), Expected: "a DynamoDB table name: 3 to 255 letters, digits, '_', '-' or '.'"}
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
 // New returns a store on table. It checks that the table exists with the
 // expected key schema (creating it with WithCreateTable), and returns an
 // error naming the table and the expected schema otherwise.
 func New(ctx context.Context, table string, opts ...Option) (*Store, error) {
-	if !validTable(table) {
-		return nil, &OptionError{Option: "table", Value: fmt.Sprintf("%q", table), Expected: "a DynamoDB table name: 3 to 255 letters, digits, '_', '-' or '.'"}
-	}
-	var c config
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	c, err := newConfig(table, opts)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{table: table, client: c.client,
 		seen: map[checkpoint.Key]stored{}, seenLease: map[checkpoint.Key]map[string]types.AttributeValue{}}
