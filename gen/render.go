@@ -137,10 +137,11 @@ func renderGo(name string, d *adapterData) ([]byte, error) {
 }
 
 // pruneImports drops the imports of stdImports and of the module's driver,
-// opttable and optvalue packages that the file does not use.
+// opttable and optvalue packages that the file does not use. It removes
+// their lines from the text, so that no blank line is left where they were.
 func pruneImports(src []byte) ([]byte, error) {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "generated.go", src, parser.ParseComments)
+	f, err := parser.ParseFile(fset, "generated.go", src, 0)
 	if err != nil {
 		return nil, fmt.Errorf("generated code does not parse (a generator bug): %w\n%s", err, numbered(src))
 	}
@@ -153,26 +154,24 @@ func pruneImports(src []byte) ([]byte, error) {
 		}
 		return true
 	})
-	for _, decl := range f.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.IMPORT {
+	drop := map[int]bool{}
+	for _, is := range f.Imports {
+		path, _ := strconv.Unquote(is.Path.Value)
+		if is.Name != nil || !slices.Contains(stdImports, path) && !isModuleImport(path) {
 			continue
 		}
-		gd.Specs = slices.DeleteFunc(gd.Specs, func(sp ast.Spec) bool {
-			is := sp.(*ast.ImportSpec)
-			path, _ := strconv.Unquote(is.Path.Value)
-			if is.Name != nil || !slices.Contains(stdImports, path) && !isModuleImport(path) {
-				return false
-			}
-			return !used[path[strings.LastIndexByte(path, '/')+1:]]
-		})
+		if !used[path[strings.LastIndexByte(path, '/')+1:]] {
+			drop[fset.Position(is.Pos()).Line] = true
+		}
 	}
-	f.Imports = nil
-	var buf bytes.Buffer
-	if err := format.Node(&buf, fset, f); err != nil {
-		return nil, fmt.Errorf("print generated code: %w", err)
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	out := make([]byte, 0, len(src))
+	for i, l := range lines {
+		if !drop[i+1] {
+			out = append(out, l...)
+		}
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // isModuleImport reports whether path is one of the module's packages the

@@ -32,7 +32,7 @@ func opts(t Target, mod func(*Options)) Options {
 
 // values drops where the options came from, to compare values only.
 func values(o Options) Options {
-	clear(o.origin[:])
+	clear(o.optOrigin[:])
 	return o
 }
 

@@ -6,7 +6,6 @@ package kafka
 import (
 	"net/url"
 	"os"
-
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -190,7 +189,7 @@ type Options struct {
 	// integer from 1 to 10000. Default 1.
 	Partitions int
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -233,7 +232,7 @@ const optForm = "kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "kafka", Form: optForm, Prefix: "kafka: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{
 		optionClientID: {
 			Field: "ClientID", Query: "client_id", Env: "UNISTREAM_KAFKA_CLIENT_ID", With: "WithClientID",
@@ -419,69 +418,69 @@ func (o *Options) Apply(opts ...Option) {
 // WithClientID sets ClientID, the client id sent to the brokers, printable
 // ASCII characters. It takes a string.
 func WithClientID(v string) Option {
-	return func(o *Options) { o.ClientID = v; o.origin[optionClientID].SetByCode() }
+	return func(o *Options) { o.ClientID = v; o.optOrigin[optionClientID].SetByCode() }
 }
 
 // WithTLS sets TLS, connect with TLS; any TLS file, name or tls_insecure
 // implies it, and tls=false with one of them is an error. It takes true or
 // false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.origin[optionTLS].SetByCode() }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithTLSCAFile sets TLSCAFile, a PEM file of the CAs that sign the
 // brokers' certificates (the system pool if empty). It takes a string.
 func WithTLSCAFile(v string) Option {
-	return func(o *Options) { o.TLSCAFile = v; o.origin[optionTLSCAFile].SetByCode() }
+	return func(o *Options) { o.TLSCAFile = v; o.optOrigin[optionTLSCAFile].SetByCode() }
 }
 
 // WithTLSCertFile sets TLSCertFile, the client's PEM certificate file for
 // mutual TLS; give tls_key with it. It takes a string.
 func WithTLSCertFile(v string) Option {
-	return func(o *Options) { o.TLSCertFile = v; o.origin[optionTLSCertFile].SetByCode() }
+	return func(o *Options) { o.TLSCertFile = v; o.optOrigin[optionTLSCertFile].SetByCode() }
 }
 
 // WithTLSKeyFile sets TLSKeyFile, the client's PEM key file for mutual
 // TLS; give tls_cert with it. It takes a string.
 func WithTLSKeyFile(v string) Option {
-	return func(o *Options) { o.TLSKeyFile = v; o.origin[optionTLSKeyFile].SetByCode() }
+	return func(o *Options) { o.TLSKeyFile = v; o.optOrigin[optionTLSKeyFile].SetByCode() }
 }
 
 // WithTLSServerName sets TLSServerName, overrides the name checked in the
 // brokers' certificates. It takes a string.
 func WithTLSServerName(v string) Option {
-	return func(o *Options) { o.TLSServerName = v; o.origin[optionTLSServerName].SetByCode() }
+	return func(o *Options) { o.TLSServerName = v; o.optOrigin[optionTLSServerName].SetByCode() }
 }
 
 // WithTLSInsecure sets TLSInsecure, skip verifying the brokers'
 // certificates (tests only). It takes true or false.
 func WithTLSInsecure(v bool) Option {
-	return func(o *Options) { o.TLSInsecure = v; o.origin[optionTLSInsecure].SetByCode() }
+	return func(o *Options) { o.TLSInsecure = v; o.optOrigin[optionTLSInsecure].SetByCode() }
 }
 
 // WithSASLMechanism sets SASLMechanism, PLAIN, SCRAM-SHA-256 or
 // SCRAM-SHA-512 (any case), or empty for no SASL; it needs a user and a
 // password. It takes a string.
 func WithSASLMechanism(v string) Option {
-	return func(o *Options) { o.SASLMechanism = v; o.origin[optionSASLMechanism].SetByCode() }
+	return func(o *Options) { o.SASLMechanism = v; o.optOrigin[optionSASLMechanism].SetByCode() }
 }
 
 // WithSASLUser sets SASLUser, the SASL user (or the URL's user
 // information). It takes a string.
 func WithSASLUser(v string) Option {
-	return func(o *Options) { o.SASLUser = v; o.origin[optionSASLUser].SetByCode() }
+	return func(o *Options) { o.SASLUser = v; o.optOrigin[optionSASLUser].SetByCode() }
 }
 
 // WithSASLPassword sets SASLPassword, the SASL password (or the URL's user
 // information). It takes a string.
 func WithSASLPassword(v string) Option {
-	return func(o *Options) { o.SASLPassword = v; o.origin[optionSASLPassword].SetByCode() }
+	return func(o *Options) { o.SASLPassword = v; o.optOrigin[optionSASLPassword].SetByCode() }
 }
 
 // WithCompression sets Compression, the compression of produced batches.
 // It takes one of none, gzip, snappy, lz4 or zstd.
 func WithCompression(v string) Option {
-	return func(o *Options) { o.Compression = v; o.origin[optionCompression].SetByCode() }
+	return func(o *Options) { o.Compression = v; o.optOrigin[optionCompression].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -489,20 +488,20 @@ func WithCompression(v string) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1048560KiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) { o.MaxRecordBytes = v; o.origin[optionMaxRecordBytes].SetByCode() }
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithFetchMaxBytes sets FetchMaxBytes, the largest fetch response of a
 // reader. It takes a size (such as 512, 64KiB or 5MiB) from 1B to
 // 1048560KiB.
 func WithFetchMaxBytes(v int) Option {
-	return func(o *Options) { o.FetchMaxBytes = v; o.origin[optionFetchMaxBytes].SetByCode() }
+	return func(o *Options) { o.FetchMaxBytes = v; o.optOrigin[optionFetchMaxBytes].SetByCode() }
 }
 
 // WithDialTimeout sets DialTimeout, bounds connecting to a broker. It
 // takes a duration (such as 500ms, 10s or 2m) of at least 1ns.
 func WithDialTimeout(v time.Duration) Option {
-	return func(o *Options) { o.DialTimeout = v; o.origin[optionDialTimeout].SetByCode() }
+	return func(o *Options) { o.DialTimeout = v; o.optOrigin[optionDialTimeout].SetByCode() }
 }
 
 // WithRequestTimeout sets RequestTimeout, bounds one admin request
@@ -510,14 +509,14 @@ func WithDialTimeout(v time.Duration) Option {
 // broker request. It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ns.
 func WithRequestTimeout(v time.Duration) Option {
-	return func(o *Options) { o.RequestTimeout = v; o.origin[optionRequestTimeout].SetByCode() }
+	return func(o *Options) { o.RequestTimeout = v; o.optOrigin[optionRequestTimeout].SetByCode() }
 }
 
 // WithDeliveryTimeout sets DeliveryTimeout, how long a written record may
 // wait for the broker before it fails (Kafka's delivery.timeout.ms). It
 // takes a duration (such as 500ms, 10s or 2m) of at least 1ns.
 func WithDeliveryTimeout(v time.Duration) Option {
-	return func(o *Options) { o.DeliveryTimeout = v; o.origin[optionDeliveryTimeout].SetByCode() }
+	return func(o *Options) { o.DeliveryTimeout = v; o.optOrigin[optionDeliveryTimeout].SetByCode() }
 }
 
 // WithMetadataMinAge sets MetadataMinAge, the least time between two
@@ -525,14 +524,14 @@ func WithDeliveryTimeout(v time.Duration) Option {
 // to this long to learn where partitions moved. It takes a duration (such
 // as 500ms, 10s or 2m) of at least 1ns.
 func WithMetadataMinAge(v time.Duration) Option {
-	return func(o *Options) { o.MetadataMinAge = v; o.origin[optionMetadataMinAge].SetByCode() }
+	return func(o *Options) { o.MetadataMinAge = v; o.optOrigin[optionMetadataMinAge].SetByCode() }
 }
 
 // WithFetchWait sets FetchWait, the longest Reader.Fetch waits for records
 // when none are buffered. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ns.
 func WithFetchWait(v time.Duration) Option {
-	return func(o *Options) { o.FetchWait = v; o.origin[optionFetchWait].SetByCode() }
+	return func(o *Options) { o.FetchWait = v; o.optOrigin[optionFetchWait].SetByCode() }
 }
 
 // WithSessionTimeout sets SessionTimeout, group mode - how long the group
@@ -540,7 +539,7 @@ func WithFetchWait(v time.Duration) Option {
 // bounds apply). It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ms.
 func WithSessionTimeout(v time.Duration) Option {
-	return func(o *Options) { o.SessionTimeout = v; o.origin[optionSessionTimeout].SetByCode() }
+	return func(o *Options) { o.SessionTimeout = v; o.optOrigin[optionSessionTimeout].SetByCode() }
 }
 
 // WithRebalanceTimeout sets RebalanceTimeout, group mode - how long a
@@ -548,21 +547,21 @@ func WithSessionTimeout(v time.Duration) Option {
 // the consumer's drain timeout. It takes a duration (such as 500ms, 10s or
 // 2m) of at least 1ms.
 func WithRebalanceTimeout(v time.Duration) Option {
-	return func(o *Options) { o.RebalanceTimeout = v; o.origin[optionRebalanceTimeout].SetByCode() }
+	return func(o *Options) { o.RebalanceTimeout = v; o.optOrigin[optionRebalanceTimeout].SetByCode() }
 }
 
 // WithCreateTopic sets CreateTopic, create the topic with Partitions
 // partitions if it does not exist (tests and demos); an existing topic
 // must then have that many. It takes true or false.
 func WithCreateTopic(v bool) Option {
-	return func(o *Options) { o.CreateTopic = v; o.origin[optionCreateTopic].SetByCode() }
+	return func(o *Options) { o.CreateTopic = v; o.optOrigin[optionCreateTopic].SetByCode() }
 }
 
 // WithPartitions sets Partitions, the partition count of a topic made by
 // create_topic=true; more than 1 needs create_topic. It takes an integer
 // from 1 to 10000.
 func WithPartitions(v int) Option {
-	return func(o *Options) { o.Partitions = v; o.origin[optionPartitions].SetByCode() }
+	return func(o *Options) { o.Partitions = v; o.optOrigin[optionPartitions].SetByCode() }
 }
 
 // ParseURL returns the options of a kafka URL (kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS): the

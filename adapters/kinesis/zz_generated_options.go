@@ -6,7 +6,6 @@ package kinesis
 import (
 	"net/url"
 	"os"
-
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -149,7 +148,7 @@ type Options struct {
 	// 10000. Default 1.
 	Shards int
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -185,7 +184,7 @@ const optForm = "kinesis://STREAM?OPTIONS"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "kinesis", Form: optForm, Prefix: "kinesis: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{
 		optionRegion: {
 			Field: "Region", Query: "region", Env: "UNISTREAM_KINESIS_REGION", With: "WithRegion",
@@ -323,39 +322,39 @@ func (o *Options) Apply(opts ...Option) {
 // else the AWS configuration's (AWS_REGION, the shared config file), else
 // us-east-1 when an endpoint is given. It takes a string.
 func WithRegion(v string) Option {
-	return func(o *Options) { o.Region = v; o.origin[optionRegion].SetByCode() }
+	return func(o *Options) { o.Region = v; o.optOrigin[optionRegion].SetByCode() }
 }
 
 // WithEndpoint sets Endpoint, the service URL, http(s)://HOST[:PORT], for
 // an emulator or a VPC endpoint; empty uses AWS's endpoint of the region.
 // It takes a string.
 func WithEndpoint(v string) Option {
-	return func(o *Options) { o.Endpoint = v; o.origin[optionEndpoint].SetByCode() }
+	return func(o *Options) { o.Endpoint = v; o.optOrigin[optionEndpoint].SetByCode() }
 }
 
 // WithProfile sets Profile, the shared configuration profile the default
 // credential chain reads; not with static keys. It takes a string.
 func WithProfile(v string) Option {
-	return func(o *Options) { o.Profile = v; o.origin[optionProfile].SetByCode() }
+	return func(o *Options) { o.Profile = v; o.optOrigin[optionProfile].SetByCode() }
 }
 
 // WithAccessKeyID sets AccessKeyID, a static access key id, with
 // secret_access_key; empty uses the default credential chain (environment,
 // shared files, SSO, web identity, instance role). It takes a string.
 func WithAccessKeyID(v string) Option {
-	return func(o *Options) { o.AccessKeyID = v; o.origin[optionAccessKeyID].SetByCode() }
+	return func(o *Options) { o.AccessKeyID = v; o.optOrigin[optionAccessKeyID].SetByCode() }
 }
 
 // WithSecretAccessKey sets SecretAccessKey, the secret of access_key_id.
 // It takes a string.
 func WithSecretAccessKey(v string) Option {
-	return func(o *Options) { o.SecretAccessKey = v; o.origin[optionSecretAccessKey].SetByCode() }
+	return func(o *Options) { o.SecretAccessKey = v; o.optOrigin[optionSecretAccessKey].SetByCode() }
 }
 
 // WithSessionToken sets SessionToken, the session token of temporary
 // static credentials. It takes a string.
 func WithSessionToken(v string) Option {
-	return func(o *Options) { o.SessionToken = v; o.origin[optionSessionToken].SetByCode() }
+	return func(o *Options) { o.SessionToken = v; o.optOrigin[optionSessionToken].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -364,14 +363,14 @@ func WithSessionToken(v string) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1MiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) { o.MaxRecordBytes = v; o.origin[optionMaxRecordBytes].SetByCode() }
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithMaxBatchRecords sets MaxBatchRecords, the most records one Write
 // call accepts; the writer sends them in PutRecords calls of at most 500.
 // It takes an integer from 1 to 10000.
 func WithMaxBatchRecords(v int) Option {
-	return func(o *Options) { o.MaxBatchRecords = v; o.origin[optionMaxBatchRecords].SetByCode() }
+	return func(o *Options) { o.MaxBatchRecords = v; o.optOrigin[optionMaxBatchRecords].SetByCode() }
 }
 
 // WithMaxBatchBytes sets MaxBatchBytes, the most bytes (summed
@@ -379,14 +378,14 @@ func WithMaxBatchRecords(v int) Option {
 // PutRecords calls of at most 5 MiB. It takes a size (such as 512, 64KiB
 // or 5MiB) from 1B to 64MiB.
 func WithMaxBatchBytes(v int) Option {
-	return func(o *Options) { o.MaxBatchBytes = v; o.origin[optionMaxBatchBytes].SetByCode() }
+	return func(o *Options) { o.MaxBatchBytes = v; o.optOrigin[optionMaxBatchBytes].SetByCode() }
 }
 
 // WithGetRecordsLimit sets GetRecordsLimit, the most records one
 // GetRecords call asks for (never more than the reader's Fetch asks for).
 // It takes an integer from 1 to 10000.
 func WithGetRecordsLimit(v int) Option {
-	return func(o *Options) { o.GetRecordsLimit = v; o.origin[optionGetRecordsLimit].SetByCode() }
+	return func(o *Options) { o.GetRecordsLimit = v; o.optOrigin[optionGetRecordsLimit].SetByCode() }
 }
 
 // WithPollInterval sets PollInterval, the least time between two
@@ -394,7 +393,7 @@ func WithGetRecordsLimit(v int) Option {
 // allows 5 calls per second per shard). It takes a duration (such as
 // 500ms, 10s or 2m) of at least 1ns.
 func WithPollInterval(v time.Duration) Option {
-	return func(o *Options) { o.PollInterval = v; o.origin[optionPollInterval].SetByCode() }
+	return func(o *Options) { o.PollInterval = v; o.optOrigin[optionPollInterval].SetByCode() }
 }
 
 // WithThrottleBackoff sets ThrottleBackoff, the first wait of a reader
@@ -402,28 +401,28 @@ func WithPollInterval(v time.Duration) Option {
 // row, up to 30 times it. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ns.
 func WithThrottleBackoff(v time.Duration) Option {
-	return func(o *Options) { o.ThrottleBackoff = v; o.origin[optionThrottleBackoff].SetByCode() }
+	return func(o *Options) { o.ThrottleBackoff = v; o.optOrigin[optionThrottleBackoff].SetByCode() }
 }
 
 // WithRequestTimeout sets RequestTimeout, bounds one request to Kinesis,
 // retries included. It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ns.
 func WithRequestTimeout(v time.Duration) Option {
-	return func(o *Options) { o.RequestTimeout = v; o.origin[optionRequestTimeout].SetByCode() }
+	return func(o *Options) { o.RequestTimeout = v; o.optOrigin[optionRequestTimeout].SetByCode() }
 }
 
 // WithCreateStream sets CreateStream, create the stream with Shards shards
 // if it does not exist, and wait until it is ACTIVE (tests and demos); an
 // existing stream is used as it is. It takes true or false.
 func WithCreateStream(v bool) Option {
-	return func(o *Options) { o.CreateStream = v; o.origin[optionCreateStream].SetByCode() }
+	return func(o *Options) { o.CreateStream = v; o.optOrigin[optionCreateStream].SetByCode() }
 }
 
 // WithShards sets Shards, the shard count of a stream made by
 // create_stream=true; more than 1 needs create_stream. It takes an integer
 // from 1 to 10000.
 func WithShards(v int) Option {
-	return func(o *Options) { o.Shards = v; o.origin[optionShards].SetByCode() }
+	return func(o *Options) { o.Shards = v; o.optOrigin[optionShards].SetByCode() }
 }
 
 // ParseURL returns the options of a kinesis URL (kinesis://STREAM?OPTIONS): the

@@ -6,7 +6,6 @@ package pulsar
 import (
 	"net/url"
 	"os"
-
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -189,7 +188,7 @@ type Options struct {
 	// 512, 64KiB or 5MiB) from 1B to 1GiB. Default 4MiB.
 	MaxRecordBytes int
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -233,7 +232,7 @@ const optForm = "pulsar://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "pulsar", Form: optForm, Prefix: "pulsar: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{
 		optionTenant: {
 			Field: "Tenant", Query: "tenant", Env: "UNISTREAM_PULSAR_TENANT", With: "WithTenant",
@@ -420,114 +419,114 @@ func (o *Options) Apply(opts ...Option) {
 // WithTenant sets Tenant, the tenant of a topic given by its short name.
 // It takes a string.
 func WithTenant(v string) Option {
-	return func(o *Options) { o.Tenant = v; o.origin[optionTenant].SetByCode() }
+	return func(o *Options) { o.Tenant = v; o.optOrigin[optionTenant].SetByCode() }
 }
 
 // WithNamespace sets Namespace, the namespace of a topic given by its
 // short name. It takes a string.
 func WithNamespace(v string) Option {
-	return func(o *Options) { o.Namespace = v; o.origin[optionNamespace].SetByCode() }
+	return func(o *Options) { o.Namespace = v; o.optOrigin[optionNamespace].SetByCode() }
 }
 
 // WithLookup sets Lookup, how the client finds topics - binary (the hosts
 // are brokers, pulsar:// or pulsar+ssl://) or http (the hosts are the HTTP
 // service, http:// or https://). It takes one of binary or http.
 func WithLookup(v string) Option {
-	return func(o *Options) { o.Lookup = v; o.origin[optionLookup].SetByCode() }
+	return func(o *Options) { o.Lookup = v; o.optOrigin[optionLookup].SetByCode() }
 }
 
 // WithTLS sets TLS, connect with TLS (pulsar+ssl:// or https://); any TLS
 // file or flag implies it, and tls=false with one of them is an error. It
 // takes true or false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.origin[optionTLS].SetByCode() }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithTLSCAFile sets TLSCAFile, a PEM file of the CAs that sign the
 // brokers' certificates (the system pool if empty). It takes a string.
 func WithTLSCAFile(v string) Option {
-	return func(o *Options) { o.TLSCAFile = v; o.origin[optionTLSCAFile].SetByCode() }
+	return func(o *Options) { o.TLSCAFile = v; o.optOrigin[optionTLSCAFile].SetByCode() }
 }
 
 // WithTLSCertFile sets TLSCertFile, the client's PEM certificate file for
 // TLS authentication; give tls_key with it. It takes a string.
 func WithTLSCertFile(v string) Option {
-	return func(o *Options) { o.TLSCertFile = v; o.origin[optionTLSCertFile].SetByCode() }
+	return func(o *Options) { o.TLSCertFile = v; o.optOrigin[optionTLSCertFile].SetByCode() }
 }
 
 // WithTLSKeyFile sets TLSKeyFile, the client's PEM key file for TLS
 // authentication; give tls_cert with it. It takes a string.
 func WithTLSKeyFile(v string) Option {
-	return func(o *Options) { o.TLSKeyFile = v; o.origin[optionTLSKeyFile].SetByCode() }
+	return func(o *Options) { o.TLSKeyFile = v; o.optOrigin[optionTLSKeyFile].SetByCode() }
 }
 
 // WithTLSInsecure sets TLSInsecure, accept any broker certificate (tests
 // only). It takes true or false.
 func WithTLSInsecure(v bool) Option {
-	return func(o *Options) { o.TLSInsecure = v; o.origin[optionTLSInsecure].SetByCode() }
+	return func(o *Options) { o.TLSInsecure = v; o.optOrigin[optionTLSInsecure].SetByCode() }
 }
 
 // WithTLSVerifyHostname sets TLSVerifyHostname, check that the broker's
 // certificate names the host connected to. It takes true or false.
 func WithTLSVerifyHostname(v bool) Option {
-	return func(o *Options) { o.TLSVerifyHostname = v; o.origin[optionTLSVerifyHostname].SetByCode() }
+	return func(o *Options) { o.TLSVerifyHostname = v; o.optOrigin[optionTLSVerifyHostname].SetByCode() }
 }
 
 // WithAuthToken sets AuthToken, a JWT for token authentication. It takes a
 // string.
 func WithAuthToken(v string) Option {
-	return func(o *Options) { o.AuthToken = v; o.origin[optionAuthToken].SetByCode() }
+	return func(o *Options) { o.AuthToken = v; o.optOrigin[optionAuthToken].SetByCode() }
 }
 
 // WithAuthTokenFile sets AuthTokenFile, a file holding the JWT for token
 // authentication, read again when the token is needed. It takes a string.
 func WithAuthTokenFile(v string) Option {
-	return func(o *Options) { o.AuthTokenFile = v; o.origin[optionAuthTokenFile].SetByCode() }
+	return func(o *Options) { o.AuthTokenFile = v; o.optOrigin[optionAuthTokenFile].SetByCode() }
 }
 
 // WithOAuth2IssuerURL sets OAuth2IssuerURL, OAuth2 client-credentials
 // authentication - the issuer's URL (https). It takes a string.
 func WithOAuth2IssuerURL(v string) Option {
-	return func(o *Options) { o.OAuth2IssuerURL = v; o.origin[optionOAuth2IssuerURL].SetByCode() }
+	return func(o *Options) { o.OAuth2IssuerURL = v; o.optOrigin[optionOAuth2IssuerURL].SetByCode() }
 }
 
 // WithOAuth2Audience sets OAuth2Audience, OAuth2 - the audience of the
 // token. It takes a string.
 func WithOAuth2Audience(v string) Option {
-	return func(o *Options) { o.OAuth2Audience = v; o.origin[optionOAuth2Audience].SetByCode() }
+	return func(o *Options) { o.OAuth2Audience = v; o.optOrigin[optionOAuth2Audience].SetByCode() }
 }
 
 // WithOAuth2KeyFile sets OAuth2KeyFile, OAuth2 - the JSON credentials file
 // (client_id, client_secret) of the client. It takes a string.
 func WithOAuth2KeyFile(v string) Option {
-	return func(o *Options) { o.OAuth2KeyFile = v; o.origin[optionOAuth2KeyFile].SetByCode() }
+	return func(o *Options) { o.OAuth2KeyFile = v; o.optOrigin[optionOAuth2KeyFile].SetByCode() }
 }
 
 // WithOAuth2Scope sets OAuth2Scope, OAuth2 - the scope asked for
 // (optional). It takes a string.
 func WithOAuth2Scope(v string) Option {
-	return func(o *Options) { o.OAuth2Scope = v; o.origin[optionOAuth2Scope].SetByCode() }
+	return func(o *Options) { o.OAuth2Scope = v; o.optOrigin[optionOAuth2Scope].SetByCode() }
 }
 
 // WithConnectionTimeout sets ConnectionTimeout, bounds establishing a
 // connection to a broker. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ms.
 func WithConnectionTimeout(v time.Duration) Option {
-	return func(o *Options) { o.ConnectionTimeout = v; o.origin[optionConnectionTimeout].SetByCode() }
+	return func(o *Options) { o.ConnectionTimeout = v; o.optOrigin[optionConnectionTimeout].SetByCode() }
 }
 
 // WithOperationTimeout sets OperationTimeout, bounds one request to a
 // broker (lookup, subscribe, create a producer). It takes a duration (such
 // as 500ms, 10s or 2m) of at least 1ms.
 func WithOperationTimeout(v time.Duration) Option {
-	return func(o *Options) { o.OperationTimeout = v; o.origin[optionOperationTimeout].SetByCode() }
+	return func(o *Options) { o.OperationTimeout = v; o.optOrigin[optionOperationTimeout].SetByCode() }
 }
 
 // WithSendTimeout sets SendTimeout, how long a written message may wait
 // for the broker's receipt before it fails with a retryable per-record
 // error. It takes a duration (such as 500ms, 10s or 2m) of at least 1ms.
 func WithSendTimeout(v time.Duration) Option {
-	return func(o *Options) { o.SendTimeout = v; o.origin[optionSendTimeout].SetByCode() }
+	return func(o *Options) { o.SendTimeout = v; o.optOrigin[optionSendTimeout].SetByCode() }
 }
 
 // WithBatchingDelay sets BatchingDelay, the longest a producer holds a
@@ -535,21 +534,21 @@ func WithSendTimeout(v time.Duration) Option {
 // anyway). It takes a duration (such as 500ms, 10s or 2m) of at least
 // 1µs.
 func WithBatchingDelay(v time.Duration) Option {
-	return func(o *Options) { o.BatchingDelay = v; o.origin[optionBatchingDelay].SetByCode() }
+	return func(o *Options) { o.BatchingDelay = v; o.optOrigin[optionBatchingDelay].SetByCode() }
 }
 
 // WithReceiverQueueSize sets ReceiverQueueSize, how many messages a reader
 // lets the broker push ahead of Fetch. It takes an integer from 1 to
 // 1000000.
 func WithReceiverQueueSize(v int) Option {
-	return func(o *Options) { o.ReceiverQueueSize = v; o.origin[optionReceiverQueueSize].SetByCode() }
+	return func(o *Options) { o.ReceiverQueueSize = v; o.optOrigin[optionReceiverQueueSize].SetByCode() }
 }
 
 // WithFetchWait sets FetchWait, the longest Reader.Fetch waits for
 // messages when none are buffered. It takes a duration (such as 500ms, 10s
 // or 2m) of at least 1µs.
 func WithFetchWait(v time.Duration) Option {
-	return func(o *Options) { o.FetchWait = v; o.origin[optionFetchWait].SetByCode() }
+	return func(o *Options) { o.FetchWait = v; o.optOrigin[optionFetchWait].SetByCode() }
 }
 
 // WithDurableGroup sets DurableGroup, group mode - make the group's
@@ -558,7 +557,7 @@ func WithFetchWait(v time.Duration) Option {
 // subscription's cumulative ack follows the committed pointers. It takes
 // true or false.
 func WithDurableGroup(v bool) Option {
-	return func(o *Options) { o.DurableGroup = v; o.origin[optionDurableGroup].SetByCode() }
+	return func(o *Options) { o.DurableGroup = v; o.optOrigin[optionDurableGroup].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -566,7 +565,7 @@ func WithDurableGroup(v bool) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1GiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) { o.MaxRecordBytes = v; o.origin[optionMaxRecordBytes].SetByCode() }
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // ParseURL returns the options of a pulsar URL (pulsar://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS): the

@@ -6,7 +6,6 @@ package memstream
 import (
 	"net/url"
 	"os"
-
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -73,7 +72,7 @@ type Options struct {
 	// in code, by WithClock.
 	Now func() time.Time
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -99,7 +98,7 @@ const optForm = "mem://NAME?OPTIONS"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "mem", Form: optForm, Prefix: "memstream: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{
 		optionPartitions: {
 			Field: "Partitions", Query: "partitions", Env: "UNISTREAM_MEM_PARTITIONS", With: "WithPartitions",
@@ -169,7 +168,7 @@ func (o *Options) Apply(opts ...Option) {
 // opening an existing stream with another count is an error. It takes an
 // integer from 1 to 4096.
 func WithPartitions(v int) Option {
-	return func(o *Options) { o.Partitions = v; o.origin[optionPartitions].SetByCode() }
+	return func(o *Options) { o.Partitions = v; o.optOrigin[optionPartitions].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -177,28 +176,28 @@ func WithPartitions(v int) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // of at least 1B.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) { o.MaxRecordBytes = v; o.origin[optionMaxRecordBytes].SetByCode() }
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithMaxBatchRecords sets MaxBatchRecords, the most records one Write
 // call accepts; a larger call fails whole. It takes an integer of at least
 // 1.
 func WithMaxBatchRecords(v int) Option {
-	return func(o *Options) { o.MaxBatchRecords = v; o.origin[optionMaxBatchRecords].SetByCode() }
+	return func(o *Options) { o.MaxBatchRecords = v; o.optOrigin[optionMaxBatchRecords].SetByCode() }
 }
 
 // WithMaxBatchBytes sets MaxBatchBytes, the largest sum of record sizes
 // one Write call accepts; a larger call fails whole. It takes a size (such
 // as 512, 64KiB or 5MiB) of at least 1B.
 func WithMaxBatchBytes(v int) Option {
-	return func(o *Options) { o.MaxBatchBytes = v; o.origin[optionMaxBatchBytes].SetByCode() }
+	return func(o *Options) { o.MaxBatchBytes = v; o.optOrigin[optionMaxBatchBytes].SetByCode() }
 }
 
 // WithClock sets Now, the clock that stamps records written with a zero
 // Time (time.Now when nil); it belongs to the handle, not to the shared
 // stream.
 func WithClock(v func() time.Time) Option {
-	return func(o *Options) { o.Now = v; o.origin[optionNow].SetByCode() }
+	return func(o *Options) { o.Now = v; o.optOrigin[optionNow].SetByCode() }
 }
 
 // ParseURL returns the options of a mem URL (mem://NAME?OPTIONS): the

@@ -113,7 +113,7 @@ type Options struct {
 	// WithNetDialer.
 	Dialer *net.Dialer
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -148,7 +148,7 @@ const optForm = "kitchensink://HOST/TOPIC?OPTIONS"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "kitchensink", Form: optForm, Prefix: "kitchensink: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{
 		optionBrokers: {
 			Field: "Brokers", Query: "brokers", Env: "KS_BROKERS", With: "WithBrokers",
@@ -277,75 +277,75 @@ func (o *Options) Apply(opts ...Option) {
 // WithBrokers sets Brokers, the seed brokers. It takes a comma-separated
 // list.
 func WithBrokers(v ...string) Option {
-	return func(o *Options) { o.Brokers = slices.Clone(v); o.origin[optionBrokers].SetByCode() }
+	return func(o *Options) { o.Brokers = slices.Clone(v); o.optOrigin[optionBrokers].SetByCode() }
 }
 
 // WithTimeout sets Timeout, how long one request may take. It takes a
 // duration (such as 500ms, 10s or 2m) from 1ms to 1h.
 func WithTimeout(v time.Duration) Option {
-	return func(o *Options) { o.Timeout = v; o.origin[optionTimeout].SetByCode() }
+	return func(o *Options) { o.Timeout = v; o.optOrigin[optionTimeout].SetByCode() }
 }
 
 // WithRetries sets Retries, how often a failed request is retried. It
 // takes an integer from 0 to 10.
 func WithRetries(v int) Option {
-	return func(o *Options) { o.Retries = v; o.origin[optionRetries].SetByCode() }
+	return func(o *Options) { o.Retries = v; o.optOrigin[optionRetries].SetByCode() }
 }
 
 // WithStartOffset sets StartOffset, the offset to start at; -1 is the end,
 // -2 the start. It takes an integer of at least -2.
 func WithStartOffset(v int64) Option {
-	return func(o *Options) { o.StartOffset = v; o.origin[optionStartOffset].SetByCode() }
+	return func(o *Options) { o.StartOffset = v; o.optOrigin[optionStartOffset].SetByCode() }
 }
 
 // WithCompression sets Compression, the compression codec of written
 // batches. It takes one of none, gzip or zstd.
 func WithCompression(v string) Option {
-	return func(o *Options) { o.Compression = v; o.origin[optionCompression].SetByCode() }
+	return func(o *Options) { o.Compression = v; o.optOrigin[optionCompression].SetByCode() }
 }
 
 // WithTLS sets TLS, whether to connect with TLS. It takes true or false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.origin[optionTLS].SetByCode() }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithPassword sets Password, the SASL password. It takes a string.
 func WithPassword(v string) Option {
-	return func(o *Options) { o.Password = v; o.origin[optionPassword].SetByCode() }
+	return func(o *Options) { o.Password = v; o.optOrigin[optionPassword].SetByCode() }
 }
 
 // WithTokens sets Tokens, the bearer tokens to try in turn. It takes a
 // comma-separated list.
 func WithTokens(v ...string) Option {
-	return func(o *Options) { o.Tokens = slices.Clone(v); o.origin[optionTokens].SetByCode() }
+	return func(o *Options) { o.Tokens = slices.Clone(v); o.optOrigin[optionTokens].SetByCode() }
 }
 
 // WithRegion sets Region, the region of the cluster. It takes a non-empty
 // string.
 func WithRegion(v string) Option {
-	return func(o *Options) { o.Region = v; o.origin[optionRegion].SetByCode() }
+	return func(o *Options) { o.Region = v; o.optOrigin[optionRegion].SetByCode() }
 }
 
 // WithBuffer sets Buffer, the size of the write buffer. It takes a size
 // (such as 512, 64KiB or 5MiB) from 1KiB to 1GiB.
 func WithBuffer(v int) Option {
-	return func(o *Options) { o.Buffer = v; o.origin[optionBuffer].SetByCode() }
+	return func(o *Options) { o.Buffer = v; o.optOrigin[optionBuffer].SetByCode() }
 }
 
 // WithFeatures sets Features, the optional features to enable. It takes a
 // comma-separated list of a, b or c.
 func WithFeatures(v ...string) Option {
-	return func(o *Options) { o.Features = slices.Clone(v); o.origin[optionFeatures].SetByCode() }
+	return func(o *Options) { o.Features = slices.Clone(v); o.optOrigin[optionFeatures].SetByCode() }
 }
 
 // WithLogger sets Logger, the function that receives log lines.
 func WithLogger(v func(msg string)) Option {
-	return func(o *Options) { o.Logger = v; o.origin[optionLogger].SetByCode() }
+	return func(o *Options) { o.Logger = v; o.optOrigin[optionLogger].SetByCode() }
 }
 
 // WithNetDialer sets Dialer, the dialer of broker connections.
 func WithNetDialer(v *net.Dialer) Option {
-	return func(o *Options) { o.Dialer = v; o.origin[optionDialer].SetByCode() }
+	return func(o *Options) { o.Dialer = v; o.optOrigin[optionDialer].SetByCode() }
 }
 
 // ParseURL returns the options of a kitchensink URL (kitchensink://HOST/TOPIC?OPTIONS): the

@@ -27,7 +27,7 @@ type Options struct {
 	// the query (hand-written, see Target).
 	Target
 
-	origin [optCount]opttable.Origin // where each option's value came from
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -48,7 +48,7 @@ const optForm = "minimal:NAME"
 // and shows the options with it.
 var optTable = &opttable.Table[Options]{
 	Scheme: "minimal", Form: optForm, Prefix: "minimal: ",
-	Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 	Options: []opttable.Option[Options]{},
 }
 

@@ -8,7 +8,7 @@
 //
 //	var optTable = &opttable.Table[Options]{
 //		Scheme: "mem", Prefix: "memstream: ", Form: "mem://NAME?OPTIONS",
-//		Origins: func(o *Options) []opttable.Origin { return o.origin[:] },
+//		Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
 //		Options: []opttable.Option[Options]{{
 //			Field: "Partitions", Query: "partitions", Expected: "an integer of at least 1",
 //			Value: opttable.Int(func(o *Options) *int { return &o.Partitions }),
