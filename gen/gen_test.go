@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/format"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,23 @@ func TestGenerateIsDeterministic(t *testing.T) {
 				t.Errorf("%s differs between two runs", name)
 			}
 		}
+	}
+}
+
+// TestPruneImportsLeavesNoGap drops an unused import from the middle of a
+// group without leaving a blank line where it was.
+func TestPruneImportsLeavesNoGap(t *testing.T) {
+	src := "package p\n\nimport (\n\t\"net/url\"\n\t\"slices\"\n\t\"time\"\n\n\t\"example.com/m/stream/driver/optvalue\"\n)\n\nvar _ = url.URL{}\nvar _ = time.Second\n"
+	pruned, err := pruneImports([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := format.Source(pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "package p\n\nimport (\n\t\"net/url\"\n\t\"time\"\n)\n\nvar _ = url.URL{}\nvar _ = time.Second\n"
+	if string(got) != want {
+		t.Errorf("pruneImports then gofmt =\n%s\nwant\n%s", got, want)
 	}
 }

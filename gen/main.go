@@ -11,9 +11,10 @@
 // writes, in each adapter folder:
 //
 //   - zz_generated_options.go: the Options struct with its defaults,
-//     DefaultOptions, NewOptions, the Option functions, ParseURL,
-//     ParseURLEnv, FromEnv, Validate, IsSet, String (secrets redacted) and
-//     Capabilities;
+//     DefaultOptions, NewOptions, the Option functions, the option table
+//     and Capabilities; ParseURL, ParseURLEnv, FromEnv, Validate, IsSet and
+//     String (secrets redacted) call the runtime stream/driver/opttable
+//     with the table;
 //   - zz_generated_register.go: the registration of the URL scheme, calling
 //     the hand-written opener, with CheckURL (driver.URLChecker), which
 //     checks a URL with ParseURL without opening it;
@@ -34,8 +35,10 @@
 // for checks between options. The
 // generated code declares Options, Option, DefaultOptions, NewOptions,
 // ParseURL, ParseURLEnv, FromEnv, openURL, the Default<Option> constants,
-// the option indexes option<Option> and unexported names starting with opt;
-// hand-written code must not.
+// the option indexes option<Option>, the method where and unexported names
+// starting with opt (among them the field optOrigin); hand-written code
+// must not. Hand-written code may call o.where(option<Option>) to name an
+// option in an error as the user gave it.
 //
 // A problem in a spec is reported as "file:line: what is wrong", all
 // problems at once, and nothing is written.

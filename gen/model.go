@@ -60,8 +60,11 @@ type optData struct {
 	Field, Param string
 	// Expected is the form of a valid value, with constraints.
 	Expected string
-	// Set, Check and Show are func literals (Set and Check may be "nil").
-	Set, Check, Show string
+	// Kind names the opttable constructor of the field's value (Int,
+	// SecretString, Custom...).
+	Kind string
+	// Check is the func literal that checks the value; "" for none.
+	Check string
 	// DefaultExpr is the Go expression of the default; empty for the zero value.
 	DefaultExpr string
 	// FieldDoc and WithDoc are the doc comments, without "// ".
@@ -104,7 +107,7 @@ func newAdapterData(s *Spec, module string) *adapterData {
 	var keys []string
 	imports := map[string]bool{}
 	for _, o := range s.Options {
-		od := newOptData(s, o)
+		od := newOptData(o)
 		d.Opts = append(d.Opts, od)
 		if o.Query != "" {
 			keys = append(keys, o.Query)
@@ -209,47 +212,51 @@ func durationExpr(d time.Duration) string {
 	return fmt.Sprintf("%d * time.Nanosecond", d)
 }
 
-func newOptData(s *Spec, o *OptionSpec) *optData {
-	od := &optData{OptionSpec: o, ID: "option" + o.Name, Expected: expected(o), Set: "nil", Check: "nil"}
-	f := "o." + o.Name
-	parse := ""
-	switch o.Type {
-	case typeInt:
-		od.Field, parse, od.Show = "int", "strconv.Atoi(s)", "strconv.Itoa("+f+")"
-	case typeInt64:
-		od.Field, parse, od.Show = "int64", "optvalue.ParseInt64(s)", "strconv.FormatInt("+f+", 10)"
-	case typeSize:
-		od.Field, parse, od.Show = "int", "optvalue.ParseSize(s)", "optvalue.FormatSize(int64("+f+"))"
-	case typeDuration:
-		od.Field, parse, od.Show = "time.Duration", "time.ParseDuration(s)", f+".String()"
-	case typeBool:
-		od.Field, parse, od.Show = "bool", "strconv.ParseBool(s)", "strconv.FormatBool("+f+")"
-	case typeString, typeEnum:
-		od.Field, od.Show = "string", "strconv.Quote("+f+")"
-		if o.Secret {
-			od.Show = "optvalue.Redact(" + f + " != \"\")"
-		}
-	case typeStrings:
-		od.Field, parse, od.Show = "[]string", "optvalue.ParseList(s)", "optvalue.FormatList("+f+")"
-		if o.Secret {
-			od.Show = "optvalue.Redact(len(" + f + ") > 0)"
-		}
-	case typeCustom:
-		od.Field, od.Show = o.GoType, "optvalue.ShowCustom("+f+")"
-	}
-	od.Param = od.Field
-	od.Assign = f + " = v"
+// newOptData computes the generated code and the docs of one option.
+func newOptData(o *OptionSpec) *optData {
+	od := &optData{OptionSpec: o, ID: "option" + o.Name, Expected: expected(o), How: howToSet(o)}
+	od.Field, od.Kind = goType(o)
+	od.Param, od.Assign = od.Field, "o."+o.Name+" = v"
 	if o.Type == typeStrings {
-		od.Param = "...string"
-		od.Assign = f + " = slices.Clone(v)"
+		od.Param, od.Assign = "...string", "o."+o.Name+" = slices.Clone(v)"
 	}
-	switch {
-	case o.Type == typeCustom:
-	case parse == "":
-		od.Set = "func(o *Options, s string) error { " + f + " = s; return nil }"
-	default:
-		od.Set = "func(o *Options, s string) error { v, err := " + parse + "; if err != nil { return err }; " + f + " = v; return nil }"
+	od.Check = checkExpr(o)
+	od.DefaultExpr = defaultExpr(o)
+	setDocCells(od)
+	od.FieldDoc, od.WithDoc = docComments(od)
+	return od
+}
+
+// valueKinds are the Go field type and the opttable value constructor of
+// each option type but custom.
+var valueKinds = map[string]struct{ field, kind string }{
+	typeInt:      {"int", "Int"},
+	typeInt64:    {"int64", "Int64"},
+	typeSize:     {"int", "Size"},
+	typeDuration: {"time.Duration", "Duration"},
+	typeBool:     {"bool", "Bool"},
+	typeString:   {"string", "String"},
+	typeEnum:     {"string", "String"},
+	typeStrings:  {"[]string", "List"},
+}
+
+// goType is the Go type of o's field and the opttable constructor of its
+// value (Int, SecretString, Custom...).
+func goType(o *OptionSpec) (field, kind string) {
+	if o.Type == typeCustom {
+		return o.GoType, "Custom"
 	}
+	k := valueKinds[o.Type]
+	if o.Secret {
+		return k.field, "Secret" + k.kind
+	}
+	return k.field, k.kind
+}
+
+// checkExpr is the func literal that checks o's bounds, allowed values and
+// required non-emptiness; "" when any value is valid.
+func checkExpr(o *OptionSpec) string {
+	f := "o." + o.Name
 	var conds []string
 	if o.minV != nil {
 		conds = append(conds, fmt.Sprintf("%s >= %d", f, *o.minV))
@@ -264,79 +271,102 @@ func newOptData(s *Spec, o *OptionSpec) *optData {
 		conds = append(conds, "len("+f+") > 0")
 	}
 	if len(o.OneOf) > 0 {
-		quoted := make([]string, len(o.OneOf))
-		for i, v := range o.OneOf {
-			quoted[i] = strconv.Quote(v)
-		}
 		fn := "optvalue.OneOf"
 		if o.Type == typeStrings {
 			fn = "optvalue.AllOf"
 		}
-		conds = append(conds, fmt.Sprintf("%s(%s, %s)", fn, f, strings.Join(quoted, ", ")))
+		conds = append(conds, fmt.Sprintf("%s(%s, %s)", fn, f, quoteAll(o.OneOf)))
 	}
-	if len(conds) > 0 {
-		od.Check = "func(o *Options) bool { return " + strings.Join(conds, " && ") + " }"
+	if len(conds) == 0 {
+		return ""
 	}
-	if o.HasDefault {
-		if o.Type == typeStrings {
-			if len(o.DefaultList) > 0 {
-				q := make([]string, len(o.DefaultList))
-				for i, v := range o.DefaultList {
-					q[i] = strconv.Quote(v)
-				}
-				od.DefaultExpr = "[]string{" + strings.Join(q, ", ") + "}"
-			}
-		} else {
-			od.DefaultExpr = "Default" + o.Name
-		}
-	}
+	return "func(o *Options) bool { return " + strings.Join(conds, " && ") + " }"
+}
 
-	// Where it is set, for docs and errors.
+// quoteAll is vs as Go string literals separated by commas.
+func quoteAll(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// defaultExpr is the Go expression of o's default in DefaultOptions; ""
+// for the zero value.
+func defaultExpr(o *OptionSpec) string {
+	switch {
+	case !o.HasDefault:
+		return ""
+	case o.Type != typeStrings:
+		return "Default" + o.Name
+	case len(o.DefaultList) > 0:
+		return "[]string{" + quoteAll(o.DefaultList) + "}"
+	}
+	return ""
+}
+
+// howToSet lists the ways to set o, for errors and doc comments.
+func howToSet(o *OptionSpec) string {
 	var how []string
 	if o.Query != "" {
 		how = append(how, "URL query key "+o.Query)
-		od.DocQuery = "`" + o.Query + "`"
 	}
 	if o.Env != "" {
 		how = append(how, "environment variable "+o.Env)
-		od.DocEnv = "`" + o.Env + "`"
 	}
 	if o.With != "" {
 		how = append(how, o.With)
-		od.DocWith = "`" + o.With + "`"
 	}
-	od.How = orList(how)
+	return orList(how)
+}
 
+// setDocCells fills the cells of od's row in the docs table.
+func setDocCells(od *optData) {
+	o := od.OptionSpec
+	code := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "`" + s + "`"
+	}
+	od.DocQuery, od.DocEnv, od.DocWith = code(o.Query), code(o.Env), code(o.With)
 	od.DocType = o.Type
 	if o.Type == typeCustom {
-		od.DocType = "`" + o.GoType + "`"
+		od.DocType = code(o.GoType)
 	}
 	od.DocValid = od.Expected
+	od.DocDefault = docDefault(o)
+}
+
+// docDefault is o's default in the docs table: `value`, empty, required,
+// unset or (secret).
+func docDefault(o *OptionSpec) string {
+	var text string
 	switch {
 	case o.Required:
-		od.DocDefault = "required"
+		return "required"
 	case o.Type == typeCustom:
-		od.DocDefault = "unset"
+		return "unset"
 	case o.Secret && o.Default != "":
-		od.DocDefault = "(secret)"
+		return "(secret)"
 	case o.HasDefault && o.Type == typeStrings:
-		od.DocDefault = "`" + o.Default + "`"
-		if o.Default == "" {
-			od.DocDefault = "empty"
-		}
+		text = o.Default
 	case o.HasDefault:
-		od.DocDefault = "`" + defaultDisplay(o) + "`"
-		if o.Default == "" {
-			od.DocDefault = "empty"
-		}
+		text = defaultDisplay(o)
 	default:
-		od.DocDefault = "`" + zeroText(o.Type) + "`"
-		if zeroText(o.Type) == "" {
-			od.DocDefault = "empty"
-		}
+		text = zeroText(o.Type)
 	}
+	if text == "" {
+		return "empty"
+	}
+	return "`" + text + "`"
+}
 
-	// Doc comments.
+// docComments are the doc comments of od's field and With function,
+// without "// ".
+func docComments(od *optData) (field, with []string) {
+	o := od.OptionSpec
 	doc := []string{fmt.Sprintf("%s is %s.", o.Name, phrase(o.Doc))}
 	if o.Type == typeCustom {
 		doc = append(doc, "Set only in code, by "+o.With+".")
@@ -352,16 +382,15 @@ func newOptData(s *Spec, o *OptionSpec) *optData {
 	if o.Secret {
 		doc = append(doc, "Secret: String and errors show *** instead.")
 	}
-	od.FieldDoc = wrap(strings.Join(doc, " "), 72)
+	field = wrap(strings.Join(doc, " "), 72)
 	if o.With != "" {
 		text := fmt.Sprintf("%s sets %s, %s.", o.With, o.Name, phrase(o.Doc))
 		if o.Type != typeCustom {
 			text += " It takes " + od.Expected + "."
 		}
-		od.WithDoc = wrap(text, 72)
+		with = wrap(text, 72)
 	}
-	_ = s
-	return od
+	return field, with
 }
 
 // defaultDisplay shows an option's default as a user writes it.

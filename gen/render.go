@@ -68,7 +68,7 @@ func capLimit(c CapLimit, typ string, d *adapterData) string {
 
 // stdImports are the imports the options template always lists; unused
 // ones are removed after rendering.
-var stdImports = []string{"errors", "fmt", "math", "net/url", "os", "reflect", "slices", "strconv", "strings", "time"}
+var stdImports = []string{"net/url", "os", "slices", "time"}
 
 // GenerateAdapter renders the files of one adapter: file name to content.
 // A nil content means the file must not exist (the conformance entry of a
@@ -136,11 +136,12 @@ func renderGo(name string, d *adapterData) ([]byte, error) {
 	return out, nil
 }
 
-// pruneImports drops the imports of stdImports and of the module's driver
-// and optvalue packages that the file does not use.
+// pruneImports drops the imports of stdImports and of the module's driver,
+// opttable and optvalue packages that the file does not use. It removes
+// their lines from the text, so that no blank line is left where they were.
 func pruneImports(src []byte) ([]byte, error) {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "generated.go", src, parser.ParseComments)
+	f, err := parser.ParseFile(fset, "generated.go", src, 0)
 	if err != nil {
 		return nil, fmt.Errorf("generated code does not parse (a generator bug): %w\n%s", err, numbered(src))
 	}
@@ -153,26 +154,35 @@ func pruneImports(src []byte) ([]byte, error) {
 		}
 		return true
 	})
-	for _, decl := range f.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.IMPORT {
+	drop := map[int]bool{}
+	for _, is := range f.Imports {
+		path, _ := strconv.Unquote(is.Path.Value)
+		if is.Name != nil || !slices.Contains(stdImports, path) && !isModuleImport(path) {
 			continue
 		}
-		gd.Specs = slices.DeleteFunc(gd.Specs, func(sp ast.Spec) bool {
-			is := sp.(*ast.ImportSpec)
-			path, _ := strconv.Unquote(is.Path.Value)
-			if is.Name != nil || !slices.Contains(stdImports, path) && !strings.HasSuffix(path, "/stream/driver") && !strings.HasSuffix(path, "/stream/driver/optvalue") {
-				return false
-			}
-			return !used[path[strings.LastIndexByte(path, '/')+1:]]
-		})
+		if !used[path[strings.LastIndexByte(path, '/')+1:]] {
+			drop[fset.Position(is.Pos()).Line] = true
+		}
 	}
-	f.Imports = nil
-	var buf bytes.Buffer
-	if err := format.Node(&buf, fset, f); err != nil {
-		return nil, fmt.Errorf("print generated code: %w", err)
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	out := make([]byte, 0, len(src))
+	for i, l := range lines {
+		if !drop[i+1] {
+			out = append(out, l...)
+		}
 	}
-	return buf.Bytes(), nil
+	return out, nil
+}
+
+// isModuleImport reports whether path is one of the module's packages the
+// templates import whether or not the file uses them.
+func isModuleImport(path string) bool {
+	for _, suffix := range []string{"/stream/driver", "/stream/driver/opttable", "/stream/driver/optvalue"} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // numbered prefixes each line with its number, for generator bug reports.

@@ -32,7 +32,7 @@ func opts(t Target, mod func(*Options)) Options {
 
 // values drops where the options came from, to compare values only.
 func values(o Options) Options {
-	o.src, o.raw = [optCount]optSource{}, [optCount]string{}
+	clear(o.optOrigin[:])
 	return o
 }
 

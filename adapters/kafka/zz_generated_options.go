@@ -4,18 +4,12 @@
 package kafka
 
 import (
-	"errors"
-	"fmt"
-
 	"net/url"
 	"os"
-
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
@@ -195,8 +189,7 @@ type Options struct {
 	// integer from 1 to 10000. Default 1.
 	Partitions int
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -232,305 +225,160 @@ const (
 	optCount
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{
-	optionClientID: {
-		field: "ClientID", query: "client_id", env: "UNISTREAM_KAFKA_CLIENT_ID", with: "WithClientID",
-		expected: "a string", how: "URL query key client_id, environment variable UNISTREAM_KAFKA_CLIENT_ID or WithClientID",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.ClientID = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.ClientID) },
-	},
-	optionTLS: {
-		field: "TLS", query: "tls", env: "UNISTREAM_KAFKA_TLS", with: "WithTLS",
-		expected: "true or false", how: "URL query key tls, environment variable UNISTREAM_KAFKA_TLS or WithTLS",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLS = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLS) },
-	},
-	optionTLSCAFile: {
-		field: "TLSCAFile", query: "tls_ca", env: "UNISTREAM_KAFKA_TLS_CA", with: "WithTLSCAFile",
-		expected: "a string", how: "URL query key tls_ca, environment variable UNISTREAM_KAFKA_TLS_CA or WithTLSCAFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSCAFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSCAFile) },
-	},
-	optionTLSCertFile: {
-		field: "TLSCertFile", query: "tls_cert", env: "UNISTREAM_KAFKA_TLS_CERT", with: "WithTLSCertFile",
-		expected: "a string", how: "URL query key tls_cert, environment variable UNISTREAM_KAFKA_TLS_CERT or WithTLSCertFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSCertFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSCertFile) },
-	},
-	optionTLSKeyFile: {
-		field: "TLSKeyFile", query: "tls_key", env: "UNISTREAM_KAFKA_TLS_KEY", with: "WithTLSKeyFile",
-		expected: "a string", how: "URL query key tls_key, environment variable UNISTREAM_KAFKA_TLS_KEY or WithTLSKeyFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSKeyFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSKeyFile) },
-	},
-	optionTLSServerName: {
-		field: "TLSServerName", query: "tls_server_name", env: "UNISTREAM_KAFKA_TLS_SERVER_NAME", with: "WithTLSServerName",
-		expected: "a string", how: "URL query key tls_server_name, environment variable UNISTREAM_KAFKA_TLS_SERVER_NAME or WithTLSServerName",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSServerName = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSServerName) },
-	},
-	optionTLSInsecure: {
-		field: "TLSInsecure", query: "tls_insecure", env: "UNISTREAM_KAFKA_TLS_INSECURE", with: "WithTLSInsecure",
-		expected: "true or false", how: "URL query key tls_insecure, environment variable UNISTREAM_KAFKA_TLS_INSECURE or WithTLSInsecure",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLSInsecure = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLSInsecure) },
-	},
-	optionSASLMechanism: {
-		field: "SASLMechanism", query: "sasl_mechanism", env: "UNISTREAM_KAFKA_SASL_MECHANISM", with: "WithSASLMechanism",
-		expected: "a string", how: "URL query key sasl_mechanism, environment variable UNISTREAM_KAFKA_SASL_MECHANISM or WithSASLMechanism",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.SASLMechanism = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.SASLMechanism) },
-	},
-	optionSASLUser: {
-		field: "SASLUser", query: "sasl_user", env: "UNISTREAM_KAFKA_SASL_USER", with: "WithSASLUser",
-		expected: "a string", how: "URL query key sasl_user, environment variable UNISTREAM_KAFKA_SASL_USER or WithSASLUser",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.SASLUser = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.SASLUser) },
-	},
-	optionSASLPassword: {
-		field: "SASLPassword", query: "sasl_password", env: "UNISTREAM_KAFKA_SASL_PASSWORD", with: "WithSASLPassword",
-		expected: "a string", how: "URL query key sasl_password, environment variable UNISTREAM_KAFKA_SASL_PASSWORD or WithSASLPassword",
-		secret: true, required: false,
-		set:   func(o *Options, s string) error { o.SASLPassword = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(o.SASLPassword != "") },
-	},
-	optionCompression: {
-		field: "Compression", query: "compression", env: "UNISTREAM_KAFKA_COMPRESSION", with: "WithCompression",
-		expected: "one of none, gzip, snappy, lz4 or zstd", how: "URL query key compression, environment variable UNISTREAM_KAFKA_COMPRESSION or WithCompression",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Compression = s; return nil },
-		check: func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "snappy", "lz4", "zstd") },
-		show:  func(o *Options) string { return strconv.Quote(o.Compression) },
-	},
-	optionMaxRecordBytes: {
-		field: "MaxRecordBytes", query: "max_record_bytes", env: "UNISTREAM_KAFKA_MAX_RECORD_BYTES", with: "WithMaxRecordBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB", how: "URL query key max_record_bytes, environment variable UNISTREAM_KAFKA_MAX_RECORD_BYTES or WithMaxRecordBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxRecordBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1073725440 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
-	},
-	optionFetchMaxBytes: {
-		field: "FetchMaxBytes", query: "fetch_max_bytes", env: "UNISTREAM_KAFKA_FETCH_MAX_BYTES", with: "WithFetchMaxBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB", how: "URL query key fetch_max_bytes, environment variable UNISTREAM_KAFKA_FETCH_MAX_BYTES or WithFetchMaxBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.FetchMaxBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.FetchMaxBytes >= 1 && o.FetchMaxBytes <= 1073725440 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.FetchMaxBytes)) },
-	},
-	optionDialTimeout: {
-		field: "DialTimeout", query: "dial_timeout", env: "UNISTREAM_KAFKA_DIAL_TIMEOUT", with: "WithDialTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key dial_timeout, environment variable UNISTREAM_KAFKA_DIAL_TIMEOUT or WithDialTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.DialTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.DialTimeout >= 1 },
-		show:  func(o *Options) string { return o.DialTimeout.String() },
-	},
-	optionRequestTimeout: {
-		field: "RequestTimeout", query: "request_timeout", env: "UNISTREAM_KAFKA_REQUEST_TIMEOUT", with: "WithRequestTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key request_timeout, environment variable UNISTREAM_KAFKA_REQUEST_TIMEOUT or WithRequestTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.RequestTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.RequestTimeout >= 1 },
-		show:  func(o *Options) string { return o.RequestTimeout.String() },
-	},
-	optionDeliveryTimeout: {
-		field: "DeliveryTimeout", query: "delivery_timeout", env: "UNISTREAM_KAFKA_DELIVERY_TIMEOUT", with: "WithDeliveryTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key delivery_timeout, environment variable UNISTREAM_KAFKA_DELIVERY_TIMEOUT or WithDeliveryTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.DeliveryTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.DeliveryTimeout >= 1 },
-		show:  func(o *Options) string { return o.DeliveryTimeout.String() },
-	},
-	optionMetadataMinAge: {
-		field: "MetadataMinAge", query: "metadata_min_age", env: "UNISTREAM_KAFKA_METADATA_MIN_AGE", with: "WithMetadataMinAge",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key metadata_min_age, environment variable UNISTREAM_KAFKA_METADATA_MIN_AGE or WithMetadataMinAge",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.MetadataMinAge = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MetadataMinAge >= 1 },
-		show:  func(o *Options) string { return o.MetadataMinAge.String() },
-	},
-	optionFetchWait: {
-		field: "FetchWait", query: "fetch_wait", env: "UNISTREAM_KAFKA_FETCH_WAIT", with: "WithFetchWait",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key fetch_wait, environment variable UNISTREAM_KAFKA_FETCH_WAIT or WithFetchWait",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.FetchWait = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.FetchWait >= 1 },
-		show:  func(o *Options) string { return o.FetchWait.String() },
-	},
-	optionSessionTimeout: {
-		field: "SessionTimeout", query: "session_timeout", env: "UNISTREAM_KAFKA_SESSION_TIMEOUT", with: "WithSessionTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key session_timeout, environment variable UNISTREAM_KAFKA_SESSION_TIMEOUT or WithSessionTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.SessionTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.SessionTimeout >= 1000000 },
-		show:  func(o *Options) string { return o.SessionTimeout.String() },
-	},
-	optionRebalanceTimeout: {
-		field: "RebalanceTimeout", query: "rebalance_timeout", env: "UNISTREAM_KAFKA_REBALANCE_TIMEOUT", with: "WithRebalanceTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key rebalance_timeout, environment variable UNISTREAM_KAFKA_REBALANCE_TIMEOUT or WithRebalanceTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.RebalanceTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.RebalanceTimeout >= 1000000 },
-		show:  func(o *Options) string { return o.RebalanceTimeout.String() },
-	},
-	optionCreateTopic: {
-		field: "CreateTopic", query: "create_topic", env: "UNISTREAM_KAFKA_CREATE_TOPIC", with: "WithCreateTopic",
-		expected: "true or false", how: "URL query key create_topic, environment variable UNISTREAM_KAFKA_CREATE_TOPIC or WithCreateTopic",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.CreateTopic = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.CreateTopic) },
-	},
-	optionPartitions: {
-		field: "Partitions", query: "partitions", env: "UNISTREAM_KAFKA_PARTITIONS", with: "WithPartitions",
-		expected: "an integer from 1 to 10000", how: "URL query key partitions, environment variable UNISTREAM_KAFKA_PARTITIONS or WithPartitions",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.Partitions = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Partitions >= 1 && o.Partitions <= 10000 },
-		show:  func(o *Options) string { return strconv.Itoa(o.Partitions) },
-	},
-}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name"
-
 // optForm is the URL form quoted in errors.
 const optForm = "kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "kafka", Form: optForm, Prefix: "kafka: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{
+		optionClientID: {
+			Field: "ClientID", Query: "client_id", Env: "UNISTREAM_KAFKA_CLIENT_ID", With: "WithClientID",
+			Expected: "a string",
+			How:      "URL query key client_id, environment variable UNISTREAM_KAFKA_CLIENT_ID or WithClientID",
+			Value:    opttable.String(func(o *Options) *string { return &o.ClientID }),
+		},
+		optionTLS: {
+			Field: "TLS", Query: "tls", Env: "UNISTREAM_KAFKA_TLS", With: "WithTLS",
+			Expected: "true or false",
+			How:      "URL query key tls, environment variable UNISTREAM_KAFKA_TLS or WithTLS",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLS }),
+		},
+		optionTLSCAFile: {
+			Field: "TLSCAFile", Query: "tls_ca", Env: "UNISTREAM_KAFKA_TLS_CA", With: "WithTLSCAFile",
+			Expected: "a string",
+			How:      "URL query key tls_ca, environment variable UNISTREAM_KAFKA_TLS_CA or WithTLSCAFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSCAFile }),
+		},
+		optionTLSCertFile: {
+			Field: "TLSCertFile", Query: "tls_cert", Env: "UNISTREAM_KAFKA_TLS_CERT", With: "WithTLSCertFile",
+			Expected: "a string",
+			How:      "URL query key tls_cert, environment variable UNISTREAM_KAFKA_TLS_CERT or WithTLSCertFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSCertFile }),
+		},
+		optionTLSKeyFile: {
+			Field: "TLSKeyFile", Query: "tls_key", Env: "UNISTREAM_KAFKA_TLS_KEY", With: "WithTLSKeyFile",
+			Expected: "a string",
+			How:      "URL query key tls_key, environment variable UNISTREAM_KAFKA_TLS_KEY or WithTLSKeyFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSKeyFile }),
+		},
+		optionTLSServerName: {
+			Field: "TLSServerName", Query: "tls_server_name", Env: "UNISTREAM_KAFKA_TLS_SERVER_NAME", With: "WithTLSServerName",
+			Expected: "a string",
+			How:      "URL query key tls_server_name, environment variable UNISTREAM_KAFKA_TLS_SERVER_NAME or WithTLSServerName",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSServerName }),
+		},
+		optionTLSInsecure: {
+			Field: "TLSInsecure", Query: "tls_insecure", Env: "UNISTREAM_KAFKA_TLS_INSECURE", With: "WithTLSInsecure",
+			Expected: "true or false",
+			How:      "URL query key tls_insecure, environment variable UNISTREAM_KAFKA_TLS_INSECURE or WithTLSInsecure",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLSInsecure }),
+		},
+		optionSASLMechanism: {
+			Field: "SASLMechanism", Query: "sasl_mechanism", Env: "UNISTREAM_KAFKA_SASL_MECHANISM", With: "WithSASLMechanism",
+			Expected: "a string",
+			How:      "URL query key sasl_mechanism, environment variable UNISTREAM_KAFKA_SASL_MECHANISM or WithSASLMechanism",
+			Value:    opttable.String(func(o *Options) *string { return &o.SASLMechanism }),
+		},
+		optionSASLUser: {
+			Field: "SASLUser", Query: "sasl_user", Env: "UNISTREAM_KAFKA_SASL_USER", With: "WithSASLUser",
+			Expected: "a string",
+			How:      "URL query key sasl_user, environment variable UNISTREAM_KAFKA_SASL_USER or WithSASLUser",
+			Value:    opttable.String(func(o *Options) *string { return &o.SASLUser }),
+		},
+		optionSASLPassword: {
+			Field: "SASLPassword", Query: "sasl_password", Env: "UNISTREAM_KAFKA_SASL_PASSWORD", With: "WithSASLPassword", Secret: true,
+			Expected: "a string",
+			How:      "URL query key sasl_password, environment variable UNISTREAM_KAFKA_SASL_PASSWORD or WithSASLPassword",
+			Value:    opttable.SecretString(func(o *Options) *string { return &o.SASLPassword }),
+		},
+		optionCompression: {
+			Field: "Compression", Query: "compression", Env: "UNISTREAM_KAFKA_COMPRESSION", With: "WithCompression",
+			Expected: "one of none, gzip, snappy, lz4 or zstd",
+			How:      "URL query key compression, environment variable UNISTREAM_KAFKA_COMPRESSION or WithCompression",
+			Value:    opttable.String(func(o *Options) *string { return &o.Compression }),
+			Check:    func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "snappy", "lz4", "zstd") },
+		},
+		optionMaxRecordBytes: {
+			Field: "MaxRecordBytes", Query: "max_record_bytes", Env: "UNISTREAM_KAFKA_MAX_RECORD_BYTES", With: "WithMaxRecordBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB",
+			How:      "URL query key max_record_bytes, environment variable UNISTREAM_KAFKA_MAX_RECORD_BYTES or WithMaxRecordBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxRecordBytes }),
+			Check:    func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1073725440 },
+		},
+		optionFetchMaxBytes: {
+			Field: "FetchMaxBytes", Query: "fetch_max_bytes", Env: "UNISTREAM_KAFKA_FETCH_MAX_BYTES", With: "WithFetchMaxBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1048560KiB",
+			How:      "URL query key fetch_max_bytes, environment variable UNISTREAM_KAFKA_FETCH_MAX_BYTES or WithFetchMaxBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.FetchMaxBytes }),
+			Check:    func(o *Options) bool { return o.FetchMaxBytes >= 1 && o.FetchMaxBytes <= 1073725440 },
+		},
+		optionDialTimeout: {
+			Field: "DialTimeout", Query: "dial_timeout", Env: "UNISTREAM_KAFKA_DIAL_TIMEOUT", With: "WithDialTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key dial_timeout, environment variable UNISTREAM_KAFKA_DIAL_TIMEOUT or WithDialTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.DialTimeout }),
+			Check:    func(o *Options) bool { return o.DialTimeout >= 1 },
+		},
+		optionRequestTimeout: {
+			Field: "RequestTimeout", Query: "request_timeout", Env: "UNISTREAM_KAFKA_REQUEST_TIMEOUT", With: "WithRequestTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key request_timeout, environment variable UNISTREAM_KAFKA_REQUEST_TIMEOUT or WithRequestTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.RequestTimeout }),
+			Check:    func(o *Options) bool { return o.RequestTimeout >= 1 },
+		},
+		optionDeliveryTimeout: {
+			Field: "DeliveryTimeout", Query: "delivery_timeout", Env: "UNISTREAM_KAFKA_DELIVERY_TIMEOUT", With: "WithDeliveryTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key delivery_timeout, environment variable UNISTREAM_KAFKA_DELIVERY_TIMEOUT or WithDeliveryTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.DeliveryTimeout }),
+			Check:    func(o *Options) bool { return o.DeliveryTimeout >= 1 },
+		},
+		optionMetadataMinAge: {
+			Field: "MetadataMinAge", Query: "metadata_min_age", Env: "UNISTREAM_KAFKA_METADATA_MIN_AGE", With: "WithMetadataMinAge",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key metadata_min_age, environment variable UNISTREAM_KAFKA_METADATA_MIN_AGE or WithMetadataMinAge",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.MetadataMinAge }),
+			Check:    func(o *Options) bool { return o.MetadataMinAge >= 1 },
+		},
+		optionFetchWait: {
+			Field: "FetchWait", Query: "fetch_wait", Env: "UNISTREAM_KAFKA_FETCH_WAIT", With: "WithFetchWait",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key fetch_wait, environment variable UNISTREAM_KAFKA_FETCH_WAIT or WithFetchWait",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.FetchWait }),
+			Check:    func(o *Options) bool { return o.FetchWait >= 1 },
+		},
+		optionSessionTimeout: {
+			Field: "SessionTimeout", Query: "session_timeout", Env: "UNISTREAM_KAFKA_SESSION_TIMEOUT", With: "WithSessionTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms",
+			How:      "URL query key session_timeout, environment variable UNISTREAM_KAFKA_SESSION_TIMEOUT or WithSessionTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.SessionTimeout }),
+			Check:    func(o *Options) bool { return o.SessionTimeout >= 1000000 },
+		},
+		optionRebalanceTimeout: {
+			Field: "RebalanceTimeout", Query: "rebalance_timeout", Env: "UNISTREAM_KAFKA_REBALANCE_TIMEOUT", With: "WithRebalanceTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms",
+			How:      "URL query key rebalance_timeout, environment variable UNISTREAM_KAFKA_REBALANCE_TIMEOUT or WithRebalanceTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.RebalanceTimeout }),
+			Check:    func(o *Options) bool { return o.RebalanceTimeout >= 1000000 },
+		},
+		optionCreateTopic: {
+			Field: "CreateTopic", Query: "create_topic", Env: "UNISTREAM_KAFKA_CREATE_TOPIC", With: "WithCreateTopic",
+			Expected: "true or false",
+			How:      "URL query key create_topic, environment variable UNISTREAM_KAFKA_CREATE_TOPIC or WithCreateTopic",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.CreateTopic }),
+		},
+		optionPartitions: {
+			Field: "Partitions", Query: "partitions", Env: "UNISTREAM_KAFKA_PARTITIONS", With: "WithPartitions",
+			Expected: "an integer from 1 to 10000",
+			How:      "URL query key partitions, environment variable UNISTREAM_KAFKA_PARTITIONS or WithPartitions",
+			Value:    opttable.Int(func(o *Options) *int { return &o.Partitions }),
+			Check:    func(o *Options) bool { return o.Partitions >= 1 && o.Partitions <= 10000 },
+		},
+	},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -570,87 +418,69 @@ func (o *Options) Apply(opts ...Option) {
 // WithClientID sets ClientID, the client id sent to the brokers, printable
 // ASCII characters. It takes a string.
 func WithClientID(v string) Option {
-	return func(o *Options) { o.ClientID = v; o.src[optionClientID], o.raw[optionClientID] = optFromCode, "" }
+	return func(o *Options) { o.ClientID = v; o.optOrigin[optionClientID].SetByCode() }
 }
 
 // WithTLS sets TLS, connect with TLS; any TLS file, name or tls_insecure
 // implies it, and tls=false with one of them is an error. It takes true or
 // false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.src[optionTLS], o.raw[optionTLS] = optFromCode, "" }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithTLSCAFile sets TLSCAFile, a PEM file of the CAs that sign the
 // brokers' certificates (the system pool if empty). It takes a string.
 func WithTLSCAFile(v string) Option {
-	return func(o *Options) { o.TLSCAFile = v; o.src[optionTLSCAFile], o.raw[optionTLSCAFile] = optFromCode, "" }
+	return func(o *Options) { o.TLSCAFile = v; o.optOrigin[optionTLSCAFile].SetByCode() }
 }
 
 // WithTLSCertFile sets TLSCertFile, the client's PEM certificate file for
 // mutual TLS; give tls_key with it. It takes a string.
 func WithTLSCertFile(v string) Option {
-	return func(o *Options) {
-		o.TLSCertFile = v
-		o.src[optionTLSCertFile], o.raw[optionTLSCertFile] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSCertFile = v; o.optOrigin[optionTLSCertFile].SetByCode() }
 }
 
 // WithTLSKeyFile sets TLSKeyFile, the client's PEM key file for mutual
 // TLS; give tls_cert with it. It takes a string.
 func WithTLSKeyFile(v string) Option {
-	return func(o *Options) { o.TLSKeyFile = v; o.src[optionTLSKeyFile], o.raw[optionTLSKeyFile] = optFromCode, "" }
+	return func(o *Options) { o.TLSKeyFile = v; o.optOrigin[optionTLSKeyFile].SetByCode() }
 }
 
 // WithTLSServerName sets TLSServerName, overrides the name checked in the
 // brokers' certificates. It takes a string.
 func WithTLSServerName(v string) Option {
-	return func(o *Options) {
-		o.TLSServerName = v
-		o.src[optionTLSServerName], o.raw[optionTLSServerName] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSServerName = v; o.optOrigin[optionTLSServerName].SetByCode() }
 }
 
 // WithTLSInsecure sets TLSInsecure, skip verifying the brokers'
 // certificates (tests only). It takes true or false.
 func WithTLSInsecure(v bool) Option {
-	return func(o *Options) {
-		o.TLSInsecure = v
-		o.src[optionTLSInsecure], o.raw[optionTLSInsecure] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSInsecure = v; o.optOrigin[optionTLSInsecure].SetByCode() }
 }
 
 // WithSASLMechanism sets SASLMechanism, PLAIN, SCRAM-SHA-256 or
 // SCRAM-SHA-512 (any case), or empty for no SASL; it needs a user and a
 // password. It takes a string.
 func WithSASLMechanism(v string) Option {
-	return func(o *Options) {
-		o.SASLMechanism = v
-		o.src[optionSASLMechanism], o.raw[optionSASLMechanism] = optFromCode, ""
-	}
+	return func(o *Options) { o.SASLMechanism = v; o.optOrigin[optionSASLMechanism].SetByCode() }
 }
 
 // WithSASLUser sets SASLUser, the SASL user (or the URL's user
 // information). It takes a string.
 func WithSASLUser(v string) Option {
-	return func(o *Options) { o.SASLUser = v; o.src[optionSASLUser], o.raw[optionSASLUser] = optFromCode, "" }
+	return func(o *Options) { o.SASLUser = v; o.optOrigin[optionSASLUser].SetByCode() }
 }
 
 // WithSASLPassword sets SASLPassword, the SASL password (or the URL's user
 // information). It takes a string.
 func WithSASLPassword(v string) Option {
-	return func(o *Options) {
-		o.SASLPassword = v
-		o.src[optionSASLPassword], o.raw[optionSASLPassword] = optFromCode, ""
-	}
+	return func(o *Options) { o.SASLPassword = v; o.optOrigin[optionSASLPassword].SetByCode() }
 }
 
 // WithCompression sets Compression, the compression of produced batches.
 // It takes one of none, gzip, snappy, lz4 or zstd.
 func WithCompression(v string) Option {
-	return func(o *Options) {
-		o.Compression = v
-		o.src[optionCompression], o.raw[optionCompression] = optFromCode, ""
-	}
+	return func(o *Options) { o.Compression = v; o.optOrigin[optionCompression].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -658,29 +488,20 @@ func WithCompression(v string) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1048560KiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxRecordBytes = v
-		o.src[optionMaxRecordBytes], o.raw[optionMaxRecordBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithFetchMaxBytes sets FetchMaxBytes, the largest fetch response of a
 // reader. It takes a size (such as 512, 64KiB or 5MiB) from 1B to
 // 1048560KiB.
 func WithFetchMaxBytes(v int) Option {
-	return func(o *Options) {
-		o.FetchMaxBytes = v
-		o.src[optionFetchMaxBytes], o.raw[optionFetchMaxBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.FetchMaxBytes = v; o.optOrigin[optionFetchMaxBytes].SetByCode() }
 }
 
 // WithDialTimeout sets DialTimeout, bounds connecting to a broker. It
 // takes a duration (such as 500ms, 10s or 2m) of at least 1ns.
 func WithDialTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.DialTimeout = v
-		o.src[optionDialTimeout], o.raw[optionDialTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.DialTimeout = v; o.optOrigin[optionDialTimeout].SetByCode() }
 }
 
 // WithRequestTimeout sets RequestTimeout, bounds one admin request
@@ -688,20 +509,14 @@ func WithDialTimeout(v time.Duration) Option {
 // broker request. It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ns.
 func WithRequestTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.RequestTimeout = v
-		o.src[optionRequestTimeout], o.raw[optionRequestTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.RequestTimeout = v; o.optOrigin[optionRequestTimeout].SetByCode() }
 }
 
 // WithDeliveryTimeout sets DeliveryTimeout, how long a written record may
 // wait for the broker before it fails (Kafka's delivery.timeout.ms). It
 // takes a duration (such as 500ms, 10s or 2m) of at least 1ns.
 func WithDeliveryTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.DeliveryTimeout = v
-		o.src[optionDeliveryTimeout], o.raw[optionDeliveryTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.DeliveryTimeout = v; o.optOrigin[optionDeliveryTimeout].SetByCode() }
 }
 
 // WithMetadataMinAge sets MetadataMinAge, the least time between two
@@ -709,17 +524,14 @@ func WithDeliveryTimeout(v time.Duration) Option {
 // to this long to learn where partitions moved. It takes a duration (such
 // as 500ms, 10s or 2m) of at least 1ns.
 func WithMetadataMinAge(v time.Duration) Option {
-	return func(o *Options) {
-		o.MetadataMinAge = v
-		o.src[optionMetadataMinAge], o.raw[optionMetadataMinAge] = optFromCode, ""
-	}
+	return func(o *Options) { o.MetadataMinAge = v; o.optOrigin[optionMetadataMinAge].SetByCode() }
 }
 
 // WithFetchWait sets FetchWait, the longest Reader.Fetch waits for records
 // when none are buffered. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ns.
 func WithFetchWait(v time.Duration) Option {
-	return func(o *Options) { o.FetchWait = v; o.src[optionFetchWait], o.raw[optionFetchWait] = optFromCode, "" }
+	return func(o *Options) { o.FetchWait = v; o.optOrigin[optionFetchWait].SetByCode() }
 }
 
 // WithSessionTimeout sets SessionTimeout, group mode - how long the group
@@ -727,10 +539,7 @@ func WithFetchWait(v time.Duration) Option {
 // bounds apply). It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ms.
 func WithSessionTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.SessionTimeout = v
-		o.src[optionSessionTimeout], o.raw[optionSessionTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.SessionTimeout = v; o.optOrigin[optionSessionTimeout].SetByCode() }
 }
 
 // WithRebalanceTimeout sets RebalanceTimeout, group mode - how long a
@@ -738,27 +547,21 @@ func WithSessionTimeout(v time.Duration) Option {
 // the consumer's drain timeout. It takes a duration (such as 500ms, 10s or
 // 2m) of at least 1ms.
 func WithRebalanceTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.RebalanceTimeout = v
-		o.src[optionRebalanceTimeout], o.raw[optionRebalanceTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.RebalanceTimeout = v; o.optOrigin[optionRebalanceTimeout].SetByCode() }
 }
 
 // WithCreateTopic sets CreateTopic, create the topic with Partitions
 // partitions if it does not exist (tests and demos); an existing topic
 // must then have that many. It takes true or false.
 func WithCreateTopic(v bool) Option {
-	return func(o *Options) {
-		o.CreateTopic = v
-		o.src[optionCreateTopic], o.raw[optionCreateTopic] = optFromCode, ""
-	}
+	return func(o *Options) { o.CreateTopic = v; o.optOrigin[optionCreateTopic].SetByCode() }
 }
 
 // WithPartitions sets Partitions, the partition count of a topic made by
 // create_topic=true; more than 1 needs create_topic. It takes an integer
 // from 1 to 10000.
 func WithPartitions(v int) Option {
-	return func(o *Options) { o.Partitions = v; o.src[optionPartitions], o.raw[optionPartitions] = optFromCode, "" }
+	return func(o *Options) { o.Partitions = v; o.optOrigin[optionPartitions].SetByCode() }
 }
 
 // ParseURL returns the options of a kafka URL (kafka://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS): the
@@ -770,27 +573,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("kafka: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "kafka" {
-		return Options{}, fmt.Errorf("kafka: URL scheme %q: expected %q (%s)", u.Scheme, "kafka", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("kafka: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -804,110 +592,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("kafka: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("kafka: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("kafka: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("kafka: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option, then the
 // checks between options of the hand-written validateCombination; the error names the
@@ -916,43 +616,15 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	if err := o.validateOptions(true); err != nil {
+	if err := optTable.Check(&o, true); err != nil {
 		return err
 	}
 	return validateCombination(o)
 }
 
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("kafka: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("kafka: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
-}
-
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("kafka.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "kafka.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.

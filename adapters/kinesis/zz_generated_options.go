@@ -4,19 +4,12 @@
 package kinesis
 
 import (
-	"errors"
-	"fmt"
-
 	"net/url"
 	"os"
-
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/driver/optvalue"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 )
 
 // Defaults and limits of the options, from adapters/kinesis/adapter.yaml.
@@ -155,8 +148,7 @@ type Options struct {
 	// 10000. Default 1.
 	Shards int
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -185,221 +177,115 @@ const (
 	optCount
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{
-	optionRegion: {
-		field: "Region", query: "region", env: "UNISTREAM_KINESIS_REGION", with: "WithRegion",
-		expected: "a string", how: "URL query key region, environment variable UNISTREAM_KINESIS_REGION or WithRegion",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Region = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.Region) },
-	},
-	optionEndpoint: {
-		field: "Endpoint", query: "endpoint", env: "UNISTREAM_KINESIS_ENDPOINT", with: "WithEndpoint",
-		expected: "a string", how: "URL query key endpoint, environment variable UNISTREAM_KINESIS_ENDPOINT or WithEndpoint",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Endpoint = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.Endpoint) },
-	},
-	optionProfile: {
-		field: "Profile", query: "profile", env: "UNISTREAM_KINESIS_PROFILE", with: "WithProfile",
-		expected: "a string", how: "URL query key profile, environment variable UNISTREAM_KINESIS_PROFILE or WithProfile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Profile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.Profile) },
-	},
-	optionAccessKeyID: {
-		field: "AccessKeyID", query: "access_key_id", env: "UNISTREAM_KINESIS_ACCESS_KEY_ID", with: "WithAccessKeyID",
-		expected: "a string", how: "URL query key access_key_id, environment variable UNISTREAM_KINESIS_ACCESS_KEY_ID or WithAccessKeyID",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.AccessKeyID = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.AccessKeyID) },
-	},
-	optionSecretAccessKey: {
-		field: "SecretAccessKey", query: "secret_access_key", env: "UNISTREAM_KINESIS_SECRET_ACCESS_KEY", with: "WithSecretAccessKey",
-		expected: "a string", how: "URL query key secret_access_key, environment variable UNISTREAM_KINESIS_SECRET_ACCESS_KEY or WithSecretAccessKey",
-		secret: true, required: false,
-		set:   func(o *Options, s string) error { o.SecretAccessKey = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(o.SecretAccessKey != "") },
-	},
-	optionSessionToken: {
-		field: "SessionToken", query: "session_token", env: "UNISTREAM_KINESIS_SESSION_TOKEN", with: "WithSessionToken",
-		expected: "a string", how: "URL query key session_token, environment variable UNISTREAM_KINESIS_SESSION_TOKEN or WithSessionToken",
-		secret: true, required: false,
-		set:   func(o *Options, s string) error { o.SessionToken = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(o.SessionToken != "") },
-	},
-	optionMaxRecordBytes: {
-		field: "MaxRecordBytes", query: "max_record_bytes", env: "UNISTREAM_KINESIS_MAX_RECORD_BYTES", with: "WithMaxRecordBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1MiB", how: "URL query key max_record_bytes, environment variable UNISTREAM_KINESIS_MAX_RECORD_BYTES or WithMaxRecordBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxRecordBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1048576 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
-	},
-	optionMaxBatchRecords: {
-		field: "MaxBatchRecords", query: "max_batch_records", env: "UNISTREAM_KINESIS_MAX_BATCH_RECORDS", with: "WithMaxBatchRecords",
-		expected: "an integer from 1 to 10000", how: "URL query key max_batch_records, environment variable UNISTREAM_KINESIS_MAX_BATCH_RECORDS or WithMaxBatchRecords",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.MaxBatchRecords = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxBatchRecords >= 1 && o.MaxBatchRecords <= 10000 },
-		show:  func(o *Options) string { return strconv.Itoa(o.MaxBatchRecords) },
-	},
-	optionMaxBatchBytes: {
-		field: "MaxBatchBytes", query: "max_batch_bytes", env: "UNISTREAM_KINESIS_MAX_BATCH_BYTES", with: "WithMaxBatchBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 64MiB", how: "URL query key max_batch_bytes, environment variable UNISTREAM_KINESIS_MAX_BATCH_BYTES or WithMaxBatchBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxBatchBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxBatchBytes >= 1 && o.MaxBatchBytes <= 67108864 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxBatchBytes)) },
-	},
-	optionGetRecordsLimit: {
-		field: "GetRecordsLimit", query: "get_records_limit", env: "UNISTREAM_KINESIS_GET_RECORDS_LIMIT", with: "WithGetRecordsLimit",
-		expected: "an integer from 1 to 10000", how: "URL query key get_records_limit, environment variable UNISTREAM_KINESIS_GET_RECORDS_LIMIT or WithGetRecordsLimit",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.GetRecordsLimit = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.GetRecordsLimit >= 1 && o.GetRecordsLimit <= 10000 },
-		show:  func(o *Options) string { return strconv.Itoa(o.GetRecordsLimit) },
-	},
-	optionPollInterval: {
-		field: "PollInterval", query: "poll_interval", env: "UNISTREAM_KINESIS_POLL_INTERVAL", with: "WithPollInterval",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key poll_interval, environment variable UNISTREAM_KINESIS_POLL_INTERVAL or WithPollInterval",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.PollInterval = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.PollInterval >= 1 },
-		show:  func(o *Options) string { return o.PollInterval.String() },
-	},
-	optionThrottleBackoff: {
-		field: "ThrottleBackoff", query: "throttle_backoff", env: "UNISTREAM_KINESIS_THROTTLE_BACKOFF", with: "WithThrottleBackoff",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key throttle_backoff, environment variable UNISTREAM_KINESIS_THROTTLE_BACKOFF or WithThrottleBackoff",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.ThrottleBackoff = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.ThrottleBackoff >= 1 },
-		show:  func(o *Options) string { return o.ThrottleBackoff.String() },
-	},
-	optionRequestTimeout: {
-		field: "RequestTimeout", query: "request_timeout", env: "UNISTREAM_KINESIS_REQUEST_TIMEOUT", with: "WithRequestTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns", how: "URL query key request_timeout, environment variable UNISTREAM_KINESIS_REQUEST_TIMEOUT or WithRequestTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.RequestTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.RequestTimeout >= 1 },
-		show:  func(o *Options) string { return o.RequestTimeout.String() },
-	},
-	optionCreateStream: {
-		field: "CreateStream", query: "create_stream", env: "UNISTREAM_KINESIS_CREATE_STREAM", with: "WithCreateStream",
-		expected: "true or false", how: "URL query key create_stream, environment variable UNISTREAM_KINESIS_CREATE_STREAM or WithCreateStream",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.CreateStream = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.CreateStream) },
-	},
-	optionShards: {
-		field: "Shards", query: "shards", env: "UNISTREAM_KINESIS_SHARDS", with: "WithShards",
-		expected: "an integer from 1 to 10000", how: "URL query key shards, environment variable UNISTREAM_KINESIS_SHARDS or WithShards",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.Shards = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Shards >= 1 && o.Shards <= 10000 },
-		show:  func(o *Options) string { return strconv.Itoa(o.Shards) },
-	},
-}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "access_key_id, create_stream, endpoint, get_records_limit, max_batch_bytes, max_batch_records, max_record_bytes, poll_interval, profile, region, request_timeout, secret_access_key, session_token, shards, throttle_backoff"
-
 // optForm is the URL form quoted in errors.
 const optForm = "kinesis://STREAM?OPTIONS"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "kinesis", Form: optForm, Prefix: "kinesis: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{
+		optionRegion: {
+			Field: "Region", Query: "region", Env: "UNISTREAM_KINESIS_REGION", With: "WithRegion",
+			Expected: "a string",
+			How:      "URL query key region, environment variable UNISTREAM_KINESIS_REGION or WithRegion",
+			Value:    opttable.String(func(o *Options) *string { return &o.Region }),
+		},
+		optionEndpoint: {
+			Field: "Endpoint", Query: "endpoint", Env: "UNISTREAM_KINESIS_ENDPOINT", With: "WithEndpoint",
+			Expected: "a string",
+			How:      "URL query key endpoint, environment variable UNISTREAM_KINESIS_ENDPOINT or WithEndpoint",
+			Value:    opttable.String(func(o *Options) *string { return &o.Endpoint }),
+		},
+		optionProfile: {
+			Field: "Profile", Query: "profile", Env: "UNISTREAM_KINESIS_PROFILE", With: "WithProfile",
+			Expected: "a string",
+			How:      "URL query key profile, environment variable UNISTREAM_KINESIS_PROFILE or WithProfile",
+			Value:    opttable.String(func(o *Options) *string { return &o.Profile }),
+		},
+		optionAccessKeyID: {
+			Field: "AccessKeyID", Query: "access_key_id", Env: "UNISTREAM_KINESIS_ACCESS_KEY_ID", With: "WithAccessKeyID",
+			Expected: "a string",
+			How:      "URL query key access_key_id, environment variable UNISTREAM_KINESIS_ACCESS_KEY_ID or WithAccessKeyID",
+			Value:    opttable.String(func(o *Options) *string { return &o.AccessKeyID }),
+		},
+		optionSecretAccessKey: {
+			Field: "SecretAccessKey", Query: "secret_access_key", Env: "UNISTREAM_KINESIS_SECRET_ACCESS_KEY", With: "WithSecretAccessKey", Secret: true,
+			Expected: "a string",
+			How:      "URL query key secret_access_key, environment variable UNISTREAM_KINESIS_SECRET_ACCESS_KEY or WithSecretAccessKey",
+			Value:    opttable.SecretString(func(o *Options) *string { return &o.SecretAccessKey }),
+		},
+		optionSessionToken: {
+			Field: "SessionToken", Query: "session_token", Env: "UNISTREAM_KINESIS_SESSION_TOKEN", With: "WithSessionToken", Secret: true,
+			Expected: "a string",
+			How:      "URL query key session_token, environment variable UNISTREAM_KINESIS_SESSION_TOKEN or WithSessionToken",
+			Value:    opttable.SecretString(func(o *Options) *string { return &o.SessionToken }),
+		},
+		optionMaxRecordBytes: {
+			Field: "MaxRecordBytes", Query: "max_record_bytes", Env: "UNISTREAM_KINESIS_MAX_RECORD_BYTES", With: "WithMaxRecordBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1MiB",
+			How:      "URL query key max_record_bytes, environment variable UNISTREAM_KINESIS_MAX_RECORD_BYTES or WithMaxRecordBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxRecordBytes }),
+			Check:    func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1048576 },
+		},
+		optionMaxBatchRecords: {
+			Field: "MaxBatchRecords", Query: "max_batch_records", Env: "UNISTREAM_KINESIS_MAX_BATCH_RECORDS", With: "WithMaxBatchRecords",
+			Expected: "an integer from 1 to 10000",
+			How:      "URL query key max_batch_records, environment variable UNISTREAM_KINESIS_MAX_BATCH_RECORDS or WithMaxBatchRecords",
+			Value:    opttable.Int(func(o *Options) *int { return &o.MaxBatchRecords }),
+			Check:    func(o *Options) bool { return o.MaxBatchRecords >= 1 && o.MaxBatchRecords <= 10000 },
+		},
+		optionMaxBatchBytes: {
+			Field: "MaxBatchBytes", Query: "max_batch_bytes", Env: "UNISTREAM_KINESIS_MAX_BATCH_BYTES", With: "WithMaxBatchBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 64MiB",
+			How:      "URL query key max_batch_bytes, environment variable UNISTREAM_KINESIS_MAX_BATCH_BYTES or WithMaxBatchBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxBatchBytes }),
+			Check:    func(o *Options) bool { return o.MaxBatchBytes >= 1 && o.MaxBatchBytes <= 67108864 },
+		},
+		optionGetRecordsLimit: {
+			Field: "GetRecordsLimit", Query: "get_records_limit", Env: "UNISTREAM_KINESIS_GET_RECORDS_LIMIT", With: "WithGetRecordsLimit",
+			Expected: "an integer from 1 to 10000",
+			How:      "URL query key get_records_limit, environment variable UNISTREAM_KINESIS_GET_RECORDS_LIMIT or WithGetRecordsLimit",
+			Value:    opttable.Int(func(o *Options) *int { return &o.GetRecordsLimit }),
+			Check:    func(o *Options) bool { return o.GetRecordsLimit >= 1 && o.GetRecordsLimit <= 10000 },
+		},
+		optionPollInterval: {
+			Field: "PollInterval", Query: "poll_interval", Env: "UNISTREAM_KINESIS_POLL_INTERVAL", With: "WithPollInterval",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key poll_interval, environment variable UNISTREAM_KINESIS_POLL_INTERVAL or WithPollInterval",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.PollInterval }),
+			Check:    func(o *Options) bool { return o.PollInterval >= 1 },
+		},
+		optionThrottleBackoff: {
+			Field: "ThrottleBackoff", Query: "throttle_backoff", Env: "UNISTREAM_KINESIS_THROTTLE_BACKOFF", With: "WithThrottleBackoff",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key throttle_backoff, environment variable UNISTREAM_KINESIS_THROTTLE_BACKOFF or WithThrottleBackoff",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.ThrottleBackoff }),
+			Check:    func(o *Options) bool { return o.ThrottleBackoff >= 1 },
+		},
+		optionRequestTimeout: {
+			Field: "RequestTimeout", Query: "request_timeout", Env: "UNISTREAM_KINESIS_REQUEST_TIMEOUT", With: "WithRequestTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key request_timeout, environment variable UNISTREAM_KINESIS_REQUEST_TIMEOUT or WithRequestTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.RequestTimeout }),
+			Check:    func(o *Options) bool { return o.RequestTimeout >= 1 },
+		},
+		optionCreateStream: {
+			Field: "CreateStream", Query: "create_stream", Env: "UNISTREAM_KINESIS_CREATE_STREAM", With: "WithCreateStream",
+			Expected: "true or false",
+			How:      "URL query key create_stream, environment variable UNISTREAM_KINESIS_CREATE_STREAM or WithCreateStream",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.CreateStream }),
+		},
+		optionShards: {
+			Field: "Shards", Query: "shards", Env: "UNISTREAM_KINESIS_SHARDS", With: "WithShards",
+			Expected: "an integer from 1 to 10000",
+			How:      "URL query key shards, environment variable UNISTREAM_KINESIS_SHARDS or WithShards",
+			Value:    opttable.Int(func(o *Options) *int { return &o.Shards }),
+			Check:    func(o *Options) bool { return o.Shards >= 1 && o.Shards <= 10000 },
+		},
+	},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -436,48 +322,39 @@ func (o *Options) Apply(opts ...Option) {
 // else the AWS configuration's (AWS_REGION, the shared config file), else
 // us-east-1 when an endpoint is given. It takes a string.
 func WithRegion(v string) Option {
-	return func(o *Options) { o.Region = v; o.src[optionRegion], o.raw[optionRegion] = optFromCode, "" }
+	return func(o *Options) { o.Region = v; o.optOrigin[optionRegion].SetByCode() }
 }
 
 // WithEndpoint sets Endpoint, the service URL, http(s)://HOST[:PORT], for
 // an emulator or a VPC endpoint; empty uses AWS's endpoint of the region.
 // It takes a string.
 func WithEndpoint(v string) Option {
-	return func(o *Options) { o.Endpoint = v; o.src[optionEndpoint], o.raw[optionEndpoint] = optFromCode, "" }
+	return func(o *Options) { o.Endpoint = v; o.optOrigin[optionEndpoint].SetByCode() }
 }
 
 // WithProfile sets Profile, the shared configuration profile the default
 // credential chain reads; not with static keys. It takes a string.
 func WithProfile(v string) Option {
-	return func(o *Options) { o.Profile = v; o.src[optionProfile], o.raw[optionProfile] = optFromCode, "" }
+	return func(o *Options) { o.Profile = v; o.optOrigin[optionProfile].SetByCode() }
 }
 
 // WithAccessKeyID sets AccessKeyID, a static access key id, with
 // secret_access_key; empty uses the default credential chain (environment,
 // shared files, SSO, web identity, instance role). It takes a string.
 func WithAccessKeyID(v string) Option {
-	return func(o *Options) {
-		o.AccessKeyID = v
-		o.src[optionAccessKeyID], o.raw[optionAccessKeyID] = optFromCode, ""
-	}
+	return func(o *Options) { o.AccessKeyID = v; o.optOrigin[optionAccessKeyID].SetByCode() }
 }
 
 // WithSecretAccessKey sets SecretAccessKey, the secret of access_key_id.
 // It takes a string.
 func WithSecretAccessKey(v string) Option {
-	return func(o *Options) {
-		o.SecretAccessKey = v
-		o.src[optionSecretAccessKey], o.raw[optionSecretAccessKey] = optFromCode, ""
-	}
+	return func(o *Options) { o.SecretAccessKey = v; o.optOrigin[optionSecretAccessKey].SetByCode() }
 }
 
 // WithSessionToken sets SessionToken, the session token of temporary
 // static credentials. It takes a string.
 func WithSessionToken(v string) Option {
-	return func(o *Options) {
-		o.SessionToken = v
-		o.src[optionSessionToken], o.raw[optionSessionToken] = optFromCode, ""
-	}
+	return func(o *Options) { o.SessionToken = v; o.optOrigin[optionSessionToken].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -486,20 +363,14 @@ func WithSessionToken(v string) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1MiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxRecordBytes = v
-		o.src[optionMaxRecordBytes], o.raw[optionMaxRecordBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithMaxBatchRecords sets MaxBatchRecords, the most records one Write
 // call accepts; the writer sends them in PutRecords calls of at most 500.
 // It takes an integer from 1 to 10000.
 func WithMaxBatchRecords(v int) Option {
-	return func(o *Options) {
-		o.MaxBatchRecords = v
-		o.src[optionMaxBatchRecords], o.raw[optionMaxBatchRecords] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxBatchRecords = v; o.optOrigin[optionMaxBatchRecords].SetByCode() }
 }
 
 // WithMaxBatchBytes sets MaxBatchBytes, the most bytes (summed
@@ -507,20 +378,14 @@ func WithMaxBatchRecords(v int) Option {
 // PutRecords calls of at most 5 MiB. It takes a size (such as 512, 64KiB
 // or 5MiB) from 1B to 64MiB.
 func WithMaxBatchBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxBatchBytes = v
-		o.src[optionMaxBatchBytes], o.raw[optionMaxBatchBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxBatchBytes = v; o.optOrigin[optionMaxBatchBytes].SetByCode() }
 }
 
 // WithGetRecordsLimit sets GetRecordsLimit, the most records one
 // GetRecords call asks for (never more than the reader's Fetch asks for).
 // It takes an integer from 1 to 10000.
 func WithGetRecordsLimit(v int) Option {
-	return func(o *Options) {
-		o.GetRecordsLimit = v
-		o.src[optionGetRecordsLimit], o.raw[optionGetRecordsLimit] = optFromCode, ""
-	}
+	return func(o *Options) { o.GetRecordsLimit = v; o.optOrigin[optionGetRecordsLimit].SetByCode() }
 }
 
 // WithPollInterval sets PollInterval, the least time between two
@@ -528,10 +393,7 @@ func WithGetRecordsLimit(v int) Option {
 // allows 5 calls per second per shard). It takes a duration (such as
 // 500ms, 10s or 2m) of at least 1ns.
 func WithPollInterval(v time.Duration) Option {
-	return func(o *Options) {
-		o.PollInterval = v
-		o.src[optionPollInterval], o.raw[optionPollInterval] = optFromCode, ""
-	}
+	return func(o *Options) { o.PollInterval = v; o.optOrigin[optionPollInterval].SetByCode() }
 }
 
 // WithThrottleBackoff sets ThrottleBackoff, the first wait of a reader
@@ -539,37 +401,28 @@ func WithPollInterval(v time.Duration) Option {
 // row, up to 30 times it. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ns.
 func WithThrottleBackoff(v time.Duration) Option {
-	return func(o *Options) {
-		o.ThrottleBackoff = v
-		o.src[optionThrottleBackoff], o.raw[optionThrottleBackoff] = optFromCode, ""
-	}
+	return func(o *Options) { o.ThrottleBackoff = v; o.optOrigin[optionThrottleBackoff].SetByCode() }
 }
 
 // WithRequestTimeout sets RequestTimeout, bounds one request to Kinesis,
 // retries included. It takes a duration (such as 500ms, 10s or 2m) of at
 // least 1ns.
 func WithRequestTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.RequestTimeout = v
-		o.src[optionRequestTimeout], o.raw[optionRequestTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.RequestTimeout = v; o.optOrigin[optionRequestTimeout].SetByCode() }
 }
 
 // WithCreateStream sets CreateStream, create the stream with Shards shards
 // if it does not exist, and wait until it is ACTIVE (tests and demos); an
 // existing stream is used as it is. It takes true or false.
 func WithCreateStream(v bool) Option {
-	return func(o *Options) {
-		o.CreateStream = v
-		o.src[optionCreateStream], o.raw[optionCreateStream] = optFromCode, ""
-	}
+	return func(o *Options) { o.CreateStream = v; o.optOrigin[optionCreateStream].SetByCode() }
 }
 
 // WithShards sets Shards, the shard count of a stream made by
 // create_stream=true; more than 1 needs create_stream. It takes an integer
 // from 1 to 10000.
 func WithShards(v int) Option {
-	return func(o *Options) { o.Shards = v; o.src[optionShards], o.raw[optionShards] = optFromCode, "" }
+	return func(o *Options) { o.Shards = v; o.optOrigin[optionShards].SetByCode() }
 }
 
 // ParseURL returns the options of a kinesis URL (kinesis://STREAM?OPTIONS): the
@@ -581,27 +434,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("kinesis: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "kinesis" {
-		return Options{}, fmt.Errorf("kinesis: URL scheme %q: expected %q (%s)", u.Scheme, "kinesis", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("kinesis: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -615,110 +453,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("kinesis: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("kinesis: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("kinesis: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("kinesis: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option, then the
 // checks between options of the hand-written validateCombination; the error names the
@@ -727,43 +477,15 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	if err := o.validateOptions(true); err != nil {
+	if err := optTable.Check(&o, true); err != nil {
 		return err
 	}
 	return validateCombination(o)
 }
 
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("kinesis: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("kinesis: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
-}
-
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("kinesis.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "kinesis.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.

@@ -4,18 +4,12 @@
 package pulsar
 
 import (
-	"errors"
-	"fmt"
-
 	"net/url"
 	"os"
-
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
@@ -194,8 +188,7 @@ type Options struct {
 	// 512, 64KiB or 5MiB) from 1B to 1GiB. Default 4MiB.
 	MaxRecordBytes int
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -232,299 +225,163 @@ const (
 	optCount
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{
-	optionTenant: {
-		field: "Tenant", query: "tenant", env: "UNISTREAM_PULSAR_TENANT", with: "WithTenant",
-		expected: "a string", how: "URL query key tenant, environment variable UNISTREAM_PULSAR_TENANT or WithTenant",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Tenant = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.Tenant) },
-	},
-	optionNamespace: {
-		field: "Namespace", query: "namespace", env: "UNISTREAM_PULSAR_NAMESPACE", with: "WithNamespace",
-		expected: "a string", how: "URL query key namespace, environment variable UNISTREAM_PULSAR_NAMESPACE or WithNamespace",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Namespace = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.Namespace) },
-	},
-	optionLookup: {
-		field: "Lookup", query: "lookup", env: "UNISTREAM_PULSAR_LOOKUP", with: "WithLookup",
-		expected: "one of binary or http", how: "URL query key lookup, environment variable UNISTREAM_PULSAR_LOOKUP or WithLookup",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Lookup = s; return nil },
-		check: func(o *Options) bool { return optvalue.OneOf(o.Lookup, "binary", "http") },
-		show:  func(o *Options) string { return strconv.Quote(o.Lookup) },
-	},
-	optionTLS: {
-		field: "TLS", query: "tls", env: "UNISTREAM_PULSAR_TLS", with: "WithTLS",
-		expected: "true or false", how: "URL query key tls, environment variable UNISTREAM_PULSAR_TLS or WithTLS",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLS = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLS) },
-	},
-	optionTLSCAFile: {
-		field: "TLSCAFile", query: "tls_ca", env: "UNISTREAM_PULSAR_TLS_CA", with: "WithTLSCAFile",
-		expected: "a string", how: "URL query key tls_ca, environment variable UNISTREAM_PULSAR_TLS_CA or WithTLSCAFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSCAFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSCAFile) },
-	},
-	optionTLSCertFile: {
-		field: "TLSCertFile", query: "tls_cert", env: "UNISTREAM_PULSAR_TLS_CERT", with: "WithTLSCertFile",
-		expected: "a string", how: "URL query key tls_cert, environment variable UNISTREAM_PULSAR_TLS_CERT or WithTLSCertFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSCertFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSCertFile) },
-	},
-	optionTLSKeyFile: {
-		field: "TLSKeyFile", query: "tls_key", env: "UNISTREAM_PULSAR_TLS_KEY", with: "WithTLSKeyFile",
-		expected: "a string", how: "URL query key tls_key, environment variable UNISTREAM_PULSAR_TLS_KEY or WithTLSKeyFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.TLSKeyFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.TLSKeyFile) },
-	},
-	optionTLSInsecure: {
-		field: "TLSInsecure", query: "tls_insecure", env: "UNISTREAM_PULSAR_TLS_INSECURE", with: "WithTLSInsecure",
-		expected: "true or false", how: "URL query key tls_insecure, environment variable UNISTREAM_PULSAR_TLS_INSECURE or WithTLSInsecure",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLSInsecure = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLSInsecure) },
-	},
-	optionTLSVerifyHostname: {
-		field: "TLSVerifyHostname", query: "tls_verify_hostname", env: "UNISTREAM_PULSAR_TLS_VERIFY_HOSTNAME", with: "WithTLSVerifyHostname",
-		expected: "true or false", how: "URL query key tls_verify_hostname, environment variable UNISTREAM_PULSAR_TLS_VERIFY_HOSTNAME or WithTLSVerifyHostname",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLSVerifyHostname = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLSVerifyHostname) },
-	},
-	optionAuthToken: {
-		field: "AuthToken", query: "auth_token", env: "UNISTREAM_PULSAR_AUTH_TOKEN", with: "WithAuthToken",
-		expected: "a string", how: "URL query key auth_token, environment variable UNISTREAM_PULSAR_AUTH_TOKEN or WithAuthToken",
-		secret: true, required: false,
-		set:   func(o *Options, s string) error { o.AuthToken = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(o.AuthToken != "") },
-	},
-	optionAuthTokenFile: {
-		field: "AuthTokenFile", query: "auth_token_file", env: "UNISTREAM_PULSAR_AUTH_TOKEN_FILE", with: "WithAuthTokenFile",
-		expected: "a string", how: "URL query key auth_token_file, environment variable UNISTREAM_PULSAR_AUTH_TOKEN_FILE or WithAuthTokenFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.AuthTokenFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.AuthTokenFile) },
-	},
-	optionOAuth2IssuerURL: {
-		field: "OAuth2IssuerURL", query: "oauth2_issuer_url", env: "UNISTREAM_PULSAR_OAUTH2_ISSUER_URL", with: "WithOAuth2IssuerURL",
-		expected: "a string", how: "URL query key oauth2_issuer_url, environment variable UNISTREAM_PULSAR_OAUTH2_ISSUER_URL or WithOAuth2IssuerURL",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.OAuth2IssuerURL = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.OAuth2IssuerURL) },
-	},
-	optionOAuth2Audience: {
-		field: "OAuth2Audience", query: "oauth2_audience", env: "UNISTREAM_PULSAR_OAUTH2_AUDIENCE", with: "WithOAuth2Audience",
-		expected: "a string", how: "URL query key oauth2_audience, environment variable UNISTREAM_PULSAR_OAUTH2_AUDIENCE or WithOAuth2Audience",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.OAuth2Audience = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.OAuth2Audience) },
-	},
-	optionOAuth2KeyFile: {
-		field: "OAuth2KeyFile", query: "oauth2_key_file", env: "UNISTREAM_PULSAR_OAUTH2_KEY_FILE", with: "WithOAuth2KeyFile",
-		expected: "a string", how: "URL query key oauth2_key_file, environment variable UNISTREAM_PULSAR_OAUTH2_KEY_FILE or WithOAuth2KeyFile",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.OAuth2KeyFile = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.OAuth2KeyFile) },
-	},
-	optionOAuth2Scope: {
-		field: "OAuth2Scope", query: "oauth2_scope", env: "UNISTREAM_PULSAR_OAUTH2_SCOPE", with: "WithOAuth2Scope",
-		expected: "a string", how: "URL query key oauth2_scope, environment variable UNISTREAM_PULSAR_OAUTH2_SCOPE or WithOAuth2Scope",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.OAuth2Scope = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.OAuth2Scope) },
-	},
-	optionConnectionTimeout: {
-		field: "ConnectionTimeout", query: "connection_timeout", env: "UNISTREAM_PULSAR_CONNECTION_TIMEOUT", with: "WithConnectionTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key connection_timeout, environment variable UNISTREAM_PULSAR_CONNECTION_TIMEOUT or WithConnectionTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.ConnectionTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.ConnectionTimeout >= 1000000 },
-		show:  func(o *Options) string { return o.ConnectionTimeout.String() },
-	},
-	optionOperationTimeout: {
-		field: "OperationTimeout", query: "operation_timeout", env: "UNISTREAM_PULSAR_OPERATION_TIMEOUT", with: "WithOperationTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key operation_timeout, environment variable UNISTREAM_PULSAR_OPERATION_TIMEOUT or WithOperationTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.OperationTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.OperationTimeout >= 1000000 },
-		show:  func(o *Options) string { return o.OperationTimeout.String() },
-	},
-	optionSendTimeout: {
-		field: "SendTimeout", query: "send_timeout", env: "UNISTREAM_PULSAR_SEND_TIMEOUT", with: "WithSendTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms", how: "URL query key send_timeout, environment variable UNISTREAM_PULSAR_SEND_TIMEOUT or WithSendTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.SendTimeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.SendTimeout >= 1000000 },
-		show:  func(o *Options) string { return o.SendTimeout.String() },
-	},
-	optionBatchingDelay: {
-		field: "BatchingDelay", query: "batching_delay", env: "UNISTREAM_PULSAR_BATCHING_DELAY", with: "WithBatchingDelay",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1µs", how: "URL query key batching_delay, environment variable UNISTREAM_PULSAR_BATCHING_DELAY or WithBatchingDelay",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.BatchingDelay = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.BatchingDelay >= 1000 },
-		show:  func(o *Options) string { return o.BatchingDelay.String() },
-	},
-	optionReceiverQueueSize: {
-		field: "ReceiverQueueSize", query: "receiver_queue_size", env: "UNISTREAM_PULSAR_RECEIVER_QUEUE_SIZE", with: "WithReceiverQueueSize",
-		expected: "an integer from 1 to 1000000", how: "URL query key receiver_queue_size, environment variable UNISTREAM_PULSAR_RECEIVER_QUEUE_SIZE or WithReceiverQueueSize",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.ReceiverQueueSize = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.ReceiverQueueSize >= 1 && o.ReceiverQueueSize <= 1000000 },
-		show:  func(o *Options) string { return strconv.Itoa(o.ReceiverQueueSize) },
-	},
-	optionFetchWait: {
-		field: "FetchWait", query: "fetch_wait", env: "UNISTREAM_PULSAR_FETCH_WAIT", with: "WithFetchWait",
-		expected: "a duration (such as 500ms, 10s or 2m) of at least 1µs", how: "URL query key fetch_wait, environment variable UNISTREAM_PULSAR_FETCH_WAIT or WithFetchWait",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.FetchWait = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.FetchWait >= 1000 },
-		show:  func(o *Options) string { return o.FetchWait.String() },
-	},
-	optionDurableGroup: {
-		field: "DurableGroup", query: "durable_group", env: "UNISTREAM_PULSAR_DURABLE_GROUP", with: "WithDurableGroup",
-		expected: "true or false", how: "URL query key durable_group, environment variable UNISTREAM_PULSAR_DURABLE_GROUP or WithDurableGroup",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.DurableGroup = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.DurableGroup) },
-	},
-	optionMaxRecordBytes: {
-		field: "MaxRecordBytes", query: "max_record_bytes", env: "UNISTREAM_PULSAR_MAX_RECORD_BYTES", with: "WithMaxRecordBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1GiB", how: "URL query key max_record_bytes, environment variable UNISTREAM_PULSAR_MAX_RECORD_BYTES or WithMaxRecordBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxRecordBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1073741824 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
-	},
-}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "auth_token, auth_token_file, batching_delay, connection_timeout, durable_group, fetch_wait, lookup, max_record_bytes, namespace, oauth2_audience, oauth2_issuer_url, oauth2_key_file, oauth2_scope, operation_timeout, receiver_queue_size, send_timeout, tenant, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_verify_hostname"
-
 // optForm is the URL form quoted in errors.
 const optForm = "pulsar://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "pulsar", Form: optForm, Prefix: "pulsar: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{
+		optionTenant: {
+			Field: "Tenant", Query: "tenant", Env: "UNISTREAM_PULSAR_TENANT", With: "WithTenant",
+			Expected: "a string",
+			How:      "URL query key tenant, environment variable UNISTREAM_PULSAR_TENANT or WithTenant",
+			Value:    opttable.String(func(o *Options) *string { return &o.Tenant }),
+		},
+		optionNamespace: {
+			Field: "Namespace", Query: "namespace", Env: "UNISTREAM_PULSAR_NAMESPACE", With: "WithNamespace",
+			Expected: "a string",
+			How:      "URL query key namespace, environment variable UNISTREAM_PULSAR_NAMESPACE or WithNamespace",
+			Value:    opttable.String(func(o *Options) *string { return &o.Namespace }),
+		},
+		optionLookup: {
+			Field: "Lookup", Query: "lookup", Env: "UNISTREAM_PULSAR_LOOKUP", With: "WithLookup",
+			Expected: "one of binary or http",
+			How:      "URL query key lookup, environment variable UNISTREAM_PULSAR_LOOKUP or WithLookup",
+			Value:    opttable.String(func(o *Options) *string { return &o.Lookup }),
+			Check:    func(o *Options) bool { return optvalue.OneOf(o.Lookup, "binary", "http") },
+		},
+		optionTLS: {
+			Field: "TLS", Query: "tls", Env: "UNISTREAM_PULSAR_TLS", With: "WithTLS",
+			Expected: "true or false",
+			How:      "URL query key tls, environment variable UNISTREAM_PULSAR_TLS or WithTLS",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLS }),
+		},
+		optionTLSCAFile: {
+			Field: "TLSCAFile", Query: "tls_ca", Env: "UNISTREAM_PULSAR_TLS_CA", With: "WithTLSCAFile",
+			Expected: "a string",
+			How:      "URL query key tls_ca, environment variable UNISTREAM_PULSAR_TLS_CA or WithTLSCAFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSCAFile }),
+		},
+		optionTLSCertFile: {
+			Field: "TLSCertFile", Query: "tls_cert", Env: "UNISTREAM_PULSAR_TLS_CERT", With: "WithTLSCertFile",
+			Expected: "a string",
+			How:      "URL query key tls_cert, environment variable UNISTREAM_PULSAR_TLS_CERT or WithTLSCertFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSCertFile }),
+		},
+		optionTLSKeyFile: {
+			Field: "TLSKeyFile", Query: "tls_key", Env: "UNISTREAM_PULSAR_TLS_KEY", With: "WithTLSKeyFile",
+			Expected: "a string",
+			How:      "URL query key tls_key, environment variable UNISTREAM_PULSAR_TLS_KEY or WithTLSKeyFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.TLSKeyFile }),
+		},
+		optionTLSInsecure: {
+			Field: "TLSInsecure", Query: "tls_insecure", Env: "UNISTREAM_PULSAR_TLS_INSECURE", With: "WithTLSInsecure",
+			Expected: "true or false",
+			How:      "URL query key tls_insecure, environment variable UNISTREAM_PULSAR_TLS_INSECURE or WithTLSInsecure",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLSInsecure }),
+		},
+		optionTLSVerifyHostname: {
+			Field: "TLSVerifyHostname", Query: "tls_verify_hostname", Env: "UNISTREAM_PULSAR_TLS_VERIFY_HOSTNAME", With: "WithTLSVerifyHostname",
+			Expected: "true or false",
+			How:      "URL query key tls_verify_hostname, environment variable UNISTREAM_PULSAR_TLS_VERIFY_HOSTNAME or WithTLSVerifyHostname",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLSVerifyHostname }),
+		},
+		optionAuthToken: {
+			Field: "AuthToken", Query: "auth_token", Env: "UNISTREAM_PULSAR_AUTH_TOKEN", With: "WithAuthToken", Secret: true,
+			Expected: "a string",
+			How:      "URL query key auth_token, environment variable UNISTREAM_PULSAR_AUTH_TOKEN or WithAuthToken",
+			Value:    opttable.SecretString(func(o *Options) *string { return &o.AuthToken }),
+		},
+		optionAuthTokenFile: {
+			Field: "AuthTokenFile", Query: "auth_token_file", Env: "UNISTREAM_PULSAR_AUTH_TOKEN_FILE", With: "WithAuthTokenFile",
+			Expected: "a string",
+			How:      "URL query key auth_token_file, environment variable UNISTREAM_PULSAR_AUTH_TOKEN_FILE or WithAuthTokenFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.AuthTokenFile }),
+		},
+		optionOAuth2IssuerURL: {
+			Field: "OAuth2IssuerURL", Query: "oauth2_issuer_url", Env: "UNISTREAM_PULSAR_OAUTH2_ISSUER_URL", With: "WithOAuth2IssuerURL",
+			Expected: "a string",
+			How:      "URL query key oauth2_issuer_url, environment variable UNISTREAM_PULSAR_OAUTH2_ISSUER_URL or WithOAuth2IssuerURL",
+			Value:    opttable.String(func(o *Options) *string { return &o.OAuth2IssuerURL }),
+		},
+		optionOAuth2Audience: {
+			Field: "OAuth2Audience", Query: "oauth2_audience", Env: "UNISTREAM_PULSAR_OAUTH2_AUDIENCE", With: "WithOAuth2Audience",
+			Expected: "a string",
+			How:      "URL query key oauth2_audience, environment variable UNISTREAM_PULSAR_OAUTH2_AUDIENCE or WithOAuth2Audience",
+			Value:    opttable.String(func(o *Options) *string { return &o.OAuth2Audience }),
+		},
+		optionOAuth2KeyFile: {
+			Field: "OAuth2KeyFile", Query: "oauth2_key_file", Env: "UNISTREAM_PULSAR_OAUTH2_KEY_FILE", With: "WithOAuth2KeyFile",
+			Expected: "a string",
+			How:      "URL query key oauth2_key_file, environment variable UNISTREAM_PULSAR_OAUTH2_KEY_FILE or WithOAuth2KeyFile",
+			Value:    opttable.String(func(o *Options) *string { return &o.OAuth2KeyFile }),
+		},
+		optionOAuth2Scope: {
+			Field: "OAuth2Scope", Query: "oauth2_scope", Env: "UNISTREAM_PULSAR_OAUTH2_SCOPE", With: "WithOAuth2Scope",
+			Expected: "a string",
+			How:      "URL query key oauth2_scope, environment variable UNISTREAM_PULSAR_OAUTH2_SCOPE or WithOAuth2Scope",
+			Value:    opttable.String(func(o *Options) *string { return &o.OAuth2Scope }),
+		},
+		optionConnectionTimeout: {
+			Field: "ConnectionTimeout", Query: "connection_timeout", Env: "UNISTREAM_PULSAR_CONNECTION_TIMEOUT", With: "WithConnectionTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms",
+			How:      "URL query key connection_timeout, environment variable UNISTREAM_PULSAR_CONNECTION_TIMEOUT or WithConnectionTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.ConnectionTimeout }),
+			Check:    func(o *Options) bool { return o.ConnectionTimeout >= 1000000 },
+		},
+		optionOperationTimeout: {
+			Field: "OperationTimeout", Query: "operation_timeout", Env: "UNISTREAM_PULSAR_OPERATION_TIMEOUT", With: "WithOperationTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms",
+			How:      "URL query key operation_timeout, environment variable UNISTREAM_PULSAR_OPERATION_TIMEOUT or WithOperationTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.OperationTimeout }),
+			Check:    func(o *Options) bool { return o.OperationTimeout >= 1000000 },
+		},
+		optionSendTimeout: {
+			Field: "SendTimeout", Query: "send_timeout", Env: "UNISTREAM_PULSAR_SEND_TIMEOUT", With: "WithSendTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ms",
+			How:      "URL query key send_timeout, environment variable UNISTREAM_PULSAR_SEND_TIMEOUT or WithSendTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.SendTimeout }),
+			Check:    func(o *Options) bool { return o.SendTimeout >= 1000000 },
+		},
+		optionBatchingDelay: {
+			Field: "BatchingDelay", Query: "batching_delay", Env: "UNISTREAM_PULSAR_BATCHING_DELAY", With: "WithBatchingDelay",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1µs",
+			How:      "URL query key batching_delay, environment variable UNISTREAM_PULSAR_BATCHING_DELAY or WithBatchingDelay",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.BatchingDelay }),
+			Check:    func(o *Options) bool { return o.BatchingDelay >= 1000 },
+		},
+		optionReceiverQueueSize: {
+			Field: "ReceiverQueueSize", Query: "receiver_queue_size", Env: "UNISTREAM_PULSAR_RECEIVER_QUEUE_SIZE", With: "WithReceiverQueueSize",
+			Expected: "an integer from 1 to 1000000",
+			How:      "URL query key receiver_queue_size, environment variable UNISTREAM_PULSAR_RECEIVER_QUEUE_SIZE or WithReceiverQueueSize",
+			Value:    opttable.Int(func(o *Options) *int { return &o.ReceiverQueueSize }),
+			Check:    func(o *Options) bool { return o.ReceiverQueueSize >= 1 && o.ReceiverQueueSize <= 1000000 },
+		},
+		optionFetchWait: {
+			Field: "FetchWait", Query: "fetch_wait", Env: "UNISTREAM_PULSAR_FETCH_WAIT", With: "WithFetchWait",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1µs",
+			How:      "URL query key fetch_wait, environment variable UNISTREAM_PULSAR_FETCH_WAIT or WithFetchWait",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.FetchWait }),
+			Check:    func(o *Options) bool { return o.FetchWait >= 1000 },
+		},
+		optionDurableGroup: {
+			Field: "DurableGroup", Query: "durable_group", Env: "UNISTREAM_PULSAR_DURABLE_GROUP", With: "WithDurableGroup",
+			Expected: "true or false",
+			How:      "URL query key durable_group, environment variable UNISTREAM_PULSAR_DURABLE_GROUP or WithDurableGroup",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.DurableGroup }),
+		},
+		optionMaxRecordBytes: {
+			Field: "MaxRecordBytes", Query: "max_record_bytes", Env: "UNISTREAM_PULSAR_MAX_RECORD_BYTES", With: "WithMaxRecordBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1B to 1GiB",
+			How:      "URL query key max_record_bytes, environment variable UNISTREAM_PULSAR_MAX_RECORD_BYTES or WithMaxRecordBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxRecordBytes }),
+			Check:    func(o *Options) bool { return o.MaxRecordBytes >= 1 && o.MaxRecordBytes <= 1073741824 },
+		},
+	},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -562,147 +419,114 @@ func (o *Options) Apply(opts ...Option) {
 // WithTenant sets Tenant, the tenant of a topic given by its short name.
 // It takes a string.
 func WithTenant(v string) Option {
-	return func(o *Options) { o.Tenant = v; o.src[optionTenant], o.raw[optionTenant] = optFromCode, "" }
+	return func(o *Options) { o.Tenant = v; o.optOrigin[optionTenant].SetByCode() }
 }
 
 // WithNamespace sets Namespace, the namespace of a topic given by its
 // short name. It takes a string.
 func WithNamespace(v string) Option {
-	return func(o *Options) { o.Namespace = v; o.src[optionNamespace], o.raw[optionNamespace] = optFromCode, "" }
+	return func(o *Options) { o.Namespace = v; o.optOrigin[optionNamespace].SetByCode() }
 }
 
 // WithLookup sets Lookup, how the client finds topics - binary (the hosts
 // are brokers, pulsar:// or pulsar+ssl://) or http (the hosts are the HTTP
 // service, http:// or https://). It takes one of binary or http.
 func WithLookup(v string) Option {
-	return func(o *Options) { o.Lookup = v; o.src[optionLookup], o.raw[optionLookup] = optFromCode, "" }
+	return func(o *Options) { o.Lookup = v; o.optOrigin[optionLookup].SetByCode() }
 }
 
 // WithTLS sets TLS, connect with TLS (pulsar+ssl:// or https://); any TLS
 // file or flag implies it, and tls=false with one of them is an error. It
 // takes true or false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.src[optionTLS], o.raw[optionTLS] = optFromCode, "" }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithTLSCAFile sets TLSCAFile, a PEM file of the CAs that sign the
 // brokers' certificates (the system pool if empty). It takes a string.
 func WithTLSCAFile(v string) Option {
-	return func(o *Options) { o.TLSCAFile = v; o.src[optionTLSCAFile], o.raw[optionTLSCAFile] = optFromCode, "" }
+	return func(o *Options) { o.TLSCAFile = v; o.optOrigin[optionTLSCAFile].SetByCode() }
 }
 
 // WithTLSCertFile sets TLSCertFile, the client's PEM certificate file for
 // TLS authentication; give tls_key with it. It takes a string.
 func WithTLSCertFile(v string) Option {
-	return func(o *Options) {
-		o.TLSCertFile = v
-		o.src[optionTLSCertFile], o.raw[optionTLSCertFile] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSCertFile = v; o.optOrigin[optionTLSCertFile].SetByCode() }
 }
 
 // WithTLSKeyFile sets TLSKeyFile, the client's PEM key file for TLS
 // authentication; give tls_cert with it. It takes a string.
 func WithTLSKeyFile(v string) Option {
-	return func(o *Options) { o.TLSKeyFile = v; o.src[optionTLSKeyFile], o.raw[optionTLSKeyFile] = optFromCode, "" }
+	return func(o *Options) { o.TLSKeyFile = v; o.optOrigin[optionTLSKeyFile].SetByCode() }
 }
 
 // WithTLSInsecure sets TLSInsecure, accept any broker certificate (tests
 // only). It takes true or false.
 func WithTLSInsecure(v bool) Option {
-	return func(o *Options) {
-		o.TLSInsecure = v
-		o.src[optionTLSInsecure], o.raw[optionTLSInsecure] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSInsecure = v; o.optOrigin[optionTLSInsecure].SetByCode() }
 }
 
 // WithTLSVerifyHostname sets TLSVerifyHostname, check that the broker's
 // certificate names the host connected to. It takes true or false.
 func WithTLSVerifyHostname(v bool) Option {
-	return func(o *Options) {
-		o.TLSVerifyHostname = v
-		o.src[optionTLSVerifyHostname], o.raw[optionTLSVerifyHostname] = optFromCode, ""
-	}
+	return func(o *Options) { o.TLSVerifyHostname = v; o.optOrigin[optionTLSVerifyHostname].SetByCode() }
 }
 
 // WithAuthToken sets AuthToken, a JWT for token authentication. It takes a
 // string.
 func WithAuthToken(v string) Option {
-	return func(o *Options) { o.AuthToken = v; o.src[optionAuthToken], o.raw[optionAuthToken] = optFromCode, "" }
+	return func(o *Options) { o.AuthToken = v; o.optOrigin[optionAuthToken].SetByCode() }
 }
 
 // WithAuthTokenFile sets AuthTokenFile, a file holding the JWT for token
 // authentication, read again when the token is needed. It takes a string.
 func WithAuthTokenFile(v string) Option {
-	return func(o *Options) {
-		o.AuthTokenFile = v
-		o.src[optionAuthTokenFile], o.raw[optionAuthTokenFile] = optFromCode, ""
-	}
+	return func(o *Options) { o.AuthTokenFile = v; o.optOrigin[optionAuthTokenFile].SetByCode() }
 }
 
 // WithOAuth2IssuerURL sets OAuth2IssuerURL, OAuth2 client-credentials
 // authentication - the issuer's URL (https). It takes a string.
 func WithOAuth2IssuerURL(v string) Option {
-	return func(o *Options) {
-		o.OAuth2IssuerURL = v
-		o.src[optionOAuth2IssuerURL], o.raw[optionOAuth2IssuerURL] = optFromCode, ""
-	}
+	return func(o *Options) { o.OAuth2IssuerURL = v; o.optOrigin[optionOAuth2IssuerURL].SetByCode() }
 }
 
 // WithOAuth2Audience sets OAuth2Audience, OAuth2 - the audience of the
 // token. It takes a string.
 func WithOAuth2Audience(v string) Option {
-	return func(o *Options) {
-		o.OAuth2Audience = v
-		o.src[optionOAuth2Audience], o.raw[optionOAuth2Audience] = optFromCode, ""
-	}
+	return func(o *Options) { o.OAuth2Audience = v; o.optOrigin[optionOAuth2Audience].SetByCode() }
 }
 
 // WithOAuth2KeyFile sets OAuth2KeyFile, OAuth2 - the JSON credentials file
 // (client_id, client_secret) of the client. It takes a string.
 func WithOAuth2KeyFile(v string) Option {
-	return func(o *Options) {
-		o.OAuth2KeyFile = v
-		o.src[optionOAuth2KeyFile], o.raw[optionOAuth2KeyFile] = optFromCode, ""
-	}
+	return func(o *Options) { o.OAuth2KeyFile = v; o.optOrigin[optionOAuth2KeyFile].SetByCode() }
 }
 
 // WithOAuth2Scope sets OAuth2Scope, OAuth2 - the scope asked for
 // (optional). It takes a string.
 func WithOAuth2Scope(v string) Option {
-	return func(o *Options) {
-		o.OAuth2Scope = v
-		o.src[optionOAuth2Scope], o.raw[optionOAuth2Scope] = optFromCode, ""
-	}
+	return func(o *Options) { o.OAuth2Scope = v; o.optOrigin[optionOAuth2Scope].SetByCode() }
 }
 
 // WithConnectionTimeout sets ConnectionTimeout, bounds establishing a
 // connection to a broker. It takes a duration (such as 500ms, 10s or 2m)
 // of at least 1ms.
 func WithConnectionTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.ConnectionTimeout = v
-		o.src[optionConnectionTimeout], o.raw[optionConnectionTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.ConnectionTimeout = v; o.optOrigin[optionConnectionTimeout].SetByCode() }
 }
 
 // WithOperationTimeout sets OperationTimeout, bounds one request to a
 // broker (lookup, subscribe, create a producer). It takes a duration (such
 // as 500ms, 10s or 2m) of at least 1ms.
 func WithOperationTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.OperationTimeout = v
-		o.src[optionOperationTimeout], o.raw[optionOperationTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.OperationTimeout = v; o.optOrigin[optionOperationTimeout].SetByCode() }
 }
 
 // WithSendTimeout sets SendTimeout, how long a written message may wait
 // for the broker's receipt before it fails with a retryable per-record
 // error. It takes a duration (such as 500ms, 10s or 2m) of at least 1ms.
 func WithSendTimeout(v time.Duration) Option {
-	return func(o *Options) {
-		o.SendTimeout = v
-		o.src[optionSendTimeout], o.raw[optionSendTimeout] = optFromCode, ""
-	}
+	return func(o *Options) { o.SendTimeout = v; o.optOrigin[optionSendTimeout].SetByCode() }
 }
 
 // WithBatchingDelay sets BatchingDelay, the longest a producer holds a
@@ -710,27 +534,21 @@ func WithSendTimeout(v time.Duration) Option {
 // anyway). It takes a duration (such as 500ms, 10s or 2m) of at least
 // 1µs.
 func WithBatchingDelay(v time.Duration) Option {
-	return func(o *Options) {
-		o.BatchingDelay = v
-		o.src[optionBatchingDelay], o.raw[optionBatchingDelay] = optFromCode, ""
-	}
+	return func(o *Options) { o.BatchingDelay = v; o.optOrigin[optionBatchingDelay].SetByCode() }
 }
 
 // WithReceiverQueueSize sets ReceiverQueueSize, how many messages a reader
 // lets the broker push ahead of Fetch. It takes an integer from 1 to
 // 1000000.
 func WithReceiverQueueSize(v int) Option {
-	return func(o *Options) {
-		o.ReceiverQueueSize = v
-		o.src[optionReceiverQueueSize], o.raw[optionReceiverQueueSize] = optFromCode, ""
-	}
+	return func(o *Options) { o.ReceiverQueueSize = v; o.optOrigin[optionReceiverQueueSize].SetByCode() }
 }
 
 // WithFetchWait sets FetchWait, the longest Reader.Fetch waits for
 // messages when none are buffered. It takes a duration (such as 500ms, 10s
 // or 2m) of at least 1µs.
 func WithFetchWait(v time.Duration) Option {
-	return func(o *Options) { o.FetchWait = v; o.src[optionFetchWait], o.raw[optionFetchWait] = optFromCode, "" }
+	return func(o *Options) { o.FetchWait = v; o.optOrigin[optionFetchWait].SetByCode() }
 }
 
 // WithDurableGroup sets DurableGroup, group mode - make the group's
@@ -739,10 +557,7 @@ func WithFetchWait(v time.Duration) Option {
 // subscription's cumulative ack follows the committed pointers. It takes
 // true or false.
 func WithDurableGroup(v bool) Option {
-	return func(o *Options) {
-		o.DurableGroup = v
-		o.src[optionDurableGroup], o.raw[optionDurableGroup] = optFromCode, ""
-	}
+	return func(o *Options) { o.DurableGroup = v; o.optOrigin[optionDurableGroup].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -750,10 +565,7 @@ func WithDurableGroup(v bool) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // from 1B to 1GiB.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxRecordBytes = v
-		o.src[optionMaxRecordBytes], o.raw[optionMaxRecordBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // ParseURL returns the options of a pulsar URL (pulsar://HOST:PORT[,HOST:PORT...]/TOPIC?OPTIONS): the
@@ -765,27 +577,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("pulsar: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "pulsar" {
-		return Options{}, fmt.Errorf("pulsar: URL scheme %q: expected %q (%s)", u.Scheme, "pulsar", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("pulsar: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -799,110 +596,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("pulsar: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("pulsar: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("pulsar: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("pulsar: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option, then the
 // checks between options of the hand-written validateCombination; the error names the
@@ -911,43 +620,15 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	if err := o.validateOptions(true); err != nil {
+	if err := optTable.Check(&o, true); err != nil {
 		return err
 	}
 	return validateCombination(o)
 }
 
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("pulsar: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("pulsar: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
-}
-
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("pulsar.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "pulsar.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.

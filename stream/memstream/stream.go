@@ -102,7 +102,7 @@ func (st *state) matches(o Options) error {
 		{optionMaxBatchRecords, "max_batch_records", o.MaxBatchRecords, st.maxBatchRecords},
 		{optionMaxBatchBytes, "max_batch_bytes", o.MaxBatchBytes, st.maxBatchBytes},
 	} {
-		if o.src[f.id] != optFromDefault && f.got != f.have {
+		if o.optOrigin[f.id].IsSet() && f.got != f.have {
 			return fmt.Errorf("memstream: stream %q exists with %s=%d, cannot open it with %s (omit the option to use the existing value)",
 				st.name, f.key, f.have, o.where(f.id))
 		}

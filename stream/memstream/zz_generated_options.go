@@ -4,19 +4,12 @@
 package memstream
 
 import (
-	"errors"
-	"fmt"
-
 	"net/url"
 	"os"
-
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/driver/optvalue"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 )
 
 // Defaults and limits of the options, from stream/memstream/adapter.yaml.
@@ -79,8 +72,7 @@ type Options struct {
 	// in code, by WithClock.
 	Now func() time.Time
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -99,106 +91,51 @@ const (
 	optCount
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{
-	optionPartitions: {
-		field: "Partitions", query: "partitions", env: "UNISTREAM_MEM_PARTITIONS", with: "WithPartitions",
-		expected: "an integer from 1 to 4096", how: "URL query key partitions, environment variable UNISTREAM_MEM_PARTITIONS or WithPartitions",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.Partitions = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Partitions >= 1 && o.Partitions <= 4096 },
-		show:  func(o *Options) string { return strconv.Itoa(o.Partitions) },
-	},
-	optionMaxRecordBytes: {
-		field: "MaxRecordBytes", query: "max_record_bytes", env: "UNISTREAM_MEM_MAX_RECORD_BYTES", with: "WithMaxRecordBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B", how: "URL query key max_record_bytes, environment variable UNISTREAM_MEM_MAX_RECORD_BYTES or WithMaxRecordBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxRecordBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxRecordBytes >= 1 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxRecordBytes)) },
-	},
-	optionMaxBatchRecords: {
-		field: "MaxBatchRecords", query: "max_batch_records", env: "UNISTREAM_MEM_MAX_BATCH_RECORDS", with: "WithMaxBatchRecords",
-		expected: "an integer of at least 1", how: "URL query key max_batch_records, environment variable UNISTREAM_MEM_MAX_BATCH_RECORDS or WithMaxBatchRecords",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.MaxBatchRecords = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxBatchRecords >= 1 },
-		show:  func(o *Options) string { return strconv.Itoa(o.MaxBatchRecords) },
-	},
-	optionMaxBatchBytes: {
-		field: "MaxBatchBytes", query: "max_batch_bytes", env: "UNISTREAM_MEM_MAX_BATCH_BYTES", with: "WithMaxBatchBytes",
-		expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B", how: "URL query key max_batch_bytes, environment variable UNISTREAM_MEM_MAX_BATCH_BYTES or WithMaxBatchBytes",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.MaxBatchBytes = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.MaxBatchBytes >= 1 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.MaxBatchBytes)) },
-	},
-	optionNow: {
-		field: "Now", query: "", env: "", with: "WithClock",
-		expected: "set in code only", how: "WithClock",
-		secret: false, required: false,
-		set:   nil,
-		check: nil,
-		show:  func(o *Options) string { return optvalue.ShowCustom(o.Now) },
-	},
-}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "max_batch_bytes, max_batch_records, max_record_bytes, partitions"
-
 // optForm is the URL form quoted in errors.
 const optForm = "mem://NAME?OPTIONS"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "mem", Form: optForm, Prefix: "memstream: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{
+		optionPartitions: {
+			Field: "Partitions", Query: "partitions", Env: "UNISTREAM_MEM_PARTITIONS", With: "WithPartitions",
+			Expected: "an integer from 1 to 4096",
+			How:      "URL query key partitions, environment variable UNISTREAM_MEM_PARTITIONS or WithPartitions",
+			Value:    opttable.Int(func(o *Options) *int { return &o.Partitions }),
+			Check:    func(o *Options) bool { return o.Partitions >= 1 && o.Partitions <= 4096 },
+		},
+		optionMaxRecordBytes: {
+			Field: "MaxRecordBytes", Query: "max_record_bytes", Env: "UNISTREAM_MEM_MAX_RECORD_BYTES", With: "WithMaxRecordBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B",
+			How:      "URL query key max_record_bytes, environment variable UNISTREAM_MEM_MAX_RECORD_BYTES or WithMaxRecordBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxRecordBytes }),
+			Check:    func(o *Options) bool { return o.MaxRecordBytes >= 1 },
+		},
+		optionMaxBatchRecords: {
+			Field: "MaxBatchRecords", Query: "max_batch_records", Env: "UNISTREAM_MEM_MAX_BATCH_RECORDS", With: "WithMaxBatchRecords",
+			Expected: "an integer of at least 1",
+			How:      "URL query key max_batch_records, environment variable UNISTREAM_MEM_MAX_BATCH_RECORDS or WithMaxBatchRecords",
+			Value:    opttable.Int(func(o *Options) *int { return &o.MaxBatchRecords }),
+			Check:    func(o *Options) bool { return o.MaxBatchRecords >= 1 },
+		},
+		optionMaxBatchBytes: {
+			Field: "MaxBatchBytes", Query: "max_batch_bytes", Env: "UNISTREAM_MEM_MAX_BATCH_BYTES", With: "WithMaxBatchBytes",
+			Expected: "a size (such as 512, 64KiB or 5MiB) of at least 1B",
+			How:      "URL query key max_batch_bytes, environment variable UNISTREAM_MEM_MAX_BATCH_BYTES or WithMaxBatchBytes",
+			Value:    opttable.Size(func(o *Options) *int { return &o.MaxBatchBytes }),
+			Check:    func(o *Options) bool { return o.MaxBatchBytes >= 1 },
+		},
+		optionNow: {
+			Field: "Now", With: "WithClock",
+			Expected: "set in code only",
+			How:      "WithClock",
+			Value:    opttable.Custom(func(o *Options) *func() time.Time { return &o.Now }),
+		},
+	},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -231,7 +168,7 @@ func (o *Options) Apply(opts ...Option) {
 // opening an existing stream with another count is an error. It takes an
 // integer from 1 to 4096.
 func WithPartitions(v int) Option {
-	return func(o *Options) { o.Partitions = v; o.src[optionPartitions], o.raw[optionPartitions] = optFromCode, "" }
+	return func(o *Options) { o.Partitions = v; o.optOrigin[optionPartitions].SetByCode() }
 }
 
 // WithMaxRecordBytes sets MaxRecordBytes, the largest record
@@ -239,37 +176,28 @@ func WithPartitions(v int) Option {
 // driver.ErrRecordTooLarge. It takes a size (such as 512, 64KiB or 5MiB)
 // of at least 1B.
 func WithMaxRecordBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxRecordBytes = v
-		o.src[optionMaxRecordBytes], o.raw[optionMaxRecordBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxRecordBytes = v; o.optOrigin[optionMaxRecordBytes].SetByCode() }
 }
 
 // WithMaxBatchRecords sets MaxBatchRecords, the most records one Write
 // call accepts; a larger call fails whole. It takes an integer of at least
 // 1.
 func WithMaxBatchRecords(v int) Option {
-	return func(o *Options) {
-		o.MaxBatchRecords = v
-		o.src[optionMaxBatchRecords], o.raw[optionMaxBatchRecords] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxBatchRecords = v; o.optOrigin[optionMaxBatchRecords].SetByCode() }
 }
 
 // WithMaxBatchBytes sets MaxBatchBytes, the largest sum of record sizes
 // one Write call accepts; a larger call fails whole. It takes a size (such
 // as 512, 64KiB or 5MiB) of at least 1B.
 func WithMaxBatchBytes(v int) Option {
-	return func(o *Options) {
-		o.MaxBatchBytes = v
-		o.src[optionMaxBatchBytes], o.raw[optionMaxBatchBytes] = optFromCode, ""
-	}
+	return func(o *Options) { o.MaxBatchBytes = v; o.optOrigin[optionMaxBatchBytes].SetByCode() }
 }
 
 // WithClock sets Now, the clock that stamps records written with a zero
 // Time (time.Now when nil); it belongs to the handle, not to the shared
 // stream.
 func WithClock(v func() time.Time) Option {
-	return func(o *Options) { o.Now = v; o.src[optionNow], o.raw[optionNow] = optFromCode, "" }
+	return func(o *Options) { o.Now = v; o.optOrigin[optionNow].SetByCode() }
 }
 
 // ParseURL returns the options of a mem URL (mem://NAME?OPTIONS): the
@@ -281,27 +209,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("memstream: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "mem" {
-		return Options{}, fmt.Errorf("memstream: URL scheme %q: expected %q (%s)", u.Scheme, "mem", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("memstream: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -315,110 +228,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("memstream: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("memstream: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("memstream: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("memstream: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option; the error names the
 // option as it was given and the expected form.
@@ -426,40 +251,12 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	return o.validateOptions(true)
-}
-
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("memstream: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("memstream: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
+	return optTable.Check(&o, true)
 }
 
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("memstream.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "memstream.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.

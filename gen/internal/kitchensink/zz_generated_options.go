@@ -4,19 +4,14 @@
 package kitchensink
 
 import (
-	"errors"
-	"fmt"
-
+	"net"
 	"net/url"
 	"os"
-
-	"net"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 	"github.com/unistream-go/unistream/stream/driver/optvalue"
 )
 
@@ -118,8 +113,7 @@ type Options struct {
 	// WithNetDialer.
 	Dialer *net.Dialer
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -147,206 +141,108 @@ const (
 	optCount
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{
-	optionBrokers: {
-		field: "Brokers", query: "brokers", env: "KS_BROKERS", with: "WithBrokers",
-		expected: "a comma-separated list", how: "URL query key brokers, environment variable KS_BROKERS or WithBrokers",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseList(s)
-			if err != nil {
-				return err
-			}
-			o.Brokers = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return optvalue.FormatList(o.Brokers) },
-	},
-	optionTimeout: {
-		field: "Timeout", query: "timeout", env: "KS_TIMEOUT", with: "WithTimeout",
-		expected: "a duration (such as 500ms, 10s or 2m) from 1ms to 1h", how: "URL query key timeout, environment variable KS_TIMEOUT or WithTimeout",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			o.Timeout = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Timeout >= 1000000 && o.Timeout <= 3600000000000 },
-		show:  func(o *Options) string { return o.Timeout.String() },
-	},
-	optionRetries: {
-		field: "Retries", query: "retries", env: "", with: "WithRetries",
-		expected: "an integer from 0 to 10", how: "URL query key retries or WithRetries",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return err
-			}
-			o.Retries = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Retries >= 0 && o.Retries <= 10 },
-		show:  func(o *Options) string { return strconv.Itoa(o.Retries) },
-	},
-	optionStartOffset: {
-		field: "StartOffset", query: "start_offset", env: "KS_START_OFFSET", with: "WithStartOffset",
-		expected: "an integer of at least -2", how: "URL query key start_offset, environment variable KS_START_OFFSET or WithStartOffset",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseInt64(s)
-			if err != nil {
-				return err
-			}
-			o.StartOffset = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.StartOffset >= -2 },
-		show:  func(o *Options) string { return strconv.FormatInt(o.StartOffset, 10) },
-	},
-	optionCompression: {
-		field: "Compression", query: "compression", env: "KS_COMPRESSION", with: "WithCompression",
-		expected: "one of none, gzip or zstd", how: "URL query key compression, environment variable KS_COMPRESSION or WithCompression",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.Compression = s; return nil },
-		check: func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "zstd") },
-		show:  func(o *Options) string { return strconv.Quote(o.Compression) },
-	},
-	optionTLS: {
-		field: "TLS", query: "tls", env: "KS_TLS", with: "WithTLS",
-		expected: "true or false", how: "URL query key tls, environment variable KS_TLS or WithTLS",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return err
-			}
-			o.TLS = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return strconv.FormatBool(o.TLS) },
-	},
-	optionPassword: {
-		field: "Password", query: "password", env: "KS_PASSWORD", with: "WithPassword",
-		expected: "a string", how: "URL query key password, environment variable KS_PASSWORD or WithPassword",
-		secret: true, required: false,
-		set:   func(o *Options, s string) error { o.Password = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(o.Password != "") },
-	},
-	optionTokens: {
-		field: "Tokens", query: "", env: "KS_TOKENS", with: "WithTokens",
-		expected: "a comma-separated list", how: "environment variable KS_TOKENS or WithTokens",
-		secret: true, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseList(s)
-			if err != nil {
-				return err
-			}
-			o.Tokens = v
-			return nil
-		},
-		check: nil,
-		show:  func(o *Options) string { return optvalue.Redact(len(o.Tokens) > 0) },
-	},
-	optionRegion: {
-		field: "Region", query: "region", env: "KS_REGION", with: "WithRegion",
-		expected: "a non-empty string", how: "URL query key region, environment variable KS_REGION or WithRegion",
-		secret: false, required: true,
-		set:   func(o *Options, s string) error { o.Region = s; return nil },
-		check: func(o *Options) bool { return o.Region != "" },
-		show:  func(o *Options) string { return strconv.Quote(o.Region) },
-	},
-	optionClientID: {
-		field: "ClientID", query: "client_id", env: "", with: "",
-		expected: "a string", how: "URL query key client_id",
-		secret: false, required: false,
-		set:   func(o *Options, s string) error { o.ClientID = s; return nil },
-		check: nil,
-		show:  func(o *Options) string { return strconv.Quote(o.ClientID) },
-	},
-	optionBuffer: {
-		field: "Buffer", query: "buffer", env: "KS_BUFFER", with: "WithBuffer",
-		expected: "a size (such as 512, 64KiB or 5MiB) from 1KiB to 1GiB", how: "URL query key buffer, environment variable KS_BUFFER or WithBuffer",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseSize(s)
-			if err != nil {
-				return err
-			}
-			o.Buffer = v
-			return nil
-		},
-		check: func(o *Options) bool { return o.Buffer >= 1024 && o.Buffer <= 1073741824 },
-		show:  func(o *Options) string { return optvalue.FormatSize(int64(o.Buffer)) },
-	},
-	optionFeatures: {
-		field: "Features", query: "features", env: "", with: "WithFeatures",
-		expected: "a comma-separated list of a, b or c", how: "URL query key features or WithFeatures",
-		secret: false, required: false,
-		set: func(o *Options, s string) error {
-			v, err := optvalue.ParseList(s)
-			if err != nil {
-				return err
-			}
-			o.Features = v
-			return nil
-		},
-		check: func(o *Options) bool { return optvalue.AllOf(o.Features, "a", "b", "c") },
-		show:  func(o *Options) string { return optvalue.FormatList(o.Features) },
-	},
-	optionLogger: {
-		field: "Logger", query: "", env: "", with: "WithLogger",
-		expected: "set in code only", how: "WithLogger",
-		secret: false, required: false,
-		set:   nil,
-		check: nil,
-		show:  func(o *Options) string { return optvalue.ShowCustom(o.Logger) },
-	},
-	optionDialer: {
-		field: "Dialer", query: "", env: "", with: "WithNetDialer",
-		expected: "set in code only", how: "WithNetDialer",
-		secret: false, required: false,
-		set:   nil,
-		check: nil,
-		show:  func(o *Options) string { return optvalue.ShowCustom(o.Dialer) },
-	},
-}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "brokers, buffer, client_id, compression, features, password, region, retries, start_offset, timeout, tls"
-
 // optForm is the URL form quoted in errors.
 const optForm = "kitchensink://HOST/TOPIC?OPTIONS"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "kitchensink", Form: optForm, Prefix: "kitchensink: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{
+		optionBrokers: {
+			Field: "Brokers", Query: "brokers", Env: "KS_BROKERS", With: "WithBrokers",
+			Expected: "a comma-separated list",
+			How:      "URL query key brokers, environment variable KS_BROKERS or WithBrokers",
+			Value:    opttable.List(func(o *Options) *[]string { return &o.Brokers }),
+		},
+		optionTimeout: {
+			Field: "Timeout", Query: "timeout", Env: "KS_TIMEOUT", With: "WithTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) from 1ms to 1h",
+			How:      "URL query key timeout, environment variable KS_TIMEOUT or WithTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.Timeout }),
+			Check:    func(o *Options) bool { return o.Timeout >= 1000000 && o.Timeout <= 3600000000000 },
+		},
+		optionRetries: {
+			Field: "Retries", Query: "retries", With: "WithRetries",
+			Expected: "an integer from 0 to 10",
+			How:      "URL query key retries or WithRetries",
+			Value:    opttable.Int(func(o *Options) *int { return &o.Retries }),
+			Check:    func(o *Options) bool { return o.Retries >= 0 && o.Retries <= 10 },
+		},
+		optionStartOffset: {
+			Field: "StartOffset", Query: "start_offset", Env: "KS_START_OFFSET", With: "WithStartOffset",
+			Expected: "an integer of at least -2",
+			How:      "URL query key start_offset, environment variable KS_START_OFFSET or WithStartOffset",
+			Value:    opttable.Int64(func(o *Options) *int64 { return &o.StartOffset }),
+			Check:    func(o *Options) bool { return o.StartOffset >= -2 },
+		},
+		optionCompression: {
+			Field: "Compression", Query: "compression", Env: "KS_COMPRESSION", With: "WithCompression",
+			Expected: "one of none, gzip or zstd",
+			How:      "URL query key compression, environment variable KS_COMPRESSION or WithCompression",
+			Value:    opttable.String(func(o *Options) *string { return &o.Compression }),
+			Check:    func(o *Options) bool { return optvalue.OneOf(o.Compression, "none", "gzip", "zstd") },
+		},
+		optionTLS: {
+			Field: "TLS", Query: "tls", Env: "KS_TLS", With: "WithTLS",
+			Expected: "true or false",
+			How:      "URL query key tls, environment variable KS_TLS or WithTLS",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.TLS }),
+		},
+		optionPassword: {
+			Field: "Password", Query: "password", Env: "KS_PASSWORD", With: "WithPassword", Secret: true,
+			Expected: "a string",
+			How:      "URL query key password, environment variable KS_PASSWORD or WithPassword",
+			Value:    opttable.SecretString(func(o *Options) *string { return &o.Password }),
+		},
+		optionTokens: {
+			Field: "Tokens", Env: "KS_TOKENS", With: "WithTokens", Secret: true,
+			Expected: "a comma-separated list",
+			How:      "environment variable KS_TOKENS or WithTokens",
+			Value:    opttable.SecretList(func(o *Options) *[]string { return &o.Tokens }),
+		},
+		optionRegion: {
+			Field: "Region", Query: "region", Env: "KS_REGION", With: "WithRegion", Required: true,
+			Expected: "a non-empty string",
+			How:      "URL query key region, environment variable KS_REGION or WithRegion",
+			Value:    opttable.String(func(o *Options) *string { return &o.Region }),
+			Check:    func(o *Options) bool { return o.Region != "" },
+		},
+		optionClientID: {
+			Field: "ClientID", Query: "client_id",
+			Expected: "a string",
+			How:      "URL query key client_id",
+			Value:    opttable.String(func(o *Options) *string { return &o.ClientID }),
+		},
+		optionBuffer: {
+			Field: "Buffer", Query: "buffer", Env: "KS_BUFFER", With: "WithBuffer",
+			Expected: "a size (such as 512, 64KiB or 5MiB) from 1KiB to 1GiB",
+			How:      "URL query key buffer, environment variable KS_BUFFER or WithBuffer",
+			Value:    opttable.Size(func(o *Options) *int { return &o.Buffer }),
+			Check:    func(o *Options) bool { return o.Buffer >= 1024 && o.Buffer <= 1073741824 },
+		},
+		optionFeatures: {
+			Field: "Features", Query: "features", With: "WithFeatures",
+			Expected: "a comma-separated list of a, b or c",
+			How:      "URL query key features or WithFeatures",
+			Value:    opttable.List(func(o *Options) *[]string { return &o.Features }),
+			Check:    func(o *Options) bool { return optvalue.AllOf(o.Features, "a", "b", "c") },
+		},
+		optionLogger: {
+			Field: "Logger", With: "WithLogger",
+			Expected: "set in code only",
+			How:      "WithLogger",
+			Value:    opttable.Custom(func(o *Options) *func(msg string) { return &o.Logger }),
+		},
+		optionDialer: {
+			Field: "Dialer", With: "WithNetDialer",
+			Expected: "set in code only",
+			How:      "WithNetDialer",
+			Value:    opttable.Custom(func(o *Options) **net.Dialer { return &o.Dialer }),
+		},
+	},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -381,90 +277,75 @@ func (o *Options) Apply(opts ...Option) {
 // WithBrokers sets Brokers, the seed brokers. It takes a comma-separated
 // list.
 func WithBrokers(v ...string) Option {
-	return func(o *Options) {
-		o.Brokers = slices.Clone(v)
-		o.src[optionBrokers], o.raw[optionBrokers] = optFromCode, ""
-	}
+	return func(o *Options) { o.Brokers = slices.Clone(v); o.optOrigin[optionBrokers].SetByCode() }
 }
 
 // WithTimeout sets Timeout, how long one request may take. It takes a
 // duration (such as 500ms, 10s or 2m) from 1ms to 1h.
 func WithTimeout(v time.Duration) Option {
-	return func(o *Options) { o.Timeout = v; o.src[optionTimeout], o.raw[optionTimeout] = optFromCode, "" }
+	return func(o *Options) { o.Timeout = v; o.optOrigin[optionTimeout].SetByCode() }
 }
 
 // WithRetries sets Retries, how often a failed request is retried. It
 // takes an integer from 0 to 10.
 func WithRetries(v int) Option {
-	return func(o *Options) { o.Retries = v; o.src[optionRetries], o.raw[optionRetries] = optFromCode, "" }
+	return func(o *Options) { o.Retries = v; o.optOrigin[optionRetries].SetByCode() }
 }
 
 // WithStartOffset sets StartOffset, the offset to start at; -1 is the end,
 // -2 the start. It takes an integer of at least -2.
 func WithStartOffset(v int64) Option {
-	return func(o *Options) {
-		o.StartOffset = v
-		o.src[optionStartOffset], o.raw[optionStartOffset] = optFromCode, ""
-	}
+	return func(o *Options) { o.StartOffset = v; o.optOrigin[optionStartOffset].SetByCode() }
 }
 
 // WithCompression sets Compression, the compression codec of written
 // batches. It takes one of none, gzip or zstd.
 func WithCompression(v string) Option {
-	return func(o *Options) {
-		o.Compression = v
-		o.src[optionCompression], o.raw[optionCompression] = optFromCode, ""
-	}
+	return func(o *Options) { o.Compression = v; o.optOrigin[optionCompression].SetByCode() }
 }
 
 // WithTLS sets TLS, whether to connect with TLS. It takes true or false.
 func WithTLS(v bool) Option {
-	return func(o *Options) { o.TLS = v; o.src[optionTLS], o.raw[optionTLS] = optFromCode, "" }
+	return func(o *Options) { o.TLS = v; o.optOrigin[optionTLS].SetByCode() }
 }
 
 // WithPassword sets Password, the SASL password. It takes a string.
 func WithPassword(v string) Option {
-	return func(o *Options) { o.Password = v; o.src[optionPassword], o.raw[optionPassword] = optFromCode, "" }
+	return func(o *Options) { o.Password = v; o.optOrigin[optionPassword].SetByCode() }
 }
 
 // WithTokens sets Tokens, the bearer tokens to try in turn. It takes a
 // comma-separated list.
 func WithTokens(v ...string) Option {
-	return func(o *Options) {
-		o.Tokens = slices.Clone(v)
-		o.src[optionTokens], o.raw[optionTokens] = optFromCode, ""
-	}
+	return func(o *Options) { o.Tokens = slices.Clone(v); o.optOrigin[optionTokens].SetByCode() }
 }
 
 // WithRegion sets Region, the region of the cluster. It takes a non-empty
 // string.
 func WithRegion(v string) Option {
-	return func(o *Options) { o.Region = v; o.src[optionRegion], o.raw[optionRegion] = optFromCode, "" }
+	return func(o *Options) { o.Region = v; o.optOrigin[optionRegion].SetByCode() }
 }
 
 // WithBuffer sets Buffer, the size of the write buffer. It takes a size
 // (such as 512, 64KiB or 5MiB) from 1KiB to 1GiB.
 func WithBuffer(v int) Option {
-	return func(o *Options) { o.Buffer = v; o.src[optionBuffer], o.raw[optionBuffer] = optFromCode, "" }
+	return func(o *Options) { o.Buffer = v; o.optOrigin[optionBuffer].SetByCode() }
 }
 
 // WithFeatures sets Features, the optional features to enable. It takes a
 // comma-separated list of a, b or c.
 func WithFeatures(v ...string) Option {
-	return func(o *Options) {
-		o.Features = slices.Clone(v)
-		o.src[optionFeatures], o.raw[optionFeatures] = optFromCode, ""
-	}
+	return func(o *Options) { o.Features = slices.Clone(v); o.optOrigin[optionFeatures].SetByCode() }
 }
 
 // WithLogger sets Logger, the function that receives log lines.
 func WithLogger(v func(msg string)) Option {
-	return func(o *Options) { o.Logger = v; o.src[optionLogger], o.raw[optionLogger] = optFromCode, "" }
+	return func(o *Options) { o.Logger = v; o.optOrigin[optionLogger].SetByCode() }
 }
 
 // WithNetDialer sets Dialer, the dialer of broker connections.
 func WithNetDialer(v *net.Dialer) Option {
-	return func(o *Options) { o.Dialer = v; o.src[optionDialer], o.raw[optionDialer] = optFromCode, "" }
+	return func(o *Options) { o.Dialer = v; o.optOrigin[optionDialer].SetByCode() }
 }
 
 // ParseURL returns the options of a kitchensink URL (kitchensink://HOST/TOPIC?OPTIONS): the
@@ -476,27 +357,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("kitchensink: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "kitchensink" {
-		return Options{}, fmt.Errorf("kitchensink: URL scheme %q: expected %q (%s)", u.Scheme, "kitchensink", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("kitchensink: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -510,110 +376,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("kitchensink: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("kitchensink: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("kitchensink: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("kitchensink: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option, then the
 // checks between options of the hand-written checkOptions; the error names the
@@ -622,43 +400,15 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	if err := o.validateOptions(true); err != nil {
+	if err := optTable.Check(&o, true); err != nil {
 		return err
 	}
 	return checkOptions(o)
 }
 
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("kitchensink: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("kitchensink: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
-}
-
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("kitchensink.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "kitchensink.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.

@@ -4,18 +4,11 @@
 package minimal
 
 import (
-	"errors"
-	"fmt"
-
 	"net/url"
 	"os"
 
-	"slices"
-	"strconv"
-	"strings"
-
 	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/driver/optvalue"
+	"github.com/unistream-go/unistream/stream/driver/opttable"
 )
 
 // Options configure a minimal stream; gen/internal/minimal/adapter.yaml declares them.
@@ -34,8 +27,7 @@ type Options struct {
 	// the query (hand-written, see Target).
 	Target
 
-	src [optCount]optSource // where each option's value came from
-	raw [optCount]string    // the text each option was read from (URL or environment)
+	optOrigin [optCount]opttable.Origin // where each option's value came from
 }
 
 // Option is a functional option; see NewOptions and Options.Apply.
@@ -49,37 +41,16 @@ const (
 	optCount = 0
 )
 
-// optSource says where an option's value came from.
-type optSource uint8
-
-const (
-	optFromDefault optSource = iota
-	optFromEnv
-	optFromURL
-	optFromCode
-)
-
-// optInfo describes one option for the loops below.
-type optInfo struct {
-	field, query, env, with, expected, how string
-	secret, required                       bool
-	// set parses the URL or environment text s into the field; nil for
-	// options set only in code.
-	set func(o *Options, s string) error
-	// check reports whether the field's value is valid; nil when any is.
-	check func(o *Options) bool
-	// show formats the field, secrets redacted.
-	show func(o *Options) string
-}
-
-// optTable has one entry per option, in spec order.
-var optTable = [optCount]optInfo{}
-
-// optValidKeys lists the URL query keys, for the unknown-key error.
-const optValidKeys = "none"
-
 // optForm is the URL form quoted in errors.
 const optForm = "minimal:NAME"
+
+// optTable describes every option, in spec order; opttable reads, checks
+// and shows the options with it.
+var optTable = &opttable.Table[Options]{
+	Scheme: "minimal", Form: optForm, Prefix: "minimal: ",
+	Origins: func(o *Options) []opttable.Origin { return o.optOrigin[:] },
+	Options: []opttable.Option[Options]{},
+}
 
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
@@ -112,27 +83,12 @@ func ParseURL(u *url.URL) (Options, error) { return ParseURLEnv(u, os.LookupEnv)
 // ParseURLEnv is ParseURL with the environment read through lookup; a nil
 // lookup reads no environment.
 func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error) {
-	if u == nil {
-		return Options{}, errors.New("minimal: URL is nil: expected " + optForm)
-	}
-	if u.Scheme != "minimal" {
-		return Options{}, fmt.Errorf("minimal: URL scheme %q: expected %q (%s)", u.Scheme, "minimal", optForm)
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		return Options{}, errors.New("minimal: URL has a fragment (#...): expected none (" + optForm + ")")
-	}
-	t, err := parseTarget(u)
-	if err != nil {
-		return Options{}, err
-	}
 	o := DefaultOptions()
-	o.Target = t
-	if lookup != nil {
-		if err := o.applyEnv(lookup); err != nil {
-			return Options{}, err
-		}
+	target := func(u *url.URL) (err error) {
+		o.Target, err = parseTarget(u)
+		return err
 	}
-	if err := o.applyQuery(u.RawQuery); err != nil {
+	if err := optTable.ParseURL(&o, u, lookup, target); err != nil {
 		return Options{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -146,110 +102,22 @@ func ParseURLEnv(u *url.URL, lookup func(string) (string, bool)) (Options, error
 // the Target nor required options: call Validate when the options are
 // complete.
 func FromEnv(lookup func(string) (string, bool)) (Options, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	o := DefaultOptions()
-	if err := o.applyEnv(lookup); err != nil {
-		return Options{}, err
-	}
-	if err := o.validateOptions(false); err != nil {
+	if err := optTable.FromEnv(&o, lookup); err != nil {
 		return Options{}, err
 	}
 	return o, nil
 }
 
-// applyEnv sets the options whose environment variable is set and not empty.
-func (o *Options) applyEnv(lookup func(string) (string, bool)) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.env == "" || info.set == nil {
-			continue
-		}
-		s, ok := lookup(info.env)
-		if !ok || s == "" {
-			continue
-		}
-		if err := o.setFrom(optID(i), optFromEnv, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// applyQuery sets the options of a raw URL query.
-func (o *Options) applyQuery(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return fmt.Errorf("minimal: URL query: %w", err)
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		id, ok := optID(-1), false
-		for i := range optTable {
-			if optTable[i].query != "" && optTable[i].query == k {
-				id, ok = optID(i), true
-				break
-			}
-		}
-		if !ok {
-			return fmt.Errorf("minimal: URL query key %q is unknown (valid keys: %s)", k, optValidKeys)
-		}
-		if n := len(q[k]); n != 1 {
-			return fmt.Errorf("minimal: URL query key %q is given %d times: expected it once", k, n)
-		}
-		if err := o.setFrom(id, optFromURL, q[k][0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setFrom parses s into option id and records where it came from.
-func (o *Options) setFrom(id optID, src optSource, s string) error {
-	o.src[id], o.raw[id] = src, s
-	info := &optTable[id]
-	if err := info.set(o, s); err != nil {
-		return fmt.Errorf("minimal: %s: expected %s: %w", o.where(id), info.expected, optvalue.Cause(err))
-	}
-	return nil
-}
-
 // where names option id and its value the way the user gave it: URL
 // option k="v", environment variable E="v", option WithX(v), or option X v
 // for a default or a field assigned directly. Secrets show as ***.
-func (o *Options) where(id optID) string {
-	info := &optTable[id]
-	raw := o.raw[id]
-	if info.secret {
-		raw = "***"
-	}
-	switch o.src[id] {
-	case optFromURL:
-		return "URL option " + info.query + "=" + strconv.Quote(raw)
-	case optFromEnv:
-		return "environment variable " + info.env + "=" + strconv.Quote(raw)
-	case optFromCode:
-		return "option " + info.with + "(" + info.show(o) + ")"
-	}
-	return "option " + info.field + " " + info.show(o)
-}
+func (o *Options) where(id optID) string { return optTable.Where(o, int(id)) }
 
 // IsSet reports whether the option whose Go field name is field was set by
 // the environment, the URL or an Option function, rather than left at its
 // default.
-func (o Options) IsSet(field string) bool {
-	for i := range optTable {
-		if optTable[i].field == field {
-			return o.src[i] != optFromDefault
-		}
-	}
-	return false
-}
+func (o Options) IsSet(field string) bool { return optTable.IsSet(&o, field) }
 
 // Validate checks the Target and every option; the error names the
 // option as it was given and the expected form.
@@ -257,40 +125,12 @@ func (o Options) Validate() error {
 	if err := o.Target.Validate(); err != nil {
 		return err
 	}
-	return o.validateOptions(true)
-}
-
-// validateOptions checks every option's value and, if required is true,
-// that every required option is set.
-func (o *Options) validateOptions(required bool) error {
-	for i := range optTable {
-		info := &optTable[i]
-		if info.required && o.src[i] == optFromDefault {
-			if required {
-				return fmt.Errorf("minimal: option %s is required: set %s", info.field, info.how)
-			}
-			continue
-		}
-		if info.check != nil && !info.check(o) {
-			return fmt.Errorf("minimal: %s: expected %s", o.where(optID(i)), info.expected)
-		}
-	}
-	return nil
+	return optTable.Check(&o, true)
 }
 
 // String shows the options with secrets redacted.
 func (o Options) String() string {
-	var b strings.Builder
-	b.WriteString("minimal.Options{")
-	b.WriteString(o.Target.String())
-	for i := range optTable {
-		b.WriteString(" ")
-		b.WriteString(optTable[i].field)
-		b.WriteString(":")
-		b.WriteString(optTable[i].show(&o))
-	}
-	b.WriteString("}")
-	return b.String()
+	return optTable.String(&o, "minimal.Options{"+o.Target.String())
 }
 
 // GoString is String, so that %#v redacts secrets too.
