@@ -232,7 +232,7 @@ func TestOptionsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	halted := make(chan string, 1)
-	copts = append(copts, stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
+	copts = append(copts, stream.WithCheckpointStore(checkpoint.NewMemoryStore()), stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
 		if e.Kind == stream.EventHalted {
 			select {
 			case halted <- string(e.Record.Value):

@@ -229,6 +229,6 @@ func (c *Config) ProducerOptions() ([]stream.ProducerOption, error) {
 	if p.SendLanes > 0 {
 		opts = append(opts, stream.WithSendLanes(p.SendLanes))
 	}
-	opts = append(opts, stream.WithProducerRetry(p.Retry.RetryPolicy(stream.DefaultProducerRetry)))
+	opts = append(opts, stream.WithSendRetry(p.Retry.RetryPolicy(stream.DefaultSendRetry)))
 	return opts, nil
 }

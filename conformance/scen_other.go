@@ -47,7 +47,7 @@ func transientFaults(e *env) {
 		st := e.newStream(2)
 		f := e.faults(st)
 		ev := &events{}
-		p := e.producer(st, stream.WithMaxRecords(4), stream.WithProducerObserver(ev))
+		p := e.producer(st, stream.WithMaxRecords(4), stream.WithObserver(ev))
 		f.FailWrites(3)
 		recs := prodRecs("faulty", 20, 3)
 		e.put(p, recs...)

@@ -27,7 +27,7 @@ var fastRetry = stream.RetryPolicy{Initial: time.Millisecond, Multiplier: 2, Max
 // directory; Close runs at cleanup.
 func (e *env) producer(st *strm, opts ...stream.ProducerOption) *stream.Producer {
 	e.t.Helper()
-	base := []stream.ProducerOption{stream.WithWAL(filepath.Join(e.t.TempDir(), "producer.wal")), stream.WithProducerRetry(fastRetry)}
+	base := []stream.ProducerOption{stream.WithWAL(filepath.Join(e.t.TempDir(), "producer.wal")), stream.WithSendRetry(fastRetry)}
 	p, err := stream.OpenProducer(context.Background(), st.url, append(base, opts...)...)
 	if err != nil {
 		e.t.Fatalf("OpenProducer(%s): %v", st.url, err)
@@ -114,7 +114,7 @@ func sortedHeaders(hs []driver.Header) string {
 func roundTrip(e *env) {
 	st := e.newStream(4)
 	ev := &events{}
-	p := e.producer(st, stream.WithProducerObserver(ev), stream.WithMaxRecords(37))
+	p := e.producer(st, stream.WithObserver(ev), stream.WithMaxRecords(37))
 	var sent []stream.Record
 	for i := range 200 {
 		r := stream.Record{
@@ -382,7 +382,7 @@ func (e *env) openSwitch(st *strm) *switchStream {
 
 func (e *env) newProducer(s driver.Stream, opts ...stream.ProducerOption) *stream.Producer {
 	e.t.Helper()
-	p, err := stream.NewProducer(s, append([]stream.ProducerOption{stream.WithProducerRetry(fastRetry)}, opts...)...)
+	p, err := stream.NewProducer(s, append([]stream.ProducerOption{stream.WithSendRetry(fastRetry)}, opts...)...)
 	if err != nil {
 		e.t.Fatalf("NewProducer: %v", err)
 	}
@@ -435,7 +435,7 @@ func producer(e *env) {
 		e := newEnv(t, e.h, e.sf)
 		st := e.newStream(2)
 		ev := &events{}
-		p := e.producer(st, stream.WithMaxRecords(5), stream.WithMaxAge(time.Hour), stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev),
+		p := e.producer(st, stream.WithMaxRecords(5), stream.WithMaxAge(time.Hour), stream.WithClock(streamtest.NewFakeClock(t0)), stream.WithObserver(ev),
 			stream.WithSendLanes(1))
 		recs := prodRecs("count", 12, 3)
 		e.put(p, recs...)
@@ -454,7 +454,7 @@ func producer(e *env) {
 		st := e.newStream(2)
 		ev := &events{}
 		p := e.producer(st, stream.WithMaxBytes(1000), stream.WithMaxRecords(1000), stream.WithMaxAge(time.Hour),
-			stream.WithProducerClock(streamtest.NewFakeClock(t0)), stream.WithProducerObserver(ev), stream.WithSendLanes(1))
+			stream.WithClock(streamtest.NewFakeClock(t0)), stream.WithObserver(ev), stream.WithSendLanes(1))
 		recs := prodRecs("bytes", 10, 2)
 		for i := range recs {
 			recs[i].Value = bytes.Repeat([]byte{byte('a' + i)}, 300-recs[i].Size()+len(recs[i].Value)) // Size 300
@@ -479,7 +479,7 @@ func producer(e *env) {
 		st := e.newStream(2)
 		ev := &events{}
 		clock := streamtest.NewFakeClock(t0)
-		p := e.producer(st, stream.WithMaxAge(20*time.Millisecond), stream.WithMaxRecords(1000), stream.WithProducerClock(clock), stream.WithProducerObserver(ev),
+		p := e.producer(st, stream.WithMaxAge(20*time.Millisecond), stream.WithMaxRecords(1000), stream.WithClock(clock), stream.WithObserver(ev),
 			stream.WithSendLanes(1))
 		recs := prodRecs("age", 3, 2)
 		e.put(p, recs...)
@@ -498,7 +498,7 @@ func producer(e *env) {
 		e := newEnv(t, e.h, e.sf)
 		st, pf := e.partialFaultStream(3)
 		ev := &events{}
-		p := e.producer(st, stream.WithMaxRecords(100), stream.WithMaxAge(time.Hour), stream.WithProducerObserver(ev), stream.WithSendLanes(1))
+		p := e.producer(st, stream.WithMaxRecords(100), stream.WithMaxAge(time.Hour), stream.WithObserver(ev), stream.WithSendLanes(1))
 		recs := prodRecs("partial", 12, 4)
 		e.put(p, recs...)
 		pf.FailRecords(2, 7)
@@ -526,8 +526,8 @@ func producer(e *env) {
 		st, pf := e.partialFaultStream(3)
 		ev := &events{}
 		hold := stream.RetryPolicy{Initial: 200 * time.Millisecond, Multiplier: 1, MaxInterval: 200 * time.Millisecond}
-		p := e.producer(st, stream.WithMaxRecords(8), stream.WithMaxAge(time.Millisecond), stream.WithProducerObserver(ev),
-			stream.WithSendLanes(4), stream.WithProducerRetry(hold))
+		p := e.producer(st, stream.WithMaxRecords(8), stream.WithMaxAge(time.Millisecond), stream.WithObserver(ev),
+			stream.WithSendLanes(4), stream.WithSendRetry(hold))
 		const keys = 16
 		recs := prodRecs("lanes", 4*keys, keys)
 		pf.FailRecords(0, 1)
@@ -561,7 +561,7 @@ func producer(e *env) {
 		}
 		sw.down.Store(false)
 		ev := &events{}
-		pb := e.newProducer(sw, stream.WithWAL(image), stream.WithProducerObserver(ev))
+		pb := e.newProducer(sw, stream.WithWAL(image), stream.WithObserver(ev))
 		if s := pb.Stats(); s.Replayed != uint64(len(g2)) {
 			e.t.Errorf("the new producer replayed %d records from the WAL, want the %d unacknowledged ones", s.Replayed, len(g2))
 		}
@@ -709,7 +709,7 @@ func limits(e *env) {
 			n = max(n, 2*maxBatch+1)
 		}
 		ev := &events{}
-		opts := []stream.ProducerOption{stream.WithProducerObserver(ev)}
+		opts := []stream.ProducerOption{stream.WithObserver(ev)}
 		if maxBatch > 0 {
 			opts = append(opts, stream.WithMaxRecords(2*maxBatch)) // over the backend's limit: the producer must cap it
 		}

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -43,7 +42,10 @@ func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer,
 	}
 	cfg := defaultConsumerConfig()
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if o == nil {
+			continue
+		}
+		if err := o.applyToConsumer(&cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -52,7 +54,10 @@ func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer,
 			Expected: "a DLQ sink when records that exhaust their attempts are dead-lettered (the default); or choose WithOnExhausted(stream.Halt)"}
 	}
 	if cfg.store == nil {
-		cfg.store = checkpoint.NewMemoryStore()
+		// As a producer needs WithWAL or WithoutWAL: where progress is kept
+		// decides what a restart repeats, so it is never chosen silently.
+		return nil, &OptionError{Option: "WithCheckpointStore", Value: nil,
+			Expected: "a checkpoint store: checkpoint.NewFileStore(dir) or another durable store; checkpoint.NewMemoryStore() keeps progress only while the process runs"}
 	}
 	if cfg.group != "" {
 		if _, ok := s.(driver.Grouper); !ok {

@@ -54,8 +54,33 @@ var DefaultDLQRetry = RetryPolicy{MaxAttempts: 5, Initial: 100 * time.Millisecon
 // are retried until the consumer stops; MaxAttempts is not used.
 var DefaultFetchRetry = RetryPolicy{MaxAttempts: 1, Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 10 * time.Second, Jitter: true}
 
-// ConsumerOption configures a Consumer.
-type ConsumerOption func(*consumerConfig) error
+// ConsumerOption configures a Consumer. The options shared with the
+// producer (WithClock, WithObserver) are an Option, which is both a
+// ConsumerOption and a ProducerOption.
+type ConsumerOption interface {
+	applyToConsumer(*consumerConfig) error
+}
+
+// consumerOptionFunc is a ConsumerOption made of a function.
+type consumerOptionFunc func(*consumerConfig) error
+
+func (f consumerOptionFunc) applyToConsumer(c *consumerConfig) error { return f(c) }
+
+// Option configures a Consumer or a Producer alike: WithClock and
+// WithObserver.
+type Option interface {
+	ConsumerOption
+	ProducerOption
+}
+
+// sharedOption is an Option: one setting applied to either config.
+type sharedOption struct {
+	consumer consumerOptionFunc
+	producer producerOptionFunc
+}
+
+func (o sharedOption) applyToConsumer(c *consumerConfig) error { return o.consumer(c) }
+func (o sharedOption) applyToProducer(c *producerConfig) error { return o.producer(c) }
 
 type consumerConfig struct {
 	name             string
@@ -108,14 +133,14 @@ func defaultConsumerConfig() consumerConfig {
 // consumers with different names read the stream independently. Default
 // "default".
 func WithName(name string) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if name == "" {
 			return &OptionError{Option: "WithName", Value: `""`, Expected: "a non-empty consumer name"}
 		}
 		c.name = name
 		c.nameSet = true
 		return nil
-	}
+	})
 }
 
 // WithGroup makes the consumer one member of the named group of the
@@ -132,7 +157,7 @@ func WithName(name string) ConsumerOption {
 // group name; WithName overrides it. WithGroup cannot be combined with
 // WithPartitions.
 func WithGroup(name string) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if name == "" {
 			return &OptionError{Option: "WithGroup", Value: `""`, Expected: "a non-empty group name"}
 		}
@@ -145,7 +170,7 @@ func WithGroup(name string) ConsumerOption {
 			return g.JoinGroup(ctx, name, r)
 		}
 		return nil
-	}
+	})
 }
 
 // errNoGroups is the error of WithGroup on a stream that is not a
@@ -159,24 +184,24 @@ func errNoGroups(s driver.Stream, group string) error {
 // WithBatchSize sets how many records are fetched and checkpointed as one
 // batch (default 100). It is capped by nothing but memory.
 func WithBatchSize(n int) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if n < 1 {
 			return &OptionError{Option: "WithBatchSize", Value: n, Expected: "at least 1"}
 		}
 		c.batchSize = n
 		return nil
-	}
+	})
 }
 
 // WithPollInterval sets the wait after an empty fetch (default 500 ms).
 func WithPollInterval(d time.Duration) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if d <= 0 {
 			return &OptionError{Option: "WithPollInterval", Value: d, Expected: "a positive duration"}
 		}
 		c.pollInterval = d
 		return nil
-	}
+	})
 }
 
 // WithConcurrency runs up to n records of a batch at once. Records with the
@@ -184,70 +209,70 @@ func WithPollInterval(d time.Duration) ConsumerOption {
 // after another, in order. The default 1 is strictly sequential: a record
 // waiting for its retry holds back the rest of its partition.
 func WithConcurrency(n int) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if n < 1 {
 			return &OptionError{Option: "WithConcurrency", Value: n, Expected: "at least 1"}
 		}
 		c.concurrency = n
 		return nil
-	}
+	})
 }
 
 // WithOrderKey sets the key that keeps records sequential under
 // WithConcurrency. The default is the record key.
 func WithOrderKey(f func(*Record) string) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if f == nil {
 			return &OptionError{Option: "WithOrderKey", Value: nil, Expected: "a non-nil function"}
 		}
 		c.orderKey = f
 		return nil
-	}
+	})
 }
 
 // WithRetry sets the handler retry policy (default DefaultRetry).
 func WithRetry(p RetryPolicy) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("WithRetry: %w", err)
 		}
 		c.retry = p
 		return nil
-	}
+	})
 }
 
 // WithOnExhausted chooses DeadLetter (the default) or Halt.
 func WithOnExhausted(o OnExhausted) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if o != DeadLetter && o != Halt {
 			return &OptionError{Option: "WithOnExhausted", Value: o, Expected: "stream.DeadLetter or stream.Halt"}
 		}
 		c.onExhausted = o
 		return nil
-	}
+	})
 }
 
 // WithDLQ sets the dead-letter sink. It is required with DeadLetter.
 func WithDLQ(s dlq.Sink) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if s == nil {
 			return &OptionError{Option: "WithDLQ", Value: nil, Expected: "a non-nil dlq.Sink"}
 		}
 		c.dlq = s
 		return nil
-	}
+	})
 }
 
 // WithDLQRetry sets how a DLQ write is retried before the partition halts
 // (default DefaultDLQRetry).
 func WithDLQRetry(p RetryPolicy) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("WithDLQRetry: %w", err)
 		}
 		c.dlqRetry = p
 		return nil
-	}
+	})
 }
 
 // WithFetchRetry sets the backoff between failed reads from the backend
@@ -256,26 +281,27 @@ func WithDLQRetry(p RetryPolicy) ConsumerOption {
 // the consumer stops. A start pointer that is no longer in the partition is
 // not retried: it ends Run with an error matching driver.ErrPointerNotFound.
 func WithFetchRetry(p RetryPolicy) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("WithFetchRetry: %w", err)
 		}
 		c.fetchRetry = p
 		return nil
-	}
+	})
 }
 
-// WithCheckpointStore sets where progress is persisted. The default is a
-// memory store, which forgets everything when the process ends: use a file
-// store (checkpoint.NewFileStore) or a durable one in production.
+// WithCheckpointStore sets where progress is persisted; NewConsumer needs
+// it. checkpoint.NewMemoryStore() forgets everything when the process ends
+// (tests, demos); in production use a file store (checkpoint.NewFileStore)
+// or a durable shared one.
 func WithCheckpointStore(s checkpoint.Store) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if s == nil {
 			return &OptionError{Option: "WithCheckpointStore", Value: nil, Expected: "a non-nil checkpoint.Store"}
 		}
 		c.store = s
 		return nil
-	}
+	})
 }
 
 // CommitPolicy says how often the consumer commits: saves the progress of
@@ -311,7 +337,7 @@ func (p CommitPolicy) perRecord() bool { return p.Records == 1 }
 // WithCommit sets the commit cadence (default DefaultCommit: at the end of
 // each batch and at least every second).
 func WithCommit(p CommitPolicy) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if p.Records < 0 {
 			return &OptionError{Option: "WithCommit", Value: p.Records, Expected: "CommitPolicy.Records of 0 (end of batch) or more"}
 		}
@@ -320,85 +346,92 @@ func WithCommit(p CommitPolicy) ConsumerOption {
 		}
 		c.commit = p
 		return nil
-	}
+	})
 }
 
 // WithDrainTimeout bounds how long a graceful stop waits for in-flight
 // handlers; then their context is cancelled (default 30 s).
 func WithDrainTimeout(d time.Duration) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if d <= 0 {
 			return &OptionError{Option: "WithDrainTimeout", Value: d, Expected: "a positive duration"}
 		}
 		c.drainTimeout = d
 		return nil
-	}
+	})
 }
 
 // WithStart sets where a partition without a checkpoint starts (default
 // Earliest). A partition with a checkpoint always resumes from it.
 func WithStart(s Start) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		c.start = s
 		return nil
+	})
+}
+
+// WithObserver receives the events of a consumer (attempts, commits,
+// halts, ...) or of a producer (EventProducerEmit, Sent, Failed, Hold,
+// Replayed). Nil means none.
+func WithObserver(o Observer) Option {
+	return sharedOption{
+		consumer: func(c *consumerConfig) error { c.observer = o; return nil },
+		producer: func(c *producerConfig) error { c.observer = o; return nil },
 	}
 }
 
-// WithObserver receives the consumer's events.
-func WithObserver(o Observer) ConsumerOption {
-	return func(c *consumerConfig) error {
-		c.observer = o
-		return nil
-	}
-}
-
-// WithClock replaces the clock (tests use streamtest.FakeClock).
-func WithClock(cl Clock) ConsumerOption {
-	return func(c *consumerConfig) error {
+// WithClock replaces the clock (default SystemClock): a consumer's retry
+// times, commit interval and waits; a producer's record times, batch ages
+// and backoff waits. Tests pass a streamtest.FakeClock.
+func WithClock(cl Clock) Option {
+	check := func() error {
 		if cl == nil {
 			return &OptionError{Option: "WithClock", Value: nil, Expected: "a non-nil Clock"}
 		}
-		c.clock = cl
 		return nil
+	}
+	return sharedOption{
+		consumer: func(c *consumerConfig) error { c.clock = cl; return check() }, // a nil clock fails NewConsumer
+		producer: func(c *producerConfig) error { c.clock = cl; return check() }, // and NewProducer
 	}
 }
 
 // WithRandom replaces the jitter source: f returns numbers in [0, 1).
 func WithRandom(f func() float64) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		c.rand = f
 		return nil
-	}
+	})
 }
 
 // WithAttemptTimeout bounds each handler attempt; 0 (the default) means no
 // bound beyond the consumer's own stop.
 func WithAttemptTimeout(d time.Duration) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if d < 0 {
 			return &OptionError{Option: "WithAttemptTimeout", Value: d, Expected: "zero or a positive duration"}
 		}
 		c.attemptTimeout = d
 		return nil
-	}
+	})
 }
 
 // WithPartitionRefresh sets how often the partition list is re-read to pick
 // up new partitions (default 10 s).
 func WithPartitionRefresh(d time.Duration) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if d <= 0 {
 			return &OptionError{Option: "WithPartitionRefresh", Value: d, Expected: "a positive duration"}
 		}
 		c.partitionRefresh = d
 		return nil
-	}
+	})
 }
 
 // WithPartitions restricts the consumer to the named partitions (default:
 // all). Two processes can split a stream by hand this way.
 func WithPartitions(ids ...string) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		if len(ids) == 0 {
 			return &OptionError{Option: "WithPartitions", Value: "none", Expected: "at least one partition id"}
 		}
@@ -407,5 +440,5 @@ func WithPartitions(ids ...string) ConsumerOption {
 			c.partitions[id] = true
 		}
 		return nil
-	}
+	})
 }

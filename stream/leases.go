@@ -152,7 +152,7 @@ func WithLeaseLogger(l *slog.Logger) LeaseOption {
 // partition over and releases its leases, so others take them at once; a
 // worker that dies leaves its leases to expire.
 func WithLeases(l checkpoint.Leaser, opts ...LeaseOption) ConsumerOption {
-	return func(c *consumerConfig) error {
+	return consumerOptionFunc(func(c *consumerConfig) error {
 		lc, err := newLeaseConfig(l, opts)
 		if err != nil {
 			return err
@@ -167,7 +167,7 @@ func WithLeases(l checkpoint.Leaser, opts ...LeaseOption) ConsumerOption {
 			return b, nil
 		}
 		return nil
-	}
+	})
 }
 
 // newLeaseConfig applies and checks the options of WithLeases.

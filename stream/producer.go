@@ -143,7 +143,7 @@ func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
 		if o == nil {
 			continue
 		}
-		if err := o(&cfg); err != nil {
+		if err := o.applyToProducer(&cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -77,8 +77,8 @@ func crashOptions(path string, fs *waltest.FaultFS, policy FsyncPolicy) []Produc
 		// every run (TestProducerLanesCrashReplay crashes with several).
 		WithSendLanes(1),
 		WithMaxAge(24 * time.Hour),
-		WithProducerClock(streamtest.NewFakeClock(prodT0)),
-		WithProducerRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 2, MaxInterval: 4 * time.Millisecond}),
+		WithClock(streamtest.NewFakeClock(prodT0)),
+		WithSendRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 2, MaxInterval: 4 * time.Millisecond}),
 	}
 }
 
@@ -153,7 +153,7 @@ func crashPhase2(t *testing.T, s *prodFakeStream, path string) ProducerStats {
 	s.mu.Lock()
 	s.failWrite, s.failRecord = nil, nil
 	s.mu.Unlock()
-	p, err := NewProducer(s, WithWAL(path), WithProducerClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24*time.Hour))
+	p, err := NewProducer(s, WithWAL(path), WithClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24*time.Hour))
 	if err != nil {
 		t.Fatalf("restart: %v", err)
 	}

@@ -145,7 +145,7 @@ func TestProducerLanesBatchPerLane(t *testing.T) {
 	s := newProdFakeStream(3)
 	ev := &prodEvents{}
 	// 4 lanes: a lane's share of a batch of 8 is 2 records.
-	p, clock, _ := newTestProducer(t, s, WithMaxRecords(8), WithMaxAge(1500*time.Millisecond), WithProducerObserver(ev))
+	p, clock, _ := newTestProducer(t, s, WithMaxRecords(8), WithMaxAge(1500*time.Millisecond), WithObserver(ev))
 	keys := keysByLane(p, "key-", 1)
 	a, b, c := keys[0][0], keys[1][0], keys[2][0]
 	put := func(id, key string) { mustPut(t, p, Record{ID: id, Key: []byte(key), Value: []byte("v")}) }
@@ -404,7 +404,7 @@ func TestProducerLanesHoldDoesNotStopOthers(t *testing.T) {
 	}
 	clock := &holdClock{FakeClock: streamtest.NewFakeClock(prodT0), release: make(chan struct{})}
 	ev := &prodEvents{}
-	p, _, _ := newTestProducer(t, s, WithProducerClock(clock), WithProducerObserver(ev))
+	p, _, _ := newTestProducer(t, s, WithClock(clock), WithObserver(ev))
 	pl := p.laneOf([]byte("poison"))
 	keys := keysByLane(p, "key-", 2)
 
@@ -513,7 +513,7 @@ func TestProducerLanesCrashReplay(t *testing.T) {
 	s.failRecord = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, err := NewProducer(s, WithWAL(path), WithSendLanes(3), WithProducerObserver(ev), WithProducerClock(streamtest.NewFakeClock(prodT0)))
+	p2, err := NewProducer(s, WithWAL(path), WithSendLanes(3), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,14 +107,21 @@ const (
 // maxSendLanes is the largest number of send lanes WithSendLanes accepts.
 const maxSendLanes = 64
 
-// DefaultProducerRetry is the producer's default backoff after a failed
+// DefaultSendRetry is the producer's default backoff after a failed
 // send: 500 ms doubling to at most 30 s, with full jitter. The producer
 // never gives up, so MaxAttempts is not used.
-var DefaultProducerRetry = RetryPolicy{MaxAttempts: 1, Initial: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, Jitter: true}
+var DefaultSendRetry = RetryPolicy{MaxAttempts: 1, Initial: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, Jitter: true}
 
 // ProducerOption configures a Producer. Options are checked by NewProducer,
 // which reports a bad one as an *OptionError.
-type ProducerOption func(*producerConfig) error
+type ProducerOption interface {
+	applyToProducer(*producerConfig) error
+}
+
+// producerOptionFunc is a ProducerOption made of a function.
+type producerOptionFunc func(*producerConfig) error
+
+func (f producerOptionFunc) applyToProducer(c *producerConfig) error { return f(c) }
 
 type producerConfig struct {
 	walPath       string
@@ -140,7 +147,7 @@ func defaultProducerConfig() producerConfig {
 		maxRecords:    DefaultMaxRecords,
 		maxBytes:      DefaultMaxBytes,
 		maxAge:        DefaultMaxAge,
-		retry:         DefaultProducerRetry,
+		retry:         DefaultSendRetry,
 		bufferRecords: DefaultBufferRecords,
 		bufferBytes:   DefaultBufferBytes,
 		block:         true,
@@ -155,13 +162,13 @@ func defaultProducerConfig() producerConfig {
 // WithoutWAL) is required. The file is created with mode 0600 and its
 // directory with 0700; one producer at a time may use it.
 func WithWAL(path string) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if path == "" {
 			return &OptionError{Option: "WithWAL", Value: `""`, Expected: "a file path for the write-ahead log"}
 		}
 		c.walPath = path
 		return nil
-	}
+	})
 }
 
 // WithWALStrict makes NewProducer fail instead of repairing a WAL whose
@@ -171,10 +178,10 @@ func WithWAL(path string) ProducerOption {
 // NewProducer returns an error matching wal.ErrTorn that names the file and
 // the tail, and leaves the file untouched.
 func WithWALStrict() ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		c.walOpts.NoRepair = true
 		return nil
-	}
+	})
 }
 
 // WithoutWAL runs the producer without a write-ahead log: buffered records
@@ -182,10 +189,10 @@ func WithWALStrict() ProducerOption {
 // sent. It is not crash-safe; it exists for tests and for data that may be
 // lost.
 func WithoutWAL() ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		c.noWAL = true
 		return nil
-	}
+	})
 }
 
 // WithFsync sets when the WAL is written and synced, and so what a crash
@@ -193,13 +200,13 @@ func WithoutWAL() ProducerOption {
 // waiting for their batch), FsyncAlways (nothing), or FsyncInterval(d).
 // See FsyncPolicy.
 func WithFsync(p FsyncPolicy) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if p != FsyncPerBatch && p != FsyncAlways && p <= 0 {
 			return &OptionError{Option: "WithFsync", Value: p, Expected: "FsyncAlways, FsyncPerBatch or FsyncInterval(d) with d > 0"}
 		}
 		c.fsync = p
 		return nil
-	}
+	})
 }
 
 // WithMaxRecords sets the batch size in records (default 500): a batch is
@@ -208,13 +215,13 @@ func WithFsync(p FsyncPolicy) ProducerOption {
 // lanes (WithSendLanes) it bounds each lane's batch, and a lane sends once
 // it holds its share, n divided by the number of lanes.
 func WithMaxRecords(n int) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if n < 1 {
 			return &OptionError{Option: "WithMaxRecords", Value: n, Expected: "at least 1"}
 		}
 		c.maxRecords = n
 		return nil
-	}
+	})
 }
 
 // WithMaxBytes sets the batch size in bytes of Record.Size (default 1 MiB):
@@ -224,44 +231,44 @@ func WithMaxRecords(n int) ProducerOption {
 // bounds each lane's batch, and a lane sends once it holds its share, n
 // divided by the number of lanes.
 func WithMaxBytes(n int) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if n < 1 {
 			return &OptionError{Option: "WithMaxBytes", Value: n, Expected: "at least 1 byte"}
 		}
 		c.maxBytes = n
 		return nil
-	}
+	})
 }
 
 // WithMaxAge sets the longest time a record waits for its batch to fill
 // (default 1 s): a batch is sent once its oldest record is this old (with
 // several send lanes, a lane's batch once the lane's oldest record is).
 func WithMaxAge(d time.Duration) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if d <= 0 {
 			return &OptionError{Option: "WithMaxAge", Value: d, Expected: "a positive duration"}
 		}
 		c.maxAge = d
 		return nil
-	}
+	})
 }
 
-// WithProducerRetry sets the backoff after a failed send (default
-// DefaultProducerRetry). The producer never drops a record, so it retries
+// WithSendRetry sets the backoff after a failed send (default
+// DefaultSendRetry). The producer never drops a record, so it retries
 // for ever and MaxAttempts is ignored (0 is accepted); Initial, Multiplier,
 // MaxInterval and Jitter are used as the consumer uses them.
-func WithProducerRetry(p RetryPolicy) ProducerOption {
-	return func(c *producerConfig) error {
+func WithSendRetry(p RetryPolicy) ProducerOption {
+	return producerOptionFunc(func(c *producerConfig) error {
 		p.MaxAttempts = 1 // ignored: the producer never gives up
 		if err := p.Validate(); err != nil {
 			if oe, ok := err.(*OptionError); ok {
-				oe.Option = "WithProducerRetry: " + oe.Option
+				oe.Option = "WithSendRetry: " + oe.Option
 			}
 			return err
 		}
 		c.retry = p
 		return nil
-	}
+	})
 }
 
 // WithSendLanes sets the number of send lanes (default 4, at most 64):
@@ -285,13 +292,13 @@ func WithProducerRetry(p RetryPolicy) ProducerOption {
 // fewer. WithSendLanes(1) sends one batch at a time, cut from the records
 // of every key in Put order, as producers did before lanes.
 func WithSendLanes(n int) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if n < 1 || n > maxSendLanes {
 			return &OptionError{Option: "WithSendLanes", Value: n, Expected: fmt.Sprintf("between 1 and %d lanes", maxSendLanes)}
 		}
 		c.sendLanes = n
 		return nil
-	}
+	})
 }
 
 // WithBufferLimit bounds the records waiting in memory (and in the WAL):
@@ -300,7 +307,7 @@ func WithSendLanes(n int) ProducerOption {
 // returns ErrBufferFull (see WithBlockWhenFull). A record larger than bytes
 // is accepted when the buffer is empty.
 func WithBufferLimit(records, bytes int) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if records < 1 {
 			return &OptionError{Option: "WithBufferLimit", Value: records, Expected: "at least 1 record"}
 		}
@@ -309,60 +316,39 @@ func WithBufferLimit(records, bytes int) ProducerOption {
 		}
 		c.bufferRecords, c.bufferBytes = records, bytes
 		return nil
-	}
+	})
 }
 
 // WithBlockWhenFull says what Put does at the buffer bound: wait for room
 // (true, the default; the wait ends with Put's context) or return
 // ErrBufferFull at once (false).
 func WithBlockWhenFull(block bool) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		c.block = block
 		return nil
-	}
-}
-
-// WithProducerObserver sets the observer of the producer's events
-// (EventProducerEmit, Sent, Failed, Hold, Replayed). Nil means none.
-func WithProducerObserver(o Observer) ProducerOption {
-	return func(c *producerConfig) error {
-		c.observer = o
-		return nil
-	}
-}
-
-// WithProducerClock sets the clock used for record times, batch ages and
-// backoff waits (default SystemClock). Tests pass a streamtest.FakeClock.
-func WithProducerClock(cl Clock) ProducerOption {
-	return func(c *producerConfig) error {
-		if cl == nil {
-			return &OptionError{Option: "WithProducerClock", Value: nil, Expected: "a non-nil Clock"}
-		}
-		c.clock = cl
-		return nil
-	}
+	})
 }
 
 // WithIDFunc sets the function that gives an ID to each record Put without
 // one. It must return unique, non-empty strings and be safe for concurrent
 // use. The default makes time-ordered UUIDv7 strings.
 func WithIDFunc(f func() string) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		if f == nil {
 			return &OptionError{Option: "WithIDFunc", Value: nil, Expected: "a non-nil func() string"}
 		}
 		c.idFunc = f
 		return nil
-	}
+	})
 }
 
 // withWALOptions sets low-level WAL options (fault injection, compaction
 // size) for tests.
 func withWALOptions(o wal.Options) ProducerOption {
-	return func(c *producerConfig) error {
+	return producerOptionFunc(func(c *producerConfig) error {
 		strict := c.walOpts.NoRepair // WithWALStrict, in either order
 		c.walOpts = o
 		c.walOpts.NoRepair = c.walOpts.NoRepair || strict
 		return nil
-	}
+	})
 }

@@ -39,9 +39,9 @@ func newTestProducer(t *testing.T, s *prodFakeStream, opts ...ProducerOption) (*
 	path := filepath.Join(t.TempDir(), "producer.wal")
 	all := append([]ProducerOption{
 		WithWAL(path),
-		WithProducerClock(clock),
+		WithClock(clock),
 		WithMaxAge(time.Hour),
-		WithProducerRetry(RetryPolicy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
+		WithSendRetry(RetryPolicy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
 	}, opts...)
 	p, err := NewProducer(s, all...)
 	if err != nil {
@@ -187,7 +187,7 @@ func TestProducerBatchByAgeFakeClock(t *testing.T) {
 func TestProducerBatchByAgeRealClock(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(2)
-	p, _, _ := newTestProducer(t, s, WithProducerClock(SystemClock{}), WithMaxAge(5*time.Millisecond))
+	p, _, _ := newTestProducer(t, s, WithClock(SystemClock{}), WithMaxAge(5*time.Millisecond))
 	mustPut(t, p, prodRec(1, 1))
 	// Nobody flushes: only the age timer can send it.
 	prodWaitFor(t, "the age batch", func() bool { return s.count() == 1 })
@@ -262,7 +262,7 @@ func TestProducerPartialFailureResendsOnlyFailedInOrder(t *testing.T) {
 	ev := &prodEvents{}
 	// One lane: one batch of every key, one hold
 	// (TestProducerLanesKeyOrderUnderFailures covers several lanes).
-	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev), WithSendLanes(1))
+	p, clock, _ := newTestProducer(t, s, WithObserver(ev), WithSendLanes(1))
 	for i := range 12 {
 		mustPut(t, p, prodRec(i, 6))
 	}
@@ -324,7 +324,7 @@ func TestProducerWholeFailureBacksOffExponentially(t *testing.T) {
 	ev := &prodEvents{}
 	// One lane: the failing calls, counted by the stream, are one lane's
 	// successive attempts.
-	p, clock, _ := newTestProducer(t, s, WithProducerObserver(ev), WithSendLanes(1))
+	p, clock, _ := newTestProducer(t, s, WithObserver(ev), WithSendLanes(1))
 	for i := range 5 {
 		mustPut(t, p, prodRec(i, 2))
 	}
@@ -381,7 +381,7 @@ func TestProducerOpenWriterFailureHolds(t *testing.T) {
 			}
 		}
 	})
-	p, _, _ := newTestProducer(t, s, WithProducerObserver(obs))
+	p, _, _ := newTestProducer(t, s, WithObserver(obs))
 	mustPut(t, p, prodRec(1, 1))
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -534,7 +534,7 @@ func TestProducerReplayAfterAbandon(t *testing.T) {
 	s.failWrite = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, err := NewProducer(s, WithWAL(path), WithProducerObserver(ev), WithProducerClock(streamtest.NewFakeClock(prodT0)), WithSendLanes(1))
+	p2, err := NewProducer(s, WithWAL(path), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)), WithSendLanes(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +642,7 @@ func TestProducerCorruptWALIsAnErrorAndUntouched(t *testing.T) {
 	s.failWrite = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, _, _ := newTestProducer(t, s, WithWAL(path), WithProducerObserver(ev))
+	p2, _, _ := newTestProducer(t, s, WithWAL(path), WithObserver(ev))
 	st := p2.Stats()
 	if st.Replayed != 4 || !st.Recovery.Repaired() || st.Recovery.TruncatedAt != int64(off+3*frame) {
 		t.Fatalf("stats %+v", st)
@@ -674,11 +674,11 @@ func TestProducerOptionErrors(t *testing.T) {
 		{"WithMaxRecords", []ProducerOption{WithoutWAL(), WithMaxRecords(0)}},
 		{"WithMaxBytes", []ProducerOption{WithoutWAL(), WithMaxBytes(-1)}},
 		{"WithMaxAge", []ProducerOption{WithoutWAL(), WithMaxAge(0)}},
-		{"WithProducerRetry: RetryPolicy.Initial", []ProducerOption{WithoutWAL(), WithProducerRetry(RetryPolicy{Multiplier: 2, MaxInterval: time.Second})}},
-		{"WithProducerRetry: RetryPolicy.Multiplier", []ProducerOption{WithoutWAL(), WithProducerRetry(RetryPolicy{Initial: 1, Multiplier: 0.5, MaxInterval: time.Second})}},
+		{"WithSendRetry: RetryPolicy.Initial", []ProducerOption{WithoutWAL(), WithSendRetry(RetryPolicy{Multiplier: 2, MaxInterval: time.Second})}},
+		{"WithSendRetry: RetryPolicy.Multiplier", []ProducerOption{WithoutWAL(), WithSendRetry(RetryPolicy{Initial: 1, Multiplier: 0.5, MaxInterval: time.Second})}},
 		{"WithBufferLimit", []ProducerOption{WithoutWAL(), WithBufferLimit(0, 10)}},
 		{"WithBufferLimit", []ProducerOption{WithoutWAL(), WithBufferLimit(10, 0)}},
-		{"WithProducerClock", []ProducerOption{WithoutWAL(), WithProducerClock(nil)}},
+		{"WithClock", []ProducerOption{WithoutWAL(), WithClock(nil)}},
 		{"WithIDFunc", []ProducerOption{WithoutWAL(), WithIDFunc(nil)}},
 	}
 	for _, c := range cases {
@@ -689,7 +689,7 @@ func TestProducerOptionErrors(t *testing.T) {
 		}
 	}
 	// MaxAttempts 0 is fine: the producer never gives up.
-	p, err := NewProducer(s, WithoutWAL(), WithProducerRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}),
+	p, err := NewProducer(s, WithoutWAL(), WithSendRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}),
 		WithFsync(FsyncPerBatch))
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,9 @@ var conformanceSeq atomic.Uint64
 // generation. The broker allows short sessions so that rebalances (paced
 // by the members' heartbeats) take a fraction of a second.
 func conformanceHarness(t *testing.T) conformance.Harness {
+	if target, err := conformance.CurrentTarget(); err == nil && target == conformance.Containers {
+		t.Skip("UNISTREAM_TARGET=containers: Kafka in Docker is the containers module's test (make test-containers)")
+	}
 	c := kafkatest.Start(t, kafkatest.KfakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
 	if err := c.CreateTopic(context.Background(), "conformance-store", 1); err != nil {
 		t.Fatal(err)

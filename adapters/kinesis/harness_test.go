@@ -94,6 +94,9 @@ func (d *dynalite) store(c interface{ Cleanup(func()) }) (checkpoint.Store, erro
 // The lease scenario (workers sharing the shards through leases, KCL-style)
 // also runs with the DynamoDB store on dynalite.
 func conformanceHarness(t *testing.T) conformance.Harness {
+	if target, err := conformance.CurrentTarget(); err == nil && target == conformance.Containers {
+		t.Skip("UNISTREAM_TARGET=containers: Kinesis (LocalStack) in Docker is the containers module's test (make test-containers)")
+	}
 	b := kinesistest.Start(t)
 	return conformance.Harness{
 		Name:            "kinesis",

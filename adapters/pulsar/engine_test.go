@@ -40,7 +40,7 @@ func TestEngineOnPulsar(t *testing.T) {
 	defer ps.Close()
 	p, err := stream.NewProducer(ps, stream.WithWAL(filepath.Join(t.TempDir(), "orders.wal")),
 		stream.WithMaxRecords(64), stream.WithMaxAge(5*time.Millisecond),
-		stream.WithProducerRetry(stream.RetryPolicy{MaxAttempts: 0, Initial: time.Millisecond, Multiplier: 2, MaxInterval: 50 * time.Millisecond}))
+		stream.WithSendRetry(stream.RetryPolicy{MaxAttempts: 0, Initial: time.Millisecond, Multiplier: 2, MaxInterval: 50 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}

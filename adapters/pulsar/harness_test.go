@@ -40,6 +40,9 @@ var conformanceSeq atomic.Uint64
 // (durable_group=true) with the members' stores wrapped in an AckStore, so
 // the subscriptions' cumulative acks follow the commits.
 func conformanceHarness(t *testing.T) conformance.Harness {
+	if target, err := conformance.CurrentTarget(); err == nil && target == conformance.Containers {
+		t.Skip("UNISTREAM_TARGET=containers: Pulsar in Docker is the containers module's test (make test-containers)")
+	}
 	b := pulsartest.Start(t)
 	gs := &groupStore{}
 	return conformance.Harness{

@@ -131,7 +131,7 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	defer s.Close()
 
 	var sent, failed atomic.Int64
-	popts = append(popts, stream.WithProducerObserver(stream.ObserverFunc(func(e stream.Event) {
+	popts = append(popts, stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
 		switch e.Kind {
 		case stream.EventProducerSent:
 			sent.Add(int64(e.Count))
