@@ -249,164 +249,196 @@ type attemptStart struct {
 // drops a started attempt: it checks for the stop before the save, not
 // after).
 func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop bool, started attemptStart, err error) {
-	cfg := &w.c.cfg
-	obs := cfg.observer != nil
 	for {
-		var attempt int
-		var now time.Time
-		var isolated bool
-		if pre.ok {
-			// Chained: in_progress saved, the (fast) gate held.
-			attempt, now = pre.attempt, pre.at
-			pre = attemptStart{}
-		} else {
-			var st *checkpoint.RecordState
-			if !w.lock() {
-				return true, started, nil
+		a, isolated := pre, false // a chained attempt is never isolated
+		pre = attemptStart{}
+		if !a.ok {
+			step, wait := w.examine(r)
+			switch step {
+			case stepDone:
+				return false, attemptStart{}, nil
+			case stepStop:
+				return true, attemptStart{}, nil
+			case stepExhaust:
+				stop, err := w.exhaust(r)
+				return stop, attemptStart{}, err
 			}
-			if w.committed(r) {
-				// Final already, and committed by another key group's progress.
-				w.mu.Unlock()
-				return false, started, nil
-			}
-			i := w.state(r.Pointer)
-			fresh := i < 0
-			if fresh {
-				i = w.addState(r)
-			}
-			st = &w.cp.Batch.Records[i]
-			wait := time.Duration(0)
-			if !fresh {
-				switch st.Status {
-				case checkpoint.Succeeded, checkpoint.DeadLettered, checkpoint.Skipped:
-					w.mu.Unlock()
-					return false, started, nil
-				case checkpoint.Halted:
-					w.halted = true
-					reason, attempts := st.Reason, st.Attempts
-					w.mu.Unlock()
-					w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: fmt.Errorf("%w: %s", ErrHalted, reason)})
-					return true, started, nil
-				case checkpoint.InProgress:
-					// A crash interrupted this attempt: it counts, and is retried.
-					st.Status = checkpoint.Failed
-					st.AddError(st.Attempts, cfg.clock.Now(), interruptedError)
-					st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
-				}
-				if st.Status == checkpoint.Failed && (st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts) {
-					if !st.Exhausted {
-						st.Exhausted = true
-						st.Reason = exhaustedReason(st)
-					}
-					w.mu.Unlock()
-					stop, err := w.exhaust(r)
-					return stop, started, err
-				}
-				if st.Status == checkpoint.Failed {
-					wait = st.NextRetry.Sub(cfg.clock.Now())
-				}
-			}
-			w.mu.Unlock()
-			if wait > 0 && cfg.clock.Sleep(w.stopCtx, wait) != nil {
-				return true, started, nil
-			}
-			// The work context is checked too: a context's Done closes before
-			// its children are cancelled, so a drain timeout that fires at once
-			// may cancel the work before this partition's stop context shows
-			// the stop. No attempt starts with a cancelled context.
-			if w.stopCtx.Err() != nil || w.workCtx.Err() != nil {
-				return true, started, nil
-			}
-
-			// One attempt: persist in_progress (the attempt counts from here).
-			// The isolation gate is held from this save to the outcome's
-			// (see isolation).
-			if !w.lock() {
-				return true, started, nil
-			}
-			isolated = w.cp.Batch.Careful
-			w.mu.Unlock()
-			w.c.iso.enter(isolated)
-			if !w.lock() {
-				w.c.iso.leave(isolated)
-				return true, started, nil
-			}
-			st = &w.cp.Batch.Records[w.state(r.Pointer)]
-			now = cfg.clock.Now()
-			attempt = w.markInProgress(st, now)
-			note, err := w.save(now)
-			if err != nil {
-				w.mu.Unlock()
-				w.c.iso.leave(isolated)
-				return true, started, err
-			}
-			w.mu.Unlock()
-			if obs {
-				w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: attempt, Time: now})
-				w.report(note)
+			if a, isolated, stop, err = w.startAttempt(r, wait); stop || err != nil {
+				return true, attemptStart{}, err
 			}
 		}
-
 		herr := w.call(r)
-
-		if !w.lock() {
-			w.c.iso.leave(isolated)
-			return true, started, nil
-		}
-		end := cfg.clock.Now()
-		st := &w.cp.Batch.Records[w.state(r.Pointer)]
-		out := w.settle(st, attempt, herr, end)
-		delay := st.NextRetry.Sub(end)
-		// The next record's in_progress mark rides on this save (see the
-		// doc comment). The stop is checked here, before the save: once it
-		// is persisted, the attempt is started and its handler runs.
-		var note commitNote
-		var err error
-		// An isolated attempt does not chain: the gate is left between
-		// two records, so other partitions go on.
-		chain := (out == outSucceeded || out == outSkipped) && next != nil && !w.halted && !isolated &&
-			w.stopCtx.Err() == nil && w.workCtx.Err() == nil
-		switch {
-		case chain && w.onlyState(r, st):
-			// The steady state: r, the oldest unfinished record, is the
-			// batch's only state. Its slot becomes next's, in_progress,
-			// and the commit moves over r: the checkpoint addState, advance
-			// and markInProgress would make, without their searches.
-			w.commitNext(end)
-			*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
-			started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
-			note, err = w.save(end)
-		case chain && !w.committed(next) && w.state(next.Pointer) < 0:
-			j := w.addState(next)
-			started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
-			fallthrough
-		default:
-			note, err = w.commitAndSave(end)
-		}
-		w.mu.Unlock()
-		if !started.ok {
-			// A chained attempt keeps the gate: its in_progress mark is
-			// saved, and its handler runs next.
-			w.c.iso.leave(isolated)
-		}
-		if err != nil {
-			if started.ok {
-				w.c.iso.leave(false)
-			}
+		out, started, stop, err := w.finishAttempt(r, next, a, herr, isolated)
+		if stop || err != nil {
 			return true, attemptStart{}, err
 		}
-		w.reportOutcome(r, out, attempt, herr, now, end, delay, note)
 		switch out {
 		case outSucceeded, outSkipped:
-			if obs && started.ok {
-				w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: end})
+			if started.ok && w.c.cfg.observer != nil {
+				w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: started.at})
 			}
 			return false, started, nil
 		case outExhausted:
 			stop, err := w.exhaust(r)
 			return stop, attemptStart{}, err
 		}
+		// outRetry: the next attempt, after its backoff.
 	}
+}
+
+// recordStep is what the state of a record calls for before an attempt.
+type recordStep uint8
+
+const (
+	stepRun     recordStep = iota // attempt it
+	stepDone                      // it is final already: nothing to do
+	stepStop                      // the partition stops (halted, or stopping)
+	stepExhaust                   // its attempts are used up: dead-letter or halt it
+)
+
+// examine looks at r's state before an attempt: a record final already
+// needs none; a halted one stops the partition; one interrupted by a crash
+// (in_progress) counts that attempt as failed; one whose attempts are used
+// up is exhausted; a failed one waits until its next retry time, returned
+// as wait. A record without a state gets one.
+func (w *partitionWorker) examine(r *Record) (step recordStep, wait time.Duration) {
+	if !w.lock() {
+		return stepStop, 0
+	}
+	step, wait, halted := w.examineLocked(r)
+	w.mu.Unlock()
+	if halted != nil {
+		w.observe(*halted)
+	}
+	return step, wait
+}
+
+// examineLocked is examine under w.mu; a halted record's event is returned
+// to be observed after the lock is released.
+func (w *partitionWorker) examineLocked(r *Record) (step recordStep, wait time.Duration, halted *Event) {
+	cfg := &w.c.cfg
+	if w.committed(r) {
+		// Final already, and committed by another key group's progress.
+		return stepDone, 0, nil
+	}
+	i := w.state(r.Pointer)
+	if i < 0 {
+		w.addState(r)
+		return stepRun, 0, nil
+	}
+	st := &w.cp.Batch.Records[i]
+	switch st.Status {
+	case checkpoint.Succeeded, checkpoint.DeadLettered, checkpoint.Skipped:
+		return stepDone, 0, nil
+	case checkpoint.Halted:
+		w.halted = true
+		return stepStop, 0, &Event{Kind: EventHalted, Record: r, Attempt: st.Attempts, Err: fmt.Errorf("%w: %s", ErrHalted, st.Reason)}
+	case checkpoint.InProgress:
+		// A crash interrupted this attempt: it counts, and is retried.
+		st.Status = checkpoint.Failed
+		st.AddError(st.Attempts, cfg.clock.Now(), interruptedError)
+		st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
+	}
+	if st.Status != checkpoint.Failed {
+		return stepRun, 0, nil
+	}
+	if st.Exhausted || st.Attempts >= cfg.retry.MaxAttempts {
+		if !st.Exhausted {
+			st.Exhausted = true
+			st.Reason = exhaustedReason(st)
+		}
+		return stepExhaust, 0, nil
+	}
+	return stepRun, st.NextRetry.Sub(cfg.clock.Now()), nil
+}
+
+// startAttempt waits out wait, then starts an attempt of r: it enters the
+// isolation gate (held from this save to the outcome's, see isolation) and
+// persists r in_progress, from which the attempt counts. stop reports that
+// the partition is stopping (no attempt started, the gate not held).
+func (w *partitionWorker) startAttempt(r *Record, wait time.Duration) (a attemptStart, isolated, stop bool, err error) {
+	cfg := &w.c.cfg
+	if wait > 0 && cfg.clock.Sleep(w.stopCtx, wait) != nil {
+		return attemptStart{}, false, true, nil
+	}
+	// The work context is checked too: a context's Done closes before its
+	// children are cancelled, so a drain timeout that fires at once may
+	// cancel the work before this partition's stop context shows the stop.
+	// No attempt starts with a cancelled context.
+	if w.stopCtx.Err() != nil || w.workCtx.Err() != nil || !w.lock() {
+		return attemptStart{}, false, true, nil
+	}
+	isolated = w.cp.Batch.Careful
+	w.mu.Unlock()
+	w.c.iso.enter(isolated)
+	if !w.lock() {
+		w.c.iso.leave(isolated)
+		return attemptStart{}, false, true, nil
+	}
+	st := &w.cp.Batch.Records[w.state(r.Pointer)]
+	now := cfg.clock.Now()
+	a = attemptStart{ok: true, attempt: w.markInProgress(st, now), at: now}
+	note, err := w.save(now)
+	w.mu.Unlock()
+	if err != nil {
+		w.c.iso.leave(isolated)
+		return attemptStart{}, false, true, err
+	}
+	if cfg.observer != nil {
+		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: a.attempt, Time: now})
+		w.report(note)
+	}
+	return a, isolated, false, nil
+}
+
+// finishAttempt records the outcome of r's attempt a, whose handler
+// returned herr, and saves it. When r succeeded or was skipped and next
+// follows, next's in_progress mark rides on that save (see runRecord) and
+// started describes next's attempt, which keeps the isolation gate;
+// otherwise the gate is left. stop reports that the partition is stopping.
+func (w *partitionWorker) finishAttempt(r, next *Record, a attemptStart, herr error, isolated bool) (out outcome, started attemptStart, stop bool, err error) {
+	if !w.lock() {
+		w.c.iso.leave(isolated)
+		return 0, attemptStart{}, true, nil
+	}
+	end := w.c.cfg.clock.Now()
+	st := &w.cp.Batch.Records[w.state(r.Pointer)]
+	out = w.settle(st, a.attempt, herr, end)
+	delay := st.NextRetry.Sub(end)
+	// The stop is checked here, before the save: once next's in_progress
+	// is persisted, its attempt is started and its handler runs. An
+	// isolated attempt does not chain: the gate is left between two
+	// records, so other partitions go on.
+	var note commitNote
+	chain := (out == outSucceeded || out == outSkipped) && next != nil && !w.halted && !isolated &&
+		w.stopCtx.Err() == nil && w.workCtx.Err() == nil
+	switch {
+	case chain && w.onlyState(r, st):
+		// The steady state: r, the oldest unfinished record, is the
+		// batch's only state. Its slot becomes next's, in_progress, and
+		// the commit moves over r: the checkpoint addState, advance and
+		// markInProgress would make, without their searches.
+		w.commitNext(end)
+		*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
+		started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
+		note, err = w.save(end)
+	case chain && !w.committed(next) && w.state(next.Pointer) < 0:
+		j := w.addState(next)
+		started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
+		fallthrough
+	default:
+		note, err = w.commitAndSave(end)
+	}
+	w.mu.Unlock()
+	switch {
+	case err != nil:
+		w.c.iso.leave(isolated) // a chained attempt is not isolated
+		return out, attemptStart{}, true, err
+	case !started.ok:
+		w.c.iso.leave(isolated)
+	}
+	w.reportOutcome(r, out, a.attempt, herr, a.at, end, delay, note)
+	return out, started, false, nil
 }
 
 // settle records in st the outcome of attempt number attempt, which ended
