@@ -333,44 +333,74 @@ func (b *balancer) step(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	leases, eligible, ok := b.survey(ctx)
+	if !ok {
+		return
+	}
+	now := b.clock.Now()
+	b.dropIneligible(ctx, eligible)
+	byID, workers := b.observeLeases(leases, eligible, now)
+	target := (len(eligible) + workers - 1) / workers
+	if b.cfg.max > 0 {
+		target = min(target, b.cfg.max)
+	}
+	var got []string
+	for _, l := range b.takeable(eligible, byID, workers, now) {
+		if len(b.held) >= target {
+			break
+		}
+		if b.acquire(ctx, l) {
+			got = append(got, l.Partition)
+		}
+	}
+	if b.cfg.balance && len(got) == 0 &&
+		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max) {
+		// Over the share: hand one over; an underloaded worker (one that
+		// may hold none yet, seen by its presence lease) takes it.
+		ids := b.heldIDs()
+		id := ids[len(ids)-1]
+		b.cooldown[id] = now.Add(2 * b.cfg.duration)
+		b.handOver(ctx, []string{id})
+	}
+	if len(got) > 0 {
+		sort.Strings(got)
+		b.log.Info("lease balancer: assigned", "partitions", got)
+		b.r.Assigned(ctx, got)
+	}
+}
+
+// survey lists the partitions, the leases and the checkpoints, notes the
+// finished partitions, and returns the leases and the partitions that may
+// be leased: listed, not finished, their parents done. ok is false when a
+// listing failed (logged): the round is skipped.
+func (b *balancer) survey(ctx context.Context) (leases []*checkpoint.Lease, eligible map[string]bool, ok bool) {
 	parts, err := b.c.s.Partitions(ctx)
 	if err != nil {
 		b.log.Warn("lease balancer: list partitions", "err", err)
-		return
+		return nil, nil, false
 	}
-	leases, err := b.l.ListLeases(ctx, b.c.cfg.name, b.stream)
+	leases, err = b.l.ListLeases(ctx, b.c.cfg.name, b.stream)
 	if err != nil {
 		b.log.Warn("lease balancer: list leases", "err", err)
-		return
+		return nil, nil, false
 	}
 	cps, err := b.c.cfg.store.List(ctx, b.c.cfg.name, b.stream)
 	if err != nil {
 		b.log.Warn("lease balancer: list checkpoints", "err", err)
-		return
+		return nil, nil, false
 	}
 	for _, cp := range cps {
 		if cp.Finished {
 			b.finished[cp.Partition] = true
 		}
 	}
-	now := b.clock.Now()
-
-	// Partitions that may be leased: listed, not finished, parents done.
 	known := make(map[string]bool, len(parts))
 	for _, p := range parts {
 		known[p.ID] = true
 	}
-	eligible := map[string]bool{}
+	eligible = map[string]bool{}
 	for _, p := range parts {
-		if b.finished[p.ID] {
-			continue
-		}
-		if strings.HasPrefix(p.ID, WorkerLeasePrefix) {
-			if !b.warned[p.ID] {
-				b.warned[p.ID] = true
-				b.log.Error("lease balancer: partition id starts with the reserved presence prefix and cannot be leased",
-					"partition", p.ID, "prefix", WorkerLeasePrefix)
-			}
+		if b.finished[p.ID] || b.reserved(p.ID) {
 			continue
 		}
 		ready := true
@@ -383,8 +413,26 @@ func (b *balancer) step(ctx context.Context) {
 			eligible[p.ID] = true
 		}
 	}
+	return leases, eligible, true
+}
 
-	// Hand back what is finished or gone: the engine has nothing left to do.
+// reserved reports whether a partition id starts with the presence
+// leases' prefix, which no partition lease may use (logged once).
+func (b *balancer) reserved(id string) bool {
+	if !strings.HasPrefix(id, WorkerLeasePrefix) {
+		return false
+	}
+	if !b.warned[id] {
+		b.warned[id] = true
+		b.log.Error("lease balancer: partition id starts with the reserved presence prefix and cannot be leased",
+			"partition", id, "prefix", WorkerLeasePrefix)
+	}
+	return true
+}
+
+// dropIneligible hands back what is finished or gone: the engine has
+// nothing left to do there.
+func (b *balancer) dropIneligible(ctx context.Context, eligible map[string]bool) {
 	var drop []string
 	for id := range b.held {
 		if !eligible[id] {
@@ -395,10 +443,14 @@ func (b *balancer) step(ctx context.Context) {
 		sort.Strings(drop)
 		b.handOver(ctx, drop)
 	}
+}
 
-	// Observe the counters; count live workers (from their presence and
-	// partition leases) and the partitions they hold.
-	byID := map[string]*checkpoint.Lease{}
+// observeLeases notes each lease's counter (a lease whose counter has not
+// moved for a lease duration is expired), and returns the partition leases
+// by partition and the number of live workers, this one included, counted
+// from their presence and partition leases.
+func (b *balancer) observeLeases(leases []*checkpoint.Lease, eligible map[string]bool, now time.Time) (byID map[string]*checkpoint.Lease, workers int) {
+	byID = map[string]*checkpoint.Lease{}
 	counts := map[string]int{b.cfg.worker: len(b.held)}
 	for _, l := range leases {
 		o, ok := b.seen[l.Partition]
@@ -414,21 +466,17 @@ func (b *balancer) step(ctx context.Context) {
 			continue
 		}
 		byID[l.Partition] = l
-		if !eligible[l.Partition] || b.held[l.Partition] != nil {
-			continue
-		}
-		if live {
+		if live && eligible[l.Partition] && b.held[l.Partition] == nil {
 			counts[l.Owner]++
 		}
 	}
-	n := len(eligible)
-	workers := len(counts)
-	target := (n + workers - 1) / workers
-	if b.cfg.max > 0 {
-		target = min(target, b.cfg.max)
-	}
+	return byID, len(counts)
+}
 
-	// Take free and expired leases up to the share.
+// takeable returns the eligible partitions' leases this worker may take:
+// free or expired, not held by it, and not handed over by it lately
+// (unless it is alone), in an order that depends on the worker.
+func (b *balancer) takeable(eligible map[string]bool, byID map[string]*checkpoint.Lease, workers int, now time.Time) []*checkpoint.Lease {
 	var free []*checkpoint.Lease
 	for id := range eligible {
 		if b.held[id] != nil {
@@ -449,31 +497,7 @@ func (b *balancer) step(ctx context.Context) {
 		}
 	}
 	sort.Slice(free, func(i, j int) bool { return free[i].Partition < free[j].Partition })
-	free = rotate(free, b.cfg.worker)
-	var got []string
-	for _, l := range free {
-		if len(b.held) >= target {
-			break
-		}
-		if b.acquire(ctx, l) {
-			got = append(got, l.Partition)
-		}
-	}
-
-	if b.cfg.balance && len(got) == 0 &&
-		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max) {
-		// Over the share: hand one over; an underloaded worker (one that
-		// may hold none yet, seen by its presence lease) takes it.
-		ids := b.heldIDs()
-		id := ids[len(ids)-1]
-		b.cooldown[id] = now.Add(2 * b.cfg.duration)
-		b.handOver(ctx, []string{id})
-	}
-	if len(got) > 0 {
-		sort.Strings(got)
-		b.log.Info("lease balancer: assigned", "partitions", got)
-		b.r.Assigned(ctx, got)
-	}
+	return rotate(free, b.cfg.worker)
 }
 
 // rotate starts the list at a place that depends on the worker, so that
