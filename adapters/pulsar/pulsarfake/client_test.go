@@ -691,7 +691,20 @@ func TestDroppedConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // let the grouped acks go out
+	// The client groups acks: wait until the broker has them, so that the
+	// drop below cannot take them with it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		n, err := b.Backlog(topic, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog %d 10s after acking 3 of 5 messages, want 2", n)
+		}
+	}
 	if n := b.DropConnections(); n == 0 {
 		t.Fatal("DropConnections closed no connection")
 	}
