@@ -192,13 +192,14 @@ func (sc *crashScenario) onSaved(cp *checkpoint.Checkpoint) {
 	sc.running[cp.Partition] = cp.Batch != nil && cp.Batch.Running
 }
 
-func (sc *crashScenario) consumer(store checkpoint.Store) *stream.Consumer {
+func (sc *crashScenario) consumer(store checkpoint.Store, extra ...stream.ConsumerOption) *stream.Consumer {
 	commit := stream.DefaultCommit
 	if sc.perRecord {
 		commit = stream.CommitPerRecord
 	}
-	return sc.e.consumer(sc.handler, stream.WithCheckpointStore(store), stream.WithConcurrency(sc.concurrency), stream.WithBatchSize(3),
-		stream.WithCommit(commit))
+	opts := []stream.ConsumerOption{stream.WithCheckpointStore(store), stream.WithConcurrency(sc.concurrency), stream.WithBatchSize(3),
+		stream.WithCommit(commit)}
+	return sc.e.consumer(sc.handler, append(opts, extra...)...)
 }
 
 func (sc *crashScenario) done() bool {
@@ -307,11 +308,18 @@ func (sc *crashScenario) check(limit int) {
 func (sc *crashScenario) stillHalted() {
 	n := sc.cl.count(sc.halt)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := sc.consumer(sc.e.store)
+	c := sc.consumer(sc.e.store, stream.WithObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventHalted {
+			cancel() // the restart has reached the halted record
+		}
+	})))
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
-	time.Sleep(5 * time.Millisecond)
-	cancel()
+	select {
+	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
+		sc.t.Fatalf("the restarted consumer did not report the halt within 20s: %s", sc.e.dump())
+	}
 	if err := <-done; err != nil {
 		sc.t.Fatal(err)
 	}

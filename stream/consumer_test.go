@@ -413,10 +413,17 @@ func TestDLQUnavailableHalts(t *testing.T) {
 	n := len(cl.order())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	c := e.consumer(h)
+	c := e.consumer(h, stream.WithObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventHalted {
+			cancel() // the restart has reached the halted record
+		}
+	})))
 	go func() { done <- c.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
+	select {
+	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the restarted consumer did not report the halt within 20s: %s", e.dump())
+	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
