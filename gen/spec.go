@@ -534,37 +534,86 @@ func (l *loader) options(f field, s *Spec) {
 	}
 }
 
+// optionKeys are the keys of an option; the required ones start with '!'.
+var optionKeys = []string{"!name", "!type", "go_type", "imports", "default", "query", "env", "with",
+	"secret", "required", "min", "max", "max_const", "one_of", "!doc"}
+
+// optReader reads and checks one option of a spec: the option being built,
+// its keys and how errors name it ("option Partitions").
+type optReader struct {
+	l    *loader
+	o    *OptionSpec
+	m    map[string]field
+	what string
+}
+
+// option reads one item of the options list: each key on its own, then,
+// if they are all fine, the rules between them.
 func (l *loader) option(n *yaml.Node) *OptionSpec {
-	o := &OptionSpec{Line: n.Line}
+	what := optionWhat(n)
+	m := l.mapping(n, what, optionKeys...)
+	if m == nil {
+		return nil
+	}
+	r := &optReader{l: l, o: &OptionSpec{Line: n.Line}, m: m, what: what}
+	bad := len(l.problems)
+	r.readIdentity()
+	r.readNames()
+	r.readFlags()
+	r.readOneOf()
+	r.readDefault()
+	if len(l.problems) > bad || r.o.Type == "" || r.o.Name == "" {
+		return r.o
+	}
+	r.check()
+	return r.o
+}
+
+// optionWhat names an option in errors by its name, if it has a plain one.
+func optionWhat(n *yaml.Node) string {
 	what := "option"
 	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
 		if k, v := n.Content[i], n.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode {
 			what = "option " + v.Value
 		}
 	}
-	m := l.mapping(n, what, "!name", "!type", "go_type", "imports", "default", "query", "env", "with",
-		"secret", "required", "min", "max", "max_const", "one_of", "!doc")
-	if m == nil {
-		return nil
+	return what
+}
+
+// str returns the text of key, if given as a single value.
+func (r *optReader) str(key string) (field, string, bool) {
+	f, ok := r.m[key]
+	if !ok {
+		return f, "", false
 	}
-	bad := len(l.problems)
-	if f, ok := m["name"]; ok {
-		if v, ok := l.str(f, what); ok {
-			o.Name = v
-			if !isExported(v) {
-				l.errf(f.v.Line, "%s: name: expected an exported Go identifier such as MaxBatchBytes", what)
-			}
+	v, ok := r.l.str(f, r.what)
+	return f, v, ok
+}
+
+// line is the line of key, or of the option if key is not given.
+func (r *optReader) line(key string) int {
+	if f, ok := r.m[key]; ok {
+		return f.k.Line
+	}
+	return r.o.Line
+}
+
+// readIdentity reads name, type and doc.
+func (r *optReader) readIdentity() {
+	l, o, what := r.l, r.o, r.what
+	if f, v, ok := r.str("name"); ok {
+		o.Name = v
+		if !isExported(v) {
+			l.errf(f.v.Line, "%s: name: expected an exported Go identifier such as MaxBatchBytes", what)
 		}
 	}
-	if f, ok := m["type"]; ok {
-		if v, ok := l.str(f, what); ok {
-			if !slices.Contains(optionTypes, v) {
-				l.errf(f.v.Line, "%s: type %q is unknown (valid types: %s)", what, v, strings.Join(optionTypes, ", "))
-			}
-			o.Type = v
+	if f, v, ok := r.str("type"); ok {
+		if !slices.Contains(optionTypes, v) {
+			l.errf(f.v.Line, "%s: type %q is unknown (valid types: %s)", what, v, strings.Join(optionTypes, ", "))
 		}
+		o.Type = v
 	}
-	if f, ok := m["doc"]; ok {
+	if f, ok := r.m["doc"]; ok {
 		if v, ok := l.nonEmpty(f, what); ok {
 			if strings.ContainsAny(v, "\n\r") {
 				l.errf(f.v.Line, "%s: doc: expected one line", what)
@@ -572,40 +621,49 @@ func (l *loader) option(n *yaml.Node) *OptionSpec {
 			o.Doc = strings.TrimSpace(v)
 		}
 	}
-	strField := func(key string, dst *string, re *regexp.Regexp, expected string) {
-		if f, ok := m[key]; ok {
-			if v, ok := l.str(f, what); ok {
-				if re != nil && !re.MatchString(v) {
-					l.errf(f.v.Line, "%s: %s %q: expected %s", what, key, v, expected)
-				}
-				*dst = v
-			}
-		}
-	}
-	strField("query", &o.Query, queryRE, "a lower-case key (a letter, then letters, digits, '_', '-' or '.')")
-	strField("env", &o.Env, envRE, "an upper-case variable name such as UNISTREAM_MEM_PARTITIONS")
-	strField("go_type", &o.GoType, nil, "")
-	strField("min", &o.Min, nil, "")
-	strField("max", &o.Max, nil, "")
-	strField("max_const", &o.MaxConst, nil, "")
+}
+
+// readNames reads the keys that are names or text: query, env, go_type,
+// min, max, max_const and with.
+func (r *optReader) readNames() {
+	o := r.o
+	r.text("query", &o.Query, queryRE, "a lower-case key (a letter, then letters, digits, '_', '-' or '.')")
+	r.text("env", &o.Env, envRE, "an upper-case variable name such as UNISTREAM_MEM_PARTITIONS")
+	r.text("go_type", &o.GoType, nil, "")
+	r.text("min", &o.Min, nil, "")
+	r.text("max", &o.Max, nil, "")
+	r.text("max_const", &o.MaxConst, nil, "")
 	o.With = "With" + o.Name
-	if f, ok := m["with"]; ok {
-		if v, ok := l.str(f, what); ok {
-			o.With = v
-			if v == "-" {
-				o.With = ""
-			} else if !isExported(v) {
-				l.errf(f.v.Line, "%s: with %q: expected an exported Go identifier such as WithPartitions, or - for none", what, v)
-			}
+	if f, v, ok := r.str("with"); ok {
+		o.With = v
+		if v == "-" {
+			o.With = ""
+		} else if !isExported(v) {
+			r.l.errf(f.v.Line, "%s: with %q: expected an exported Go identifier such as WithPartitions, or - for none", r.what, v)
 		}
 	}
-	if f, ok := m["secret"]; ok {
+}
+
+// text sets *dst to the text of key, checked against re if not nil.
+func (r *optReader) text(key string, dst *string, re *regexp.Regexp, expected string) {
+	if f, v, ok := r.str(key); ok {
+		if re != nil && !re.MatchString(v) {
+			r.l.errf(f.v.Line, "%s: %s %q: expected %s", r.what, key, v, expected)
+		}
+		*dst = v
+	}
+}
+
+// readFlags reads secret, required and imports.
+func (r *optReader) readFlags() {
+	l, o, what := r.l, r.o, r.what
+	if f, ok := r.m["secret"]; ok {
 		o.Secret, _ = l.boolean(f, what)
 	}
-	if f, ok := m["required"]; ok {
+	if f, ok := r.m["required"]; ok {
 		o.Required, _ = l.boolean(f, what)
 	}
-	if f, ok := m["imports"]; ok {
+	if f, ok := r.m["imports"]; ok {
 		o.Imports, _ = l.list(f, what)
 		for _, imp := range o.Imports {
 			if imp == "" || strings.ContainsAny(imp, " \"\\`") {
@@ -613,53 +671,73 @@ func (l *loader) option(n *yaml.Node) *OptionSpec {
 			}
 		}
 	}
-	if f, ok := m["one_of"]; ok {
-		if vs, ok := l.list(f, what); ok {
-			if len(vs) == 0 {
-				l.errf(f.v.Line, "%s: one_of is empty: expected the valid values", what)
-			}
-			seen := map[string]bool{}
-			for _, v := range vs {
-				if v == "" || strings.Contains(v, ",") {
-					l.errf(f.v.Line, "%s: one_of: %q: expected a non-empty value without commas", what, v)
-				}
-				if seen[v] {
-					l.errf(f.v.Line, "%s: one_of: %q is listed twice", what, v)
-				}
-				seen[v] = true
-			}
-			o.OneOf = vs
-		}
-	}
-	var defField field
-	if f, ok := m["default"]; ok {
-		defField = f
-		o.HasDefault = true
-		if o.Type == typeStrings {
-			o.DefaultList, _ = l.list(f, what)
-			o.Default = strings.Join(o.DefaultList, ",")
-		} else if v, ok := l.str(f, what); ok {
-			o.Default = v
-		}
-	}
-	if len(l.problems) > bad || o.Type == "" || o.Name == "" {
-		return o
-	}
-	l.checkOption(o, m, defField, what)
-	return o
 }
 
-// checkOption checks the rules between an option's keys.
-func (l *loader) checkOption(o *OptionSpec, m map[string]field, defField field, what string) {
-	line := func(key string) int {
-		if f, ok := m[key]; ok {
-			return f.k.Line
-		}
-		return o.Line
+// readOneOf reads one_of: distinct values without commas.
+func (r *optReader) readOneOf() {
+	l, what := r.l, r.what
+	f, ok := r.m["one_of"]
+	if !ok {
+		return
 	}
+	vs, ok := l.list(f, what)
+	if !ok {
+		return
+	}
+	if len(vs) == 0 {
+		l.errf(f.v.Line, "%s: one_of is empty: expected the valid values", what)
+	}
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if v == "" || strings.Contains(v, ",") {
+			l.errf(f.v.Line, "%s: one_of: %q: expected a non-empty value without commas", what, v)
+		}
+		if seen[v] {
+			l.errf(f.v.Line, "%s: one_of: %q is listed twice", what, v)
+		}
+		seen[v] = true
+	}
+	r.o.OneOf = vs
+}
+
+// readDefault reads default: a list for a strings option, else one value.
+func (r *optReader) readDefault() {
+	o := r.o
+	f, ok := r.m["default"]
+	if !ok {
+		return
+	}
+	o.HasDefault = true
+	if o.Type == typeStrings {
+		o.DefaultList, _ = r.l.list(f, r.what)
+		o.Default = strings.Join(o.DefaultList, ",")
+	} else if v, ok := r.l.str(f, r.what); ok {
+		o.Default = v
+	}
+}
+
+// check checks the rules between an option's keys.
+func (r *optReader) check() {
+	r.checkTypeKeys()
+	if r.o.Type == typeCustom {
+		r.checkCustom()
+		return
+	}
+	r.checkReserved()
+	r.checkSettable()
+	r.checkMaxConst()
+	r.checkBounds()
+	if r.o.Required {
+		return
+	}
+	r.checkDefault()
+}
+
+// checkTypeKeys checks that the keys given apply to the option's type.
+func (r *optReader) checkTypeKeys() {
 	only := func(key string, types ...string) {
-		if _, ok := m[key]; ok && !slices.Contains(types, o.Type) {
-			l.errf(line(key), "%s: %s applies only to type %s, not %s", what, key, strings.Join(types, " or "), o.Type)
+		if _, ok := r.m[key]; ok && !slices.Contains(types, r.o.Type) {
+			r.l.errf(r.line(key), "%s: %s applies only to type %s, not %s", r.what, key, strings.Join(types, " or "), r.o.Type)
 		}
 	}
 	only("go_type", typeCustom)
@@ -669,27 +747,42 @@ func (l *loader) checkOption(o *OptionSpec, m map[string]field, defField field, 
 	only("max_const", typeInt, typeInt64, typeSize, typeDuration)
 	only("one_of", typeString, typeEnum, typeStrings)
 	only("secret", typeString, typeStrings)
-	if o.Type == typeCustom {
-		if o.GoType == "" {
-			l.errf(o.Line, "%s: a custom option needs go_type, the Go type of the field", what)
-		} else if _, err := parser.ParseExpr(o.GoType); err != nil {
-			l.errf(line("go_type"), "%s: go_type %q is not a Go type: %v", what, o.GoType, err)
-		}
-		for _, key := range []string{"default", "query", "env", "required"} {
-			if _, ok := m[key]; ok {
-				l.errf(line(key), "%s: a custom option is set only in code: remove %s", what, key)
-			}
-		}
-		if o.With == "" {
-			l.errf(line("with"), "%s: a custom option is set only by its functional option: with cannot be -", what)
-		}
-		return
+}
+
+// checkCustom checks a custom option: a Go type, set only by its
+// functional option.
+func (r *optReader) checkCustom() {
+	l, o, what := r.l, r.o, r.what
+	if o.GoType == "" {
+		l.errf(o.Line, "%s: a custom option needs go_type, the Go type of the field", what)
+	} else if _, err := parser.ParseExpr(o.GoType); err != nil {
+		l.errf(r.line("go_type"), "%s: go_type %q is not a Go type: %v", what, o.GoType, err)
 	}
+	for _, key := range []string{"default", "query", "env", "required"} {
+		if _, ok := r.m[key]; ok {
+			l.errf(r.line(key), "%s: a custom option is set only in code: remove %s", what, key)
+		}
+	}
+	if o.With == "" {
+		l.errf(r.line("with"), "%s: a custom option is set only by its functional option: with cannot be -", what)
+	}
+}
+
+// checkReserved checks that the names the option generates are not those
+// of the generated code.
+func (r *optReader) checkReserved() {
+	o := r.o
 	for _, g := range []struct{ key, name string }{{"name", "Default" + o.Name}, {"with", o.With}, {"max_const", o.MaxConst}} {
 		if slices.Contains(reservedNames, g.name) && (g.key != "name" || o.HasDefault) {
-			l.errf(line(g.key), "%s: the generated name %s is reserved by the generated code: pick another %s", what, g.name, g.key)
+			r.l.errf(r.line(g.key), "%s: the generated name %s is reserved by the generated code: pick another %s", r.what, g.name, g.key)
 		}
 	}
+}
+
+// checkSettable checks that an enum has values, that something can set
+// the option and that a required option has no default.
+func (r *optReader) checkSettable() {
+	l, o, what := r.l, r.o, r.what
 	if o.Type == typeEnum && len(o.OneOf) == 0 {
 		l.errf(o.Line, "%s: an enum needs one_of, the list of valid values", what)
 	}
@@ -697,16 +790,27 @@ func (l *loader) checkOption(o *OptionSpec, m map[string]field, defField field, 
 		l.errf(o.Line, "%s: nothing can set it: give query, env or with", what)
 	}
 	if o.Required && o.HasDefault {
-		l.errf(line("default"), "%s: a required option has no default: remove default or required", what)
+		l.errf(r.line("default"), "%s: a required option has no default: remove default or required", what)
 	}
-	if o.MaxConst != "" {
-		if !isExported(o.MaxConst) {
-			l.errf(line("max_const"), "%s: max_const %q: expected an exported Go identifier such as MaxPartitions", what, o.MaxConst)
-		}
-		if o.Max == "" {
-			l.errf(line("max_const"), "%s: max_const needs max", what)
-		}
+}
+
+// checkMaxConst checks max_const: an exported name, with max.
+func (r *optReader) checkMaxConst() {
+	l, o, what := r.l, r.o, r.what
+	if o.MaxConst == "" {
+		return
 	}
+	if !isExported(o.MaxConst) {
+		l.errf(r.line("max_const"), "%s: max_const %q: expected an exported Go identifier such as MaxPartitions", what, o.MaxConst)
+	}
+	if o.Max == "" {
+		l.errf(r.line("max_const"), "%s: max_const needs max", what)
+	}
+}
+
+// checkBounds parses min and max into minV and maxV and checks their order.
+func (r *optReader) checkBounds() {
+	o := r.o
 	for _, b := range []struct {
 		key  string
 		text string
@@ -717,52 +821,66 @@ func (l *loader) checkOption(o *OptionSpec, m map[string]field, defField field, 
 		}
 		v, err := parseNumber(o.Type, b.text)
 		if err != nil {
-			l.errf(line(b.key), "%s: %s %q: expected %s", what, b.key, b.text, kindForm(o.Type))
+			r.l.errf(r.line(b.key), "%s: %s %q: expected %s", r.what, b.key, b.text, kindForm(o.Type))
 			continue
 		}
 		*b.dst = &v
 	}
 	if o.minV != nil && o.maxV != nil && *o.minV > *o.maxV {
-		l.errf(line("max"), "%s: max %s is below min %s", what, o.Max, o.Min)
+		r.l.errf(r.line("max"), "%s: max %s is below min %s", r.what, o.Max, o.Min)
 	}
-	if o.Required {
-		return
-	}
-	// The default, or the zero value, must be valid.
-	defLine, def := line("default"), o.Default
-	if !o.HasDefault {
-		def = zeroText(o.Type)
-	}
+}
+
+// checkDefault checks that the default, or the zero value if there is
+// none, is valid; it sets defV for a number.
+func (r *optReader) checkDefault() {
+	o := r.o
+	def := o.Default
 	which := fmt.Sprintf("default %q", def)
 	if !o.HasDefault {
+		def = zeroText(o.Type)
 		which = fmt.Sprintf("the zero value %q (no default is given)", def)
 	}
 	switch o.Type {
 	case typeInt, typeInt64, typeSize, typeDuration:
-		v, err := parseNumber(o.Type, def)
-		if err != nil {
-			l.errf(defLine, "%s: %s: expected %s", what, which, kindForm(o.Type))
-			return
-		}
-		o.defV = v
-		if o.minV != nil && v < *o.minV || o.maxV != nil && v > *o.maxV {
-			l.errf(defLine, "%s: %s: expected %s", what, which, expected(o))
-		}
+		r.checkNumberDefault(def, which)
 	case typeBool:
 		if _, err := strconv.ParseBool(def); err != nil {
-			l.errf(defLine, "%s: %s: expected true or false", what, which)
+			r.l.errf(r.line("default"), "%s: %s: expected true or false", r.what, which)
 		}
 	case typeString, typeEnum:
 		if len(o.OneOf) > 0 && !slices.Contains(o.OneOf, def) {
-			l.errf(defLine, "%s: %s: expected %s", what, which, expected(o))
+			r.l.errf(r.line("default"), "%s: %s: expected %s", r.what, which, expected(o))
 		}
 	case typeStrings:
-		for _, it := range o.DefaultList {
-			if it == "" || strings.Contains(it, ",") {
-				l.errf(defField.v.Line, "%s: default item %q: expected a non-empty value without commas", what, it)
-			} else if len(o.OneOf) > 0 && !slices.Contains(o.OneOf, it) {
-				l.errf(defField.v.Line, "%s: default item %q: expected %s", what, it, expected(o))
-			}
+		r.checkListDefault()
+	}
+}
+
+// checkNumberDefault checks the default def of a number option, named
+// which in errors, against its type and bounds.
+func (r *optReader) checkNumberDefault(def, which string) {
+	o := r.o
+	v, err := parseNumber(o.Type, def)
+	if err != nil {
+		r.l.errf(r.line("default"), "%s: %s: expected %s", r.what, which, kindForm(o.Type))
+		return
+	}
+	o.defV = v
+	if o.minV != nil && v < *o.minV || o.maxV != nil && v > *o.maxV {
+		r.l.errf(r.line("default"), "%s: %s: expected %s", r.what, which, expected(o))
+	}
+}
+
+// checkListDefault checks each item of a strings option's default.
+func (r *optReader) checkListDefault() {
+	o := r.o
+	for _, it := range o.DefaultList {
+		line := r.m["default"].v.Line
+		if it == "" || strings.Contains(it, ",") {
+			r.l.errf(line, "%s: default item %q: expected a non-empty value without commas", r.what, it)
+		} else if len(o.OneOf) > 0 && !slices.Contains(o.OneOf, it) {
+			r.l.errf(line, "%s: default item %q: expected %s", r.what, it, expected(o))
 		}
 	}
 }
