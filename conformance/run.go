@@ -5,14 +5,14 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
 // Run runs every scenario against the backend h describes, as subtests of
 // t: one per scenario ("04_retry"), and within a scenario that uses a
-// checkpoint store one per store ("store=memory", "store=file").
-func Run(t *testing.T, h Harness) {
+// checkpoint store one per store ("store=memory", "store=file"). t is a
+// *testing.T: conformance.Run(t, h) in a test function.
+func Run[TT Testing[TT]](t TT, h Harness) {
 	t.Helper()
 	RunT(FromTesting(t), h)
 }

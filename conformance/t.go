@@ -9,14 +9,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 )
 
-// T is the part of testing.TB the scenarios use, so that the suite also
-// runs outside go test (see RunStandalone). Fatalf, Skipf and FailNow stop
-// the calling goroutine, as in package testing: call them only from the
-// goroutine running the test.
-type T interface {
+// Common is every method of T but Run: the part of testing.TB the
+// scenarios use, so that the suite also runs outside go test (see
+// RunStandalone). Fatalf, Skipf and FailNow stop the calling goroutine, as
+// in package testing: call them only from the goroutine running the test.
+type Common interface {
 	// Name returns the test's full name.
 	Name() string
 	// Helper marks the caller as a helper function.
@@ -40,20 +39,42 @@ type T interface {
 	TempDir() string
 	// Context is cancelled just before the cleanups run.
 	Context() context.Context
+}
+
+// T is what the scenarios run on: a *testing.T (through FromTesting), or
+// the suite's own T outside go test (RunStandalone).
+type T interface {
+	Common
 	// Run runs f as a subtest called name and reports whether it passed
 	// (or was skipped).
 	Run(name string, f func(t T)) bool
 }
 
-// testingT adapts *testing.T to T.
-type testingT struct{ *testing.T }
-
-func (t testingT) Run(name string, f func(T)) bool {
-	return t.T.Run(name, func(st *testing.T) { f(testingT{st}) })
+// Testing is what Run and FromTesting need of a test: the methods of T,
+// with a Run that passes subtests as the test's own type. *testing.T
+// satisfies Testing[*testing.T]; the suite names no type of package
+// testing, so that the shipped CLI, which runs the suite through
+// RunStandalone, does not link package testing.
+type Testing[TT any] interface {
+	Common
+	// Run runs f as a subtest called name and reports whether it passed.
+	Run(name string, f func(TT)) bool
 }
 
-// FromTesting returns t as a T.
-func FromTesting(t *testing.T) T { return testingT{t} }
+// testingT adapts a Testing to T. The Common methods are promoted from the
+// embedded interface (compiler-made wrappers, which package testing's
+// Helper and its line reports skip); only Run converts.
+type testingT[TT Testing[TT]] struct {
+	Common
+	t TT
+}
+
+func (t testingT[TT]) Run(name string, f func(T)) bool {
+	return t.t.Run(name, func(st TT) { f(testingT[TT]{Common: st, t: st}) })
+}
+
+// FromTesting returns t, a *testing.T for example, as a T.
+func FromTesting[TT Testing[TT]](t TT) T { return testingT[TT]{Common: t, t: t} }
 
 // standaloneT is a T outside package testing: each Run runs its function
 // on a new goroutine and waits; Fatalf and Skipf end that goroutine.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -117,9 +116,6 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 	}
 	if len(results) != len(records) {
 		return fmt.Errorf("kafka: write to %s: %d results for %d records: expected one result per record", topic, len(results), len(records))
-	}
-	if writeFaults.Take(topic) {
-		return fmt.Errorf("kafka: write to %s: %w", topic, errInjectedWrite)
 	}
 	caps := s.Capabilities()
 	if len(records) > caps.MaxBatchRecords {
@@ -338,15 +334,6 @@ func (w *writer) fill(kr *kgo.Record, r *driver.Record, topic string) {
 		Timestamp: r.Time,
 	}
 }
-
-// writeFaults counts the injected whole-call write failures per topic, for
-// the conformance harness (see export_test.go): a broker fault fails
-// produce requests, and one Write may take more than one request, so a
-// broker fault cannot fail exactly n Write calls.
-var writeFaults faultcount.Counts
-
-// errInjectedWrite is the error of an injected write failure.
-var errInjectedWrite = errors.New("injected transient write failure")
 
 // Close closes the writer's client, failing records still buffered (none
 // between Write calls); Write fails with ErrClosed afterwards. It is

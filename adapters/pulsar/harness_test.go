@@ -26,15 +26,13 @@ var conformanceSeq atomic.Uint64
 //
 // Faults: DropConnections cuts every client connection in the broker (the
 // readers resubscribe after the last message they handed out, the
-// producers resend). Failed fetches and whole failed writes are the
-// adapter's test hooks (FailFetches, FailWrites), not broker faults: Pulsar
-// pushes messages (there is no fetch request to fail), and pulsar-client-go
-// resends a message the broker refused until its send timeout, so a
-// counted broker fault (pulsarfake's FailSends) cannot fail exactly n
-// Write calls; the adapter's own tests cover FailSends through the send
-// timeout. Pulsar fails sends per message, never part of a batch only, and
-// the suite's per-record fault injection is not implemented. Partitions
-// never split or merge.
+// producers resend). Failed fetches and whole failed writes have no
+// broker fault in Pulsar (see faultScheme): the harness's streams are
+// pulsar+faults:// URLs, the pulsar:// stream behind a fault layer of
+// the tests; the adapter's own tests cover pulsarfake's FailSends through
+// the send timeout. Pulsar fails sends per message, never part of a batch
+// only, and the suite's per-record fault injection is not implemented.
+// Partitions never split or merge.
 //
 // Group mode runs the group scenarios on durable Failover subscriptions
 // (durable_group=true) with the members' stores wrapped in an AckStore, so
@@ -61,7 +59,12 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 			}
 			// Short waits: an empty Fetch costs real time, and a send that
 			// gets no receipt should fail fast.
-			return b.URL(topic, "fetch_wait", "5ms", "send_timeout", "5s", "operation_timeout", "10s", "durable_group", "true"), nil
+			u, err := url.Parse(b.URL(topic, "fetch_wait", "5ms", "send_timeout", "5s", "operation_timeout", "10s", "durable_group", "true"))
+			if err != nil {
+				return "", err
+			}
+			u.Scheme = faultScheme
+			return u.String(), nil
 		},
 		// The admin REST API's delete, on the broker's HTTP service.
 		DeleteStream: func(t conformance.T, rawURL string) error {
@@ -74,7 +77,7 @@ func conformanceHarness(t *testing.T) conformance.Harness {
 		// Group mode: durable Failover subscriptions whose cumulative ack
 		// follows the commits (AckStore over the scenario's store).
 		Group: func(t conformance.T, s driver.Stream, name string) ([]stream.ConsumerOption, error) {
-			ps, ok := s.(*pulsar.Stream)
+			ps, ok := unwrap(s).(*pulsar.Stream)
 			if !ok {
 				return nil, fmt.Errorf("a pulsar harness stream is a %T", s)
 			}
@@ -131,18 +134,22 @@ type pulsarFaults struct {
 var _ conformance.ConnectionDropper = (*pulsarFaults)(nil)
 
 // FailFetches fails the next n Fetch calls of the topic's readers.
-func (f *pulsarFaults) FailFetches(n int) { pulsar.FailFetches(f.topic, n) }
+func (f *pulsarFaults) FailFetches(n int) {
+	faultsOf(f.topic).failFetches(n)
+}
 
 // FailWrites fails the next n Write calls to the topic whole, before
 // anything is sent.
-func (f *pulsarFaults) FailWrites(n int) { pulsar.FailWrites(f.topic, n) }
+func (f *pulsarFaults) FailWrites(n int) {
+	faultsOf(f.topic).failWrites(n)
+}
 
 // DropConnections cuts every client connection of the broker.
 func (f *pulsarFaults) DropConnections() { f.b.DropConnections() }
 
 // Clear removes the faults installed through f.
 func (f *pulsarFaults) Clear() {
-	pulsar.FailWrites(f.topic, 0)
-	pulsar.FailFetches(f.topic, 0)
+	faultsOf(f.topic).failFetches(0)
+	faultsOf(f.topic).failWrites(0)
 	f.b.Fake().ClearFaults()
 }

@@ -2,7 +2,6 @@ package pulsar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -10,7 +9,6 @@ import (
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -203,9 +201,6 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
-	if fetchFaults.Take(rd.s.o.Topic) {
-		return nil, fmt.Errorf("pulsar: fetch %s/%s: %w", rd.s.o.Topic, rd.partition, errInjectedFetch)
-	}
 	var out []driver.Record
 	var last pulsarclient.MessageID
 	rd.timer.Reset(rd.s.o.FetchWait)
@@ -311,9 +306,3 @@ func (rd *Reader) closeFromStream() {
 		rd.c.Close()
 	})
 }
-
-// fetchFaults counts the injected fetch failures per topic, for tests.
-var fetchFaults faultcount.Counts
-
-// errInjectedFetch is the error of an injected fetch failure.
-var errInjectedFetch = errors.New("injected transient fetch failure")

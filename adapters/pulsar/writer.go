@@ -10,7 +10,6 @@ import (
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/unistream-go/unistream/internal/faultcount"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -127,9 +126,6 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	}
 	if total > DefaultMaxBatchBytes {
 		return fmt.Errorf("pulsar: write %s: %d bytes of records: expected at most %d per call", topic, total, DefaultMaxBatchBytes)
-	}
-	if writeFaults.Take(topic) {
-		return fmt.Errorf("pulsar: write %s: %w", topic, errInjectedWrite)
 	}
 	n, plain, err := w.s.partitionCount(ctx)
 	if err != nil {
@@ -261,10 +257,3 @@ func (w *Writer) closeFromStream() {
 		p.Close()
 	}
 }
-
-// writeFaults counts the injected whole-call write failures per topic, for
-// tests.
-var writeFaults faultcount.Counts
-
-// errInjectedWrite is the error of an injected write failure.
-var errInjectedWrite = errors.New("injected transient write failure")

@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -161,9 +160,18 @@ func (c *Cluster) CutConnections() int {
 	return len(conns)
 }
 
+// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
+// have it. The package names no type of package testing, so that the
+// shipped CLI, whose embedded broker it starts, does not link testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(f func())
+}
+
 // Start starts a cluster for a test or benchmark and closes it when tb
 // ends; it fails tb if the cluster cannot start.
-func Start(tb testing.TB, opts ...Option) *Cluster {
+func Start(tb TB, opts ...Option) *Cluster {
 	tb.Helper()
 	c, err := New(opts...)
 	if err != nil {

@@ -22,7 +22,6 @@ package kinesistest
 import (
 	"fmt"
 	"net/url"
-	"testing"
 
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesisfake"
 )
@@ -45,13 +44,22 @@ func New(opts ...kinesisfake.Option) (*Broker, error) {
 	return &Broker{srv: srv}, nil
 }
 
+// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
+// have it. The package names no type of package testing, so that the
+// shipped CLI, whose embedded broker it starts, does not link testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(f func())
+}
+
 // Start is New for a test: it fails the test if the emulator does not
 // start, and closes it when the test ends.
-func Start(t testing.TB, opts ...kinesisfake.Option) *Broker {
+func Start(t TB, opts ...kinesisfake.Option) *Broker {
 	t.Helper()
 	b, err := New(opts...)
 	if err != nil {
-		t.Fatalf("kinesistest: %v", err)
+		t.Fatal(fmt.Sprintf("kinesistest: %v", err))
 	}
 	t.Cleanup(func() { b.Close() })
 	return b

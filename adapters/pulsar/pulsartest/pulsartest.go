@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"testing"
 
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsarfake"
 )
@@ -88,9 +87,18 @@ func New(ctx context.Context, opts ...Option) (*Broker, error) {
 	return b, nil
 }
 
+// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
+// have it. The package names no type of package testing, so that the
+// shipped CLI, whose embedded broker it starts, does not link testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(f func())
+}
+
 // Start is New for a test: it fails the test on error and closes the broker
 // in a t.Cleanup.
-func Start(tb testing.TB, opts ...Option) *Broker {
+func Start(tb TB, opts ...Option) *Broker {
 	tb.Helper()
 	b, err := New(context.Background(), opts...)
 	if err != nil {
