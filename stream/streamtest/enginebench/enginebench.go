@@ -103,7 +103,7 @@ func Consume(b *testing.B, s driver.Stream, store checkpoint.Store, n int, opts 
 	}
 	opts = append([]stream.ConsumerOption{stream.WithCheckpointStore(store), stream.WithOnExhausted(stream.Halt),
 		stream.WithBatchSize(BatchSize), stream.WithPollInterval(time.Millisecond)}, opts...)
-	cons, err := stream.NewConsumer(s, h, opts...)
+	cons, err := stream.NewConsumer(stream.NewStream(s), h, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
