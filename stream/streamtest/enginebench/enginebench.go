@@ -217,3 +217,13 @@ func Report(b *testing.B, n int, plain, engine time.Duration) {
 	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
 	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
 }
+
+// OpenURL opens rawURL with stream.Open and returns its driver stream,
+// for Comparison.Open.
+func OpenURL(ctx context.Context, rawURL string) (driver.Stream, error) {
+	s, err := stream.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return s.Driver(), nil
+}
