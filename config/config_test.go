@@ -214,7 +214,7 @@ func TestOptionsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := stream.NewProducer(s, popts...)
+	p, err := stream.NewProducer(stream.NewStream(s), popts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestOptionsRun(t *testing.T) {
 			}
 		}
 	})))
-	cons, err := stream.NewConsumer(s, func(ctx context.Context, r *stream.Record) error {
+	cons, err := stream.NewConsumer(stream.NewStream(s), func(ctx context.Context, r *stream.Record) error {
 		if string(r.Value) == "b" {
 			return errors.New("no b")
 		}
@@ -326,7 +326,7 @@ func TestSendLanes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := stream.NewProducer(s, popts...)
+		p, err := stream.NewProducer(stream.NewStream(s), popts...)
 		if tc.want == "" {
 			if err != nil {
 				t.Fatalf("%q: NewProducer: %v", tc.yaml, err)
@@ -465,7 +465,7 @@ func TestLeasesWiring(t *testing.T) {
 		t.Fatalf("Leases: %v, %v", lo, err)
 	}
 	copts = append(copts, lo, stream.WithCheckpointStore(store))
-	cons, err := stream.NewConsumer(s, func(context.Context, *stream.Record) error { return nil }, copts...)
+	cons, err := stream.NewConsumer(stream.NewStream(s), func(context.Context, *stream.Record) error { return nil }, copts...)
 	if err != nil {
 		t.Fatal(err)
 	}

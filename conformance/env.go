@@ -99,7 +99,7 @@ func (e *env) newStream(n int) *strm {
 	// everything the scenario opens on the stream is closed; and before a
 	// failed Open, which may have created the stream.
 	e.track(url, n)
-	s, err := stream.Open(e.t.Context(), url)
+	s, err := openDriver(e.t.Context(), url)
 	if err != nil {
 		e.t.Fatalf("stream.Open(%s): %v", url, err)
 	}
@@ -711,3 +711,14 @@ func (o *events) all() []stream.Event {
 
 // checkpointMemory is a memory store, for parts that do not test stores.
 func checkpointMemory() checkpoint.Store { return checkpoint.NewMemoryStore() }
+
+// openDriver opens url with stream.Open and returns its driver stream:
+// the suite tests the driver seam, and wraps what it hands to the engines
+// with stream.NewStream.
+func openDriver(ctx context.Context, url string) (driver.Stream, error) {
+	s, err := stream.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return s.Driver(), nil
+}

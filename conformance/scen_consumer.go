@@ -1100,13 +1100,13 @@ func startPositions(e *env) {
 
 	// Latest: only records written after every reader opened.
 	{
-		s, err := stream.Open(context.Background(), st.url)
+		s, err := openDriver(context.Background(), st.url)
 		if err != nil {
 			e.t.Fatalf("stream.Open: %v", err)
 		}
 		sig := &readerSignal{Stream: s, opened: map[string]bool{}}
 		cl := newCalls()
-		c, err := stream.NewConsumer(sig, e.okHandler(cl), append(e.consumerOpts("start-latest", store, &memSink{}), stream.WithStart(stream.Latest()))...)
+		c, err := stream.NewConsumer(stream.NewStream(sig), e.okHandler(cl), append(e.consumerOpts("start-latest", store, &memSink{}), stream.WithStart(stream.Latest()))...)
 		if err != nil {
 			e.t.Fatalf("NewConsumer: %v", err)
 		}

@@ -214,14 +214,14 @@ func (k *killableStore) ReleaseLease(ctx context.Context, l *checkpoint.Lease) e
 // membership.join).
 func (e *env) groupMember(m membership, st *strm, name, who string, ctx context.Context, cancel context.CancelFunc, h stream.Handler, extra ...stream.ConsumerOption) (*running, driver.Stream, func()) {
 	e.t.Helper()
-	s, err := stream.Open(context.Background(), st.url)
+	s, err := openDriver(context.Background(), st.url)
 	if err != nil {
 		e.t.Fatalf("stream.Open(%s): %v", st.url, err)
 	}
 	e.t.Cleanup(func() { s.Close() })
 	gopts, kill := m.join(e, s, name, who, e.groupStore)
 	opts := append(append(e.consumerOpts(name, e.groupStore, &memSink{}), stream.WithBatchSize(2)), gopts...)
-	c, err := stream.NewConsumer(s, h, append(opts, extra...)...)
+	c, err := stream.NewConsumer(stream.NewStream(s), h, append(opts, extra...)...)
 	if err != nil {
 		e.t.Fatalf("NewConsumer as member %s of group %s: %v", who, name, err)
 	}

@@ -372,7 +372,7 @@ func (w *switchWriter) Write(ctx context.Context, recs []driver.Record, res []dr
 // openSwitch opens st again through its URL, wrapped.
 func (e *env) openSwitch(st *strm) *switchStream {
 	e.t.Helper()
-	s, err := stream.Open(context.Background(), st.url)
+	s, err := openDriver(context.Background(), st.url)
 	if err != nil {
 		e.t.Fatalf("stream.Open: %v", err)
 	}
@@ -382,7 +382,7 @@ func (e *env) openSwitch(st *strm) *switchStream {
 
 func (e *env) newProducer(s driver.Stream, opts ...stream.ProducerOption) *stream.Producer {
 	e.t.Helper()
-	p, err := stream.NewProducer(s, append([]stream.ProducerOption{stream.WithSendRetry(fastRetry)}, opts...)...)
+	p, err := stream.NewProducer(stream.NewStream(s), append([]stream.ProducerOption{stream.WithSendRetry(fastRetry)}, opts...)...)
 	if err != nil {
 		e.t.Fatalf("NewProducer: %v", err)
 	}

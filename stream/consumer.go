@@ -20,7 +20,7 @@ import (
 //
 // Create one with NewConsumer or OpenConsumer, call Run, and Close it.
 type Consumer struct {
-	s       driver.Stream
+	s       *Stream
 	ownsS   bool
 	h       Handler
 	cfg     consumerConfig
@@ -33,9 +33,9 @@ type Consumer struct {
 
 // NewConsumer returns a consumer of s that runs h for each record. The
 // consumer does not close s.
-func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer, error) {
-	if s == nil {
-		return nil, &OptionError{Option: "NewConsumer stream", Value: nil, Expected: "a non-nil driver.Stream"}
+func NewConsumer(s *Stream, h Handler, opts ...ConsumerOption) (*Consumer, error) {
+	if s == nil || s.d == nil {
+		return nil, &OptionError{Option: "NewConsumer stream", Value: nil, Expected: "a non-nil *stream.Stream (from stream.Open or stream.NewStream)"}
 	}
 	if h == nil {
 		return nil, &OptionError{Option: "NewConsumer handler", Value: nil, Expected: "a non-nil Handler"}
@@ -60,7 +60,7 @@ func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer,
 			Expected: "a checkpoint store: checkpoint.NewFileStore(dir) or another durable store; checkpoint.NewMemoryStore() keeps progress only while the process runs"}
 	}
 	if cfg.group != "" {
-		if _, ok := s.(driver.Grouper); !ok {
+		if _, ok := s.d.(driver.Grouper); !ok {
 			return nil, errNoGroups(s, cfg.group)
 		}
 		if !cfg.nameSet {
@@ -71,7 +71,7 @@ func NewConsumer(s driver.Stream, h Handler, opts ...ConsumerOption) (*Consumer,
 		return nil, &OptionError{Option: "WithPartitions", Value: "a partition list",
 			Expected: "no partition list when a group assigns the partitions (WithGroup or leases)"}
 	}
-	return &Consumer{s: s, h: h, cfg: cfg, codec: s.Codec(), iso: newIsolation()}, nil
+	return &Consumer{s: s, h: h, cfg: cfg, codec: s.d.Codec(), iso: newIsolation()}, nil
 }
 
 // OpenConsumer opens the stream at rawURL and returns a consumer of it that
@@ -91,7 +91,7 @@ func OpenConsumer(ctx context.Context, rawURL string, h Handler, opts ...Consume
 }
 
 // Stream returns the consumer's stream.
-func (c *Consumer) Stream() driver.Stream { return c.s }
+func (c *Consumer) Stream() *Stream { return c.s }
 
 // Name returns the consumer name.
 func (c *Consumer) Name() string { return c.cfg.name }

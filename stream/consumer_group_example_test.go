@@ -31,7 +31,7 @@ func ExampleWithGroup() {
 	byMember := map[string]int{}
 	total := 0
 	member := func(name string) (*stream.Consumer, error) {
-		return stream.NewConsumer(s, func(ctx context.Context, r *stream.Record) error {
+		return stream.NewConsumer(stream.NewStream(s), func(ctx context.Context, r *stream.Record) error {
 			mu.Lock()
 			defer mu.Unlock()
 			byMember[name]++

@@ -254,31 +254,34 @@ func TestGroupLostStopsAtOnceAndOthersTakeOver(t *testing.T) {
 	}
 }
 
-// plainStream hides memstream's JoinGroup.
+// plainStream hides memstream's JoinGroup; it tells its scheme as a
+// driver.Schemer.
 type plainStream struct{ driver.Stream }
+
+func (plainStream) Scheme() string { return "mem" }
 
 func TestWithGroupErrors(t *testing.T) {
 	e := newEnv(t, 1)
 	h := func(context.Context, *stream.Record) error { return nil }
-	_, err := stream.NewConsumer(plainStream{e.s}, h, stream.WithGroup("g"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
+	_, err := stream.NewConsumer(stream.NewStream(plainStream{e.s}), h, stream.WithGroup("g"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
 	var oe *stream.OptionError
 	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `"orders"`) || !strings.Contains(err.Error(), `"mem"`) {
 		t.Errorf("WithGroup on a stream without groups: err = %v, want an OptionError naming the stream and its scheme", err)
 	}
-	if _, err := stream.NewConsumer(e.s, h, stream.WithGroup(""), stream.WithDLQ(e.sink)); !errors.As(err, &oe) {
+	if _, err := stream.NewConsumer(stream.NewStream(e.s), h, stream.WithGroup(""), stream.WithDLQ(e.sink)); !errors.As(err, &oe) {
 		t.Errorf("WithGroup(\"\"): err = %v, want an OptionError", err)
 	}
-	if _, err := stream.NewConsumer(e.s, h, stream.WithGroup("g"), stream.WithPartitions("0"), stream.WithDLQ(e.sink)); !errors.As(err, &oe) {
+	if _, err := stream.NewConsumer(stream.NewStream(e.s), h, stream.WithGroup("g"), stream.WithPartitions("0"), stream.WithDLQ(e.sink)); !errors.As(err, &oe) {
 		t.Errorf("WithGroup with WithPartitions: err = %v, want an OptionError", err)
 	}
-	c, err := stream.NewConsumer(e.s, h, stream.WithGroup("billing"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
+	c, err := stream.NewConsumer(stream.NewStream(e.s), h, stream.WithGroup("billing"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Name() != "billing" {
 		t.Errorf("consumer name = %q, want the group name by default", c.Name())
 	}
-	c2, err := stream.NewConsumer(e.s, h, stream.WithName("x"), stream.WithGroup("billing"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
+	c2, err := stream.NewConsumer(stream.NewStream(e.s), h, stream.WithName("x"), stream.WithGroup("billing"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
 	if err != nil || c2.Name() != "x" {
 		t.Errorf("WithName with WithGroup: name %q, err %v; want x", c2.Name(), err)
 	}
@@ -293,7 +296,7 @@ func (failingJoin) JoinGroup(context.Context, string, driver.Rebalance) (driver.
 
 func TestGroupJoinErrorEndsRun(t *testing.T) {
 	e := newEnv(t, 1)
-	c, err := stream.NewConsumer(failingJoin{e.s}, func(context.Context, *stream.Record) error { return nil }, stream.WithGroup("g"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
+	c, err := stream.NewConsumer(stream.NewStream(failingJoin{e.s}), func(context.Context, *stream.Record) error { return nil }, stream.WithGroup("g"), stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +381,7 @@ func TestRunStoppedDuringJoin(t *testing.T) {
 				return ctx.Err()
 			}
 			s := joinStalls{Stream: e.s, assign: assign, joining: make(chan struct{})}
-			c, err := stream.NewConsumer(s, h, stream.WithGroup("g"), stream.WithCheckpointStore(e.store),
+			c, err := stream.NewConsumer(stream.NewStream(s), h, stream.WithGroup("g"), stream.WithCheckpointStore(e.store),
 				stream.WithDLQ(e.sink), stream.WithPollInterval(time.Millisecond), stream.WithDrainTimeout(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
@@ -419,24 +422,24 @@ func TestSharedOptions(t *testing.T) {
 		copts = append(copts, o)
 		popts = append(popts, o)
 	}
-	if _, err := stream.NewConsumer(e.s, h, append(copts, stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))...); err != nil {
+	if _, err := stream.NewConsumer(stream.NewStream(e.s), h, append(copts, stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store))...); err != nil {
 		t.Errorf("NewConsumer with the shared options: %v", err)
 	}
-	p, err := stream.NewProducer(e.s, append(popts, stream.WithoutWAL())...)
+	p, err := stream.NewProducer(stream.NewStream(e.s), append(popts, stream.WithoutWAL())...)
 	if err != nil {
 		t.Fatalf("NewProducer with the shared options: %v", err)
 	}
 	p.Close(context.Background())
 
 	var oe *stream.OptionError
-	_, err = stream.NewConsumer(e.s, h, stream.WithDLQ(e.sink))
+	_, err = stream.NewConsumer(stream.NewStream(e.s), h, stream.WithDLQ(e.sink))
 	if !errors.As(err, &oe) || oe.Option != "WithCheckpointStore" {
 		t.Errorf("NewConsumer without a checkpoint store: err = %v, want an OptionError naming WithCheckpointStore", err)
 	}
-	if _, err := stream.NewConsumer(e.s, h, stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store), stream.WithClock(nil)); !errors.As(err, &oe) || oe.Option != "WithClock" {
+	if _, err := stream.NewConsumer(stream.NewStream(e.s), h, stream.WithDLQ(e.sink), stream.WithCheckpointStore(e.store), stream.WithClock(nil)); !errors.As(err, &oe) || oe.Option != "WithClock" {
 		t.Errorf("consumer WithClock(nil): err = %v, want an OptionError naming WithClock", err)
 	}
-	if _, err := stream.NewProducer(e.s, stream.WithoutWAL(), stream.WithClock(nil)); !errors.As(err, &oe) || oe.Option != "WithClock" {
+	if _, err := stream.NewProducer(stream.NewStream(e.s), stream.WithoutWAL(), stream.WithClock(nil)); !errors.As(err, &oe) || oe.Option != "WithClock" {
 		t.Errorf("producer WithClock(nil): err = %v, want an OptionError naming WithClock", err)
 	}
 }

@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
@@ -163,7 +162,7 @@ func WithGroup(name string) ConsumerOption {
 		}
 		c.group = name
 		c.join = func(ctx context.Context, co *Consumer, r driver.Rebalance) (driver.Membership, error) {
-			g, ok := co.s.(driver.Grouper)
+			g, ok := co.s.d.(driver.Grouper)
 			if !ok {
 				return nil, errNoGroups(co.s, name)
 			}
@@ -175,10 +174,13 @@ func WithGroup(name string) ConsumerOption {
 
 // errNoGroups is the error of WithGroup on a stream that is not a
 // driver.Grouper.
-func errNoGroups(s driver.Stream, group string) error {
-	scheme, _, _ := strings.Cut(s.Codec().Format(s.Name(), "0", nil), ":")
+func errNoGroups(s *Stream, group string) error {
+	scheme := fmt.Sprintf("of scheme %q", s.Scheme())
+	if s.Scheme() == "" {
+		scheme = "(its driver tells no scheme)"
+	}
 	return &OptionError{Option: "WithGroup", Value: group,
-		Expected: fmt.Sprintf("a stream whose backend assigns partitions to group members (driver.Grouper); stream %q of scheme %q does not", s.Name(), scheme)}
+		Expected: fmt.Sprintf("a stream whose backend assigns partitions to group members (driver.Grouper); stream %q %s does not", s.Name(), scheme)}
 }
 
 // WithBatchSize sets how many records are fetched and checkpointed as one

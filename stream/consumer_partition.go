@@ -189,18 +189,17 @@ func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
 // validateCheckpoint checks the loaded pointers with the stream's codec, so a
 // corrupt or foreign checkpoint is an error, not a silent restart.
 func (w *partitionWorker) validateCheckpoint() error {
-	return ValidateCheckpoint(w.c.codec, w.cp)
+	return validateCheckpoint(w.c.codec, w.cp)
 }
 
-// ValidateCheckpoint reports the first reason the consumer refuses to
+// validateCheckpoint reports the first reason the consumer refuses to
 // resume from cp: a committed, batch or batch record pointer that codec
 // (the stream's driver.PointerCodec) does not decode, or a batch without
 // its first or last pointer. The error names the checkpoint's key (so its
 // partition), which pointer, its bytes in hex and the codec's reason,
 // which says what was expected. The consumer calls it on every checkpoint
-// it loads; tools that read checkpoints (unistream checkpoint show) call it
-// to refuse what the consumer would refuse.
-func ValidateCheckpoint(codec driver.PointerCodec, cp *checkpoint.Checkpoint) error {
+// it loads; tools call it through Stream.ValidateCheckpoint.
+func validateCheckpoint(codec driver.PointerCodec, cp *checkpoint.Checkpoint) error {
 	if cp == nil {
 		return errors.New("stream: validate a nil checkpoint")
 	}
@@ -247,7 +246,7 @@ func (w *partitionWorker) openReader() error {
 	if w.read != nil {
 		start = After(w.read)
 	}
-	r, err := w.c.s.OpenReader(w.workCtx, w.id, start)
+	r, err := w.c.s.d.OpenReader(w.workCtx, w.id, start)
 	if err != nil {
 		return fmt.Errorf("stream: open reader of %s partition %s at %s: %w", w.c.s.Name(), w.id, start.Kind, err)
 	}

@@ -85,7 +85,7 @@ func (e *env) consumer(h stream.Handler, opts ...stream.ConsumerOption) *stream.
 		stream.WithDLQRetry(stream.RetryPolicy{MaxAttempts: 2, Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}),
 		stream.WithPartitionRefresh(time.Millisecond),
 	}
-	c, err := stream.NewConsumer(e.s, h, append(base, opts...)...)
+	c, err := stream.NewConsumer(stream.NewStream(e.s), h, append(base, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -727,14 +727,14 @@ func TestConsumerOptionErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := stream.NewConsumer(e.s, h, tt.opts...)
+			_, err := stream.NewConsumer(stream.NewStream(e.s), h, tt.opts...)
 			var oe *stream.OptionError
 			if !errors.As(err, &oe) || oe.Option == "" || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want an OptionError naming %s", err, tt.want)
 			}
 		})
 	}
-	if _, err := stream.NewConsumer(e.s, nil, stream.WithDLQ(e.sink)); err == nil {
+	if _, err := stream.NewConsumer(stream.NewStream(e.s), nil, stream.WithDLQ(e.sink)); err == nil {
 		t.Fatal("nil handler accepted")
 	}
 }

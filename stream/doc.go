@@ -26,4 +26,12 @@
 //	if err != nil { ... }
 //	defer c.Close()
 //	err = c.Run(ctx) // returns nil after ctx is cancelled and in-flight work is persisted
+//
+// Open returns a Stream, the same type for every backend: NewConsumer and
+// NewProducer run on it, it reads (OpenReader) and writes (OpenWriter)
+// directly, formats and parses pointers, and hands out the backend's own
+// client with As (a *kgo.Client for kafka://, a pulsar.Client for
+// pulsar://, a *kinesis.Client for kinesis://). Programs never need
+// package stream/driver, the seam the adapters implement; NewStream wraps
+// a driver stream built in code.
 package stream

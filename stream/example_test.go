@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/dlq"
-	_ "github.com/unistream-go/unistream/stream/memstream" // registers mem://
+	"github.com/unistream-go/unistream/stream/memstream" // registers mem://
 )
 
 // A producer writes through its write-ahead log; a consumer with a file
@@ -68,4 +70,46 @@ func Example() {
 	// Output:
 	// run: <nil>
 	// dead-lettered rotten after 1 attempt(s): permanent: cannot bill a rotten order
+}
+
+// A stream opened by URL is the same *stream.Stream whatever the backend:
+// it writes, reads and prints pointers, and As hands out the backend's
+// own client (here memstream's broker; a *kgo.Client for kafka://, a
+// pulsar.Client for pulsar://, a *kinesis.Client for kinesis://).
+func ExampleOpen() {
+	ctx := context.Background()
+	s, err := stream.Open(ctx, "mem://example-open?partitions=2")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	fmt.Println(s.Scheme(), s.Name())
+
+	w, _ := s.OpenWriter(ctx)
+	defer w.Close()
+	res, err := w.Write(ctx, []stream.Record{{ID: "1", Key: []byte("alice"), Value: []byte("coffee")}})
+	if err != nil || res[0].Err != nil {
+		fmt.Println(err, res[0].Err)
+		return
+	}
+	fmt.Println("stored at", s.FormatPointer(res[0].Partition, res[0].Pointer))
+
+	r, _ := s.OpenReader(ctx, res[0].Partition, stream.Earliest())
+	defer r.Close()
+	recs, _ := r.Fetch(ctx, 10)
+	fmt.Printf("read %s=%s\n", recs[0].Key, recs[0].Value)
+
+	var b *memstream.Broker
+	if s.As(&b) {
+		fmt.Println("broker holds example-open:", slices.Contains(b.Names(), "example-open"))
+	}
+	var wrong *strings.Builder
+	fmt.Println("As(**strings.Builder):", s.As(&wrong))
+	// Output:
+	// mem example-open
+	// stored at mem:example-open/1@0
+	// read alice=coffee
+	// broker holds example-open: true
+	// As(**strings.Builder): false
 }

@@ -113,7 +113,7 @@ func (e *leaseEnv) worker(id string, leaser checkpoint.Leaser, opts ...LeaseOpti
 		leaser = e.store
 	}
 	opts = append([]LeaseOption{WithWorkerID(id), WithLeaseDuration(10 * time.Second), WithLeaseRenewInterval(2 * time.Second)}, opts...)
-	c, err := NewConsumer(e.s, func(context.Context, *Record) error { return nil },
+	c, err := NewConsumer(NewStream(e.s), func(context.Context, *Record) error { return nil },
 		WithName("billing"), WithCheckpointStore(e.store), WithClock(e.clock), WithOnExhausted(Halt),
 		WithLeases(leaser, opts...))
 	if err != nil {
@@ -606,7 +606,7 @@ func TestWithLeasesOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewConsumer(s, h, WithOnExhausted(Halt), tc.opt)
+			_, err := NewConsumer(NewStream(s), h, WithOnExhausted(Halt), tc.opt)
 			var oe *OptionError
 			if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewConsumer: err = %v, want an OptionError containing %q", err, tc.want)
@@ -761,7 +761,7 @@ func (lc *leaseCluster) consumer(worker string, st interface {
 		lc.mu.Unlock()
 		return nil
 	}
-	c, err := NewConsumer(lc.s, h, WithName("billing"), WithCheckpointStore(st), WithOnExhausted(Halt),
+	c, err := NewConsumer(NewStream(lc.s), h, WithName("billing"), WithCheckpointStore(st), WithOnExhausted(Halt),
 		WithPollInterval(time.Millisecond), WithPartitionRefresh(20*time.Millisecond), WithBatchSize(7),
 		WithDrainTimeout(5*time.Second),
 		WithLeases(st, WithWorkerID(worker), WithLeaseDuration(600*time.Millisecond), WithLeaseRenewInterval(50*time.Millisecond)))
@@ -960,7 +960,7 @@ func TestWorkerLeaseInStores(t *testing.T) {
 	for name, newStore := range leaseStores(t) {
 		t.Run(name, func(t *testing.T) {
 			st := newStore(t)
-			c, err := NewConsumer(memstream.New("orders"), func(context.Context, *Record) error { return nil },
+			c, err := NewConsumer(NewStream(memstream.New("orders")), func(context.Context, *Record) error { return nil },
 				WithName("billing"), WithCheckpointStore(st), WithOnExhausted(Halt))
 			if err != nil {
 				t.Fatal(err)
@@ -1042,7 +1042,7 @@ func ExampleWithLeases() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	handled := 0
-	c, err := NewConsumer(s, func(_ context.Context, r *Record) error {
+	c, err := NewConsumer(NewStream(s), func(_ context.Context, r *Record) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if handled++; handled == len(recs) {

@@ -55,7 +55,7 @@ import (
 // A Producer is safe for concurrent use. Close it to send what is buffered
 // and release the WAL.
 type Producer struct {
-	s    driver.Stream
+	s    *Stream
 	owns bool
 	cfg  producerConfig
 	caps driver.Capabilities
@@ -134,9 +134,9 @@ type ProducerStats struct {
 //
 // A corrupt WAL makes NewProducer fail with an error that names the file
 // and the byte offset (matching wal.ErrCorrupt); the file is left as it was.
-func NewProducer(s driver.Stream, opts ...ProducerOption) (*Producer, error) {
-	if s == nil {
-		return nil, errors.New("stream: NewProducer: nil stream")
+func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
+	if s == nil || s.d == nil {
+		return nil, &OptionError{Option: "NewProducer stream", Value: nil, Expected: "a non-nil *stream.Stream (from stream.Open or stream.NewStream)"}
 	}
 	cfg := defaultProducerConfig()
 	for _, o := range opts {
@@ -244,7 +244,7 @@ func OpenProducer(ctx context.Context, rawURL string, opts ...ProducerOption) (*
 }
 
 // Stream returns the stream the producer writes to.
-func (p *Producer) Stream() driver.Stream { return p.s }
+func (p *Producer) Stream() *Stream { return p.s }
 
 // Put accepts a record for sending. It gives the record an ID (if it has
 // none) and a Time (if zero), clears its Stream, Partition and Pointer, and

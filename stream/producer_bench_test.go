@@ -32,7 +32,7 @@ func benchRecord() Record {
 
 func benchProducer(b *testing.B, opts ...ProducerOption) *Producer {
 	s := &prodNullStream{prodFakeStream: *newProdFakeStream(1)}
-	p, err := NewProducer(s, opts...)
+	p, err := NewProducer(NewStream(s), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.Fault
 		return nil
 	}
 	s.mu.Unlock()
-	p, err := NewProducer(s, append(crashOptions(path, fs, policy), opts...)...)
+	p, err := NewProducer(NewStream(s), append(crashOptions(path, fs, policy), opts...)...)
 	if err != nil {
 		out.newErr = err
 		out.dead = fs.Dead()
@@ -153,7 +153,7 @@ func crashPhase2(t *testing.T, s *prodFakeStream, path string) ProducerStats {
 	s.mu.Lock()
 	s.failWrite, s.failRecord = nil, nil
 	s.mu.Unlock()
-	p, err := NewProducer(s, WithWAL(path), WithClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24*time.Hour))
+	p, err := NewProducer(NewStream(s), WithWAL(path), WithClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24*time.Hour))
 	if err != nil {
 		t.Fatalf("restart: %v", err)
 	}

@@ -224,7 +224,7 @@ func (p *Producer) writeBatch(l *lane, n int) (failed []bool, nfail int, firstEr
 	clear(results)
 	var werr error
 	if l.w == nil {
-		w, err := p.s.OpenWriter(p.stopCtx)
+		w, err := p.s.openWriter(p.stopCtx)
 		if err != nil {
 			werr = fmt.Errorf("stream: producer: open writer (send lane %d): %w", l.id, err)
 		} else {

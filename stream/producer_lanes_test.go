@@ -107,7 +107,7 @@ func TestProducerSendLanesOption(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)
 	for _, n := range []int{0, -1, 65, 1000} {
-		_, err := NewProducer(s, WithoutWAL(), WithSendLanes(n))
+		_, err := NewProducer(NewStream(s), WithoutWAL(), WithSendLanes(n))
 		var oe *OptionError
 		if !errors.As(err, &oe) || oe.Option != "WithSendLanes" || oe.Value != n || !strings.Contains(oe.Expected, "between 1 and 64") {
 			t.Errorf("WithSendLanes(%d): %v", n, err)
@@ -119,7 +119,7 @@ func TestProducerSendLanesOption(t *testing.T) {
 		if n > 0 {
 			opts, want = append(opts, WithSendLanes(n)), n
 		}
-		p, err := NewProducer(s, opts...)
+		p, err := NewProducer(NewStream(s), opts...)
 		if err != nil {
 			t.Fatalf("%d lanes: %v", n, err)
 		}
@@ -513,7 +513,7 @@ func TestProducerLanesCrashReplay(t *testing.T) {
 	s.failRecord = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, err := NewProducer(s, WithWAL(path), WithSendLanes(3), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)))
+	p2, err := NewProducer(NewStream(s), WithWAL(path), WithSendLanes(3), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)))
 	if err != nil {
 		t.Fatal(err)
 	}

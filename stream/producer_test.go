@@ -43,7 +43,7 @@ func newTestProducer(t *testing.T, s *prodFakeStream, opts ...ProducerOption) (*
 		WithMaxAge(time.Hour),
 		WithSendRetry(RetryPolicy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
 	}, opts...)
-	p, err := NewProducer(s, all...)
+	p, err := NewProducer(NewStream(s), all...)
 	if err != nil {
 		t.Fatalf("NewProducer: %v", err)
 	}
@@ -534,7 +534,7 @@ func TestProducerReplayAfterAbandon(t *testing.T) {
 	s.failWrite = nil
 	s.mu.Unlock()
 	ev := &prodEvents{}
-	p2, err := NewProducer(s, WithWAL(path), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)), WithSendLanes(1))
+	p2, err := NewProducer(NewStream(s), WithWAL(path), WithObserver(ev), WithClock(streamtest.NewFakeClock(prodT0)), WithSendLanes(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +595,7 @@ func TestProducerWithoutWALCloseTimeoutSaysLost(t *testing.T) {
 	s := newProdFakeStream(1)
 	s.block = make(chan struct{})
 	defer close(s.block)
-	p, err := NewProducer(s, WithoutWAL())
+	p, err := NewProducer(NewStream(s), WithoutWAL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +628,7 @@ func TestProducerCorruptWALIsAnErrorAndUntouched(t *testing.T) {
 	off := wal.HeaderSize + frame
 	bad[off+wal.FrameHeaderSize+3] ^= 0xff
 	os.WriteFile(path, bad, 0o600)
-	_, err = NewProducer(s, WithWAL(path))
+	_, err = NewProducer(NewStream(s), WithWAL(path))
 	if !errors.Is(err, wal.ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", off)) {
 		t.Fatalf("NewProducer on a corrupt WAL: %v", err)
 	}
@@ -682,14 +682,14 @@ func TestProducerOptionErrors(t *testing.T) {
 		{"WithIDFunc", []ProducerOption{WithoutWAL(), WithIDFunc(nil)}},
 	}
 	for _, c := range cases {
-		_, err := NewProducer(s, c.opts...)
+		_, err := NewProducer(NewStream(s), c.opts...)
 		var oe *OptionError
 		if !errors.As(err, &oe) || oe.Option != c.option || oe.Expected == "" {
 			t.Errorf("%s: err %v", c.option, err)
 		}
 	}
 	// MaxAttempts 0 is fine: the producer never gives up.
-	p, err := NewProducer(s, WithoutWAL(), WithSendRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}),
+	p, err := NewProducer(NewStream(s), WithoutWAL(), WithSendRetry(RetryPolicy{Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}),
 		WithFsync(FsyncPerBatch))
 	if err != nil {
 		t.Fatal(err)
@@ -853,7 +853,7 @@ func TestOpenProducerOwnsTheStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Stream() != driver.Stream(s) {
+	if p.Stream().Driver() != driver.Stream(s) || p.Stream().Scheme() != "prodfake" {
 		t.Fatal("wrong stream")
 	}
 	mustPut(t, p, prodRec(0, 1))
@@ -879,7 +879,7 @@ func TestProducerWALInUse(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)
 	_, _, path := newTestProducer(t, s)
-	if _, err := NewProducer(s, WithWAL(path)); !errors.Is(err, wal.ErrLocked) {
+	if _, err := NewProducer(NewStream(s), WithWAL(path)); !errors.Is(err, wal.ErrLocked) {
 		t.Fatalf("second producer on one WAL: %v", err)
 	}
 }

@@ -47,7 +47,7 @@ type Handler func(ctx context.Context, r *Record) error
 
 // Open opens a stream by URL through the scheme registry. The scheme's
 // adapter must be imported (for example stream/memstream for mem://).
-func Open(ctx context.Context, rawURL string) (driver.Stream, error) {
+func Open(ctx context.Context, rawURL string) (*Stream, error) {
 	u, o, err := lookupURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func Open(ctx context.Context, rawURL string) (driver.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream: open %s: %w", redact(u), err)
 	}
-	return s, nil
+	return newStream(s, u.Scheme), nil
 }
 
 // CheckURL reports what Open would refuse in rawURL without opening it: a
@@ -130,12 +130,4 @@ func redact(u *url.URL) string {
 		c.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
 	}
 	return c.Redacted()
-}
-
-// FormatPointer returns the human form of p, such as "mem:orders/0@42".
-func FormatPointer(s driver.Stream, partition string, p Pointer) string {
-	if p == nil {
-		return "(none)"
-	}
-	return s.Codec().Format(s.Name(), partition, p)
 }

@@ -216,7 +216,7 @@ func benchEngineProduce(b *testing.B, c *kafkatest.Cluster, keys, values [][]byt
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := stream.NewProducer(s, opts...)
+	p, err := stream.NewProducer(stream.NewStream(s), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -79,9 +79,11 @@
 // member's id and generation, so the broker rejects those of a fenced
 // member (checkpoint.ErrConflict). Kafka tools show the engine's lag.
 //
-//	s, err := kafka.Open(ctx, opts)
+//	s, err := stream.Open(ctx, "kafka://broker:9092/orders")
+//	var ks *kafka.Stream
+//	s.As(&ks) // true for a kafka:// stream
 //	c, err := stream.NewConsumer(s, handle, stream.WithGroup("billing"),
-//		stream.WithCheckpointStore(kafka.NewStore(s)), stream.WithDLQ(sink))
+//		stream.WithCheckpointStore(kafka.NewStore(ks)), stream.WithDLQ(sink))
 //
 // # Writing
 //

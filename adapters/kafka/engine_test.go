@@ -86,7 +86,7 @@ func TestEngineOnKafka(t *testing.T) {
 	}
 
 	// The log holds every record once, per key in order.
-	logged := readAll(t, ps)
+	logged := readAll(t, ps.Driver())
 	if len(logged) != total {
 		t.Fatalf("the topic holds %d records, want %d", len(logged), total)
 	}
@@ -112,7 +112,7 @@ func TestEngineOnKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	ssink, err := dlq.NewStreamSink(ds)
+	ssink, err := dlq.NewStreamSink(ds.Driver())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestEngineOnKafka(t *testing.T) {
 	checkKeyOrder(t, "handler", succeeded)
 
 	// The DLQ topic holds one envelope for the poison record.
-	dl := readAll(t, ds)
+	dl := readAll(t, ds.Driver())
 	if len(dl) != 1 {
 		t.Fatalf("the DLQ topic holds %d records, want 1", len(dl))
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // A stream on an embedded broker: write two records of one key, then read
@@ -29,22 +28,22 @@ func Example() {
 
 	w, _ := s.OpenWriter(ctx)
 	defer w.Close()
-	recs := []driver.Record{
+	recs := []stream.Record{
 		{ID: "1", Key: []byte("alice"), Value: []byte("coffee")},
 		{ID: "2", Key: []byte("alice"), Value: []byte("cake")},
 	}
-	results := make([]driver.WriteResult, len(recs))
-	if err := w.Write(ctx, recs, results); err != nil {
+	results, err := w.Write(ctx, recs)
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	for _, res := range results {
-		fmt.Println("stored at", stream.FormatPointer(s, res.Partition, res.Pointer), res.Err)
+		fmt.Println("stored at", s.FormatPointer(res.Partition, res.Pointer), res.Err)
 	}
 
 	r, _ := s.OpenReader(ctx, results[0].Partition, stream.Earliest())
 	defer r.Close()
-	var got []driver.Record
+	var got []stream.Record
 	for len(got) < 2 {
 		batch, err := r.Fetch(ctx, 10)
 		if err != nil {

@@ -30,8 +30,8 @@ func TestGroupLostOnKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ks := s.(*kafka.Stream)
-	write(t, s, driver.Record{ID: "a", Key: []byte("k"), Value: []byte("1")}, driver.Record{ID: "b", Key: []byte("k"), Value: []byte("2")})
+	ks := s.Driver().(*kafka.Stream)
+	write(t, ks, driver.Record{ID: "a", Key: []byte("k"), Value: []byte("1")}, driver.Record{ID: "b", Key: []byte("k"), Value: []byte("2")})
 
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -52,7 +52,7 @@ func TestGroupLostOnKafka(t *testing.T) {
 		return nil
 	}
 	store := kafka.NewStore(ks)
-	cons, err := stream.NewConsumer(ks, h, stream.WithGroup("billing"), stream.WithCheckpointStore(store),
+	cons, err := stream.NewConsumer(s, h, stream.WithGroup("billing"), stream.WithCheckpointStore(store),
 		stream.WithOnExhausted(stream.Halt), stream.WithDrainTimeout(time.Hour),
 		stream.WithRetry(stream.RetryPolicy{MaxAttempts: 5, Initial: time.Millisecond, Multiplier: 1, MaxInterval: time.Millisecond}))
 	if err != nil {

@@ -16,5 +16,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // kafkaOpen opens a stream by URL (the kafka scheme is registered by the
 // package under test).
 func kafkaOpen(ctx context.Context, rawURL string) (driver.Stream, error) {
-	return stream.Open(ctx, rawURL)
+	s, err := stream.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return s.Driver(), nil
 }

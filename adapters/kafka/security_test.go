@@ -37,8 +37,8 @@ func roundTripOne(t *testing.T, rawURL string) {
 	}
 	defer s.Close()
 	id := fmt.Sprintf("x%d", roundTripSeq.Add(1))
-	res := writeOK(t, s, rec(id, "k", "v"))
-	got := readPartition(t, s, "0", driver.Start{Kind: driver.StartAt, Pointer: res[0].Pointer})
+	res := writeOK(t, s.Driver(), rec(id, "k", "v"))
+	got := readPartition(t, s.Driver(), "0", driver.Start{Kind: driver.StartAt, Pointer: res[0].Pointer})
 	if ids(got) != id {
 		t.Errorf("read %q, want %s", ids(got), id)
 	}

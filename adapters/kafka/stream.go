@@ -53,7 +53,40 @@ type Stream struct {
 	commits commitState // what the Stores of this stream know of their commits (store.go)
 }
 
-var _ driver.Stream = (*Stream)(nil)
+var (
+	_ driver.Stream  = (*Stream)(nil)
+	_ driver.Schemer = (*Stream)(nil)
+	_ driver.Aser    = (*Stream)(nil)
+)
+
+// Scheme returns "kafka", the adapter's URL scheme (driver.Schemer).
+func (s *Stream) Scheme() string { return "kafka" }
+
+// As implements driver.Aser, for stream.Stream.As: a **kgo.Client target
+// gets the stream's metadata client and a **kadm.Client target its admin
+// client, both owned by the stream (Close closes them: do not close them
+// yourself); a **Stream target gets the stream itself. Any other target
+// returns false.
+func (s *Stream) As(target any) bool {
+	switch t := target.(type) {
+	case **kgo.Client:
+		if t != nil {
+			*t = s.cl
+			return true
+		}
+	case **kadm.Client:
+		if t != nil {
+			*t = s.adm
+			return true
+		}
+	case **Stream:
+		if t != nil {
+			*t = s
+			return true
+		}
+	}
+	return false
+}
 
 // Open connects to the brokers of o and returns the topic o.Topic as a
 // stream. It creates the topic first when o.CreateTopic is set (an existing

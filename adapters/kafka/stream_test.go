@@ -39,7 +39,11 @@ func newTopic(t *testing.T, c *kafkatest.Cluster, partitions int, query ...strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s.(*kafka.Stream)
+	var ks *kafka.Stream
+	if !s.As(&ks) {
+		t.Fatalf("stream.Open(%s).As(**kafka.Stream) = false", name)
+	}
+	return ks
 }
 
 // write writes records through a new writer and fails t on a whole-call
@@ -861,7 +865,7 @@ func TestOpen(t *testing.T) {
 	if _, err := kafka.Open(bg, kafka.Options{Target: kafka.Target{Topic: "t"}}); err == nil || !strings.Contains(err.Error(), "no broker") {
 		t.Errorf("Open without brokers = %v", err)
 	}
-	ks := s.(*kafka.Stream)
+	ks := s.Driver().(*kafka.Stream)
 	if o := ks.Options(); o.ClientID != kafka.DefaultClientID || o.Partitions != 3 {
 		t.Errorf("Options() = %v", o)
 	}
@@ -869,8 +873,8 @@ func TestOpen(t *testing.T) {
 	if caps != (driver.Capabilities{MaxBatchRecords: 10000, MaxBatchBytes: 16 << 20, MaxRecordBytes: kafka.DefaultMaxRecordBytes, PerKeyOrder: true, ConsumerGroups: true}) {
 		t.Errorf("Capabilities = %+v", caps)
 	}
-	if _, ok := s.Codec().(kafka.Codec); !ok {
-		t.Errorf("Codec = %T", s.Codec())
+	if _, ok := ks.Codec().(kafka.Codec); !ok {
+		t.Errorf("Codec = %T", ks.Codec())
 	}
 }
 

@@ -68,7 +68,10 @@ func benchConsumer(b *testing.B, store enginebench.Store) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := ds.(*kinesis.Stream)
+		var s *kinesis.Stream
+		if !ds.As(&s) {
+			b.Fatalf("%s is not a *kinesis.Stream", url(r))
+		}
 		b.Cleanup(func() { s.Close() })
 		lo, hi := enginebench.Span(n, r)
 		benchFill(b, s, lo, hi)
@@ -83,7 +86,7 @@ func benchConsumer(b *testing.B, store enginebench.Store) {
 			plainRead(b, streams[r], parts[r], n)
 			return time.Since(t0)
 		},
-		Open: func(r int) (driver.Stream, error) { return stream.Open(ctx, url(r)) },
+		Open: func(r int) (driver.Stream, error) { return enginebench.OpenURL(ctx, url(r)) },
 	}.Run(b, store)
 }
 

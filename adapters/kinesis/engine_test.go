@@ -129,7 +129,7 @@ func reshardSplitAndMerge(t *testing.T, s *kinesis.Stream) {
 	}
 	round(60)
 	h := newHandled()
-	c, err := stream.NewConsumer(s, func(_ context.Context, r *stream.Record) error { h.add(r); return nil },
+	c, err := stream.NewConsumer(stream.NewStream(s), func(_ context.Context, r *stream.Record) error { h.add(r); return nil },
 		stream.WithName("reshard"), stream.WithOnExhausted(stream.Halt), stream.WithCheckpointStore(checkpoint.NewMemoryStore()), stream.WithBatchSize(7),
 		stream.WithPollInterval(2*time.Millisecond), stream.WithPartitionRefresh(20*time.Millisecond))
 	if err != nil {
@@ -208,7 +208,7 @@ func TestEngineKPLResume(t *testing.T) {
 		return nil
 	}
 	newConsumer := func() *stream.Consumer {
-		c, err := stream.NewConsumer(s, handler, stream.WithName("kpl"), stream.WithOnExhausted(stream.Halt), stream.WithCheckpointStore(store), stream.WithBatchSize(3),
+		c, err := stream.NewConsumer(stream.NewStream(s), handler, stream.WithName("kpl"), stream.WithOnExhausted(stream.Halt), stream.WithCheckpointStore(store), stream.WithBatchSize(3),
 			stream.WithPollInterval(2*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)

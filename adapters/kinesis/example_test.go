@@ -6,11 +6,10 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // Example writes records to a stream of the embedded emulator and reads
-// them back through the driver.
+// them back through the portable stream.
 func Example() {
 	ctx := context.Background()
 	b, err := kinesistest.New()
@@ -31,16 +30,16 @@ func Example() {
 		return
 	}
 	defer w.Close()
-	recs := []driver.Record{
+	recs := []stream.Record{
 		{ID: "o-1", Key: []byte("alice"), Value: []byte("book")},
 		{ID: "o-2", Key: []byte("bob"), Value: []byte("pen")},
 	}
-	res := make([]driver.WriteResult, len(recs))
-	if err := w.Write(ctx, recs, res); err != nil {
+	res, err := w.Write(ctx, recs)
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	r, err := s.OpenReader(ctx, res[0].Partition, driver.Start{Kind: driver.StartEarliest})
+	r, err := s.OpenReader(ctx, res[0].Partition, stream.Earliest())
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -64,7 +64,33 @@ type Stream struct {
 	mapStale bool
 }
 
-var _ driver.Stream = (*Stream)(nil)
+var (
+	_ driver.Stream  = (*Stream)(nil)
+	_ driver.Schemer = (*Stream)(nil)
+	_ driver.Aser    = (*Stream)(nil)
+)
+
+// Scheme returns "kinesis", the adapter's URL scheme (driver.Schemer).
+func (s *Stream) Scheme() string { return "kinesis" }
+
+// As implements driver.Aser, for stream.Stream.As: a **kinesis.Client
+// target (of aws-sdk-go-v2) gets the stream's client; a **Stream target
+// gets the stream itself. Any other target returns false.
+func (s *Stream) As(target any) bool {
+	switch t := target.(type) {
+	case **kinesis.Client:
+		if t != nil {
+			*t = s.client
+			return true
+		}
+	case **Stream:
+		if t != nil {
+			*t = s
+			return true
+		}
+	}
+	return false
+}
 
 // shardRange is an open shard's hash key range, as 16 big-endian bytes.
 type shardRange struct {

@@ -29,7 +29,11 @@ func openFake(t *testing.T, b *kinesistest.Broker, name string, shards int, kv .
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s.(*kinesis.Stream)
+	var ks *kinesis.Stream
+	if !s.As(&ks) {
+		t.Fatalf("stream.Open(%s).As(**kinesis.Stream) = false", name)
+	}
+	return ks
 }
 
 // write writes records in one Write call and fails the test on any error.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/pulsar"
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
-	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
@@ -98,7 +97,9 @@ func benchConsumer(b *testing.B, store enginebench.Store) {
 	}
 	enginebench.Comparison{
 		Plain: func(b *testing.B, r, n int) time.Duration { return plainReceive(b, cl, topic(r), n) },
-		Open:  func(r int) (driver.Stream, error) { return stream.Open(ctx, br.URL(topic(r), "fetch_wait", "10ms")) },
+		Open: func(r int) (driver.Stream, error) {
+			return enginebench.OpenURL(ctx, br.URL(topic(r), "fetch_wait", "10ms"))
+		},
 	}.Run(b, store)
 }
 

@@ -62,7 +62,7 @@ func TestEngineOnPulsar(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	sink, err := dlq.NewStreamSink(ds)
+	sink, err := dlq.NewStreamSink(ds.Driver())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestEngineOnPulsar(t *testing.T) {
 		}
 		next[k] = n + 1
 	}
-	dl := readN(t, ds, "0", driver.Start{}, 1)
+	dl := readN(t, ds.Driver(), "0", driver.Start{}, 1)
 	env, err := dlq.DecodeRecord(&dl[0])
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,7 @@ func TestAckStoreFollowsCommits(t *testing.T) {
 	s := openStream(t, b.URL("acked", "durable_group", "true", "fetch_wait", "5ms"))
 	inner := checkpoint.NewMemoryStore()
 	var handled atomic.Int64
-	c, err := stream.NewConsumer(s, func(context.Context, *stream.Record) error { handled.Add(1); return nil },
+	c, err := stream.NewConsumer(stream.NewStream(s), func(context.Context, *stream.Record) error { handled.Add(1); return nil },
 		stream.WithName("billing"), stream.WithGroup("billing"), stream.WithCheckpointStore(pulsar.NewAckStore(inner, s)),
 		stream.WithOnExhausted(stream.Halt), stream.WithPollInterval(time.Millisecond))
 	if err != nil {

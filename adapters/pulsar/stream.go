@@ -47,7 +47,34 @@ type Stream struct {
 // closer is a reader or writer the stream closes on Close.
 type closer interface{ closeFromStream() }
 
-var _ driver.Stream = (*Stream)(nil)
+var (
+	_ driver.Stream  = (*Stream)(nil)
+	_ driver.Schemer = (*Stream)(nil)
+	_ driver.Aser    = (*Stream)(nil)
+)
+
+// Scheme returns "pulsar", the adapter's URL scheme (driver.Schemer).
+func (s *Stream) Scheme() string { return "pulsar" }
+
+// As implements driver.Aser, for stream.Stream.As: a *pulsar.Client
+// target (of pulsar-client-go) gets the stream's client, owned by the
+// stream (Close closes it: do not close it yourself); a **Stream target
+// gets the stream itself. Any other target returns false.
+func (s *Stream) As(target any) bool {
+	switch t := target.(type) {
+	case *pulsarclient.Client:
+		if t != nil {
+			*t = s.cl
+			return true
+		}
+	case **Stream:
+		if t != nil {
+			*t = s
+			return true
+		}
+	}
+	return false
+}
 
 // Open connects to the service of o and returns the topic o.Topic as a
 // stream. The topic must exist (or the broker must create topics on first

@@ -25,9 +25,9 @@ func openStream(t *testing.T, rawURL string) *pulsar.Stream {
 		t.Fatalf("stream.Open(%s): %v", rawURL, err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ps, ok := s.(*pulsar.Stream)
-	if !ok {
-		t.Fatalf("stream.Open returned a %T, want *pulsar.Stream", s)
+	var ps *pulsar.Stream
+	if !s.As(&ps) {
+		t.Fatalf("stream.Open(%s) is a %T, want a *pulsar.Stream", rawURL, s.Driver())
 	}
 	return ps
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/dlq"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // defaultConnectTimeout bounds opening a stream when connect_timeout is unset.
@@ -151,7 +150,7 @@ func connectTimeout(cfg *config.Config) time.Duration {
 }
 
 // openStream opens a stream by URL, bounded by the connect timeout.
-func openStream(ctx context.Context, cfg *config.Config, rawURL string) (driver.Stream, error) {
+func openStream(ctx context.Context, cfg *config.Config, rawURL string) (*stream.Stream, error) {
 	d := connectTimeout(cfg)
 	octx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

@@ -12,7 +12,6 @@ import (
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 type cpOptions struct {
@@ -43,7 +42,7 @@ A running consumer picks retry and skip up on its own; stop it before a reset.
 Every change is a compare-and-swap on the checkpoint's version: a change made
 meanwhile by a consumer is never overwritten.`,
 	}
-	sub := func(use, short string, run func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error, extra func(*cobra.Command, *cpOptions)) *cobra.Command {
+	sub := func(use, short string, run func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error, extra func(*cobra.Command, *cpOptions)) *cobra.Command {
 		var (
 			b bindings
 			o cpOptions
@@ -94,7 +93,7 @@ meanwhile by a consumer is never overwritten.`,
 		}
 		return c
 	}
-	show := func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
+	show := func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
 		cps, err := store.List(ctx, consumerName(cfg), s.Name())
 		if err != nil {
 			return err
@@ -114,7 +113,7 @@ meanwhile by a consumer is never overwritten.`,
 		var invalid []error
 		valid := cps[:0:0]
 		for _, cp := range cps {
-			if err := stream.ValidateCheckpoint(s.Codec(), cp); err != nil {
+			if err := s.ValidateCheckpoint(cp); err != nil {
 				invalid = append(invalid, fmt.Errorf("partition %s: %w (unistream consume refuses to resume from it; checkpoint reset --partition %s starts the partition over)", cp.Partition, err, cp.Partition))
 				continue
 			}
@@ -138,18 +137,18 @@ meanwhile by a consumer is never overwritten.`,
 		fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
 		for _, cp := range cps {
 			fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
-				cp.Partition, stream.FormatPointer(s, cp.Partition, cp.Committed), batchState(ctx, cfg, s, cp),
+				cp.Partition, s.FormatPointer(cp.Partition, cp.Committed), batchState(ctx, cfg, s, cp),
 				cp.Counts.Succeeded, cp.Counts.DeadLettered, cp.Counts.Skipped, cp.Counts.Retries, cp.Version, cp.UpdatedAt.Format(time.RFC3339))
 			if h := cp.Halted(); h != nil {
 				fmt.Fprintf(w, "  HALTED at %s (id %s) after %d attempts: %s; last error: %s\n",
-					stream.FormatPointer(s, cp.Partition, h.Pointer), h.ID, h.Attempts, h.Reason, h.LastError())
+					s.FormatPointer(cp.Partition, h.Pointer), h.ID, h.Attempts, h.Reason, h.LastError())
 				fmt.Fprintf(w, "  resume with: unistream checkpoint retry --partition %s   or   unistream checkpoint skip --partition %s\n", cp.Partition, cp.Partition)
 			}
 		}
 		return errors.Join(invalid...)
 	}
-	change := func(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
-		return func(ctx context.Context, w io.Writer, cfg *config.Config, s driver.Stream, store checkpoint.Store, o cpOptions) error {
+	change := func(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
+		return func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
 			var parts []string
 			if o.all {
 				cps, err := store.List(ctx, consumerName(cfg), s.Name())
@@ -172,7 +171,7 @@ meanwhile by a consumer is never overwritten.`,
 					return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, cfg.Checkpoint)
 				}
 				if verb != "reset" { // reset is the way out of a checkpoint the consumer refuses
-					if err := stream.ValidateCheckpoint(s.Codec(), cp); err != nil {
+					if err := s.ValidateCheckpoint(cp); err != nil {
 						return fmt.Errorf("checkpoint %s: %w (only checkpoint reset --partition %s --yes changes it)", verb, err, p)
 					}
 				}
@@ -185,7 +184,7 @@ meanwhile by a consumer is never overwritten.`,
 				if g.json() {
 					writeJSON(w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(ctx, cfg, s, cp)})
 				} else {
-					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, stream.FormatPointer(s, p, cp.Committed), batchState(ctx, cfg, s, cp))
+					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, s.FormatPointer(p, cp.Committed), batchState(ctx, cfg, s, cp))
 				}
 			}
 			return nil
@@ -221,7 +220,7 @@ func consumerName(cfg *config.Config) string {
 }
 
 // batchState describes the current batch in one line.
-func batchState(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) string {
+func batchState(ctx context.Context, cfg *config.Config, s *stream.Stream, cp *checkpoint.Checkpoint) string {
 	if cp.Finished {
 		return "partition finished"
 	}
@@ -239,7 +238,7 @@ func batchState(ctx context.Context, cfg *config.Config, s driver.Stream, cp *ch
 		pending = fmt.Sprintf("%d pending", n)
 	}
 	return fmt.Sprintf("batch %d of %d records (%s … %s): %s, %d in progress, %d failed, %d succeeded, %d dead-lettered, %d skipped, %d halted",
-		cp.Batch.Seq, cp.Batch.Size, stream.FormatPointer(s, cp.Partition, cp.Batch.First), stream.FormatPointer(s, cp.Partition, cp.Batch.Last),
+		cp.Batch.Seq, cp.Batch.Size, s.FormatPointer(cp.Partition, cp.Batch.First), s.FormatPointer(cp.Partition, cp.Batch.Last),
 		pending, counts[checkpoint.InProgress], counts[checkpoint.Failed], counts[checkpoint.Succeeded],
 		counts[checkpoint.DeadLettered], counts[checkpoint.Skipped], counts[checkpoint.Halted])
 }
@@ -251,10 +250,9 @@ func batchState(ctx context.Context, cfg *config.Config, s driver.Stream, cp *ch
 // pointer inside the batch only the stream can tell (pointers are opaque,
 // and offsets may have gaps), so that case reads them, as the consumer
 // does when it resumes the batch.
-func batchPending(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) (int, error) {
+func batchPending(ctx context.Context, cfg *config.Config, s *stream.Stream, cp *checkpoint.Checkpoint) (int, error) {
 	b := cp.Batch
-	codec := s.Codec()
-	past := func(p []byte) bool { return cp.Committed == nil || codec.Compare(p, cp.Committed) > 0 }
+	past := func(p []byte) bool { return cp.Committed == nil || s.ComparePointers(p, cp.Committed) > 0 }
 	var after int
 	switch {
 	case !past(b.Last):
@@ -278,19 +276,18 @@ func batchPending(ctx context.Context, cfg *config.Config, s driver.Stream, cp *
 
 // countRecords counts the records of a partition after the pointer from, up
 // to and including the pointer to, reading them within the connect timeout.
-func countRecords(ctx context.Context, cfg *config.Config, s driver.Stream, partition string, from, to driver.Pointer) (int, error) {
+func countRecords(ctx context.Context, cfg *config.Config, s *stream.Stream, partition string, from, to stream.Pointer) (int, error) {
 	d := connectTimeout(cfg)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	fail := func(err error) error {
-		return fmt.Errorf("reading the records after %s to count them: %w", stream.FormatPointer(s, partition, from), err)
+		return fmt.Errorf("reading the records after %s to count them: %w", s.FormatPointer(partition, from), err)
 	}
 	r, err := s.OpenReader(ctx, partition, stream.After(from))
 	if err != nil {
 		return 0, fail(err)
 	}
 	defer r.Close()
-	codec := s.Codec()
 	n := 0
 	for {
 		recs, err := r.Fetch(ctx, 500)
@@ -301,34 +298,34 @@ func countRecords(ctx context.Context, cfg *config.Config, s driver.Stream, part
 			return 0, fail(err)
 		}
 		for i := range recs {
-			if codec.Compare(recs[i].Pointer, to) > 0 {
+			if s.ComparePointers(recs[i].Pointer, to) > 0 {
 				return n, nil
 			}
 			n++
-			if codec.Compare(recs[i].Pointer, to) == 0 {
+			if s.ComparePointers(recs[i].Pointer, to) == 0 {
 				return n, nil
 			}
 		}
 		if len(recs) == 0 {
 			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-				return 0, fail(fmt.Errorf("the stream gave no record up to %s within the connect timeout %s", stream.FormatPointer(s, partition, to), d))
+				return 0, fail(fmt.Errorf("the stream gave no record up to %s within the connect timeout %s", s.FormatPointer(partition, to), d))
 			}
 		}
 	}
 }
 
-func checkpointJSON(ctx context.Context, cfg *config.Config, s driver.Stream, cp *checkpoint.Checkpoint) map[string]any {
+func checkpointJSON(ctx context.Context, cfg *config.Config, s *stream.Stream, cp *checkpoint.Checkpoint) map[string]any {
 	o := map[string]any{
 		"partition":  cp.Partition,
 		"version":    cp.Version,
-		"committed":  stream.FormatPointer(s, cp.Partition, cp.Committed),
+		"committed":  s.FormatPointer(cp.Partition, cp.Committed),
 		"finished":   cp.Finished,
 		"counts":     cp.Counts,
 		"updated_at": cp.UpdatedAt,
 		"batch":      batchState(ctx, cfg, s, cp),
 	}
 	if h := cp.Halted(); h != nil {
-		o["halted"] = map[string]any{"pointer": stream.FormatPointer(s, cp.Partition, h.Pointer), "id": h.ID, "attempts": h.Attempts, "reason": h.Reason, "last_error": h.LastError()}
+		o["halted"] = map[string]any{"pointer": s.FormatPointer(cp.Partition, h.Pointer), "id": h.ID, "attempts": h.Attempts, "reason": h.Reason, "last_error": h.LastError()}
 	}
 	return o
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // bindConsumer adds the flags of the consumer options.
@@ -231,7 +230,7 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 }
 
 // printHandler writes each record to w.
-func printHandler(g *globals, s driver.Stream, w io.Writer) stream.Handler {
+func printHandler(g *globals, s *stream.Stream, w io.Writer) stream.Handler {
 	var mu sync.Mutex
 	return func(ctx context.Context, r *stream.Record) error {
 		mu.Lock()
@@ -252,11 +251,11 @@ func printHandler(g *globals, s driver.Stream, w io.Writer) stream.Handler {
 
 // recordJSON is the JSON form of a record: text as a string, other bytes
 // in base64 under value_base64.
-func recordJSON(s driver.Stream, r *stream.Record) map[string]any {
+func recordJSON(s *stream.Stream, r *stream.Record) map[string]any {
 	o := map[string]any{
 		"id":        r.ID,
 		"partition": r.Partition,
-		"pointer":   stream.FormatPointer(s, r.Partition, r.Pointer),
+		"pointer":   s.FormatPointer(r.Partition, r.Pointer),
 	}
 	if !r.Time.IsZero() {
 		o["time"] = r.Time.UTC().Format(time.RFC3339Nano)
@@ -284,7 +283,7 @@ func recordJSON(s driver.Stream, r *stream.Record) map[string]any {
 }
 
 // execHandler runs o.exec per attempt.
-func execHandler(o consumeOptions, s driver.Stream, stderr io.Writer) stream.Handler {
+func execHandler(o consumeOptions, s *stream.Stream, stderr io.Writer) stream.Handler {
 	var outMu sync.Mutex
 	return func(ctx context.Context, r *stream.Record) error {
 		cmd := shellCommand(ctx, o.exec)
@@ -298,7 +297,7 @@ func execHandler(o consumeOptions, s driver.Stream, stderr io.Writer) stream.Han
 			"UNISTREAM_RECORD_KEY="+key,
 			"UNISTREAM_STREAM="+s.Name(),
 			"UNISTREAM_PARTITION="+r.Partition,
-			"UNISTREAM_POINTER="+stream.FormatPointer(s, r.Partition, r.Pointer))
+			"UNISTREAM_POINTER="+s.FormatPointer(r.Partition, r.Pointer))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.WaitDelay = 2 * time.Second

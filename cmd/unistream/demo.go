@@ -21,7 +21,6 @@ import (
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/dlq"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 type demoOptions struct {
@@ -88,33 +87,17 @@ func chance(seed int64, parts ...string) float64 {
 	return float64(x>>11) / float64(1<<53)
 }
 
-// flakyStream makes a stream's writes fail at random.
-type flakyStream struct {
-	driver.Stream
-	seed  int64
-	rate  float64
-	calls atomic.Int64
-}
-
-func (f *flakyStream) OpenWriter(ctx context.Context) (driver.Writer, error) {
-	w, err := f.Stream.OpenWriter(ctx)
-	if err != nil {
-		return nil, err
+// flakySends returns a write hook that fails each write with chance
+// rate, the nth write the same way for a seed.
+func flakySends(seed int64, rate float64) stream.WriteHook {
+	var calls atomic.Int64
+	return func(context.Context, []stream.Record) error {
+		n := calls.Add(1)
+		if chance(seed, "send", strconv.FormatInt(n, 10)) < rate {
+			return errors.New("randomly failed due to send error")
+		}
+		return nil
 	}
-	return &flakyWriter{Writer: w, f: f}, nil
-}
-
-type flakyWriter struct {
-	driver.Writer
-	f *flakyStream
-}
-
-func (w *flakyWriter) Write(ctx context.Context, recs []driver.Record, res []driver.WriteResult) error {
-	n := w.f.calls.Add(1)
-	if chance(w.f.seed, "send", strconv.FormatInt(n, 10)) < w.f.rate {
-		return errors.New("randomly failed due to send error")
-	}
-	return w.Writer.Write(ctx, recs, res)
 }
 
 type demoValue struct {
@@ -184,7 +167,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 
 type produceStats struct{ failedSends, resent int }
 
-func demoProduce(ctx context.Context, out io.Writer, o demoOptions, ms driver.Stream, dir string) (int, produceStats, error) {
+func demoProduce(ctx context.Context, out io.Writer, o demoOptions, ms *stream.Stream, dir string) (int, produceStats, error) {
 	var (
 		mu    sync.Mutex
 		stats produceStats
@@ -214,8 +197,7 @@ func demoProduce(ctx context.Context, out io.Writer, o demoOptions, ms driver.St
 			line("📤 🚫 on hold for %s due to exponential backoff", e.Delay.Round(time.Millisecond))
 		}
 	})
-	flaky := &flakyStream{Stream: ms, seed: o.seed, rate: o.sendFail}
-	p, err := stream.NewProducer(flaky,
+	p, err := stream.NewProducer(ms.WithWriteHook(flakySends(o.seed, o.sendFail)),
 		stream.WithWAL(filepath.Join(dir, "producer.wal")),
 		stream.WithFsync(stream.FsyncPerBatch),
 		stream.WithMaxRecords(3),
@@ -252,7 +234,7 @@ type consumeResult struct {
 	processed, succeeded, deadLettered, retries int
 }
 
-func demoConsume(ctx context.Context, out io.Writer, o demoOptions, ms driver.Stream, dir string, want int) (consumeResult, error) {
+func demoConsume(ctx context.Context, out io.Writer, o demoOptions, ms *stream.Stream, dir string, want int) (consumeResult, error) {
 	var (
 		mu    sync.Mutex
 		res   consumeResult

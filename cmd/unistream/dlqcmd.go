@@ -17,7 +17,6 @@ import (
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/dlq"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 type dlqOptions struct {
@@ -224,7 +223,7 @@ func readDLQ(ctx context.Context, cfg *config.Config) ([]dlq.Envelope, []string,
 		lastData := time.Now()
 		for {
 			recs, err := r.Fetch(ctx, 500)
-			if errors.Is(err, driver.ErrPartitionFinished) {
+			if errors.Is(err, stream.ErrPartitionFinished) {
 				break
 			}
 			if err == nil && len(recs) == 0 {
@@ -387,12 +386,12 @@ func runReplay(ctx context.Context, g *globals, cfg *config.Config, o dlqOptions
 	const batch = 100
 	for i := 0; i < len(todo) && ctx.Err() == nil; i += batch {
 		part := todo[i:min(i+batch, len(todo))]
-		recs := make([]driver.Record, len(part))
+		recs := make([]stream.Record, len(part))
 		for j := range part {
 			recs[j] = part[j].Record()
 		}
-		res := make([]driver.WriteResult, len(recs))
-		if err := w.Write(ctx, recs, res); err != nil {
+		res, err := w.Write(ctx, recs)
+		if err != nil {
 			failures = append(failures, fmt.Errorf("send %d records to %s: %w", len(recs), s.Name(), err))
 			break
 		}
@@ -403,12 +402,12 @@ func runReplay(ctx context.Context, g *globals, cfg *config.Config, o dlqOptions
 				continue
 			}
 			b, _ := json.Marshal(replayEntry{Identity: identity(&part[j]), ID: part[j].ID, To: s.Name(),
-				Pointer: stream.FormatPointer(s, res[j].Partition, res[j].Pointer), At: time.Now().UTC()})
+				Pointer: s.FormatPointer(res[j].Partition, res[j].Pointer), At: time.Now().UTC()})
 			buf.Write(b)
 			buf.WriteByte('\n')
 			sent++
 			if g.verbose {
-				fmt.Fprintf(stderr, "replayed %s to %s\n", part[j].ID, stream.FormatPointer(s, res[j].Partition, res[j].Pointer))
+				fmt.Fprintf(stderr, "replayed %s to %s\n", part[j].ID, s.FormatPointer(res[j].Partition, res[j].Pointer))
 			}
 		}
 		if _, err := logf.WriteString(buf.String()); err != nil {

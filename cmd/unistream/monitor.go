@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // display says how a monitor shows progress.
@@ -58,7 +57,7 @@ type partStats struct {
 type monitor struct {
 	w     io.Writer
 	disp  display
-	s     driver.Stream
+	s     *stream.Stream
 	start time.Time
 
 	mu      sync.Mutex
@@ -71,7 +70,7 @@ type monitor struct {
 	done chan struct{}
 }
 
-func newMonitor(w io.Writer, disp display, s driver.Stream) *monitor {
+func newMonitor(w io.Writer, disp display, s *stream.Stream) *monitor {
 	m := &monitor{w: w, disp: disp, s: s, start: time.Now(), parts: map[string]*partStats{}}
 	if disp == displayLive {
 		m.stop, m.done = make(chan struct{}), make(chan struct{})
@@ -215,7 +214,7 @@ func (m *monitor) Observe(e stream.Event) {
 		p.Halted = true
 	case stream.EventCommitted:
 		p.Halted = false
-		p.Committed = stream.FormatPointer(m.s, e.Partition, e.Pointer)
+		p.Committed = m.s.FormatPointer(e.Partition, e.Pointer)
 	case stream.EventBatchDone:
 		p.Pending = 0
 	case stream.EventCheckpointError:
@@ -331,14 +330,14 @@ func (m *monitor) Close() {
 }
 
 // eventJSON is the JSON form of an event.
-func eventJSON(s driver.Stream, e stream.Event) map[string]any {
+func eventJSON(s *stream.Stream, e stream.Event) map[string]any {
 	o := map[string]any{"event": e.Kind.String(), "time": e.Time.UTC().Format(time.RFC3339Nano)}
 	if e.Partition != "" {
 		o["partition"] = e.Partition
 	}
 	if e.Record != nil {
 		o["id"] = e.Record.ID
-		o["pointer"] = stream.FormatPointer(s, e.Record.Partition, e.Record.Pointer)
+		o["pointer"] = s.FormatPointer(e.Record.Partition, e.Record.Pointer)
 	}
 	if e.Attempt > 0 {
 		o["attempt"] = e.Attempt
@@ -365,7 +364,7 @@ func eventJSON(s driver.Stream, e stream.Event) map[string]any {
 		o["elapsed_ms"] = e.Elapsed.Milliseconds()
 	}
 	if e.Pointer != nil {
-		o["committed"] = stream.FormatPointer(s, e.Partition, e.Pointer)
+		o["committed"] = s.FormatPointer(e.Partition, e.Pointer)
 	}
 	if e.Kind == stream.EventAttemptFailed {
 		o["final"] = e.Final

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
-	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/wal"
 )
 
@@ -26,7 +26,7 @@ func TestProduceTornWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"whole", "torn"} {
-		if _, err := l.Append(&driver.Record{ID: v, Value: []byte(v), Time: time.Now()}); err != nil {
+		if _, err := l.Append(&stream.Record{ID: v, Value: []byte(v), Time: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}

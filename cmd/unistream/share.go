@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -12,7 +11,6 @@ import (
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // sharedStores names the checkpoint stores that several consume processes
@@ -60,12 +58,12 @@ func checkSharedStore(cfg *config.Config) error {
 // sharingOption returns the consumer option of the lease mode over store,
 // logging lease changes to w, or nil. In group mode it checks that the
 // stream's backend has groups (WithGroup itself is in cfg.ConsumerOptions).
-func sharingOption(g *globals, cfg *config.Config, s driver.Stream, store checkpoint.Store, w io.Writer) (stream.ConsumerOption, error) {
+func sharingOption(g *globals, cfg *config.Config, s *stream.Stream, store checkpoint.Store, w io.Writer) (stream.ConsumerOption, error) {
 	if cfg.Consumer.Group != "" {
-		if _, ok := s.(driver.Grouper); !ok {
+		if !s.Capabilities().ConsumerGroups {
 			scheme := "this"
-			if u, err := url.Parse(cfg.Stream); err == nil && u.Scheme != "" {
-				scheme = "the " + u.Scheme
+			if s.Scheme() != "" {
+				scheme = "the " + s.Scheme()
 			}
 			return nil, &usageError{fmt.Errorf("--group %s: %s backend has no consumer groups (Kafka consumer groups and Pulsar Failover subscriptions do): share stream %s with --leases and a checkpoint store with leases, %s",
 				cfg.Consumer.Group, scheme, s.Name(), sharedStores)}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 type tailOptions struct {
@@ -133,7 +132,7 @@ func runTail(ctx context.Context, g *globals, cfg *config.Config, o tailOptions,
 			lastData := time.Now()
 			for runCtx.Err() == nil {
 				recs, err := r.Fetch(runCtx, 100)
-				if errors.Is(err, driver.ErrPartitionFinished) {
+				if errors.Is(err, stream.ErrPartitionFinished) {
 					return
 				}
 				if err != nil {
@@ -178,7 +177,7 @@ func runTail(ctx context.Context, g *globals, cfg *config.Config, o tailOptions,
 }
 
 // parseFrom reads --from; a pointer also names its partition.
-func parseFrom(s driver.Stream, from string) (driver.Start, string, error) {
+func parseFrom(s *stream.Stream, from string) (stream.Start, string, error) {
 	switch from {
 	case "earliest":
 		return stream.Earliest(), "", nil
@@ -188,13 +187,10 @@ func parseFrom(s driver.Stream, from string) (driver.Start, string, error) {
 	if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
 		return stream.AtTime(t), "", nil
 	}
-	name, part, p, err := s.Codec().Parse(from)
+	part, p, err := s.ParsePointer(from)
 	if err != nil {
-		return driver.Start{}, "", fmt.Errorf("--from %q: expected earliest, latest, an RFC 3339 time or a pointer as consume --output json prints it, such as kafka:orders/0@41 (%v)",
-			from, err)
-	}
-	if name != s.Name() {
-		return driver.Start{}, "", fmt.Errorf("--from %q: the pointer is of stream %q, not %q", from, name, s.Name())
+		return stream.Start{}, "", fmt.Errorf("--from %q: expected earliest, latest, an RFC 3339 time or a pointer of %s as consume --output json prints it, such as kafka:orders/0@41 (%w)",
+			from, s, err)
 	}
 	return stream.After(p), part, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func TestMonitorDisplays(t *testing.T) {
-	s := memstream.New("mon", memstream.WithPartitions(2))
+	s := stream.NewStream(memstream.New("mon", memstream.WithPartitions(2)))
 	defer s.Close()
 	rec := &stream.Record{ID: "r1", Partition: "1", Value: []byte("hello\nworld")}
 	events := []stream.Event{
@@ -72,7 +72,7 @@ func TestMonitorDisplays(t *testing.T) {
 // line of the partition says so, with the store's error; it clears when
 // the store is back.
 func TestMonitorStoreOutage(t *testing.T) {
-	s := memstream.New("mon", memstream.WithPartitions(1))
+	s := stream.NewStream(memstream.New("mon", memstream.WithPartitions(1)))
 	defer s.Close()
 	var buf bytes.Buffer
 	m := newMonitor(&buf, displayPlain, s)

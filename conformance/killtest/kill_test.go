@@ -281,11 +281,11 @@ func runChild(cfg childConfig) (err error) {
 		}
 	}()
 	if cfg.Recreate {
-		if err := recreate(ctx, s, cfg.Records); err != nil {
+		if err := recreate(ctx, s.Driver(), cfg.Records); err != nil {
 			return err
 		}
 	}
-	codec := s.Codec()
+	codec := s.Driver().Codec()
 	last := lastPointers(codec, cfg.Records)
 	store, err := checkpoint.NewFileStore(cfg.CheckpointDir)
 	if err != nil {
@@ -553,8 +553,8 @@ func (sc *scenario) run() {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sc.codec, sc.streamName = s.Codec(), s.Name()
-	if sc.written, err = writeRecords(ctx, s); err != nil {
+	sc.codec, sc.streamName = s.Driver().Codec(), s.Name()
+	if sc.written, err = writeRecords(ctx, s.Driver()); err != nil {
 		t.Fatal(err)
 	}
 	sc.order = byPartition(sc.codec, sc.written)

@@ -26,7 +26,6 @@ import (
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/dlq"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
 func main() {
@@ -135,21 +134,21 @@ func run(ctx context.Context, out io.Writer, dir string) (handled []string, err 
 
 // put writes values (with new ids) or the records of envelopes (with their
 // original ids) to s.
-func put(ctx context.Context, s driver.Stream, values []string, envs []dlq.Envelope) error {
+func put(ctx context.Context, s *stream.Stream, values []string, envs []dlq.Envelope) error {
 	w, err := s.OpenWriter(ctx)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	var recs []driver.Record
+	var recs []stream.Record
 	for i, v := range values {
-		recs = append(recs, driver.Record{ID: fmt.Sprintf("pay-%d", i+1), Value: []byte(v), Time: time.Now()})
+		recs = append(recs, stream.Record{ID: fmt.Sprintf("pay-%d", i+1), Value: []byte(v), Time: time.Now()})
 	}
 	for _, e := range envs {
 		recs = append(recs, e.Record())
 	}
-	res := make([]driver.WriteResult, len(recs))
-	if err := w.Write(ctx, recs, res); err != nil {
+	res, err := w.Write(ctx, recs)
+	if err != nil {
 		return err
 	}
 	for i, r := range res {

@@ -122,7 +122,7 @@ func run(ctx context.Context, out io.Writer, dir string) (order []string, err er
 	}
 	rec := cp.Halted()
 	fmt.Fprintf(out, "🛑 partition %s halted at %s after %d attempts: %s (nothing after it was applied)\n",
-		h.Partition, stream.FormatPointer(c.Stream(), h.Partition, rec.Pointer), rec.Attempts, rec.LastError())
+		h.Partition, c.Stream().FormatPointer(h.Partition, rec.Pointer), rec.Attempts, rec.LastError())
 
 	// The operator's decision, as `unistream checkpoint skip` makes it.
 	fmt.Fprintln(out, "👷 operator: skip the corrupt entry (it is booked by hand)")

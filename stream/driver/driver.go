@@ -164,6 +164,25 @@ type Stream interface {
 	Close() error
 }
 
+// Schemer is an optional interface of a Stream: Scheme returns the URL
+// scheme the stream's backend is registered under ("kafka", "mem").
+// stream.Open knows the scheme from the URL; stream.NewStream, which wraps
+// a driver stream built without a URL, discovers it through Schemer by
+// type assertion.
+type Schemer interface {
+	Scheme() string
+}
+
+// Aser is an optional interface of a Stream, as in go-cloud: As sets the
+// value target points to to the backend's own client (a *kgo.Client, a
+// pulsar.Client, a *kinesis.Client) or to another type the adapter
+// documents, and reports whether it did. It returns false, and leaves
+// target alone, for a target of any other type (a nil one included); it
+// never panics. stream.Stream.As discovers it by type assertion.
+type Aser interface {
+	As(target any) bool
+}
+
 // Reader reads one partition in order. It is used by one goroutine at a time.
 type Reader interface {
 	// Fetch returns up to max records in partition order. It returns what is

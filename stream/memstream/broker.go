@@ -48,7 +48,9 @@ func (b *Broker) open(o Options) (*Stream, error) {
 	} else if err := st.matches(o); err != nil {
 		return nil, err
 	}
-	return newHandle(st, o), nil
+	h := newHandle(st, o)
+	h.broker = b
+	return h, nil
 }
 
 // Delete removes the stream called name from the broker and reports whether

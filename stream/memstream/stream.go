@@ -161,11 +161,16 @@ func (st *state) idsLocked() string {
 // data, so they affect every handle of the stream.
 type Stream struct {
 	st     *state
+	broker *Broker // nil for a standalone stream from New
 	now    func() time.Time
 	closed atomic.Bool
 }
 
-var _ driver.Stream = (*Stream)(nil)
+var (
+	_ driver.Stream  = (*Stream)(nil)
+	_ driver.Schemer = (*Stream)(nil)
+	_ driver.Aser    = (*Stream)(nil)
+)
 
 // New returns a standalone stream, not registered in any broker. It panics
 // if name is not a valid stream name (1 to MaxNameLen letters, digits, '.',
@@ -190,6 +195,31 @@ func newHandle(st *state, o Options) *Stream {
 
 // Name returns the stream's name.
 func (s *Stream) Name() string { return s.st.name }
+
+// Scheme returns "mem", the URL scheme of memstream (driver.Schemer).
+func (s *Stream) Scheme() string { return "mem" }
+
+// As implements driver.Aser, for stream.Stream.As: a **Stream target gets
+// the handle itself, a **Broker target the broker the handle came from
+// (the Default broker for mem:// URLs); a standalone stream from New has
+// no broker and returns false for it, as does any other target.
+func (s *Stream) As(target any) bool {
+	switch t := target.(type) {
+	case **Stream:
+		if t == nil {
+			return false
+		}
+		*t = s
+		return true
+	case **Broker:
+		if t == nil || s.broker == nil {
+			return false
+		}
+		*t = s.broker
+		return true
+	}
+	return false
+}
 
 // Codec returns the memstream pointer codec.
 func (s *Stream) Codec() driver.PointerCodec { return Codec{} }

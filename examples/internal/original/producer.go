@@ -28,38 +28,21 @@ import (
 
 	"github.com/unistream-go/unistream/examples/internal/broker"
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
 )
 
-// flaky makes a stream's writes fail at random, as a bad network would.
-type flaky struct {
-	driver.Stream
-	mu   sync.Mutex
-	rnd  *rand.Rand
-	rate float64
-}
-
-func (f *flaky) OpenWriter(ctx context.Context) (driver.Writer, error) {
-	w, err := f.Stream.OpenWriter(ctx)
-	if err != nil {
-		return nil, err
+// flaky returns a write hook that fails each write with chance rate, as
+// a bad network would.
+func flaky(rnd *rand.Rand, rate float64) stream.WriteHook {
+	var mu sync.Mutex
+	return func(context.Context, []stream.Record) error {
+		mu.Lock()
+		fail := rnd.Float64() < rate
+		mu.Unlock()
+		if fail {
+			return errors.New("randomly failed due to send error")
+		}
+		return nil
 	}
-	return flakyWriter{w, f}, nil
-}
-
-type flakyWriter struct {
-	driver.Writer
-	f *flaky
-}
-
-func (w flakyWriter) Write(ctx context.Context, recs []driver.Record, res []driver.WriteResult) error {
-	w.f.mu.Lock()
-	fail := w.f.rnd.Float64() < w.f.rate
-	w.f.mu.Unlock()
-	if fail {
-		return errors.New("randomly failed due to send error")
-	}
-	return w.Writer.Write(ctx, recs, res)
 }
 
 // Produce puts records on the embedded backend ("kafka", "kinesis" or "pulsar"),
@@ -91,7 +74,7 @@ func Produce(ctx context.Context, out io.Writer, backend string, records int, fa
 		defer mu.Unlock()
 		fmt.Fprintf(out, format+"\n", args...)
 	}
-	p, err := stream.NewProducer(&flaky{Stream: s, rnd: rnd, rate: failRate},
+	p, err := stream.NewProducer(s.WithWriteHook(flaky(rnd, failRate)),
 		stream.WithWAL(filepath.Join(dir, "orders.wal")),
 		stream.WithMaxRecords(3),
 		stream.WithMaxAge(time.Minute), // batches by count here; Close sends the rest

@@ -34,7 +34,7 @@ func TestConsumersShareLeases(t *testing.T) {
 			handled[worker][r.ID] = true
 			return nil
 		}
-		c, err := stream.NewConsumer(s, h, stream.WithName("billing"), stream.WithCheckpointStore(store),
+		c, err := stream.NewConsumer(stream.NewStream(s), h, stream.WithName("billing"), stream.WithCheckpointStore(store),
 			stream.WithOnExhausted(stream.Halt), stream.WithPollInterval(5*time.Millisecond), stream.WithBatchSize(10),
 			stream.WithLeases(store, stream.WithWorkerID(worker), stream.WithLeaseDuration(900*time.Millisecond), stream.WithLeaseRenewInterval(100*time.Millisecond)))
 		if err != nil {

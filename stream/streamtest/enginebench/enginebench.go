@@ -103,7 +103,7 @@ func Consume(b *testing.B, s driver.Stream, store checkpoint.Store, n int, opts 
 	}
 	opts = append([]stream.ConsumerOption{stream.WithCheckpointStore(store), stream.WithOnExhausted(stream.Halt),
 		stream.WithBatchSize(BatchSize), stream.WithPollInterval(time.Millisecond)}, opts...)
-	cons, err := stream.NewConsumer(s, h, opts...)
+	cons, err := stream.NewConsumer(stream.NewStream(s), h, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -216,4 +216,14 @@ func Report(b *testing.B, n int, plain, engine time.Duration) {
 	b.ReportMetric(float64(n)/plain.Seconds(), "plain-records/s")
 	b.ReportMetric(float64(n)/engine.Seconds(), "engine-records/s")
 	b.ReportMetric(plain.Seconds()/engine.Seconds(), "engine/plain")
+}
+
+// OpenURL opens rawURL with stream.Open and returns its driver stream,
+// for Comparison.Open.
+func OpenURL(ctx context.Context, rawURL string) (driver.Stream, error) {
+	s, err := stream.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return s.Driver(), nil
 }
