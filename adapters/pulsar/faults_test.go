@@ -200,13 +200,14 @@ func TestFaultLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if _, ok := unwrap(s).(*pulsar.Stream); !ok {
-		t.Fatalf("behind the fault layer: %T, want *pulsar.Stream", unwrap(s))
+	d := s.Driver() // the test works at the seam, where the fault layer sits
+	if _, ok := unwrap(d).(*pulsar.Stream); !ok {
+		t.Fatalf("behind the fault layer: %T, want *pulsar.Stream", unwrap(d))
 	}
-	if _, ok := s.(driver.Grouper); !ok {
+	if _, ok := d.(driver.Grouper); !ok {
 		t.Errorf("the fault layer hides the stream's driver.Grouper")
 	}
-	w, err := s.OpenWriter(ctx)
+	w, err := d.OpenWriter(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestFaultLayer(t *testing.T) {
 		}
 	}
 	f.failFetches(1)
-	r, err := s.OpenReader(ctx, "0", driver.Start{Kind: driver.StartEarliest})
+	r, err := d.OpenReader(ctx, "0", driver.Start{Kind: driver.StartEarliest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,11 +251,11 @@ func TestFaultLayer(t *testing.T) {
 	if strings.Join(got, " ") != "r2 r3" {
 		t.Errorf("the topic holds %q, want \"r2 r3\" (nothing of the failed calls)", got)
 	}
-	text := s.Codec().Format(s.Name(), "0", ptrs[0])
+	text := d.Codec().Format(d.Name(), "0", ptrs[0])
 	if !strings.HasPrefix(text, faultScheme+":") {
 		t.Errorf("human form %q, want it to start with %s:", text, faultScheme)
 	}
-	if _, p, ptr, err := s.Codec().Parse(text); err != nil || p != "0" || s.Codec().Compare(ptr, ptrs[0]) != 0 {
+	if _, p, ptr, err := d.Codec().Parse(text); err != nil || p != "0" || d.Codec().Compare(ptr, ptrs[0]) != 0 {
 		t.Errorf("Parse(%q) = %q, %x, %v; want partition 0, %x", text, p, ptr, err, ptrs[0])
 	}
 }
