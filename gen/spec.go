@@ -134,7 +134,6 @@ type PointerField struct {
 type CapSpec struct {
 	MaxBatchRecords, MaxBatchBytes, MaxRecordBytes CapLimit
 	PerKeyOrder, Resharding, ConsumerGroups        bool
-	NativeDLQ                                      bool
 }
 
 // CapLimit is a capability limit: a fixed value or an option's value.
@@ -938,7 +937,7 @@ func (l *loader) pointer(n *yaml.Node, s *Spec) {
 func (l *loader) capabilities(n *yaml.Node, s *Spec) {
 	const what = "capabilities"
 	m := l.mapping(n, what, "!max_batch_records", "!max_batch_bytes", "!max_record_bytes",
-		"!per_key_order", "!resharding", "!consumer_groups", "!native_dlq")
+		"!per_key_order", "!resharding", "!consumer_groups")
 	if m == nil {
 		return
 	}
@@ -977,7 +976,7 @@ func (l *loader) capabilities(n *yaml.Node, s *Spec) {
 		dst *bool
 	}{
 		{"per_key_order", &s.Capabilities.PerKeyOrder}, {"resharding", &s.Capabilities.Resharding},
-		{"consumer_groups", &s.Capabilities.ConsumerGroups}, {"native_dlq", &s.Capabilities.NativeDLQ},
+		{"consumer_groups", &s.Capabilities.ConsumerGroups},
 	} {
 		if f, ok := m[kd.key]; ok {
 			*kd.dst, _ = l.boolean(f, what)

@@ -40,7 +40,6 @@ capabilities:
   per_key_order: true
   resharding: false
   consumer_groups: false
-  native_dlq: false
 `
 
 func TestBaseSpecIsValid(t *testing.T) {
@@ -62,7 +61,7 @@ func TestSpecErrors(t *testing.T) {
 		{"empty file", "", "", "x/adapter.yaml:1: invalid YAML: the spec is empty"},
 		{"bad YAML", "", "scheme: x\n  title: [\n", "x/adapter.yaml:2: invalid YAML: mapping values are not allowed in this context"},
 		{"not a mapping", "", "- a\n- b\n", "x/adapter.yaml:1: spec: expected a mapping of keys"},
-		{"two documents", "native_dlq: false\n", "native_dlq: false\n---\nscheme: y\n", "x/adapter.yaml:36: a second YAML document"},
+		{"two documents", "consumer_groups: false\n", "consumer_groups: false\n---\nscheme: y\n", "x/adapter.yaml:35: a second YAML document"},
 		{"unknown top key", "opener: open\n", "opener: open\nopenr: open\n", `x/adapter.yaml:11: spec: unknown key "openr" (valid keys: scheme, package, title, description, url, opener, validate, conformance, options, pointer, capabilities)`},
 		{"duplicate key", "opener: open\n", "opener: open\nopener: o2\n", `x/adapter.yaml:11: spec: key "opener" is given twice (first on line 10)`},
 		{"missing key", "opener: open\n", "", `x/adapter.yaml:1: spec: missing required key "opener"`},
@@ -144,7 +143,7 @@ func TestSpecErrors(t *testing.T) {
 		{"capability unknown option", "max_record_bytes: Count", "max_record_bytes: Size", `x/adapter.yaml:30: capabilities: max_record_bytes: "Size" is not an option of this spec`},
 		{"capability bad number", "max_batch_records: 0", "max_batch_records: -1", `x/adapter.yaml:28: capabilities: max_batch_records "-1": expected an integer of at least 0`},
 		{"capability size", "max_batch_bytes: 0", "max_batch_bytes: 5MiB", ""},
-		{"capability missing", "  native_dlq: false\n", "", `x/adapter.yaml:28: capabilities: missing required key "native_dlq"`},
+		{"capability missing", "  consumer_groups: false\n", "", `x/adapter.yaml:28: capabilities: missing required key "consumer_groups"`},
 		{"capability not bool", "resharding: false", "resharding: no", `x/adapter.yaml:32: capabilities: resharding: expected true or false, got the scalar "no"`},
 		{"alias", "scheme: x\n", "scheme: &s x\npackage: *s\n", `x/adapter.yaml:2: spec: package: YAML aliases are not supported`},
 	}

@@ -500,6 +500,5 @@ func (o Options) Capabilities() driver.Capabilities {
 		PerKeyOrder:     true,
 		Resharding:      true,
 		ConsumerGroups:  false,
-		NativeDLQ:       false,
 	}
 }

@@ -643,6 +643,5 @@ func (o Options) Capabilities() driver.Capabilities {
 		PerKeyOrder:     true,
 		Resharding:      false,
 		ConsumerGroups:  true,
-		NativeDLQ:       false,
 	}
 }

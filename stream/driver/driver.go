@@ -268,8 +268,6 @@ type Capabilities struct {
 	Resharding bool
 	// ConsumerGroups reports native assignment of partitions across processes.
 	ConsumerGroups bool
-	// NativeDLQ reports a backend-side dead-letter facility.
-	NativeDLQ bool
 }
 
 // Opener opens a stream from a URL of its scheme.

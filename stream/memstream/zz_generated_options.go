@@ -271,6 +271,5 @@ func (o Options) Capabilities() driver.Capabilities {
 		PerKeyOrder:     true,
 		Resharding:      true,
 		ConsumerGroups:  true,
-		NativeDLQ:       false,
 	}
 }

@@ -145,6 +145,5 @@ func (o Options) Capabilities() driver.Capabilities {
 		PerKeyOrder:     false,
 		Resharding:      false,
 		ConsumerGroups:  false,
-		NativeDLQ:       false,
 	}
 }
