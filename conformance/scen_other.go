@@ -158,20 +158,6 @@ func scaleOut(e *env) {
 
 // --- 16 ---
 
-// split splits partition p of st through the harness and counts the net
-// new partitions against the shard budget.
-func (e *env) split(st *strm, p string) []string {
-	e.t.Helper()
-	children, err := e.h.Split(e.t, st.url, p)
-	if err != nil {
-		e.t.Fatalf("Split(%s): %v", p, err)
-	}
-	if len(children) > 1 {
-		e.h.ledger.grow(st.url, len(children)-1)
-	}
-	return children
-}
-
 // resharding splits a partition: the children are picked up, a child is
 // read only after its parent is finished (so per-key order holds across
 // the split), and a split while the consumer runs is picked up too.
@@ -390,16 +376,4 @@ func noGoroutineLeaks(e *env) {
 	if err := lc.wait(e.timeout); err != nil {
 		e.t.Errorf("goroutines left after every consumer and producer was closed: %v", err)
 	}
-}
-
-// mustURL makes a fresh stream with n partitions and returns its URL,
-// without opening it (the caller opens and closes it).
-func (e *env) mustURL(n int) string {
-	e.t.Helper()
-	url, err := e.h.NewStream(e.t, StreamSpec{Partitions: n})
-	if err != nil {
-		e.t.Fatalf("harness %s: NewStream: %v", e.h.Name, err)
-	}
-	e.lastURL = url
-	return url
 }
