@@ -146,9 +146,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stop()
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	defer c.drainTimer(stopCtx, cancelWork)()
+
+	if c.cfg.join != nil {
+		return c.runGroup(ctx, stopCtx, stop, workCtx)
+	}
+	pr := &partitionRunner{c: c, stopCtx: stopCtx, workCtx: workCtx, stop: stop,
+		results: make(chan partResult), started: map[string]bool{}, finished: map[string]bool{}}
+	return pr.run()
+}
+
+// drainTimer starts the goroutine, owned by Run, that cancels the work
+// (cancelWork) a drain timeout after the stop; the function it returns,
+// called when Run returns, ends it.
+func (c *Consumer) drainTimer(stopCtx context.Context, cancelWork context.CancelFunc) (done func()) {
 	drained := make(chan struct{})
-	var wg sync.WaitGroup
-	go func() { // owned by Run: cancels work after the drain timeout
+	go func() {
 		select {
 		case <-stopCtx.Done():
 			t := time.NewTimer(c.cfg.drainTimeout)
@@ -161,63 +174,38 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-drained:
 		}
 	}()
-	defer close(drained)
+	return func() { close(drained) }
+}
 
-	if c.cfg.join != nil {
-		return c.runGroup(ctx, stopCtx, stop, workCtx)
-	}
+// partitionRunner is Run without a group: it owns every partition of the
+// stream (or of WithPartitions), starting a worker for each one whose
+// parents are done, and lists the partitions again every refresh interval
+// and whenever one finishes.
+type partitionRunner struct {
+	c                *Consumer
+	stopCtx, workCtx context.Context
+	stop             context.CancelFunc
+	results          chan partResult
+	started          map[string]bool
+	finished         map[string]bool
+	running          int
+	wg               sync.WaitGroup
+	firstErr         error
+}
 
-	results := make(chan partResult)
-	started := map[string]bool{}
-	finished := map[string]bool{}
-	running := 0
-	var firstErr error
+// run serves the partitions until the stop, then waits for their workers
+// and returns the first worker's error.
+func (pr *partitionRunner) run() error {
+	c := pr.c
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
-
-	scan := func() error {
-		parts, err := c.s.Partitions(stopCtx)
-		if err != nil {
-			return err
-		}
-		known := make(map[string]bool, len(parts))
-		for _, p := range parts {
-			known[p.ID] = true
-		}
-		for _, p := range parts {
-			if started[p.ID] || (c.cfg.partitions != nil && !c.cfg.partitions[p.ID]) {
-				continue
-			}
-			ready := true
-			for _, parent := range p.Parents {
-				// A parent no longer listed has expired: nothing left to read.
-				if known[parent] && !finished[parent] {
-					ready = false
-				}
-			}
-			if !ready {
-				continue
-			}
-			started[p.ID] = true
-			running++
-			wg.Add(1)
-			pw := &partitionWorker{c: c, id: p.ID, stopCtx: stopCtx, workCtx: workCtx, persistCtx: context.WithoutCancel(workCtx)}
-			go func() {
-				defer wg.Done()
-				fin, err := pw.run()
-				results <- partResult{id: pw.id, finished: fin, err: err}
-			}()
-		}
-		return nil
-	}
-
 	listFailures := 0
-	for stopCtx.Err() == nil {
+	for pr.stopCtx.Err() == nil {
 		select {
-		case <-stopCtx.Done():
+		case <-pr.stopCtx.Done():
 		case <-refresh.C:
 			next := c.cfg.partitionRefresh
-			if err := scan(); err != nil && stopCtx.Err() == nil {
+			if err := pr.scan(); err != nil && pr.stopCtx.Err() == nil {
 				// Like a failed fetch: wait and list again, never give up.
 				listFailures++
 				next = c.cfg.fetchRetry.Backoff(listFailures, c.cfg.rand)
@@ -229,17 +217,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 				listFailures = 0
 			}
 			refresh.Reset(next)
-		case r := <-results:
-			running--
-			if r.err != nil {
-				if firstErr == nil {
-					firstErr = r.err
-				}
-				stop()
-				break
-			}
-			if r.finished {
-				finished[r.id] = true
+		case r := <-pr.results:
+			if pr.collect(r) {
+				// A partition finished: its children may start now.
 				if !refresh.Stop() {
 					select {
 					case <-refresh.C:
@@ -250,13 +230,65 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}
-	for running > 0 {
-		r := <-results
-		running--
-		if r.err != nil && firstErr == nil {
-			firstErr = r.err
-		}
+	for pr.running > 0 {
+		pr.collect(<-pr.results)
 	}
-	wg.Wait()
-	return firstErr
+	pr.wg.Wait()
+	return pr.firstErr
+}
+
+// collect takes a worker's result: an error stops Run (the first one is
+// Run's); it reports whether the partition finished.
+func (pr *partitionRunner) collect(r partResult) (finished bool) {
+	pr.running--
+	if r.err != nil {
+		if pr.firstErr == nil {
+			pr.firstErr = r.err
+		}
+		pr.stop()
+		return false
+	}
+	if r.finished {
+		pr.finished[r.id] = true
+	}
+	return r.finished
+}
+
+// scan lists the partitions and starts a worker for each one not started
+// yet, selected, and whose parents are done (a parent no longer listed has
+// expired: nothing is left to read in it).
+func (pr *partitionRunner) scan() error {
+	c := pr.c
+	parts, err := c.s.Partitions(pr.stopCtx)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(parts))
+	for _, p := range parts {
+		known[p.ID] = true
+	}
+	for _, p := range parts {
+		if pr.started[p.ID] || (c.cfg.partitions != nil && !c.cfg.partitions[p.ID]) {
+			continue
+		}
+		ready := true
+		for _, parent := range p.Parents {
+			if known[parent] && !pr.finished[parent] {
+				ready = false
+			}
+		}
+		if !ready {
+			continue
+		}
+		pr.started[p.ID] = true
+		pr.running++
+		pr.wg.Add(1)
+		pw := &partitionWorker{c: c, id: p.ID, stopCtx: pr.stopCtx, workCtx: pr.workCtx, persistCtx: context.WithoutCancel(pr.workCtx)}
+		go func() {
+			defer pr.wg.Done()
+			fin, err := pw.run()
+			pr.results <- partResult{id: pw.id, finished: fin, err: err}
+		}()
+	}
+	return nil
 }
