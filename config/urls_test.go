@@ -3,8 +3,10 @@ package config_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/unistream-go/unistream/config"
@@ -14,7 +16,13 @@ import (
 // TestCheckURLs: every bad URL is reported with its key, where it was set,
 // the bad option and what was expected; a scheme that cannot be checked is
 // named, not passed silently.
+// schemeRuns numbers the schemes the tests register.
+var schemeRuns atomic.Int64
+
 func TestCheckURLs(t *testing.T) {
+	// A scheme of its own per run: the registry is process-wide, and -count
+	// runs the test again in the same process.
+	configuncheckableScheme := fmt.Sprintf("config-uncheckable-%d", schemeRuns.Add(1))
 	cfg, err := config.Parse("c.yaml", []byte("stream: mem://orders?partitions=0\ncheckpoint: mem://x\ndlq: file:///x.jsonl?mode=1\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +49,10 @@ func TestCheckURLs(t *testing.T) {
 		t.Errorf("CheckURLs with no URL set = %v, %v", unchecked, err)
 	}
 
-	driver.Register("config-uncheckable", driver.OpenerFunc(func(context.Context, *url.URL) (driver.Stream, error) {
+	driver.Register(configuncheckableScheme, driver.OpenerFunc(func(context.Context, *url.URL) (driver.Stream, error) {
 		return nil, errors.New("not opened in this test")
 	}))
-	unchecked, err = (&config.Config{Stream: "config-uncheckable://x", DLQ: "config-uncheckable://y"}).CheckURLs()
+	unchecked, err = (&config.Config{Stream: configuncheckableScheme + "://x", DLQ: configuncheckableScheme + "://y"}).CheckURLs()
 	if err != nil || len(unchecked) != 2 || !strings.HasPrefix(unchecked[0], "stream: ") || !strings.HasPrefix(unchecked[1], "dlq: ") {
 		t.Errorf("CheckURLs of an uncheckable scheme = %q, %v; want both named as unchecked", unchecked, err)
 	}

@@ -3,9 +3,11 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/unistream-go/unistream/stream"
@@ -16,7 +18,13 @@ import (
 // TestCheckURL: CheckURL refuses what Open refuses, with the adapter's own
 // parser and the same words, opens nothing, and says so for a scheme whose
 // opener cannot check.
+// schemeRuns numbers the schemes the tests register.
+var schemeRuns atomic.Int64
+
 func TestCheckURL(t *testing.T) {
+	// A scheme of its own per run: the registry is process-wide, and -count
+	// runs the test again in the same process.
+	checkurltestScheme := fmt.Sprintf("checkurl-test-%d", schemeRuns.Add(1))
 	tests := []struct {
 		url  string
 		want string // "" for a good URL
@@ -48,10 +56,10 @@ func TestCheckURL(t *testing.T) {
 		t.Error("CheckURL created the memory stream")
 	}
 
-	driver.Register("checkurl-test", driver.OpenerFunc(func(context.Context, *url.URL) (driver.Stream, error) {
+	driver.Register(checkurltestScheme, driver.OpenerFunc(func(context.Context, *url.URL) (driver.Stream, error) {
 		return nil, errors.New("not opened in this test")
 	}))
-	if err := stream.CheckURL("checkurl-test://x"); !errors.Is(err, driver.ErrURLNotChecked) {
+	if err := stream.CheckURL(checkurltestScheme + "://x"); !errors.Is(err, driver.ErrURLNotChecked) {
 		t.Errorf("CheckURL of a scheme without URLChecker = %v, want driver.ErrURLNotChecked", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
@@ -76,24 +77,30 @@ func TestOpenFileRelative(t *testing.T) {
 	}
 }
 
+// schemeRuns numbers the schemes the tests register.
+var schemeRuns atomic.Int64
+
 func TestRegister(t *testing.T) {
+	// A scheme of its own per run: the registry is process-wide, and -count
+	// runs the test again in the same process.
+	testopenScheme := fmt.Sprintf("test-open-%d", schemeRuns.Add(1))
 	called := false
-	checkpoint.Register("test-open", checkpoint.OpenerFunc(func(ctx context.Context, u *url.URL) (checkpoint.Store, error) {
+	checkpoint.Register(testopenScheme, checkpoint.OpenerFunc(func(ctx context.Context, u *url.URL) (checkpoint.Store, error) {
 		called = u.Host == "h"
 		return checkpoint.NewMemoryStore(), nil
 	}))
-	if _, err := checkpoint.Open(context.Background(), "test-open://h"); err != nil || !called {
+	if _, err := checkpoint.Open(context.Background(), testopenScheme+"://h"); err != nil || !called {
 		t.Fatalf("registered opener: err %v, called %v", err, called)
 	}
 	found := false
 	for _, s := range checkpoint.Schemes() {
-		found = found || s == "test-open"
+		found = found || s == testopenScheme
 	}
 	if !found {
 		t.Fatalf("Schemes() = %v, missing test-open", checkpoint.Schemes())
 	}
 	for _, f := range []func(){
-		func() { checkpoint.Register("test-open", checkpoint.OpenerFunc(nil)) },
+		func() { checkpoint.Register(testopenScheme, checkpoint.OpenerFunc(nil)) },
 		func() { checkpoint.Register("", checkpoint.OpenerFunc(nil)) },
 		func() { checkpoint.Register("x-nil", nil) },
 	} {
@@ -139,6 +146,7 @@ func ExampleOpen() {
 // TestCheckURL: CheckURL refuses what Open refuses, creates nothing, and
 // says so for a scheme whose opener cannot check.
 func TestCheckURL(t *testing.T) {
+	testcheckurlScheme := fmt.Sprintf("test-checkurl-%d", schemeRuns.Add(1)) // a scheme per run: -count repeats the test
 	dir := filepath.Join(t.TempDir(), "not-created")
 	tests := []struct {
 		url  string
@@ -167,10 +175,10 @@ func TestCheckURL(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("CheckURL created the file store's directory (%v)", err)
 	}
-	checkpoint.Register("test-checkurl", checkpoint.OpenerFunc(func(context.Context, *url.URL) (checkpoint.Store, error) {
+	checkpoint.Register(testcheckurlScheme, checkpoint.OpenerFunc(func(context.Context, *url.URL) (checkpoint.Store, error) {
 		return nil, fmt.Errorf("not opened in this test")
 	}))
-	if err := checkpoint.CheckURL("test-checkurl://x"); !errors.Is(err, driver.ErrURLNotChecked) {
+	if err := checkpoint.CheckURL(testcheckurlScheme + "://x"); !errors.Is(err, driver.ErrURLNotChecked) {
 		t.Errorf("CheckURL of a scheme without CheckURL = %v, want driver.ErrURLNotChecked", err)
 	}
 }

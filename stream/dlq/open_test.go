@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,12 +99,18 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// schemeRuns numbers the schemes the tests register.
+var schemeRuns atomic.Int64
+
 func TestRegisterSink(t *testing.T) {
-	dlq.Register("test-sink", dlq.OpenerFunc(func(ctx context.Context, u *url.URL) (dlq.Sink, error) {
+	// A scheme of its own per run: the registry is process-wide, and -count
+	// runs the test again in the same process.
+	testsinkScheme := fmt.Sprintf("test-sink-%d", schemeRuns.Add(1))
+	dlq.Register(testsinkScheme, dlq.OpenerFunc(func(ctx context.Context, u *url.URL) (dlq.Sink, error) {
 		return dlq.OpenFile(filepath.Join(u.Path))
 	}))
 	path := filepath.Join(t.TempDir(), "x.jsonl")
-	s, err := dlq.Open(context.Background(), "test-sink://"+filepath.ToSlash(path))
+	s, err := dlq.Open(context.Background(), testsinkScheme+"://"+filepath.ToSlash(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +120,7 @@ func TestRegisterSink(t *testing.T) {
 			t.Error("duplicate Register did not panic")
 		}
 	}()
-	dlq.Register("test-sink", dlq.OpenerFunc(nil))
+	dlq.Register(testsinkScheme, dlq.OpenerFunc(nil))
 }
 
 func FuzzOpen(f *testing.F) {
