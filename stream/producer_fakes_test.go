@@ -178,7 +178,7 @@ func (w *prodFakeWriter) Write(ctx context.Context, recs []driver.Record, result
 	for i := range recs {
 		p := s.partition(recs[i].Key)
 		if err, ok := broken[p]; ok {
-			results[i] = driver.WriteResult{Err: fmt.Errorf("prodFakeWriter: follows a failed record of partition %d: %w", p, err)}
+			results[i] = driver.WriteResult{Err: fmt.Errorf("prodFakeWriter: follows a failed record of partition %d: %w: %w", p, driver.ErrPrecedingRecordFailed, err)}
 			continue
 		}
 		if s.failRecord != nil {

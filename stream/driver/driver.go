@@ -164,9 +164,12 @@ var (
 func Permanent(err error) error { return errclass.Mark(err, ErrPermanent) }
 
 // IsPermanent reports whether err is permanent: marked with Permanent, or
-// ErrRecordTooLarge. A done context is never permanent.
+// ErrRecordTooLarge. A done context is never permanent, and neither is
+// ErrPrecedingRecordFailed, even wrapping a permanent error: the record
+// was not tried and is sent again after the failed one.
 func IsPermanent(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrPrecedingRecordFailed) {
 		return false
 	}
 	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrRecordTooLarge)

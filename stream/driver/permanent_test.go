@@ -22,6 +22,7 @@ func TestIsPermanent(t *testing.T) {
 		{"marked and wrapped", fmt.Errorf("write: %w", driver.Permanent(cause)), true},
 		{"record too large", fmt.Errorf("x: %w", driver.ErrRecordTooLarge), true},
 		{"preceding record failed", driver.ErrPrecedingRecordFailed, false},
+		{"preceding record failed for good", fmt.Errorf("%w: %w", driver.ErrPrecedingRecordFailed, driver.Permanent(cause)), false},
 		{"cancelled, though marked", driver.Permanent(context.Canceled), false},
 		{"deadline", context.DeadlineExceeded, false},
 	} {
