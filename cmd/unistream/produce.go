@@ -144,6 +144,8 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 			if g.verbose {
 				fmt.Fprintf(stderr, "📤 🚫 on hold for %s\n", e.Delay.Round(time.Millisecond))
 			}
+		case stream.EventProducerDropped:
+			fmt.Fprintf(stderr, "unistream: %d record(s) refused for good by the stream and dropped: %v\n", e.Count, e.Err)
 		case stream.EventProducerReplayed:
 			if e.Err != nil { // the WAL's torn tail was cut
 				fmt.Fprintf(stderr, "unistream: warning: repaired the WAL: %v (--wal-strict refuses to repair)\n", e.Err)
