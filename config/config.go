@@ -113,6 +113,10 @@ type Producer struct {
 	BufferBytes   int
 	SendLanes     int // 0: the engine's default (stream.DefaultSendLanes)
 	Retry         Retry
+	// DLQ is the URL of the sink of the records the stream refuses for
+	// good (stream.WithProducerDLQ); empty: such records are dropped and
+	// reported.
+	DLQ string
 }
 
 // Source returns where key was last set ("file x.yaml line 3", "env

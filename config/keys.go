@@ -111,6 +111,7 @@ var keys = []Key{
 	durKey("producer.max_age", "the longest a record waits for its batch", false, func(c *Config) *time.Duration { return &c.Producer.MaxAge }),
 	intKey("producer.buffer_records", "records buffered before Put blocks", 1, func(c *Config) *int { return &c.Producer.BufferRecords }),
 	sizeKey("producer.buffer_bytes", "bytes buffered before Put blocks", func(c *Config) *int { return &c.Producer.BufferBytes }),
+	urlKey("producer.dlq", "the DLQ URL of the records the stream refuses for good (empty: they are dropped and reported)", func(c *Config) *string { return &c.Producer.DLQ }),
 	intKey("producer.send_lanes", "batches in flight at once, records of one key in one lane (1 to 64)", 1, func(c *Config) *int { return &c.Producer.SendLanes }),
 }
 

@@ -278,10 +278,12 @@ func WithDLQRetry(p RetryPolicy) ConsumerOption {
 }
 
 // WithFetchRetry sets the backoff between failed reads from the backend
-// (default DefaultFetchRetry). A failed read never ends Run: the partition
-// waits and tries again, reopening its reader after repeated failures, until
-// the consumer stops. A start pointer that is no longer in the partition is
-// not retried: it ends Run with an error matching driver.ErrPointerNotFound.
+// (default DefaultFetchRetry). A transient read failure never ends Run:
+// the partition waits and tries again, reopening its reader after repeated
+// failures, until the consumer stops. A start pointer that is no longer in
+// the partition is not retried: it ends Run with an error matching
+// driver.ErrPointerNotFound; nor is a permanent read error
+// (driver.IsPermanent), which ends Run with an error naming the partition.
 func WithFetchRetry(p RetryPolicy) ConsumerOption {
 	return consumerOptionFunc(func(c *consumerConfig) error {
 		if err := p.Validate(); err != nil {

@@ -254,9 +254,12 @@ func (w *partitionWorker) openReader() error {
 	return nil
 }
 
-// Reader errors other than these are transient: fetch retries them.
+// Reader errors other than these are transient: fetch retries them. A
+// permanent one (driver.IsPermanent: the stream is gone, reading it is
+// not authorized) ends the partition, and Run, with an error naming the
+// partition and the cause.
 func fatalReadError(err error) bool {
-	return errors.Is(err, driver.ErrPartitionFinished) || errors.Is(err, driver.ErrPointerNotFound)
+	return errors.Is(err, driver.ErrPartitionFinished) || errors.Is(err, driver.ErrPointerNotFound) || driver.IsPermanent(err)
 }
 
 // reopenAfter is how many failed fetches in a row make the worker close
@@ -267,6 +270,7 @@ const reopenAfter = 3
 // opens the reader if needed, and retries transient backend errors with
 // the fetch backoff until the consumer stops (then it returns the stop's
 // error): a broker outage pauses the partition, it does not end the run.
+// A permanent error (fatalReadError) is returned at once.
 func (w *partitionWorker) fetch(max int) ([]Record, error) {
 	if len(w.buf) > 0 {
 		n := min(max, len(w.buf))

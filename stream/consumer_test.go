@@ -802,6 +802,32 @@ func TestTransientFetchErrorsAreRetried(t *testing.T) {
 	}
 }
 
+func TestPermanentFetchErrorEndsRun(t *testing.T) {
+	e := newEnv(t, 1)
+	e.write("a")
+	cause := errors.New("not authorized to read topic orders")
+	e.s.FailFetches(1, driver.Permanent(cause))
+	var mu sync.Mutex
+	fetchErrs := 0
+	obs := stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.EventFetchError {
+			mu.Lock()
+			fetchErrs++
+			mu.Unlock()
+		}
+	})
+	h := func(context.Context, *stream.Record) error { return nil }
+	err := e.run(e.consumer(h, stream.WithObserver(obs)), func() bool { return false })
+	if !errors.Is(err, cause) || !driver.IsPermanent(err) || !strings.Contains(err.Error(), "partition 0") {
+		t.Fatalf("Run = %v, want a permanent error naming partition 0 and the cause", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fetchErrs != 0 {
+		t.Fatalf("%d fetch_error events: a permanent fetch error was retried", fetchErrs)
+	}
+}
+
 func TestCheckpointPastTheLogIsAnError(t *testing.T) {
 	e := newEnv(t, 1)
 	e.write("a")

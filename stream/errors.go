@@ -44,6 +44,10 @@ var (
 	ErrClosed = errors.New("stream: closed")
 	// ErrHalted is the error of a partition that stopped at a record.
 	ErrHalted = errors.New("stream: partition halted")
+	// ErrRecordRefused is matched by the error of Producer.Flush and
+	// Producer.Close when records refused for good by the stream were
+	// dropped (the producer has no DLQ sink).
+	ErrRecordRefused = errors.New("stream: record refused for good by the stream")
 )
 
 // OptionError reports a bad option value.

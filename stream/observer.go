@@ -40,6 +40,20 @@ const (
 	// Attempt failures in a row (each an EventCheckpointError): the
 	// partition goes on.
 	EventCheckpointRecovered
+
+	// EventProducerDeadLettered: Count records of send lane Lane were
+	// refused for good (Err is the first one's error), written to the
+	// producer's DLQ sink and removed from the lane and the WAL.
+	EventProducerDeadLettered
+	// EventProducerDropped: Count records of send lane Lane were refused
+	// for good (Err is the first one's error) and, without a DLQ sink,
+	// dropped: removed from the lane and the WAL. Flush and Close report
+	// them too.
+	EventProducerDropped
+	// EventProducerDLQError: writing the DLQ envelope of Record failed
+	// (Err); send lane Lane holds for Delay and writes it again (Attempt
+	// counts the failures in a row). Nothing is dropped meanwhile.
+	EventProducerDLQError
 )
 
 var eventNames = map[EventKind]string{
@@ -51,7 +65,9 @@ var eventNames = map[EventKind]string{
 	EventProducerEmit: "producer_emit", EventProducerSent: "producer_sent",
 	EventProducerFailed: "producer_failed", EventProducerHold: "producer_hold",
 	EventProducerReplayed: "producer_replayed", EventFetchError: "fetch_error",
-	EventCheckpointRecovered: "checkpoint_recovered",
+	EventCheckpointRecovered:  "checkpoint_recovered",
+	EventProducerDeadLettered: "producer_dead_lettered", EventProducerDropped: "producer_dropped",
+	EventProducerDLQError: "producer_dlq_error",
 }
 
 // String returns the snake_case name.
@@ -69,6 +85,9 @@ type Event struct {
 	Time      time.Time
 	Stream    string
 	Partition string
+	// Lane is the send lane of a producer event (every producer event but
+	// EventProducerReplayed).
+	Lane int
 	// Record is the record concerned (attempt, skip, DLQ, halt events).
 	Record *Record
 	// Records are the records of a producer emit/sent/failed event.

@@ -35,22 +35,37 @@ import (
 // possibly at once; the Attempt of an EventProducerHold counts the holds
 // of its lane in a row.
 //
-// The producer never drops a record: it retries for ever, and when its
-// buffer (one bound over all lanes) is at its bound Put waits (or returns
-// ErrBufferFull). After a crash, the next producer opened on the same WAL
-// first re-sends the records that were never acknowledged, each key's in
-// order. What a crash may lose of the records accepted and not yet sent
-// depends on the fsync policy (none with FsyncAlways); a record that was
-// sent is never lost. Delivery is therefore at-least-once: a record may be
-// written twice (for example when the process dies after a write and
-// before its acknowledgement reaches the WAL), always with the same ID, so
-// consumers can de-duplicate.
+// The producer never drops a record that may still be written: a
+// transient failure is retried with backoff, for ever by default, or until
+// the record's failed sends reach the MaxAttempts of WithSendRetry. When
+// the buffer (one bound over all lanes) is at its bound Put waits (or
+// returns ErrBufferFull). After a crash, the next producer opened on the
+// same WAL first re-sends the records that were never acknowledged, each
+// key's in order. What a crash may lose of the records accepted and not
+// yet sent depends on the fsync policy (none with FsyncAlways); a record
+// that was sent is never lost. Delivery is therefore at-least-once: a
+// record may be written twice (for example when the process dies after a
+// write and before its acknowledgement reaches the WAL), always with the
+// same ID, so consumers can de-duplicate.
 //
-// Because nothing is dropped, a record the backend refuses for good (over
-// a limit the backend does not declare in its Capabilities, say) is retried
-// for ever and holds back the records of its partition in its lane behind
-// it, and in the end fills the buffer: watch EventProducerFailed and
-// EventProducerHold.
+// A record the backend refuses for good (an error the adapter marks
+// permanent, driver.IsPermanent: too large, authorization denied, an
+// invalid key, a stream that does not exist), or whose MaxAttempts sends
+// failed, is refused: it leaves its lane at once, without a hold, so it
+// holds back no other record; the later records of its key go on after
+// it, in order. With WithProducerDLQ it is written to the DLQ sink in an
+// Envelope (reason "permanent" or "exhausted", its last error, its
+// attempts) and then acknowledged in the WAL (EventProducerDeadLettered);
+// a DLQ write that fails holds the lane and is retried with the send
+// backoff until it succeeds (EventProducerDLQError), so nothing is lost.
+// A crash after the DLQ write and before the acknowledgement makes the
+// next producer send the record again (and, refused again, dead-letter it
+// again: at-least-once). Without a DLQ sink the record is dropped:
+// acknowledged in the WAL, reported by EventProducerDropped, and by the
+// next Flush or Close, which return an error matching ErrRecordRefused.
+//
+// The producer's events carry the send lane (Event.Lane), and Stats the
+// counters of each lane (ProducerStats.Lanes).
 //
 // A Producer is safe for concurrent use. Close it to send what is buffered
 // and release the WAL.
@@ -91,6 +106,8 @@ type Producer struct {
 	senders     int           // sender goroutines running
 	slab        []byte        // record data is copied here (see cloneRecordData)
 	hslab       []Header      // and headers here
+	dropped     int           // records refused and dropped (no DLQ sink) since Flush or Close last reported them
+	firstDrop   error         // the first of them
 
 	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
 	stopCtx    context.Context
@@ -113,8 +130,12 @@ type ProducerStats struct {
 	// Sent counts the records the stream acknowledged.
 	Sent uint64
 	// FailedAttempts counts the record sends that failed (each such record
-	// was sent again later).
+	// was sent again later, unless refused for good).
 	FailedAttempts uint64
+	// DeadLettered counts the records refused for good and written to the
+	// DLQ sink (WithProducerDLQ); Dropped those refused without one.
+	DeadLettered uint64
+	Dropped      uint64
 	// Batches counts the Write calls.
 	Batches uint64
 	// Holds counts the backoff waits after a failed write.
@@ -124,6 +145,25 @@ type ProducerStats struct {
 	BufferedBytes int
 	// Recovery describes a torn WAL tail cut off at start, if any.
 	Recovery wal.Recovery
+	// Lanes are the counters of each send lane, by lane number.
+	Lanes []LaneStats
+}
+
+// LaneStats are the counters of one send lane.
+type LaneStats struct {
+	// Buffered and BufferedBytes measure the lane's records waiting or in
+	// flight.
+	Buffered      int
+	BufferedBytes int
+	// Sent counts the lane's records the stream acknowledged.
+	Sent uint64
+	// Holds counts the lane's backoff waits: after a failed write, or a
+	// failed DLQ write.
+	Holds uint64
+	// DeadLettered and Dropped count the lane's records refused for good,
+	// written to the DLQ sink or dropped.
+	DeadLettered uint64
+	Dropped      uint64
 }
 
 // NewProducer returns a producer writing to s. It needs WithWAL(path) or,
@@ -408,12 +448,18 @@ func (p *Producer) laneOf(key []byte) int {
 
 // Flush sends everything Put before the call, in every send lane, and
 // returns once the stream acknowledged it all, or when ctx is done (the
-// records stay buffered).
+// records stay buffered). Records refused for good leave the buffer too:
+// without a DLQ sink, Flush then returns an error matching
+// ErrRecordRefused that counts the records dropped since the last Flush
+// or Close reported them, and names the first with its cause.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	target := p.nextOrd - 1
 	p.mu.Unlock()
-	return p.flushTo(ctx, target)
+	if err := p.flushTo(ctx, target); err != nil {
+		return errors.Join(err, p.droppedErr())
+	}
+	return p.droppedErr()
 }
 
 func (p *Producer) flushTo(ctx context.Context, target uint64) error {
@@ -474,8 +520,10 @@ func (p *Producer) countUpTo(target uint64) int {
 // senders and closes the WAL, the lanes' writers and, for OpenProducer,
 // the stream. If ctx ends first, the unsent records stay in the WAL for
 // the next producer opened on it (and the error says how many); without a
-// WAL they are lost. Close is idempotent: later calls return the first
-// call's result.
+// WAL they are lost. Like Flush, Close reports the records refused and
+// dropped that no Flush reported (ErrRecordRefused). Close is idempotent:
+// later calls return the first call's result. It does not close the DLQ
+// sink.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeMu.Lock()
 	if p.closeStarted {
@@ -496,7 +544,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	target := p.nextOrd - 1
 	p.mu.Unlock()
 	ferr := p.flushTo(ctx, target)
-	p.closeErr = p.shutdown(ferr)
+	p.closeErr = errors.Join(p.shutdown(ferr), p.droppedErr())
 	return p.closeErr
 }
 
@@ -588,14 +636,35 @@ func (p *Producer) abandon() {
 	close(p.closeDone)
 }
 
-// Stats returns the producer's counters, totals over every send lane.
+// Stats returns the producer's counters, totals over every send lane, and
+// each lane's in Lanes.
 func (p *Producer) Stats() ProducerStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
 	st.Buffered = p.bufRecords
 	st.BufferedBytes = p.bufBytes
+	st.Lanes = make([]LaneStats, len(p.lanes))
+	for i, l := range p.lanes {
+		st.Lanes[i] = l.stats
+		st.Lanes[i].Buffered = l.q.len()
+		st.Lanes[i].BufferedBytes = l.bytes
+	}
 	return st
+}
+
+// droppedErr returns, and forgets, the records refused and dropped since
+// the last report: nil if none.
+func (p *Producer) droppedErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dropped == 0 {
+		return nil
+	}
+	err := fmt.Errorf("stream: producer: %d record(s) refused for good by the stream and dropped (no DLQ sink, see WithProducerDLQ); %w: %w",
+		p.dropped, ErrRecordRefused, p.firstDrop)
+	p.dropped, p.firstDrop = 0, nil
+	return err
 }
 
 func (p *Producer) observe(e Event) {

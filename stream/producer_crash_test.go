@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,12 +149,12 @@ func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.Fault
 
 // crashPhase2 opens a new producer on the WAL (no faults), sends everything
 // and closes it.
-func crashPhase2(t *testing.T, s *prodFakeStream, path string) ProducerStats {
+func crashPhase2(t *testing.T, s *prodFakeStream, path string, opts ...ProducerOption) ProducerStats {
 	t.Helper()
 	s.mu.Lock()
 	s.failWrite, s.failRecord = nil, nil
 	s.mu.Unlock()
-	p, err := NewProducer(NewStream(s), WithWAL(path), WithClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24*time.Hour))
+	p, err := NewProducer(NewStream(s), append([]ProducerOption{WithWAL(path), WithClock(streamtest.NewFakeClock(prodT0)), WithMaxAge(24 * time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatalf("restart: %v", err)
 	}
@@ -172,7 +173,7 @@ func crashPhase2(t *testing.T, s *prodFakeStream, path string) ProducerStats {
 // recovery (only a torn write needs repair, and it drops exactly the torn
 // tail), that nothing was lost or repeated, and that the restart's clean
 // Close left an empty WAL.
-func crashRestart(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, out crashOutcome) {
+func crashRestart(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, out crashOutcome, opts ...ProducerOption) {
 	t.Helper()
 	if out.newErr != nil && !errors.Is(out.newErr, waltest.ErrInjected) {
 		t.Fatalf("NewProducer: %v", out.newErr)
@@ -181,7 +182,7 @@ func crashRestart(t *testing.T, s *prodFakeStream, path string, fs *waltest.Faul
 		t.Fatal("a torn write did not kill the process")
 	}
 	before, _ := os.ReadFile(path)
-	st := crashPhase2(t, s, path)
+	st := crashPhase2(t, s, path, opts...)
 	if st.Recovery.Repaired() && fs.Mode != waltest.TearWrite {
 		t.Fatalf("the WAL needed repair after a %v fault: %v", fs.Mode, st.Recovery)
 	}
@@ -305,4 +306,84 @@ func TestProducerCrashAtEveryWALWrite(t *testing.T) {
 		}
 		t.Logf("%v: %d crash runs", policy, runs)
 	}
+}
+
+// TestProducerRefusedCrashAtEveryWALWrite runs the crash scenario with one
+// record the stream refuses for good and a DLQ sink, and injects a fault
+// at every WAL write and fsync, so that the process also dies between the
+// DLQ write and the record's acknowledgement in the WAL. After the
+// restart (same refusal, same sink), the refused record was never written
+// to the stream and, if the policy promises it, is in the DLQ: once, or
+// twice when the crash came after its DLQ write and before its
+// acknowledgement (the restart sends it again and dead-letters it again:
+// at-least-once). Every other record is delivered as without a refusal.
+func TestProducerRefusedCrashAtEveryWALWrite(t *testing.T) {
+	prodLeakCheck(t)
+	if testing.Short() {
+		t.Skip("crash matrix skipped in -short mode")
+	}
+	const refused = "r012"
+	twice := 0 // runs that crashed between the DLQ write and the acknowledgement
+	run := func(t *testing.T, policy FsyncPolicy, fs *waltest.FaultFS) (crashOutcome, *prodSink) {
+		s := newProdFakeStream(3)
+		s.refuse = map[string]error{refused: driver.Permanent(errors.New("not authorized"))}
+		path := filepath.Join(t.TempDir(), "p.wal")
+		sink := &prodSink{}
+		out := crashPhase1(t, s, path, fs, policy, WithProducerDLQ(sink))
+		if fs.Mode != waltest.NoFault && !fs.Faulted() {
+			t.Fatalf("the fault at k=%d was never injected", fs.At)
+		}
+		before := len(sink.all())
+		crashRestart(t, s, path, fs, out.without(refused), WithProducerDLQ(sink))
+		if n := sentIDs(s)[refused]; n != 0 {
+			t.Fatalf("the refused record was written %d times", n)
+		}
+		n := 0
+		for _, e := range sink.all() {
+			if e.ID == refused {
+				n++
+			}
+		}
+		if n == 0 && out.mustSurvive(refused) {
+			t.Fatal("the refused record is neither in the stream nor in the DLQ")
+		}
+		if n > 2 || (n == 2 && before != 1) {
+			t.Fatalf("the refused record is %d times in the DLQ (%d before the restart)", n, before)
+		}
+		if n == 2 {
+			twice++
+		}
+		return out, sink
+	}
+	for _, policy := range []FsyncPolicy{FsyncPerBatch, FsyncAlways} {
+		clean := &waltest.FaultFS{}
+		run(t, policy, clean)
+		writes, syncs := clean.Writes(), clean.Syncs()
+		for _, mode := range []waltest.Mode{waltest.FailWrite, waltest.TearWrite, waltest.FailSync} {
+			n := writes
+			if mode == waltest.FailSync {
+				n = syncs
+			}
+			for k := 1; k <= n; k++ {
+				if !t.Run(fmt.Sprintf("%v/%v/k=%d", policy, mode, k), func(t *testing.T) {
+					run(t, policy, &waltest.FaultFS{Mode: mode, At: k})
+				}) {
+					t.FailNow()
+				}
+			}
+		}
+	}
+	if twice == 0 {
+		t.Error("no run crashed between the DLQ write and the acknowledgement: the matrix misses that step")
+	}
+	t.Logf("%d runs dead-lettered the refused record again after the restart", twice)
+}
+
+// without returns the outcome with record id left out of the records Put
+// and accepted, for crashCheck of the records that are not refused.
+func (o crashOutcome) without(id string) crashOutcome {
+	o.called = slices.DeleteFunc(slices.Clone(o.called), func(x string) bool { return x == id })
+	o.accepted = maps.Clone(o.accepted)
+	delete(o.accepted, id)
+	return o
 }

@@ -35,6 +35,8 @@ type prodFakeStream struct {
 	failWrite func(call int, recs []driver.Record) error
 	// failRecord, if set, fails one record of a call.
 	failRecord func(call int, r *driver.Record) error
+	// refuse fails the records of these IDs on every call, with their error.
+	refuse map[string]error
 	// block, if set, makes Write wait for it to be closed (or ctx).
 	block         chan struct{}
 	openWriterErr error
@@ -178,7 +180,12 @@ func (w *prodFakeWriter) Write(ctx context.Context, recs []driver.Record, result
 	for i := range recs {
 		p := s.partition(recs[i].Key)
 		if err, ok := broken[p]; ok {
-			results[i] = driver.WriteResult{Err: fmt.Errorf("prodFakeWriter: follows a failed record of partition %d: %w", p, err)}
+			results[i] = driver.WriteResult{Err: fmt.Errorf("prodFakeWriter: follows a failed record of partition %d: %w: %w", p, driver.ErrPrecedingRecordFailed, err)}
+			continue
+		}
+		if err, ok := s.refuse[recs[i].ID]; ok {
+			broken[p] = err
+			results[i] = driver.WriteResult{Err: err}
 			continue
 		}
 		if s.failRecord != nil {

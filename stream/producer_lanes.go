@@ -1,9 +1,13 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/dlq"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -18,15 +22,25 @@ type lane struct {
 	q        pendingQueue // the lane's records, oldest first; the sender's batch is a prefix
 	bytes    int          // their bytes
 	retryNow bool         // a hold just ended: send at once
+	stats    LaneStats    // counters (Buffered and BufferedBytes are filled by Stats)
 
 	// Owned by the lane's sender goroutine.
 	w       driver.Writer
 	batch   []Record
 	seqs    []uint64
-	failed  []bool
+	failed  []bool // the batch's records that failed and stay in the lane
+	refused []bool // the batch's failed records refused for good: they leave the lane
+	fates   []fate // the failed records' attempts, filled by classify
 	acks    []uint64
 	results []driver.WriteResult
 	holdN   int
+}
+
+// fate is what the sender knows of a failed record of its batch.
+type fate struct {
+	attempts int       // failed sends, this one included
+	first    time.Time // when the first send failed
+	err      error     // this send's error
 }
 
 // pending is one buffered record.
@@ -36,6 +50,11 @@ type pending struct {
 	size  int
 	ord   uint64
 	putAt time.Time // zero for replayed records: they are sent at once
+	// attempts counts the record's failed sends (a record not written
+	// because an earlier one of its partition failed is not counted), and
+	// firstFail is when the first one failed.
+	attempts  int
+	firstFail time.Time
 }
 
 // wakeSender wakes the sender of every lane.
@@ -116,25 +135,164 @@ func (p *Producer) readyLocked(l *lane) (bool, time.Duration) {
 	return false, p.cfg.maxAge - age
 }
 
-// sendBatch writes the oldest records of lane l. It returns nil when all
-// of them were acknowledged, else the first error.
+// sendBatch writes the oldest records of lane l. A failed record is
+// refused for good when its error is permanent (driver.IsPermanent) or
+// its failed sends reach RetryPolicy.MaxAttempts (if not 0): it is then
+// written to the DLQ sink, if any, and acknowledged in the WAL only once
+// that write succeeded, or else dropped and reported. The other failed
+// records stay at the lane's front. sendBatch returns nil when no record
+// is to be sent again after a hold, else the first such record's error.
 func (p *Producer) sendBatch(l *lane) error {
 	n, maxSeq, prefetch := p.takeBatch(l)
 	p.syncWAL(maxSeq, prefetch)
-	p.observe(Event{Kind: EventProducerEmit, Count: n, Records: l.batch})
+	p.observe(Event{Kind: EventProducerEmit, Lane: l.id, Count: n, Records: l.batch})
 	failed, nfail, firstErr := p.writeBatch(l, n)
-	if nfail < n {
+	var nref int
+	var retryErr error
+	if nfail > 0 {
+		nref, retryErr = p.classify(l, failed)
+		if nref > 0 && p.cfg.dlq != nil {
+			nref = p.deadLetter(l, nref)
+		}
+	}
+	if nfail-nref < n {
 		p.ackInWAL(l, failed)
 	}
 	// Events first, so that a Flush that returns has seen them all.
 	p.observeOutcome(l, failed, nfail, firstErr)
-	p.settleBatch(l, failed, nfail)
+	p.settleBatch(l, failed, nfail, nref)
 	clear(l.batch) // do not keep record data alive
-	if nfail == 0 {
+	if nfail-nref == 0 {
 		l.holdN = 0
 		return nil
 	}
-	return firstErr
+	if retryErr == nil {
+		// The records left failed only because an earlier record of
+		// their partition was refused: they go again at once.
+		if p.stopCtx.Err() == nil {
+			l.holdN = 0
+			return nil
+		}
+		retryErr = firstErr
+	}
+	return retryErr
+}
+
+// classify counts a failed send for each failed record of the batch and
+// marks in l.refused those refused for good: a permanent error, or
+// MaxAttempts failed sends. It returns how many, and the error of the
+// first record to be sent again after a hold (nil if the only records
+// left failed with driver.ErrPrecedingRecordFailed).
+func (p *Producer) classify(l *lane, failed []bool) (nref int, retryErr error) {
+	n := len(failed)
+	if cap(l.refused) < n {
+		l.refused = make([]bool, n)
+		l.fates = make([]fate, n)
+	}
+	l.refused, l.fates = l.refused[:n], l.fates[:n]
+	clear(l.refused)
+	clear(l.fates)
+	max := p.cfg.retry.MaxAttempts
+	now := p.cfg.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, f := range failed {
+		if !f {
+			continue
+		}
+		err := l.results[i].Err
+		if errors.Is(err, driver.ErrPrecedingRecordFailed) {
+			continue // not attempted
+		}
+		perm := driver.IsPermanent(err)
+		e := l.q.at(i)
+		e.attempts++
+		if e.firstFail.IsZero() {
+			e.firstFail = now
+		}
+		l.fates[i] = fate{attempts: e.attempts, first: e.firstFail, err: err}
+		if perm || (max > 0 && e.attempts >= max) {
+			l.refused[i] = true
+			nref++
+		} else if retryErr == nil {
+			retryErr = err
+		}
+	}
+	return nref, retryErr
+}
+
+// deadLetter writes an envelope of each refused record of the batch to
+// the DLQ sink. A write that fails holds the lane and is retried with the
+// send backoff (EventProducerDLQError) until it succeeds: nothing is
+// dropped. If the producer stops first, the records not written stay in
+// the lane (and the WAL), as failed ones. It returns how many records
+// were dead-lettered.
+func (p *Producer) deadLetter(l *lane, nref int) int {
+	done := 0
+	for i, r := range l.refused {
+		if !r {
+			continue
+		}
+		env := p.envelope(&l.batch[i], l.fates[i])
+		for attempt := 1; ; attempt++ {
+			err := p.cfg.dlq.Put(p.stopCtx, env)
+			if err == nil {
+				break
+			}
+			if p.stopCtx.Err() == nil {
+				d := p.cfg.retry.Backoff(attempt, nil)
+				p.mu.Lock()
+				l.stats.Holds++
+				p.stats.Holds++
+				p.mu.Unlock()
+				p.observe(Event{Kind: EventProducerDLQError, Lane: l.id, Record: &l.batch[i], Attempt: attempt, Delay: d,
+					Err: fmt.Errorf("stream: producer: write the DLQ envelope of refused record %q (send lane %d holds until it is written): %w", env.ID, l.id, err)})
+				if p.cfg.clock.Sleep(p.stopCtx, d) == nil && p.stopCtx.Err() == nil {
+					continue
+				}
+			}
+			// Stopping: this record and the later refused ones stay.
+			for j := i; j < len(l.refused); j++ {
+				l.refused[j] = false
+			}
+			return done
+		}
+		done++
+	}
+	return done
+}
+
+// envelope returns the DLQ envelope of a record the stream refused for
+// good. Its Source names the stream it was to be written to, without a
+// partition or pointer, and its Consumer is empty.
+func (p *Producer) envelope(r *Record, f fate) *dlq.Envelope {
+	reason := "exhausted"
+	if driver.IsPermanent(f.err) {
+		reason = "permanent"
+	}
+	scheme := p.s.Scheme()
+	if scheme == "" { // a driver stream that tells no scheme: its pointer text names one
+		scheme, _, _ = strings.Cut(p.s.Driver().Codec().Format(p.s.Name(), "", nil), ":")
+	}
+	now := p.cfg.clock.Now()
+	env := &dlq.Envelope{
+		Version:        dlq.Version,
+		ID:             r.ID,
+		Key:            r.Key,
+		Value:          r.Value,
+		Time:           r.Time,
+		Source:         dlq.Source{Scheme: scheme, Stream: p.s.Name()},
+		Attempts:       f.attempts,
+		Errors:         []checkpoint.AttemptError{{Attempt: f.attempts, Time: now, Error: f.err.Error()}},
+		Reason:         reason,
+		FirstAttempt:   f.first,
+		LastAttempt:    now,
+		DeadLetteredAt: now,
+	}
+	for _, h := range r.Headers {
+		env.Headers = append(env.Headers, dlq.Header{Key: h.Key, Value: h.Value})
+	}
+	return env
 }
 
 // takeBatch makes the lane's batch of its oldest records (at most
@@ -214,7 +372,7 @@ func (p *Producer) syncWAL(maxSeq uint64, prefetch bool) {
 
 // writeBatch writes the lane's batch of n records through the lane's
 // writer (opened on first use) and returns which records failed, how
-// many, and the first error.
+// many, and the first error. Each failed record's error is in l.results.
 func (p *Producer) writeBatch(l *lane, n int) (failed []bool, nfail int, firstErr error) {
 	if cap(l.results) < n {
 		l.results = make([]driver.WriteResult, n)
@@ -235,29 +393,30 @@ func (p *Producer) writeBatch(l *lane, n int) (failed []bool, nfail int, firstEr
 		werr = l.w.Write(p.stopCtx, l.batch, results)
 	}
 	for i := range failed {
-		failed[i] = werr != nil || results[i].Err != nil
+		if werr != nil {
+			results[i].Err = werr // the whole call failed: each record with its error
+		}
+		failed[i] = results[i].Err != nil
 		if !failed[i] {
 			continue
 		}
 		nfail++
 		if firstErr == nil {
-			firstErr = werr
-			if firstErr == nil {
-				firstErr = results[i].Err
-			}
+			firstErr = results[i].Err
 		}
 	}
 	return failed, nfail, firstErr
 }
 
-// ackInWAL marks the batch's written records acknowledged in the WAL.
+// ackInWAL marks the batch's written records acknowledged in the WAL, and
+// its refused ones (dead-lettered, or dropped without a DLQ sink).
 func (p *Producer) ackInWAL(l *lane, failed []bool) {
 	if p.log == nil {
 		return
 	}
 	l.acks = l.acks[:0]
 	for i, s := range l.seqs {
-		if !failed[i] {
+		if !failed[i] || l.refusedAt(i) {
 			l.acks = append(l.acks, s)
 		}
 	}
@@ -281,58 +440,108 @@ func (p *Producer) ackInWAL(l *lane, failed []bool) {
 	}
 }
 
-// observeOutcome reports the batch's sent and failed records.
+// refusedAt reports whether the batch's record i was refused for good.
+func (l *lane) refusedAt(i int) bool { return i < len(l.refused) && l.refused[i] }
+
+// observeOutcome reports the batch's sent, failed (to be sent again) and
+// refused (dead-lettered or dropped) records.
 func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr error) {
 	if p.cfg.observer == nil {
 		return
 	}
-	var ok, bad []Record
+	var ok, bad, refused []Record
+	var refusedErr error
 	if nfail > 0 {
 		bad = make([]Record, 0, nfail)
 	}
 	for i := range l.batch {
-		if failed[i] {
-			bad = append(bad, l.batch[i])
-		} else {
+		switch {
+		case !failed[i]:
 			ok = append(ok, l.batch[i])
+		case l.refusedAt(i):
+			refused = append(refused, l.batch[i])
+			if refusedErr == nil {
+				refusedErr = l.fates[i].err
+			}
+		default:
+			bad = append(bad, l.batch[i])
 		}
 	}
 	if len(ok) > 0 {
-		p.observe(Event{Kind: EventProducerSent, Count: len(ok), Records: ok})
+		p.observe(Event{Kind: EventProducerSent, Lane: l.id, Count: len(ok), Records: ok})
 	}
 	if len(bad) > 0 {
-		p.observe(Event{Kind: EventProducerFailed, Count: len(bad), Records: bad, Err: firstErr})
+		err := firstErr
+		for i := range l.batch {
+			if failed[i] && !l.refusedAt(i) {
+				err = l.results[i].Err
+				break
+			}
+		}
+		p.observe(Event{Kind: EventProducerFailed, Lane: l.id, Count: len(bad), Records: bad, Err: err})
+	}
+	if len(refused) > 0 {
+		kind := EventProducerDropped
+		if p.cfg.dlq != nil {
+			kind = EventProducerDeadLettered
+		}
+		p.observe(Event{Kind: kind, Lane: l.id, Count: len(refused), Records: refused, Err: refusedErr})
 	}
 }
 
-// settleBatch removes the batch's written records from the lane, keeping
-// the failed ones, in order, at its front, and wakes the Puts waiting for
-// room and the Flushes waiting for progress.
-func (p *Producer) settleBatch(l *lane, failed []bool, nfail int) {
+// settleBatch removes the batch's written and refused records from the
+// lane, keeping the other failed ones, in order, at its front, notes the
+// refused records that were dropped for Flush and Close to report, and
+// wakes the Puts waiting for room and the Flushes waiting for progress.
+func (p *Producer) settleBatch(l *lane, failed []bool, nfail, nref int) {
 	n := len(failed)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w, freed := n, 0
 	for i := n - 1; i >= 0; i-- {
-		if failed[i] {
+		if failed[i] && !l.refusedAt(i) {
 			w--
 			*l.q.at(w) = *l.q.at(i)
 		} else {
 			freed += l.q.at(i).size
 		}
+		if l.refusedAt(i) && p.cfg.dlq == nil {
+			p.noteDroppedLocked(l, &l.batch[i], l.fates[i])
+		}
 	}
 	l.q.popFront(w)
 	l.bytes -= freed
 	p.bufBytes -= freed
-	p.bufRecords -= n - nfail
+	left := n - nfail + nref
+	p.bufRecords -= left
 	p.stats.Sent += uint64(n - nfail)
+	l.stats.Sent += uint64(n - nfail)
 	p.stats.FailedAttempts += uint64(nfail)
-	if nfail < n {
+	if p.cfg.dlq != nil {
+		p.stats.DeadLettered += uint64(nref)
+		l.stats.DeadLettered += uint64(nref)
+	} else {
+		p.stats.Dropped += uint64(nref)
+		l.stats.Dropped += uint64(nref)
+	}
+	if nfail > nref {
+		l.retryNow = true // the records left go again after the hold, or at once
+	}
+	if left > 0 {
 		close(p.roomCh)
 		p.roomCh = make(chan struct{})
 		close(p.progressCh)
 		p.progressCh = make(chan struct{})
 	}
+}
+
+// noteDroppedLocked counts a record dropped without a DLQ sink, for the
+// next Flush or Close to report.
+func (p *Producer) noteDroppedLocked(l *lane, r *Record, f fate) {
+	if p.dropped == 0 {
+		p.firstDrop = fmt.Errorf("the first, %q of send lane %d, after %d failed send(s): %w", r.ID, l.id, f.attempts, f.err)
+	}
+	p.dropped++
 }
 
 // hold waits after a write of lane l that failed with cause; it reports
@@ -343,8 +552,9 @@ func (p *Producer) hold(l *lane, cause error) bool {
 	d := p.cfg.retry.Backoff(l.holdN, nil)
 	p.mu.Lock()
 	p.stats.Holds++
+	l.stats.Holds++
 	p.mu.Unlock()
-	p.observe(Event{Kind: EventProducerHold, Delay: d, Attempt: l.holdN, Err: cause})
+	p.observe(Event{Kind: EventProducerHold, Lane: l.id, Delay: d, Attempt: l.holdN, Err: cause})
 	if err := p.cfg.clock.Sleep(p.stopCtx, d); err != nil || p.stopCtx.Err() != nil {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/unistream-go/unistream/stream/dlq"
 	"github.com/unistream-go/unistream/stream/wal"
 )
 
@@ -108,9 +109,10 @@ const (
 const maxSendLanes = 64
 
 // DefaultSendRetry is the producer's default backoff after a failed
-// send: 500 ms doubling to at most 30 s, with full jitter. The producer
-// never gives up, so MaxAttempts is not used.
-var DefaultSendRetry = RetryPolicy{MaxAttempts: 1, Initial: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, Jitter: true}
+// send: 500 ms doubling to at most 30 s, with full jitter, and no bound
+// on the attempts (MaxAttempts 0): a record that fails transiently is
+// sent again for ever.
+var DefaultSendRetry = RetryPolicy{MaxAttempts: 0, Initial: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, Jitter: true}
 
 // ProducerOption configures a Producer. Options are checked by NewProducer,
 // which reports a bad one as an *OptionError.
@@ -138,6 +140,7 @@ type producerConfig struct {
 	observer      Observer
 	clock         Clock
 	idFunc        func() string
+	dlq           dlq.Sink
 	walOpts       wal.Options // tests inject faults and small compaction sizes here
 }
 
@@ -254,13 +257,24 @@ func WithMaxAge(d time.Duration) ProducerOption {
 }
 
 // WithSendRetry sets the backoff after a failed send (default
-// DefaultSendRetry). The producer never drops a record, so it retries
-// for ever and MaxAttempts is ignored (0 is accepted); Initial, Multiplier,
-// MaxInterval and Jitter are used as the consumer uses them.
+// DefaultSendRetry); Initial, Multiplier, MaxInterval and Jitter are used
+// as the consumer uses them. MaxAttempts bounds a record's sends that fail
+// with a transient error: the record whose MaxAttempts-th send fails is
+// refused (dead-lettered with WithProducerDLQ, else dropped and reported;
+// see Producer). 0, the default, retries for ever. A permanent error
+// (driver.IsPermanent) refuses the record at its first failed send,
+// whatever MaxAttempts. A record that was not written only because an
+// earlier record of its partition failed (driver.ErrPrecedingRecordFailed)
+// is not counted. The backoff also paces the retries of a failed DLQ
+// write.
 func WithSendRetry(p RetryPolicy) ProducerOption {
 	return producerOptionFunc(func(c *producerConfig) error {
-		p.MaxAttempts = 1 // ignored: the producer never gives up
-		if err := p.Validate(); err != nil {
+		if p.MaxAttempts < 0 {
+			return &OptionError{Option: "WithSendRetry: RetryPolicy.MaxAttempts", Value: p.MaxAttempts, Expected: "0 (retry for ever) or at least 1"}
+		}
+		v := p
+		v.MaxAttempts = max(v.MaxAttempts, 1) // 0 is valid here
+		if err := v.Validate(); err != nil {
 			if oe, ok := err.(*OptionError); ok {
 				oe.Option = "WithSendRetry: " + oe.Option
 			}
@@ -338,6 +352,25 @@ func WithIDFunc(f func() string) ProducerOption {
 			return &OptionError{Option: "WithIDFunc", Value: nil, Expected: "a non-nil func() string"}
 		}
 		c.idFunc = f
+		return nil
+	})
+}
+
+// WithProducerDLQ sets the sink of the records the stream refuses for
+// good (a permanent error, or MaxAttempts failed sends; see
+// WithSendRetry): each is written to it in a dlq.Envelope (Reason
+// "permanent" or "exhausted", the last error, the attempts; Source names
+// the stream, without a partition or pointer; Consumer is empty) and only
+// then acknowledged in the WAL. A write to the sink that fails holds the
+// record's send lane and is retried until it succeeds. Without it, refused
+// records are dropped and reported (see Producer). The producer does not
+// close the sink.
+func WithProducerDLQ(sink dlq.Sink) ProducerOption {
+	return producerOptionFunc(func(c *producerConfig) error {
+		if sink == nil {
+			return &OptionError{Option: "WithProducerDLQ", Value: nil, Expected: "a non-nil dlq.Sink"}
+		}
+		c.dlq = sink
 		return nil
 	})
 }

@@ -331,7 +331,7 @@ func (r *reader) pollErrors(ctx context.Context, fs kgo.Fetches) error {
 		case errors.Is(err, kerr.OffsetOutOfRange):
 			return r.outOfRange(ctx, err)
 		default:
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", where, classifyData(err))
 		}
 	}
 	return nil

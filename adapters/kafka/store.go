@@ -523,16 +523,10 @@ func metadataTooLarge(err error) bool {
 		errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }
 
-// transientCodes are broker errors that Kafka marks non-retriable but that
-// pass without a change to the store or its key: a rebalance (commit
-// retries it for a while, then gives up), and an unexpected error of the
-// broker.
-var transientCodes = []*kerr.Error{kerr.RebalanceInProgress, kerr.UnknownServerError}
-
 // classify marks an error of a group request (OffsetFetch, OffsetCommit,
 // Metadata) with its class for checkpoint.IsPermanent: a broker error
-// that Kafka marks non-retriable (kerr's Retriable), except those of
-// transientCodes, and a closed client are permanent; retriable broker
+// that Kafka marks non-retriable (permanentCode: kerr's Retriable, except
+// those of transientCodes), and a closed client are permanent; retriable broker
 // errors, network errors and a done context stay transient. Fenced and
 // too-large commits are told apart before (see Save).
 func classify(err error) error {
@@ -542,16 +536,10 @@ func classify(err error) error {
 	if errors.Is(err, kgo.ErrClientClosed) {
 		return checkpoint.Permanent(err)
 	}
-	ke, ok := errors.AsType[*kerr.Error](err)
-	if !ok || ke.Retriable {
-		return err
+	if ke, ok := errors.AsType[*kerr.Error](err); ok && permanentCode(ke) {
+		return checkpoint.Permanent(err)
 	}
-	for _, t := range transientCodes {
-		if ke == t {
-			return err
-		}
-	}
-	return checkpoint.Permanent(err)
+	return err
 }
 
 // Save commits cp as group cp.Consumer's offset and metadata if the

@@ -263,12 +263,13 @@ func (w *writer) precedingErr(i, first int, p int32, id string, kr *kgo.Record) 
 }
 
 // delivered is the promise of every record: it keeps the error of a
-// failed record and counts the record done. franz-go sets the offset of a
+// failed record, classified (permanent or transient), and counts the
+// record done. franz-go sets the offset of a
 // written record before calling it.
 func (w *writer) delivered(kr *kgo.Record, err error) {
 	if err != nil {
 		w.mu.Lock()
-		w.failed[kr] = err
+		w.failed[kr] = classifyData(err)
 		w.mu.Unlock()
 	}
 	w.pending.Done()

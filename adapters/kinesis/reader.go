@@ -77,7 +77,7 @@ func (s *Stream) OpenReader(ctx context.Context, shard string, start driver.Star
 			return nil, fmt.Errorf("%s %s: Kinesis refuses the sequence number (%w): %w", where, Codec{}.Format(s.o.Stream, shard, start.Pointer), err, driver.ErrPointerNotFound)
 		}
 		r.bgCancel()
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", where, classify(err))
 	}
 	r.iter = iter
 	return r, nil
@@ -222,7 +222,7 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 			if r.fatal != nil {
 				return nil, r.fatal
 			}
-			return nil, fmt.Errorf("%s: %w", where(), err)
+			return nil, fmt.Errorf("%s: %w", where(), classify(err))
 		}
 		if !more {
 			break

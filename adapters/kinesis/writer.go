@@ -246,6 +246,7 @@ func (wr *writeRun) send(ctx context.Context, chunk []entry) error {
 		if apiCode(err) == "ProvisionedThroughputExceededException" {
 			err = fmt.Errorf("%w: %w", ErrThrottled, err)
 		}
+		err = classify(err)
 		if !wr.stored {
 			return fmt.Errorf("%s: PutRecords of %d records: %w", wr.where, len(chunk), err)
 		}
@@ -264,6 +265,8 @@ func (wr *writeRun) send(ctx context.Context, chunk []entry) error {
 			err := fmt.Errorf("%s: record %d (id %q), partition key %q: %s: %s", wr.where, e.i, id, e.pk, code, aws.ToString(res.ErrorMessage))
 			if code == "ProvisionedThroughputExceededException" {
 				err = fmt.Errorf("%w: %w", err, ErrThrottled)
+			} else if permanentCode(code) {
+				err = driver.Permanent(err)
 			}
 			if _, gated := wr.firstFailed(e); gated {
 				wr.gate(e)

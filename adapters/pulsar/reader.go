@@ -110,7 +110,7 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 		MessageChannel:              rd.ch,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: open reader of %s/%s: %w", s.o.Topic, partition, err)
+		return nil, fmt.Errorf("pulsar: open reader of %s/%s: %w", s.o.Topic, partition, classify(err))
 	}
 	rd.c = c
 	if err := s.track(rd, "open reader of"); err != nil {

@@ -129,7 +129,7 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	}
 	n, plain, err := w.s.partitionCount(ctx)
 	if err != nil {
-		return fmt.Errorf("pulsar: write %s: %w", topic, err)
+		return fmt.Errorf("pulsar: write %s: %w", topic, classify(err))
 	}
 	keyless := w.rr % n
 	w.rr = (w.rr + 1) % n
@@ -167,7 +167,7 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 		}
 		prod, err := w.producer(p, plain)
 		if err != nil {
-			results[i].Err = fmt.Errorf("pulsar: write %s/%d: %w", topic, p, err)
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: %w", topic, p, classify(err))
 			halted[p].Store(true)
 			continue
 		}
@@ -200,7 +200,7 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 			if errors.Is(rc.err, pulsarclient.ErrProducerClosed) {
 				w.dropProducer(p, used[p])
 			}
-			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[rc.i].ID, rc.err)
+			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[rc.i].ID, classify(rc.err))
 		case rc.id == nil:
 			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the client reported no message id", topic, p, records[rc.i].ID)
 		default:

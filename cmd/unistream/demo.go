@@ -202,7 +202,7 @@ func demoProduce(ctx context.Context, out io.Writer, o demoOptions, ms *stream.S
 		stream.WithFsync(stream.FsyncPerBatch),
 		stream.WithMaxRecords(3),
 		stream.WithMaxAge(time.Second),
-		stream.WithSendRetry(stream.RetryPolicy{MaxAttempts: 1, Initial: 50 * time.Millisecond, Multiplier: 2, MaxInterval: 400 * time.Millisecond}),
+		stream.WithSendRetry(stream.RetryPolicy{Initial: 50 * time.Millisecond, Multiplier: 2, MaxInterval: 400 * time.Millisecond}),
 		stream.WithObserver(obs))
 	if err != nil {
 		return 0, stats, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/dlq"
 )
 
 type produceOptions struct {
@@ -46,6 +47,12 @@ records read since the WAL's last sync, about one batch (--max-records, or
 100ms, a crash of the process loses the records not yet written to the
 WAL, and a crash of the machine also about the last interval of records
 written. Without --wal a crash loses every record not yet sent.
+
+A record the stream refuses for good (too large, not authorized, a topic
+that does not exist), or whose sends failed producer.retry.max_attempts
+times, is written to the --dlq sink (producer.dlq) with the reason, the
+error and the attempts; without one it is dropped, said on standard error,
+and produce exits non-zero. The records after it go on.
 
 A crash during a WAL write leaves a torn last record. produce cuts it
 (it was never synced) and says on standard error what it cut: the file,
@@ -85,6 +92,7 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 	b.bind(fs, "max-age", "producer.max_age", "longest wait of a record for its batch")
 	b.bind(fs, "retry-initial", "producer.retry.initial", "wait after the first failed send")
 	b.bind(fs, "retry-max", "producer.retry.max_interval", "longest wait after failed sends")
+	b.bind(fs, "dlq", "producer.dlq", "dead-letter queue URL for the records the stream refuses for good")
 	fs.StringVarP(&o.file, "file", "f", "", "read records from this file instead of standard input")
 	fs.StringVar(&o.format, "format", "lines", "input format: lines or json (one JSON value per line)")
 	fs.StringVar(&o.key, "key", "", "the key of every record")
@@ -130,6 +138,17 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	}
 	defer s.Close()
 
+	if cfg.Producer.DLQ != "" {
+		octx, cancel := context.WithTimeout(ctx, connectTimeout(cfg))
+		sink, err := dlq.Open(octx, cfg.Producer.DLQ)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("open the producer DLQ %s: %w", cfg.Producer.DLQ, err)
+		}
+		defer sink.Close()
+		popts = append(popts, stream.WithProducerDLQ(sink))
+	}
+
 	var sent, failed atomic.Int64
 	popts = append(popts, stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
 		switch e.Kind {
@@ -144,6 +163,8 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 			if g.verbose {
 				fmt.Fprintf(stderr, "📤 🚫 on hold for %s\n", e.Delay.Round(time.Millisecond))
 			}
+		case stream.EventProducerDropped:
+			fmt.Fprintf(stderr, "unistream: %d record(s) refused for good by the stream and dropped: %v\n", e.Count, e.Err)
 		case stream.EventProducerReplayed:
 			if e.Err != nil { // the WAL's torn tail was cut
 				fmt.Fprintf(stderr, "unistream: warning: repaired the WAL: %v (--wal-strict refuses to repair)\n", e.Err)

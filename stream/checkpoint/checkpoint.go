@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/unistream-go/unistream/internal/errclass"
 )
 
 // Status is the state of one record of the current batch.
@@ -386,11 +388,8 @@ var (
 	ErrTooLarge = errors.New("checkpoint: checkpoint too large for the store")
 )
 
-// permanentError marks a store error that retrying cannot cure.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+// errPermanent is the class of the errors marked with Permanent.
+var errPermanent = errors.New("checkpoint: permanent store error")
 
 // Permanent marks err as a store error that retrying cannot cure (the
 // store refused the key, the credentials were rejected, a fence was
@@ -398,10 +397,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 // consumer ends the partition on such an error instead of retrying.
 // Permanent(nil) is nil.
 func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
+	return errclass.Mark(err, errPermanent)
 }
 
 // IsPermanent reports whether a store error is permanent: corrupt data
@@ -413,8 +409,7 @@ func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	var p *permanentError
-	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrConflict) || errors.Is(err, ErrTooLarge) || errors.As(err, &p)
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrConflict) || errors.Is(err, ErrTooLarge) || errors.Is(err, errPermanent)
 }
 
 // Store persists checkpoints with compare-and-swap.

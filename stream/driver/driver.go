@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/unistream-go/unistream/internal/errclass"
 	"github.com/unistream-go/unistream/internal/schemes"
 )
 
@@ -143,7 +144,36 @@ var (
 	// longer (or not yet) in the partition: trimmed by retention, or past the
 	// end. The consumer reports it; it never silently restarts elsewhere.
 	ErrPointerNotFound = errors.New("pointer not found in the partition")
+	// ErrPermanent is matched by an error the backend will return however
+	// often the call is retried: a record it refuses for good, a stream
+	// that does not exist, denied authorization. Adapters mark such errors
+	// with Permanent; test them with IsPermanent.
+	ErrPermanent = errors.New("permanent backend error")
 )
+
+// Permanent marks err as permanent: retrying the call cannot cure it. The
+// error keeps err's message and still matches err (errors.Is, errors.As)
+// as well as ErrPermanent. Permanent(nil) is nil.
+//
+// Adapters map their backend's error codes to it, at the seam: in
+// WriteResult.Err (the producer then dead-letters or drops the record
+// instead of re-sending it), in the error of Writer.Write (every record of
+// the call), and in the errors of Reader.Fetch and Stream.OpenReader (the
+// consumer then ends Run instead of retrying the read). Every other error
+// is transient and retried.
+func Permanent(err error) error { return errclass.Mark(err, ErrPermanent) }
+
+// IsPermanent reports whether err is permanent: marked with Permanent, or
+// ErrRecordTooLarge. A done context is never permanent, and neither is
+// ErrPrecedingRecordFailed, even wrapping a permanent error: the record
+// was not tried and is sent again after the failed one.
+func IsPermanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrPrecedingRecordFailed) {
+		return false
+	}
+	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrRecordTooLarge)
+}
 
 // Stream is one stream of one backend, opened from a URL.
 type Stream interface {

@@ -78,7 +78,7 @@ func Produce(ctx context.Context, out io.Writer, backend string, records int, fa
 		stream.WithWAL(filepath.Join(dir, "orders.wal")),
 		stream.WithMaxRecords(3),
 		stream.WithMaxAge(time.Minute), // batches by count here; Close sends the rest
-		stream.WithSendRetry(stream.RetryPolicy{MaxAttempts: 1, Initial: 50 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
+		stream.WithSendRetry(stream.RetryPolicy{Initial: 50 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
 		stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
 			switch e.Kind {
 			case stream.EventProducerEmit:
