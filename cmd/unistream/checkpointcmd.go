@@ -42,174 +42,242 @@ A running consumer picks retry and skip up on its own; stop it before a reset.
 Every change is a compare-and-swap on the checkpoint's version: a change made
 meanwhile by a consumer is never overwritten.`,
 	}
-	sub := func(use, short string, run func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error, extra func(*cobra.Command, *cpOptions)) *cobra.Command {
-		var (
-			b bindings
-			o cpOptions
-		)
-		c := &cobra.Command{
-			Use:   use + " [STREAM-URL]",
-			Short: short,
-			Args:  cobra.MaximumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cfg, err := g.load(cmd, &b)
-				if err != nil {
-					return err
-				}
-				if len(args) == 1 {
-					if err := cfg.Set("stream", args[0], "argument STREAM-URL"); err != nil {
-						return &usageError{err}
-					}
-				}
-				if cfg.Stream == "" {
-					return need("stream", "")
-				}
-				if use != "show" && !o.all && o.partition == "" {
-					return &usageError{fmt.Errorf("checkpoint %s: expected --partition ID (or --all)", use)}
-				}
-				if use == "reset" && !o.yes {
-					return &usageError{errors.New("checkpoint reset forgets the progress of the partition and the consumer then re-reads it from its start position: add --yes to confirm")}
-				}
-				ctx := cmd.Context()
-				store, err := openStore(ctx, cfg, false)
-				if err != nil {
-					return err
-				}
-				defer checkpoint.CloseStore(store)
-				s, err := openStream(ctx, cfg, cfg.Stream)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				return run(ctx, cmd.OutOrStdout(), cfg, s, store, o)
-			},
-		}
-		b.bind(c.Flags(), "checkpoint", "checkpoint", "checkpoint store URL")
-		b.bind(c.Flags(), "name", "consumer.name", "consumer name")
-		b.bind(c.Flags(), "connect-timeout", "connect_timeout", "bound on connecting to the broker")
-		c.Flags().StringVarP(&o.partition, "partition", "p", "", "the partition")
-		if extra != nil {
-			extra(c, &o)
-		}
-		return c
-	}
-	show := func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
-		cps, err := store.List(ctx, consumerName(cfg), s.Name())
-		if err != nil {
-			return err
-		}
-		if o.partition != "" {
-			var keep []*checkpoint.Checkpoint
-			for _, cp := range cps {
-				if cp.Partition == o.partition {
-					keep = append(keep, cp)
-				}
-			}
-			cps = keep
-		}
-		// A checkpoint the consumer would refuse to resume from is an
-		// error here too, by the consumer's own check: shown as it is, its
-		// pointers would read as positions ("@invalid(…)").
-		var invalid []error
-		valid := cps[:0:0]
-		for _, cp := range cps {
-			if err := s.ValidateCheckpoint(cp); err != nil {
-				invalid = append(invalid, fmt.Errorf("partition %s: %w (unistream consume refuses to resume from it; checkpoint reset --partition %s starts the partition over)", cp.Partition, err, cp.Partition))
-				continue
-			}
-			valid = append(valid, cp)
-		}
-		cps = valid
-		if g.json() {
-			out := make([]map[string]any, 0, len(cps))
-			for _, cp := range cps {
-				out = append(out, checkpointJSON(ctx, cfg, s, cp))
-			}
-			if err := writeJSON(w, map[string]any{"consumer": consumerName(cfg), "stream": s.Name(), "partitions": out}); err != nil {
-				return err
-			}
-			return errors.Join(invalid...)
-		}
-		if len(cps) == 0 && len(invalid) == 0 {
-			fmt.Fprintf(w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
+	root.AddCommand(
+		newCheckpointShowCmd(g),
+		newCheckpointRetryCmd(g),
+		newCheckpointSkipCmd(g),
+		newCheckpointResetCmd(g),
+	)
+	return root
+}
+
+// cpEnv is what a checkpoint subcommand works on once its stream and
+// checkpoint store are open.
+type cpEnv struct {
+	w     io.Writer
+	json  bool
+	cfg   *config.Config
+	s     *stream.Stream
+	store checkpoint.Store
+	o     cpOptions
+}
+
+// cpAction is the work of one checkpoint subcommand.
+type cpAction func(ctx context.Context, e *cpEnv) error
+
+func newCheckpointShowCmd(g *globals) *cobra.Command {
+	c, _ := newCheckpointSubCmd(g, "show", "Print each partition's committed pointer, batch state and halt reason", runCheckpointShow)
+	return c
+}
+
+func newCheckpointRetryCmd(g *globals) *cobra.Command {
+	c, _ := newCheckpointSubCmd(g, "retry", "Resume a halted partition with fresh attempts for the halted record",
+		checkpointChange("retry", func(cp *checkpoint.Checkpoint, _ cpOptions) error { return cp.Retry(time.Now().UTC()) }))
+	return c
+}
+
+func newCheckpointSkipCmd(g *globals) *cobra.Command {
+	c, o := newCheckpointSubCmd(g, "skip", "Resume a halted partition past the halted record",
+		checkpointChange("skip", func(cp *checkpoint.Checkpoint, o cpOptions) error { return cp.Skip(time.Now().UTC(), o.reason) }))
+	c.Flags().StringVar(&o.reason, "reason", "skipped by operator", "why the record is skipped (kept in the checkpoint)")
+	return c
+}
+
+func newCheckpointResetCmd(g *globals) *cobra.Command {
+	c, o := newCheckpointSubCmd(g, "reset", "Forget a partition's progress (needs --yes)",
+		checkpointChange("reset", func(cp *checkpoint.Checkpoint, _ cpOptions) error {
+			*cp = checkpoint.Checkpoint{Key: cp.Key, Version: cp.Version, Counts: cp.Counts, UpdatedAt: time.Now().UTC()}
 			return nil
+		}))
+	c.Flags().BoolVar(&o.yes, "yes", false, "confirm the reset")
+	c.Flags().BoolVar(&o.all, "all", false, "reset every partition of the consumer")
+	return c
+}
+
+// newCheckpointSubCmd builds a checkpoint subcommand with the flags they
+// all share; it returns the options its flags set, for the subcommand's
+// own flags.
+func newCheckpointSubCmd(g *globals, use, short string, run cpAction) (*cobra.Command, *cpOptions) {
+	var (
+		b bindings
+		o cpOptions
+	)
+	c := &cobra.Command{
+		Use:   use + " [STREAM-URL]",
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheckpointSubCmd(g, cmd, &b, args, use, o, run)
+		},
+	}
+	b.bind(c.Flags(), "checkpoint", "checkpoint", "checkpoint store URL")
+	b.bind(c.Flags(), "name", "consumer.name", "consumer name")
+	b.bind(c.Flags(), "connect-timeout", "connect_timeout", "bound on connecting to the broker")
+	c.Flags().StringVarP(&o.partition, "partition", "p", "", "the partition")
+	return c, &o
+}
+
+// runCheckpointSubCmd checks the arguments of a checkpoint subcommand,
+// opens its checkpoint store and stream, and runs it.
+func runCheckpointSubCmd(g *globals, cmd *cobra.Command, b *bindings, args []string, use string, o cpOptions, run cpAction) error {
+	cfg, err := g.load(cmd, b)
+	if err != nil {
+		return err
+	}
+	if len(args) == 1 {
+		if err := cfg.Set("stream", args[0], "argument STREAM-URL"); err != nil {
+			return &usageError{err}
 		}
-		fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(cfg), s.Name(), cfg.Checkpoint)
+	}
+	if cfg.Stream == "" {
+		return need("stream", "")
+	}
+	if use != "show" && !o.all && o.partition == "" {
+		return &usageError{fmt.Errorf("checkpoint %s: expected --partition ID (or --all)", use)}
+	}
+	if use == "reset" && !o.yes {
+		return &usageError{errors.New("checkpoint reset forgets the progress of the partition and the consumer then re-reads it from its start position: add --yes to confirm")}
+	}
+	ctx := cmd.Context()
+	store, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer checkpoint.CloseStore(store)
+	s, err := openStream(ctx, cfg, cfg.Stream)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return run(ctx, &cpEnv{w: cmd.OutOrStdout(), json: g.json(), cfg: cfg, s: s, store: store, o: o})
+}
+
+// runCheckpointShow prints the checkpoints of the consumer, of one
+// partition with --partition.
+func runCheckpointShow(ctx context.Context, e *cpEnv) error {
+	cps, err := e.store.List(ctx, consumerName(e.cfg), e.s.Name())
+	if err != nil {
+		return err
+	}
+	if e.o.partition != "" {
+		var keep []*checkpoint.Checkpoint
 		for _, cp := range cps {
-			fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
-				cp.Partition, s.FormatPointer(cp.Partition, cp.Committed), batchState(ctx, cfg, s, cp),
-				cp.Counts.Succeeded, cp.Counts.DeadLettered, cp.Counts.Skipped, cp.Counts.Retries, cp.Version, cp.UpdatedAt.Format(time.RFC3339))
-			if h := cp.Halted(); h != nil {
-				fmt.Fprintf(w, "  HALTED at %s (id %s) after %d attempts: %s; last error: %s\n",
-					s.FormatPointer(cp.Partition, h.Pointer), h.ID, h.Attempts, h.Reason, h.LastError())
-				fmt.Fprintf(w, "  resume with: unistream checkpoint retry --partition %s   or   unistream checkpoint skip --partition %s\n", cp.Partition, cp.Partition)
+			if cp.Partition == e.o.partition {
+				keep = append(keep, cp)
 			}
+		}
+		cps = keep
+	}
+	// A checkpoint the consumer would refuse to resume from is an
+	// error here too, by the consumer's own check: shown as it is, its
+	// pointers would read as positions ("@invalid(…)").
+	var invalid []error
+	valid := cps[:0:0]
+	for _, cp := range cps {
+		if err := e.s.ValidateCheckpoint(cp); err != nil {
+			invalid = append(invalid, fmt.Errorf("partition %s: %w (unistream consume refuses to resume from it; checkpoint reset --partition %s starts the partition over)", cp.Partition, err, cp.Partition))
+			continue
+		}
+		valid = append(valid, cp)
+	}
+	if e.json {
+		if err := writeCheckpointsJSON(ctx, e, valid); err != nil {
+			return err
 		}
 		return errors.Join(invalid...)
 	}
-	change := func(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
-		return func(ctx context.Context, w io.Writer, cfg *config.Config, s *stream.Stream, store checkpoint.Store, o cpOptions) error {
-			var parts []string
-			if o.all {
-				cps, err := store.List(ctx, consumerName(cfg), s.Name())
-				if err != nil {
-					return err
-				}
-				for _, cp := range cps {
-					parts = append(parts, cp.Partition)
-				}
-			} else {
-				parts = []string{o.partition}
-			}
-			for _, p := range parts {
-				key := checkpoint.Key{Consumer: consumerName(cfg), Stream: s.Name(), Partition: p}
-				cp, err := store.Load(ctx, key)
-				if err != nil {
-					return err
-				}
-				if cp.Version == 0 && verb != "reset" {
-					return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, cfg.Checkpoint)
-				}
-				if verb != "reset" { // reset is the way out of a checkpoint the consumer refuses
-					if err := s.ValidateCheckpoint(cp); err != nil {
-						return fmt.Errorf("checkpoint %s: %w (only checkpoint reset --partition %s --yes changes it)", verb, err, p)
-					}
-				}
-				if err := f(cp, o); err != nil {
-					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
-				}
-				if err := store.Save(ctx, cp); err != nil {
-					return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
-				}
-				if g.json() {
-					writeJSON(w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(ctx, cfg, s, cp)})
-				} else {
-					fmt.Fprintf(w, "partition %s: %s done; committed %s; %s\n", p, verb, s.FormatPointer(p, cp.Committed), batchState(ctx, cfg, s, cp))
-				}
-			}
-			return nil
+	if len(valid) == 0 && len(invalid) == 0 {
+		fmt.Fprintf(e.w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(e.cfg), e.s.Name(), e.cfg.Checkpoint)
+		return nil
+	}
+	writeCheckpointsText(ctx, e, valid)
+	return errors.Join(invalid...)
+}
+
+func writeCheckpointsJSON(ctx context.Context, e *cpEnv, cps []*checkpoint.Checkpoint) error {
+	out := make([]map[string]any, 0, len(cps))
+	for _, cp := range cps {
+		out = append(out, checkpointJSON(ctx, e.cfg, e.s, cp))
+	}
+	return writeJSON(e.w, map[string]any{"consumer": consumerName(e.cfg), "stream": e.s.Name(), "partitions": out})
+}
+
+func writeCheckpointsText(ctx context.Context, e *cpEnv, cps []*checkpoint.Checkpoint) {
+	w, s := e.w, e.s
+	fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(e.cfg), s.Name(), e.cfg.Checkpoint)
+	for _, cp := range cps {
+		fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
+			cp.Partition, s.FormatPointer(cp.Partition, cp.Committed), batchState(ctx, e.cfg, s, cp),
+			cp.Counts.Succeeded, cp.Counts.DeadLettered, cp.Counts.Skipped, cp.Counts.Retries, cp.Version, cp.UpdatedAt.Format(time.RFC3339))
+		if h := cp.Halted(); h != nil {
+			fmt.Fprintf(w, "  HALTED at %s (id %s) after %d attempts: %s; last error: %s\n",
+				s.FormatPointer(cp.Partition, h.Pointer), h.ID, h.Attempts, h.Reason, h.LastError())
+			fmt.Fprintf(w, "  resume with: unistream checkpoint retry --partition %s   or   unistream checkpoint skip --partition %s\n", cp.Partition, cp.Partition)
 		}
 	}
-	root.AddCommand(
-		sub("show", "Print each partition's committed pointer, batch state and halt reason", show, nil),
-		sub("retry", "Resume a halted partition with fresh attempts for the halted record",
-			change("retry", func(cp *checkpoint.Checkpoint, _ cpOptions) error { return cp.Retry(time.Now().UTC()) }), nil),
-		sub("skip", "Resume a halted partition past the halted record",
-			change("skip", func(cp *checkpoint.Checkpoint, o cpOptions) error { return cp.Skip(time.Now().UTC(), o.reason) }),
-			func(c *cobra.Command, o *cpOptions) {
-				c.Flags().StringVar(&o.reason, "reason", "skipped by operator", "why the record is skipped (kept in the checkpoint)")
-			}),
-		sub("reset", "Forget a partition's progress (needs --yes)",
-			change("reset", func(cp *checkpoint.Checkpoint, _ cpOptions) error {
-				*cp = checkpoint.Checkpoint{Key: cp.Key, Version: cp.Version, Counts: cp.Counts, UpdatedAt: time.Now().UTC()}
-				return nil
-			}),
-			func(c *cobra.Command, o *cpOptions) {
-				c.Flags().BoolVar(&o.yes, "yes", false, "confirm the reset")
-				c.Flags().BoolVar(&o.all, "all", false, "reset every partition of the consumer")
-			}),
-	)
-	return root
+}
+
+// checkpointChange is the action of a subcommand that changes checkpoints
+// with f: those of --partition, or of every partition with --all.
+func checkpointChange(verb string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) cpAction {
+	return func(ctx context.Context, e *cpEnv) error {
+		parts, err := checkpointPartitions(ctx, e)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if err := changeCheckpoint(ctx, e, verb, p, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// checkpointPartitions names the partitions a change applies to.
+func checkpointPartitions(ctx context.Context, e *cpEnv) ([]string, error) {
+	if !e.o.all {
+		return []string{e.o.partition}, nil
+	}
+	cps, err := e.store.List(ctx, consumerName(e.cfg), e.s.Name())
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, cp := range cps {
+		parts = append(parts, cp.Partition)
+	}
+	return parts, nil
+}
+
+// changeCheckpoint changes the checkpoint of partition p with f, saves it
+// and reports it.
+func changeCheckpoint(ctx context.Context, e *cpEnv, verb, p string, f func(cp *checkpoint.Checkpoint, o cpOptions) error) error {
+	key := checkpoint.Key{Consumer: consumerName(e.cfg), Stream: e.s.Name(), Partition: p}
+	cp, err := e.store.Load(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cp.Version == 0 && verb != "reset" {
+		return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, e.cfg.Checkpoint)
+	}
+	if verb != "reset" { // reset is the way out of a checkpoint the consumer refuses
+		if err := e.s.ValidateCheckpoint(cp); err != nil {
+			return fmt.Errorf("checkpoint %s: %w (only checkpoint reset --partition %s --yes changes it)", verb, err, p)
+		}
+	}
+	if err := f(cp, e.o); err != nil {
+		return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
+	}
+	if err := e.store.Save(ctx, cp); err != nil {
+		return fmt.Errorf("checkpoint %s %s: %w", verb, key, err)
+	}
+	if e.json {
+		writeJSON(e.w, map[string]any{"action": verb, "partition": p, "checkpoint": checkpointJSON(ctx, e.cfg, e.s, cp)})
+	} else {
+		fmt.Fprintf(e.w, "partition %s: %s done; committed %s; %s\n", p, verb, e.s.FormatPointer(p, cp.Committed), batchState(ctx, e.cfg, e.s, cp))
+	}
+	return nil
 }
 
 func consumerName(cfg *config.Config) string {

@@ -77,55 +77,103 @@ scenario failed or a stream could not be deleted.`,
 }
 
 func runConformance(ctx context.Context, g *globals, o conformanceOptions, stdout, stderr io.Writer) error {
-	if o.stream == "" {
-		return &usageError{fmt.Errorf("conformance: expected --stream URL-TEMPLATE, such as 'kafka://broker:9092/{name}?create_topic=true&partitions={partitions}'")}
-	}
-	if !strings.Contains(o.stream, "{name}") {
-		return &usageError{fmt.Errorf("conformance --stream %q: the template has no {name}: every scenario needs fresh streams (such as kafka://broker:9092/{name}?create_topic=true&partitions={partitions})", o.stream)}
-	}
-	u, err := url.Parse(strings.NewReplacer("{name}", "x", "{partitions}", "1").Replace(o.stream))
-	if err != nil || u.Scheme == "" {
-		return &usageError{fmt.Errorf("conformance --stream %q: expected a URL template scheme://…/{name}?…", o.stream)}
-	}
-	var filter *regexp.Regexp
-	if o.run != "" {
-		if filter, err = regexp.Compile(o.run); err != nil {
-			return &usageError{fmt.Errorf("conformance --run %q: %w", o.run, err)}
-		}
-	}
-	if o.timeout <= 0 {
-		return &usageError{fmt.Errorf("conformance --timeout %s: expected a positive duration", o.timeout)}
-	}
-	if o.maxShards < 0 {
-		return &usageError{fmt.Errorf("conformance --max-shards %d: expected 0 (no budget) or a positive number of shards", o.maxShards)}
+	u, filter, err := checkConformanceOptions(o)
+	if err != nil {
+		return err
 	}
 	admin := streamAdmins[u.Scheme]
 	if admin.delete == nil && !o.keep {
 		return &usageError{fmt.Errorf("conformance --stream %q: this binary cannot delete %s streams (it deletes %s ones): pass --keep to run and keep them", o.stream, u.Scheme, adminSchemes())}
 	}
-	stores := conformance.DefaultStores()
-	if o.checkpoint != "" {
-		// Check the URL now, not in every scenario.
-		s, err := checkpoint.Open(ctx, o.checkpoint)
-		if err != nil {
-			return err
-		}
-		checkpoint.CloseStore(s)
-		stores = append(stores, conformance.StoreFactory{Name: "--checkpoint " + strings.SplitN(o.checkpoint, ":", 2)[0], New: func(t conformance.T) (checkpoint.Store, error) {
-			s, err := checkpoint.Open(t.Context(), o.checkpoint)
-			if err == nil {
-				t.Cleanup(func() { checkpoint.CloseStore(s) })
-			}
-			return s, err
-		}})
+	stores, err := conformanceStores(ctx, o)
+	if err != nil {
+		return err
 	}
+	h, unit := conformanceHarness(u.Scheme, o, admin, stores)
+	var log io.Writer
+	if g.verbose {
+		log = stderr
+	}
+	done := make(chan conformance.Report, 1)
+	go func() { done <- conformance.RunStandalone(h, log, filter) }() // owned here: waited for below
+	var rep conformance.Report
+	select {
+	case rep = <-done:
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "unistream: conformance: interrupted; waiting for the running scenario to end (Ctrl-C again to exit at once)")
+		rep = <-done
+	}
+	if g.json() {
+		writeJSON(stdout, rep)
+	} else {
+		writeConformanceText(stdout, u.Scheme, o.stream, unit, rep)
+	}
+	if rep.Failed() {
+		return &exitCodeError{code: exitError, err: fmt.Errorf("conformance: some scenarios failed on %s", u.Scheme)}
+	}
+	return nil
+}
+
+// checkConformanceOptions checks the flags of conformance and returns the
+// stream template as a URL and the --run filter (nil: every scenario).
+func checkConformanceOptions(o conformanceOptions) (*url.URL, *regexp.Regexp, error) {
+	if o.stream == "" {
+		return nil, nil, &usageError{fmt.Errorf("conformance: expected --stream URL-TEMPLATE, such as 'kafka://broker:9092/{name}?create_topic=true&partitions={partitions}'")}
+	}
+	if !strings.Contains(o.stream, "{name}") {
+		return nil, nil, &usageError{fmt.Errorf("conformance --stream %q: the template has no {name}: every scenario needs fresh streams (such as kafka://broker:9092/{name}?create_topic=true&partitions={partitions})", o.stream)}
+	}
+	u, err := url.Parse(strings.NewReplacer("{name}", "x", "{partitions}", "1").Replace(o.stream))
+	if err != nil || u.Scheme == "" {
+		return nil, nil, &usageError{fmt.Errorf("conformance --stream %q: expected a URL template scheme://…/{name}?…", o.stream)}
+	}
+	var filter *regexp.Regexp
+	if o.run != "" {
+		if filter, err = regexp.Compile(o.run); err != nil {
+			return nil, nil, &usageError{fmt.Errorf("conformance --run %q: %w", o.run, err)}
+		}
+	}
+	if o.timeout <= 0 {
+		return nil, nil, &usageError{fmt.Errorf("conformance --timeout %s: expected a positive duration", o.timeout)}
+	}
+	if o.maxShards < 0 {
+		return nil, nil, &usageError{fmt.Errorf("conformance --max-shards %d: expected 0 (no budget) or a positive number of shards", o.maxShards)}
+	}
+	return u, filter, nil
+}
+
+// conformanceStores gives the checkpoint stores the scenarios run with:
+// the default ones, and the store at --checkpoint if one is given.
+func conformanceStores(ctx context.Context, o conformanceOptions) ([]conformance.StoreFactory, error) {
+	stores := conformance.DefaultStores()
+	if o.checkpoint == "" {
+		return stores, nil
+	}
+	// Check the URL now, not in every scenario.
+	s, err := checkpoint.Open(ctx, o.checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	checkpoint.CloseStore(s)
+	return append(stores, conformance.StoreFactory{Name: "--checkpoint " + strings.SplitN(o.checkpoint, ":", 2)[0], New: func(t conformance.T) (checkpoint.Store, error) {
+		s, err := checkpoint.Open(t.Context(), o.checkpoint)
+		if err == nil {
+			t.Cleanup(func() { checkpoint.CloseStore(s) })
+		}
+		return s, err
+	}}), nil
+}
+
+// conformanceHarness builds the harness of a run on the backend of
+// scheme, and names the unit its streams are counted in.
+func conformanceHarness(scheme string, o conformanceOptions, admin streamAdmin, stores []conformance.StoreFactory) (conformance.Harness, string) {
 	run := time.Now().UTC().Format("20060102t150405")
 	var (
 		mu sync.Mutex
 		n  int
 	)
 	h := conformance.Harness{
-		Name: u.Scheme,
+		Name: scheme,
 		NewStream: func(t conformance.T, spec conformance.StreamSpec) (string, error) {
 			mu.Lock()
 			n++
@@ -149,45 +197,30 @@ func runConformance(ctx context.Context, g *globals, o conformanceOptions, stdou
 	if admin.perShard {
 		h.MaxShards, unit = o.maxShards, "shards"
 	}
-	var log io.Writer
-	if g.verbose {
-		log = stderr
-	}
-	done := make(chan conformance.Report, 1)
-	go func() { done <- conformance.RunStandalone(h, log, filter) }() // owned here: waited for below
-	var rep conformance.Report
-	select {
-	case rep = <-done:
-	case <-ctx.Done():
-		fmt.Fprintln(stderr, "unistream: conformance: interrupted; waiting for the running scenario to end (Ctrl-C again to exit at once)")
-		rep = <-done
-	}
-	if g.json() {
-		writeJSON(stdout, rep)
-	} else {
-		var pass, skip, fail int
-		for _, r := range rep.Results {
-			switch r.Status {
-			case conformance.Pass:
-				pass++
-			case conformance.Skip:
-				skip++
-			case conformance.Fail:
-				fail++
-			}
+	return h, unit
+}
+
+// writeConformanceText prints the text report of a run: the counts, the
+// scenario tables and the stream summary.
+func writeConformanceText(w io.Writer, scheme, template, unit string, rep conformance.Report) {
+	var pass, skip, fail int
+	for _, r := range rep.Results {
+		switch r.Status {
+		case conformance.Pass:
+			pass++
+		case conformance.Skip:
+			skip++
+		case conformance.Fail:
+			fail++
 		}
-		fmt.Fprintf(stdout, "conformance of %s: %d pass, %d skip, %d fail in %s (stream template %s)\n\n", u.Scheme, pass, skip, fail, rep.Elapsed.Round(time.Millisecond), o.stream)
-		md := conformance.Markdown([]conformance.Report{rep})
-		if i := strings.Index(md, "\n|"); i >= 0 { // the tables, without the report's heading
-			md = md[i+1:]
-		}
-		fmt.Fprint(stdout, md)
-		writeStreamSummary(stdout, rep, unit)
 	}
-	if rep.Failed() {
-		return &exitCodeError{code: exitError, err: fmt.Errorf("conformance: some scenarios failed on %s", u.Scheme)}
+	fmt.Fprintf(w, "conformance of %s: %d pass, %d skip, %d fail in %s (stream template %s)\n\n", scheme, pass, skip, fail, rep.Elapsed.Round(time.Millisecond), template)
+	md := conformance.Markdown([]conformance.Report{rep})
+	if i := strings.Index(md, "\n|"); i >= 0 { // the tables, without the report's heading
+		md = md[i+1:]
 	}
-	return nil
+	fmt.Fprint(w, md)
+	writeStreamSummary(w, rep, unit)
 }
 
 // adminSchemes lists the schemes whose streams this binary can delete.

@@ -103,20 +103,8 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 }
 
 func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOptions, stdin io.Reader, stdout, stderr io.Writer) error {
-	if cfg.Stream == "" {
-		return need("stream", "")
-	}
-	if o.format != "lines" && o.format != "json" {
-		return &usageError{fmt.Errorf("--format %q: expected lines or json", o.format)}
-	}
-	if (o.keyField != "" || o.idField != "") && o.format != "json" {
-		return &usageError{errors.New("--key-field and --id-field need --format json")}
-	}
-	if o.key != "" && o.keyField != "" {
-		return &usageError{errors.New("--key and --key-field: expected one of them")}
-	}
-	if o.maxLine < 1 {
-		return &usageError{fmt.Errorf("--max-line-bytes %d: expected at least 1", o.maxLine)}
+	if err := checkProduceOptions(cfg, o); err != nil {
+		return err
 	}
 	in := stdin
 	name := "standard input"
@@ -150,30 +138,7 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	}
 
 	var sent, failed atomic.Int64
-	popts = append(popts, stream.WithObserver(stream.ObserverFunc(func(e stream.Event) {
-		switch e.Kind {
-		case stream.EventProducerSent:
-			sent.Add(int64(e.Count))
-		case stream.EventProducerFailed:
-			failed.Add(int64(e.Count))
-			if g.verbose {
-				fmt.Fprintf(stderr, "📤 🔴 send of %d records failed: %v\n", e.Count, e.Err)
-			}
-		case stream.EventProducerHold:
-			if g.verbose {
-				fmt.Fprintf(stderr, "📤 🚫 on hold for %s\n", e.Delay.Round(time.Millisecond))
-			}
-		case stream.EventProducerDropped:
-			fmt.Fprintf(stderr, "unistream: %d record(s) refused for good by the stream and dropped: %v\n", e.Count, e.Err)
-		case stream.EventProducerReplayed:
-			if e.Err != nil { // the WAL's torn tail was cut
-				fmt.Fprintf(stderr, "unistream: warning: repaired the WAL: %v (--wal-strict refuses to repair)\n", e.Err)
-			}
-			if e.Count > 0 {
-				fmt.Fprintf(stderr, "unistream: re-sending %d records left unsent in the WAL by an earlier run\n", e.Count)
-			}
-		}
-	})))
+	popts = append(popts, stream.WithObserver(produceObserver(g.verbose, stderr, &sent, &failed)))
 	p, err := stream.NewProducer(s, popts...)
 	if err != nil {
 		var oe *stream.OptionError
@@ -187,51 +152,110 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	prog := newProgress(stderr, "produce", func() string {
 		return fmt.Sprintf("read %d, sent %d, failed sends %d", read, sent.Load(), failed.Load())
 	})
-	readErr := func() error {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 0, 64<<10), o.maxLine)
-		line := 0
-		for sc.Scan() {
-			line++
-			if ctx.Err() != nil {
-				return nil // Ctrl-C: stop reading, send what was read
-			}
-			text := bytes.TrimRight(sc.Bytes(), "\r")
-			if len(bytes.TrimSpace(text)) == 0 {
-				continue
-			}
-			rec, err := parseInput(text, o)
-			if err != nil {
-				return fmt.Errorf("%s line %d: %w", name, line, err)
-			}
-			if err := p.Put(ctx, rec); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("%s line %d: %w", name, line, err)
-			}
-			read++
-			prog.tick()
-		}
-		if err := sc.Err(); err != nil {
-			if errors.Is(err, bufio.ErrTooLong) {
-				return fmt.Errorf("%s line %d: longer than --max-line-bytes %d", name, line+1, o.maxLine)
-			}
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		return nil
-	}()
+	readErr := readProduceInput(ctx, p, in, name, o, &read, prog)
 	// Send what was read, also after a bad line or Ctrl-C.
 	closeErr := p.Close(context.WithoutCancel(ctx))
 	prog.done()
-	st := p.Stats()
-	if g.json() {
-		writeJSON(stdout, map[string]any{"event": "summary", "read": read, "sent": st.Sent, "failed_sends": st.FailedAttempts, "replayed": st.Replayed, "elapsed_sec": time.Since(start).Seconds()})
-	} else {
-		fmt.Fprintf(stdout, "produced %d records to %s (sent %d, failed sends %d, replayed from the WAL %d) in %.2f sec\n",
-			read, s.Name(), st.Sent, st.FailedAttempts, st.Replayed, time.Since(start).Seconds())
-	}
+	writeProduceSummary(stdout, g.json(), s.Name(), read, p.Stats(), time.Since(start))
 	return errors.Join(readErr, closeErr)
+}
+
+// checkProduceOptions checks the stream and the flags of produce.
+func checkProduceOptions(cfg *config.Config, o produceOptions) error {
+	if cfg.Stream == "" {
+		return need("stream", "")
+	}
+	if o.format != "lines" && o.format != "json" {
+		return &usageError{fmt.Errorf("--format %q: expected lines or json", o.format)}
+	}
+	if (o.keyField != "" || o.idField != "") && o.format != "json" {
+		return &usageError{errors.New("--key-field and --id-field need --format json")}
+	}
+	if o.key != "" && o.keyField != "" {
+		return &usageError{errors.New("--key and --key-field: expected one of them")}
+	}
+	if o.maxLine < 1 {
+		return &usageError{fmt.Errorf("--max-line-bytes %d: expected at least 1", o.maxLine)}
+	}
+	return nil
+}
+
+// produceObserver counts the records the producer sent and failed to send
+// in sent and failed, and reports its events on stderr: failed sends and
+// holds with verbose, a repaired WAL and a WAL replay always.
+func produceObserver(verbose bool, stderr io.Writer, sent, failed *atomic.Int64) stream.Observer {
+	return stream.ObserverFunc(func(e stream.Event) {
+		switch e.Kind {
+		case stream.EventProducerSent:
+			sent.Add(int64(e.Count))
+		case stream.EventProducerFailed:
+			failed.Add(int64(e.Count))
+			if verbose {
+				fmt.Fprintf(stderr, "📤 🔴 send of %d records failed: %v\n", e.Count, e.Err)
+			}
+		case stream.EventProducerHold:
+			if verbose {
+				fmt.Fprintf(stderr, "📤 🚫 on hold for %s\n", e.Delay.Round(time.Millisecond))
+			}
+		case stream.EventProducerDropped:
+			fmt.Fprintf(stderr, "unistream: %d record(s) refused for good by the stream and dropped: %v\n", e.Count, e.Err)
+		case stream.EventProducerReplayed:
+			if e.Err != nil { // the WAL's torn tail was cut
+				fmt.Fprintf(stderr, "unistream: warning: repaired the WAL: %v (--wal-strict refuses to repair)\n", e.Err)
+			}
+			if e.Count > 0 {
+				fmt.Fprintf(stderr, "unistream: re-sending %d records left unsent in the WAL by an earlier run\n", e.Count)
+			}
+		}
+	})
+}
+
+// readProduceInput puts a record to p for each non-empty line of in (named
+// name in errors), counting them in read, until the input ends, a line is
+// bad or ctx is done (Ctrl-C: not an error).
+func readProduceInput(ctx context.Context, p *stream.Producer, in io.Reader, name string, o produceOptions, read *int64, prog *progress) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), o.maxLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		if ctx.Err() != nil {
+			return nil // Ctrl-C: stop reading, send what was read
+		}
+		text := bytes.TrimRight(sc.Bytes(), "\r")
+		if len(bytes.TrimSpace(text)) == 0 {
+			continue
+		}
+		rec, err := parseInput(text, o)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", name, line, err)
+		}
+		if err := p.Put(ctx, rec); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s line %d: %w", name, line, err)
+		}
+		*read++
+		prog.tick()
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%s line %d: longer than --max-line-bytes %d", name, line+1, o.maxLine)
+		}
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeProduceSummary prints the summary line of produce, as JSON with asJSON.
+func writeProduceSummary(w io.Writer, asJSON bool, streamName string, read int64, st stream.ProducerStats, elapsed time.Duration) {
+	if asJSON {
+		writeJSON(w, map[string]any{"event": "summary", "read": read, "sent": st.Sent, "failed_sends": st.FailedAttempts, "replayed": st.Replayed, "elapsed_sec": elapsed.Seconds()})
+	} else {
+		fmt.Fprintf(w, "produced %d records to %s (sent %d, failed sends %d, replayed from the WAL %d) in %.2f sec\n",
+			read, streamName, st.Sent, st.FailedAttempts, st.Replayed, elapsed.Seconds())
+	}
 }
 
 // parseInput makes a record from one input line.

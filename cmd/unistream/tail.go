@@ -83,14 +83,40 @@ func runTail(ctx context.Context, g *globals, cfg *config.Config, o tailOptions,
 	if err != nil {
 		return &usageError{err}
 	}
+	ids, err := tailPartitions(ctx, cfg, s, o.partitions, onlyPart)
+	if err != nil {
+		return err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	t := &tailer{s: s, start: start, o: o, json: g.json(), stdout: stdout, stop: stop}
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, len(ids))
+	)
+	for i, id := range ids {
+		wg.Add(1)
+		go func() { // owned by runTail: ends with runCtx or the partition's end
+			defer wg.Done()
+			errs[i] = t.partition(runCtx, id)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// tailPartitions lists the partitions tail reads: every partition of s,
+// or those of --partitions, or the one of a --from pointer (onlyPart).
+func tailPartitions(ctx context.Context, cfg *config.Config, s *stream.Stream, partitions []string, onlyPart string) ([]string, error) {
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout(cfg))
 	parts, err := s.Partitions(pctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("tail %s: list partitions: %w", s.Name(), err)
+		return nil, fmt.Errorf("tail %s: list partitions: %w", s.Name(), err)
 	}
 	want := map[string]bool{}
-	for _, p := range o.partitions {
+	for _, p := range partitions {
 		want[p] = true
 	}
 	if onlyPart != "" {
@@ -108,72 +134,81 @@ func runTail(ctx context.Context, g *globals, cfg *config.Config, o tailOptions,
 		for p := range want {
 			missing = append(missing, p)
 		}
-		return &usageError{fmt.Errorf("tail %s: no partition %s (the stream has %d)", s.Name(), strings.Join(missing, ", "), len(parts))}
+		return nil, &usageError{fmt.Errorf("tail %s: no partition %s (the stream has %d)", s.Name(), strings.Join(missing, ", "), len(parts))}
 	}
+	return ids, nil
+}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var (
-		mu    sync.Mutex
-		count int
-		wg    sync.WaitGroup
-		errs  = make([]error, len(ids))
-	)
-	for i, id := range ids {
-		wg.Add(1)
-		go func() { // owned by runTail: ends with runCtx or the partition's end
-			defer wg.Done()
-			r, err := s.OpenReader(runCtx, id, start)
-			if err != nil {
-				errs[i] = fmt.Errorf("partition %s: %w", id, err)
-				return
-			}
-			defer r.Close()
-			lastData := time.Now()
-			for runCtx.Err() == nil {
-				recs, err := r.Fetch(runCtx, 100)
-				if errors.Is(err, stream.ErrPartitionFinished) {
-					return
-				}
-				if err != nil {
-					if runCtx.Err() != nil {
-						return
-					}
-					errs[i] = fmt.Errorf("partition %s: %w", id, err)
-					return
-				}
-				if len(recs) == 0 {
-					if !o.follow && time.Since(lastData) >= o.idle {
-						return
-					}
-					select {
-					case <-runCtx.Done():
-					case <-time.After(o.poll):
-					}
-					continue
-				}
-				lastData = time.Now()
-				mu.Lock()
-				for j := range recs {
-					if o.max > 0 && count >= o.max {
-						break
-					}
-					if g.json() {
-						writeJSON(stdout, recordJSON(s, &recs[j]))
-					} else {
-						fmt.Fprintf(stdout, "%s\n", recs[j].Value)
-					}
-					count++
-				}
-				if o.max > 0 && count >= o.max {
-					stop()
-				}
-				mu.Unlock()
-			}
-		}()
+// tailer prints the records of the partitions tail reads, each partition
+// in its own goroutine, and stops them all (stop) after --max records.
+type tailer struct {
+	s      *stream.Stream
+	start  stream.Start
+	o      tailOptions
+	json   bool
+	stdout io.Writer
+	stop   context.CancelFunc
+
+	mu    sync.Mutex
+	count int // records printed, guarded by mu
+}
+
+// partition reads one partition and prints its records until ctx ends,
+// the partition ends, or (with --follow=false) it gives nothing new for
+// --idle.
+func (t *tailer) partition(ctx context.Context, id string) error {
+	r, err := t.s.OpenReader(ctx, id, t.start)
+	if err != nil {
+		return fmt.Errorf("partition %s: %w", id, err)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	defer r.Close()
+	lastData := time.Now()
+	for ctx.Err() == nil {
+		recs, err := r.Fetch(ctx, 100)
+		if errors.Is(err, stream.ErrPartitionFinished) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("partition %s: %w", id, err)
+		}
+		if len(recs) == 0 {
+			if !t.o.follow && time.Since(lastData) >= t.o.idle {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(t.o.poll):
+			}
+			continue
+		}
+		lastData = time.Now()
+		t.print(recs)
+	}
+	return nil
+}
+
+// print prints recs, as many as --max leaves, and stops the tail when
+// --max is reached.
+func (t *tailer) print(recs []stream.Record) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for j := range recs {
+		if t.o.max > 0 && t.count >= t.o.max {
+			break
+		}
+		if t.json {
+			writeJSON(t.stdout, recordJSON(t.s, &recs[j]))
+		} else {
+			fmt.Fprintf(t.stdout, "%s\n", recs[j].Value)
+		}
+		t.count++
+	}
+	if t.o.max > 0 && t.count >= t.o.max {
+		t.stop()
+	}
 }
 
 // parseFrom reads --from; a pointer also names its partition.
