@@ -2,6 +2,7 @@ package dynamodb
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ func TestOpenURL(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-test")
 	ep := endpoint(t)
 	ctx := context.Background()
-	s, err := checkpoint.Open(ctx, "dynamodb://opened-table?region=us-east-1&create=true&create_timeout=10s&endpoint="+url.QueryEscape(ep))
+	table := fmt.Sprintf("opened-table-%d", tables.Add(1)) // dynalite outlives a run of -count
+	s, err := checkpoint.Open(ctx, "dynamodb://"+table+"?region=us-east-1&create=true&create_timeout=10s&endpoint="+url.QueryEscape(ep))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func TestOpenURL(t *testing.T) {
 		t.Fatal("the store opened by URL does not keep leases")
 	}
 	// Without create the table must exist: this one does now.
-	s2, err := checkpoint.Open(ctx, "dynamodb://opened-table?region=us-east-1&endpoint="+url.QueryEscape(ep))
+	s2, err := checkpoint.Open(ctx, "dynamodb://"+table+"?region=us-east-1&endpoint="+url.QueryEscape(ep))
 	if err != nil {
 		t.Fatal(err)
 	}

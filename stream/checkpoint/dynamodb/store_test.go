@@ -241,8 +241,9 @@ func TestNewErrors(t *testing.T) {
 	ctx := context.Background()
 	// A table with another key schema.
 	s := newStore(t)
+	wrong := fmt.Sprintf("wrong-schema-%d", tables.Add(1)) // dynalite outlives a run of -count
 	_, err := s.client.CreateTable(ctx, &ddb.CreateTableInput{
-		TableName:            aws.String("wrong-schema"),
+		TableName:            aws.String(wrong),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
 		BillingMode:          types.BillingModePayPerRequest,
@@ -257,7 +258,7 @@ func TestNewErrors(t *testing.T) {
 		want  string
 	}{
 		{"missing table", "no-such-table", testOptions(t), "does not exist"},
-		{"wrong schema", "wrong-schema", testOptions(t), `expected partition key "pk" (S) and sort key "sk" (S)`},
+		{"wrong schema", wrong, testOptions(t), `expected partition key "pk" (S) and sort key "sk" (S)`},
 		{"empty table name", "", testOptions(t), "expected a DynamoDB table name"},
 		{"bad table name", "t:80", testOptions(t), "3 to 255 letters"},
 		{"bad endpoint", "tbl", []Option{WithEndpoint("127.0.0.1:1")}, "expected an absolute http:// or https:// URL"},
