@@ -107,7 +107,15 @@ func TestPlainRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer func() {
+		// Nothing is buffered when Put refuses; a record Put accepted
+		// would be retried for ever, so Close is bounded.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("producer Close: %v (a refused record was accepted?)", err)
+		}
+	}()
 	w, err := plain.OpenWriter(context.Background())
 	if err != nil {
 		t.Fatal(err)
