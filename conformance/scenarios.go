@@ -35,4 +35,16 @@ var scenarios = []scenario{
 	{"21_commit_cadence", true, false, false, commitCadence},
 	{"22_poison_pill", true, false, false, poisonPill},
 	{"23_store_outage", true, false, false, storeOutage},
+	{"24_plain_round_trip", true, false, false, plainRoundTrip},
+}
+
+// plainReady names the scenarios that also run on a stream declaring
+// driver.Capabilities.PlainRecords (Kinesis with envelope=false), whose
+// records come back with their position as ID, no headers and the time
+// they were stored: the suite tracks the records it writes by that ID.
+// The others check the producer's IDs, headers or event times and are
+// skipped on such a stream (CapRecordMeta).
+var plainReady = map[string]bool{
+	"12_pointer_codec":    true,
+	"24_plain_round_trip": true,
 }
