@@ -64,7 +64,10 @@ func (w *writer) partitionKey(r *driver.Record) (pk string, keyInEnvelope bool) 
 // Write writes records per the driver contract, in PutRecords calls of at
 // most 500 records and 5 MiB (data and partition keys), one after the
 // other, and reports a result per record: the shard and the sequence
-// number, or the record's error.
+// number, or the record's error. A record's data is its envelope and
+// value, or with envelope=false its value alone; a record that form cannot
+// carry (see checkPlain) fails alone with an error wrapping
+// ErrNeedsEnvelope.
 //
 // Kinesis places a record by the MD5 of its partition key, and a
 // PutRecords call may fail single records (ProvisionedThroughputExceeded,
