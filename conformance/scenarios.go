@@ -10,7 +10,8 @@ type scenario struct {
 }
 
 // scenarios are the suite: 1 to 20 from the first issues, 21 to 23 the
-// commit cadence, poison-pill isolation and store outages.
+// commit cadence, poison-pill isolation and store outages, 24 the round
+// trip of plain records (driver.Capabilities.PlainRecords).
 var scenarios = []scenario{
 	{"01_round_trip", true, false, false, roundTrip},
 	{"02_graceful_stop_resume", true, false, false, gracefulStopResume},
