@@ -35,6 +35,9 @@ type env struct {
 	lastURL string
 	// groupStore is the store group members use by default.
 	groupStore checkpoint.Store
+	// plainReady says the scenario holds on a stream that declares
+	// Capabilities.PlainRecords (see plainReady).
+	plainReady bool
 }
 
 func newEnv(t T, h *Harness, sf StoreFactory) *env {
@@ -112,7 +115,10 @@ func (e *env) newStream(n int) *strm {
 	if len(ps) != n {
 		e.t.Fatalf("%s: a fresh stream with %d partitions lists %d: %+v", url, n, len(ps), ps)
 	}
-	return &strm{e: e, url: url, s: s, codec: s.Codec(), caps: s.Capabilities(),
+	caps := s.Capabilities()
+	e.need(CapRecordMeta, !caps.PlainRecords || e.plainReady,
+		"the stream writes plain records (Capabilities.PlainRecords): they come back without the producer's IDs, headers and event times, which this scenario checks")
+	return &strm{e: e, url: url, s: s, codec: s.Codec(), caps: caps,
 		recs: map[string]driver.Record{}, order: map[string][]string{}}
 }
 
@@ -168,6 +174,11 @@ func (st *strm) write(recs ...driver.Record) []string {
 		}
 		rec := recs[i]
 		rec.Partition, rec.Pointer = r.Partition, r.Pointer
+		if st.caps.PlainRecords {
+			// A plain record is read back with its position as its ID, no
+			// headers and the time it was stored: track it by that ID.
+			rec.ID, rec.Headers, rec.Time = st.codec.Format(st.name(), r.Partition, r.Pointer), nil, time.Time{}
+		}
 		st.recs[rec.ID] = rec
 		st.order[r.Partition] = append(st.order[r.Partition], rec.ID)
 		ids[i] = rec.ID

@@ -210,6 +210,13 @@ const (
 	CapResharding Capability = "Resharding"
 	// CapConsumerGroups is driver.Capabilities.ConsumerGroups.
 	CapConsumerGroups Capability = "ConsumerGroups"
+	// CapRecordMeta is a stream that carries the producer's record IDs,
+	// headers and event times: one that does not declare
+	// driver.Capabilities.PlainRecords. On a plain stream only the
+	// scenarios written for it run (plainReady).
+	CapRecordMeta Capability = "!PlainRecords"
+	// CapPlainRecords is driver.Capabilities.PlainRecords.
+	CapPlainRecords Capability = "PlainRecords"
 	// CapMaxRecordBytes is a declared driver.Capabilities.MaxRecordBytes.
 	CapMaxRecordBytes Capability = "MaxRecordBytes"
 	// CapInjectFaults is Harness.CanInjectFaults.

@@ -280,5 +280,7 @@ func runScenario(t T, h *Harness, sc scenario, sf StoreFactory, add func(Result)
 		add(res)
 	})
 	rt := &recT{T: t, rec: rec}
-	sc.run(newEnv(rt, h, sf))
+	e := newEnv(rt, h, sf)
+	e.plainReady = plainReady[sc.name]
+	sc.run(e)
 }

@@ -615,3 +615,85 @@ func limits(e *env) {
 		e.checkExactlyOnceInKeyOrder("many small records", e.readAll(st, n), recs)
 	})
 }
+
+// --- 24 ---
+
+// plainRoundTrip runs on a stream that declares PlainRecords (Kinesis with
+// envelope=false): a record with headers is refused at Put; records
+// produced without headers arrive exactly once each, over every
+// partition, with key and value intact and in order per key, each with its
+// position as its ID (Codec().Format), no headers and the time it was
+// stored.
+func plainRoundTrip(e *env) {
+	st := e.newStream(2)
+	e.need(CapPlainRecords, st.caps.PlainRecords, "the stream carries the producer's IDs, headers and event times, which 01_round_trip checks")
+	p := e.producer(st, stream.WithMaxRecords(16))
+	withHeaders := stream.Record{Key: []byte("user-0"), Value: []byte("has headers"), Headers: []driver.Header{{Key: "h", Value: []byte("1")}}}
+	if err := p.Put(context.Background(), withHeaders); err == nil {
+		e.t.Errorf("Put of a record with headers on a plain stream succeeded: want it refused, as its headers would be lost")
+	}
+	var sent []stream.Record
+	for i := range 60 {
+		sent = append(sent, stream.Record{Key: []byte(fmt.Sprintf("user-%d", i%12)), Value: []byte(fmt.Sprintf("plain %03d", i))})
+	}
+	e.put(p, sent...)
+	e.flush(p)
+
+	store, cl := e.store(), newCalls()
+	c := e.consumer(st, "plain-round-trip", store, &memSink{}, e.okHandler(cl), stream.WithBatchSize(16))
+	e.runUntil(c, "every record", func() bool { return cl.total() >= len(sent) }, nil)
+
+	byValue := map[string]driver.Record{}
+	cl.mu.Lock()
+	order := append([]string(nil), cl.seq...)
+	recs := map[string]driver.Record{}
+	for id, rs := range cl.recs {
+		r := rs[0]
+		recs[id] = r
+		if len(rs) != 1 {
+			e.t.Errorf("record %s handled %d times, want once", id, len(rs))
+		}
+		if want := st.codec.Format(st.name(), r.Partition, r.Pointer); id != want {
+			e.t.Errorf("record %q: ID %q, want its position %q", r.Value, id, want)
+		}
+		if len(r.Headers) != 0 || r.Time.IsZero() || r.Stream != st.name() {
+			e.t.Errorf("record %q: headers %v, time %v, stream %q; want no headers, the time it was stored and the stream's name", r.Value, r.Headers, r.Time, r.Stream)
+		}
+		if _, dup := byValue[string(r.Value)]; dup {
+			e.t.Errorf("value %q arrived twice", r.Value)
+		}
+		byValue[string(r.Value)] = r
+	}
+	cl.mu.Unlock()
+	parts := map[string]bool{}
+	for _, want := range sent {
+		r, ok := byValue[string(want.Value)]
+		if !ok {
+			e.t.Errorf("record %q never arrived", want.Value)
+			continue
+		}
+		parts[r.Partition] = true
+		if !bytes.Equal(r.Key, want.Key) {
+			e.t.Errorf("record %q: key %q, want %q", want.Value, r.Key, want.Key)
+		}
+	}
+	if len(byValue) != len(sent) {
+		e.t.Errorf("%d distinct records arrived, %d sent (the one with headers must not be among them)", len(byValue), len(sent))
+	}
+	if len(parts) != 2 {
+		e.t.Errorf("records arrived from %d partitions of 2", len(parts))
+	}
+	lastOfKey := map[string]string{}
+	lastPtr := map[string]driver.Pointer{}
+	for _, id := range order {
+		r := recs[id]
+		if lp := lastPtr[r.Partition]; lp != nil && st.codec.Compare(r.Pointer, lp) <= 0 {
+			e.t.Errorf("partition %s: %s handed over after a record with a later pointer", r.Partition, id)
+		}
+		lastPtr[r.Partition] = r.Pointer
+		if l, ok := lastOfKey[string(r.Key)]; ok && st.caps.PerKeyOrder && l > string(r.Value) {
+			e.t.Errorf("key %s: %q handed over after %q, which was Put later", r.Key, r.Value, l)
+		}
+		lastOfKey[string(r.Key)] = string(r.Value)
+	}
+}

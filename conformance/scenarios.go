@@ -10,7 +10,8 @@ type scenario struct {
 }
 
 // scenarios are the suite: 1 to 20 from the first issues, 21 to 23 the
-// commit cadence, poison-pill isolation and store outages.
+// commit cadence, poison-pill isolation and store outages, 24 the round
+// trip of plain records (driver.Capabilities.PlainRecords).
 var scenarios = []scenario{
 	{"01_round_trip", true, false, false, roundTrip},
 	{"02_graceful_stop_resume", true, false, false, gracefulStopResume},
@@ -35,4 +36,25 @@ var scenarios = []scenario{
 	{"21_commit_cadence", true, false, false, commitCadence},
 	{"22_poison_pill", true, false, false, poisonPill},
 	{"23_store_outage", true, false, false, storeOutage},
+	{"24_plain_round_trip", true, false, false, plainRoundTrip},
+}
+
+// plainReady names the scenarios that also run on a stream declaring
+// driver.Capabilities.PlainRecords (Kinesis with envelope=false), whose
+// records come back with their position as ID, no headers and the time
+// they were stored: the suite tracks the records it writes by that ID.
+// These are the consumer basics, the pointer codec and a plain producer
+// round trip.
+// The others check the producer's IDs, headers or event times and are
+// skipped on such a stream (CapRecordMeta).
+var plainReady = map[string]bool{
+	"02_graceful_stop_resume":       true,
+	"03_crash_resume":               true,
+	"04_retry_backoff":              true,
+	"10_concurrency_order_and_gaps": true,
+	"11_start_positions":            true,
+	"12_pointer_codec":              true,
+	"14_transient_faults":           true,
+	"21_commit_cadence":             true,
+	"24_plain_round_trip":           true,
 }

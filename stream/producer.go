@@ -74,7 +74,9 @@ type Producer struct {
 	owns bool
 	cfg  producerConfig
 	caps driver.Capabilities
-	log  *wal.Log
+	// checker is the stream as a driver.RecordChecker, or nil.
+	checker driver.RecordChecker
+	log     *wal.Log
 
 	// lanes are fixed at start; a lane's queue and counters are guarded
 	// by mu, the rest of it is owned by its sender goroutine.
@@ -202,10 +204,12 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 	if caps.MaxBatchBytes > 0 && cfg.maxBytes > caps.MaxBatchBytes {
 		cfg.maxBytes = caps.MaxBatchBytes
 	}
+	checker, _ := s.Driver().(driver.RecordChecker)
 	p := &Producer{
 		s:          s,
 		cfg:        cfg,
 		caps:       caps,
+		checker:    checker,
 		nextOrd:    1,
 		closedCh:   make(chan struct{}),
 		roomCh:     make(chan struct{}),
@@ -286,11 +290,33 @@ func OpenProducer(ctx context.Context, rawURL string, opts ...ProducerOption) (*
 // Stream returns the stream the producer writes to.
 func (p *Producer) Stream() *Stream { return p.s }
 
+// refuse returns why the stream would refuse rec for good: the stream's
+// CheckRecord (a driver.RecordChecker), or headers on a stream that
+// declares PlainRecords.
+func (p *Producer) refuse(rec *Record, genID bool) error {
+	id := rec.ID
+	if genID {
+		id = "(to be generated)"
+	}
+	if p.checker != nil {
+		if err := p.checker.CheckRecord(rec); err != nil {
+			return fmt.Errorf("stream: Put: record %q: %w", id, err)
+		}
+	}
+	if p.caps.PlainRecords && len(rec.Headers) > 0 {
+		return fmt.Errorf("stream: Put: record %q has %d headers, and the stream writes plain records, which carry none (Capabilities().PlainRecords)", id, len(rec.Headers))
+	}
+	return nil
+}
+
 // Put accepts a record for sending. It gives the record an ID (if it has
 // none) and a Time (if zero), clears its Stream, Partition and Pointer, and
 // copies its bytes, so the caller may reuse them. A record whose Size is
 // over the stream's Capabilities().MaxRecordBytes is refused with an error
-// matching driver.ErrRecordTooLarge.
+// matching driver.ErrRecordTooLarge. A record the stream would refuse for
+// good is refused too: one with headers when the stream declares
+// Capabilities().PlainRecords, and one a driver.RecordChecker stream's
+// CheckRecord refuses.
 //
 // Put appends the record to the WAL's group buffer and to the send buffer,
 // and returns; the record is then sent eventually. What a crash may still
@@ -347,6 +373,9 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		}
 		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
 			id, size, max, driver.ErrRecordTooLarge)
+	}
+	if err := p.refuse(&rec, genID); err != nil {
+		return err
 	}
 	l := p.lanes[p.laneOf(rec.Key)]
 	p.mu.Lock()

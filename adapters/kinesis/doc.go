@@ -47,7 +47,13 @@
 // A Kinesis record has only data and a partition key, so the writer puts
 // the record's ID, event time, headers, and a key that is not a valid
 // partition key in a small envelope before the value; readers take it
-// off. A record from another producer is read with its data as the value,
+// off. Other consumers of the stream (Lambda, Firehose, the KCL) see the
+// envelope as part of the data: with envelope=false (WithEnvelope(false))
+// the writer puts the plain value, and a unistream reader reads it as
+// another producer's record, while the producer refuses at Put what the
+// plain form cannot carry (ErrNeedsEnvelope: headers, a key that is not a
+// valid partition key, a value starting with the magic). A record from
+// another producer is read with its data as the value,
 // its partition key as the key, its arrival time as the time, and the
 // human form of its position as its ID. A key that is valid UTF-8 of at
 // most 256 characters is the partition key, so a key keeps its shard. The

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/unistream-go/unistream/stream/driver"
 )
@@ -29,6 +30,14 @@ import (
 // whose envelope does not decode) is read as written by another producer:
 // its data is the value, its partition key the key, its arrival time the
 // time, and RecordID of its position the ID.
+//
+// With envelope=false the writer writes the plain value as the data, for
+// other consumers of the stream (Lambda, Firehose, the KCL), and a reader
+// reads it as it reads another producer's record. What the plain form
+// cannot carry is refused, never dropped: headers, a key that is not a
+// valid partition key (it would come back as the MD5 of its bytes), and a
+// value that starts with the magic (a reader would take it for an
+// envelope). See checkPlain.
 var envelopeMagic = [4]byte{0xF0, 'U', 'S', 0x01}
 
 const (
@@ -36,6 +45,42 @@ const (
 	flagNoKey
 	flagTime
 )
+
+// ErrNeedsEnvelope is wrapped by the error of a record a stream opened
+// with envelope=false refuses, at Put (through CheckRecord) or in Write:
+// the plain form cannot carry it.
+var ErrNeedsEnvelope = errors.New("the record needs the envelope (envelope=true)")
+
+// checkPlain returns why the plain form (envelope=false) cannot carry r
+// whole, or nil.
+func checkPlain(r *driver.Record) error {
+	switch {
+	case len(r.Headers) > 0:
+		return fmt.Errorf("kinesis: envelope=false cannot carry headers (the record has %d): %w", len(r.Headers), ErrNeedsEnvelope)
+	case len(r.Key) > 0 && !validPartitionKey(r.Key):
+		return fmt.Errorf("kinesis: envelope=false cannot carry a key that is not 1 to %d characters of UTF-8 (it would be read back as the MD5 of its bytes): %w", MaxPartitionKeyChars, ErrNeedsEnvelope)
+	case hasEnvelope(r.Value):
+		return fmt.Errorf("kinesis: envelope=false cannot write a value starting with the envelope magic % x (a reader would take it for an envelope): %w", envelopeMagic[:], ErrNeedsEnvelope)
+	}
+	return nil
+}
+
+// validPartitionKey reports whether key is a partition key as it is: valid
+// UTF-8 of 1 to MaxPartitionKeyChars characters.
+func validPartitionKey(key []byte) bool {
+	return len(key) > 0 && utf8.Valid(key) && utf8.RuneCount(key) <= MaxPartitionKeyChars
+}
+
+// CheckRecord implements driver.RecordChecker: with envelope=false it
+// returns why the plain form cannot carry r (headers, a key that is not a
+// valid partition key, a value starting with the envelope magic), so that
+// the producer refuses r at Put; with the envelope, nil.
+func (s *Stream) CheckRecord(r *driver.Record) error {
+	if s.o.Envelope {
+		return nil
+	}
+	return checkPlain(r)
+}
 
 // errEnvelope is wrapped by envelope decoding errors.
 var errEnvelope = errors.New("kinesis: malformed record envelope")

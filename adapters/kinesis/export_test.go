@@ -11,3 +11,6 @@ func DecodeEnvelope(data []byte, r *driver.Record) (bool, error) { return decode
 
 // EnvelopeSize exposes envelopeSize.
 func EnvelopeSize(r *driver.Record, keyInEnvelope bool) int { return envelopeSize(r, keyInEnvelope) }
+
+// WithDefaults exposes Options.withDefaults.
+func (o Options) WithDefaults() Options { return o.withDefaults() }

@@ -175,3 +175,18 @@ func (f *fakeFaults) DropConnections() { f.srv.DropConnections() }
 
 // Clear removes the stream's faults.
 func (f *fakeFaults) Clear() { f.srv.Clear(f.stream) }
+
+// TestConformancePlain runs the suite on streams written with
+// envelope=false (driver.Capabilities.PlainRecords): the scenarios
+// written for plain records run (the producer round trip, the pointer
+// codec); the others skip, naming CapRecordMeta.
+func TestConformancePlain(t *testing.T) {
+	h := conformanceHarness(t)
+	h.Name = "kinesis-plain"
+	newStream := h.NewStream
+	h.NewStream = func(t conformance.T, spec conformance.StreamSpec) (string, error) {
+		u, err := newStream(t, spec)
+		return u + "&envelope=false", err
+	}
+	conformance.Run(t, h)
+}

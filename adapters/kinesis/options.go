@@ -213,6 +213,9 @@ func (o Options) withDefaults() Options {
 	if o.Shards == 0 {
 		o.Shards = DefaultShards
 	}
+	if !o.Envelope && !o.IsSet("Envelope") {
+		o.Envelope = DefaultEnvelope // false only when set, as a zero field takes the default
+	}
 	if o.Stream == "" && o.ARN != "" {
 		o.Stream = o.Target.name()
 	}

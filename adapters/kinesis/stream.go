@@ -267,8 +267,13 @@ func (s *Stream) Codec() driver.PointerCodec { return Codec{} }
 // Capabilities returns the capabilities adapter.yaml declares
 // (Options.Capabilities): the batch and record limits from the options,
 // per-key order, and resharding (shards split and merge while reading;
-// the engine reads a child after its parents are finished).
-func (s *Stream) Capabilities() driver.Capabilities { return s.o.Capabilities() }
+// the engine reads a child after its parents are finished); and
+// PlainRecords with envelope=false.
+func (s *Stream) Capabilities() driver.Capabilities {
+	c := s.o.Capabilities()
+	c.PlainRecords = !s.o.Envelope
+	return c
+}
 
 // check fails on a closed stream or a done context.
 func (s *Stream) check(ctx context.Context, op string) error {

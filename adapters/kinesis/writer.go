@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -55,7 +54,7 @@ func (w *writer) partitionKey(r *driver.Record) (pk string, keyInEnvelope bool) 
 	case len(r.Key) == 0:
 		w.rr++
 		return w.prefix + strconv.FormatUint(w.rr, 10), false
-	case utf8.Valid(r.Key) && utf8.RuneCount(r.Key) <= MaxPartitionKeyChars:
+	case validPartitionKey(r.Key):
 		return string(r.Key), false
 	}
 	sum := md5.Sum(r.Key)
@@ -65,7 +64,10 @@ func (w *writer) partitionKey(r *driver.Record) (pk string, keyInEnvelope bool) 
 // Write writes records per the driver contract, in PutRecords calls of at
 // most 500 records and 5 MiB (data and partition keys), one after the
 // other, and reports a result per record: the shard and the sequence
-// number, or the record's error.
+// number, or the record's error. A record's data is its envelope and
+// value, or with envelope=false its value alone; a record that form cannot
+// carry (see checkPlain) fails alone with an error wrapping
+// ErrNeedsEnvelope.
 //
 // Kinesis places a record by the MD5 of its partition key, and a
 // PutRecords call may fail single records (ProvisionedThroughputExceeded,
@@ -138,12 +140,27 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 			wr.fail(e, fmt.Errorf("%s: record %d (id %q) is %d bytes, MaxRecordBytes is %d: %w", where, i, r.ID, sz, caps.MaxRecordBytes, driver.ErrRecordTooLarge))
 			continue
 		}
-		if n := envelopeSize(r, keyInEnvelope) + len(pk); n > RecordMaxBytes {
-			wr.fail(e, fmt.Errorf("%s: record %d (id %q) encodes to %d bytes with its partition key and %d headers, Kinesis takes at most %d: %w",
-				where, i, r.ID, n, len(r.Headers), RecordMaxBytes, driver.ErrRecordTooLarge))
-			continue
+		if s.o.Envelope {
+			if n := envelopeSize(r, keyInEnvelope) + len(pk); n > RecordMaxBytes {
+				wr.fail(e, fmt.Errorf("%s: record %d (id %q) encodes to %d bytes with its partition key and %d headers, Kinesis takes at most %d: %w",
+					where, i, r.ID, n, len(r.Headers), RecordMaxBytes, driver.ErrRecordTooLarge))
+				continue
+			}
+			e.data = appendEnvelope(make([]byte, 0, envelopeSize(r, keyInEnvelope)), r, keyInEnvelope)
+		} else {
+			// The plain form: the value is the data, as other consumers
+			// of the stream read it; what it cannot carry is refused.
+			if err := checkPlain(r); err != nil {
+				wr.fail(e, fmt.Errorf("%s: record %d (id %q): %w", where, i, r.ID, err))
+				continue
+			}
+			if n := len(r.Value) + len(pk); n > RecordMaxBytes {
+				wr.fail(e, fmt.Errorf("%s: record %d (id %q) is %d bytes with its partition key, Kinesis takes at most %d: %w",
+					where, i, r.ID, n, RecordMaxBytes, driver.ErrRecordTooLarge))
+				continue
+			}
+			e.data = r.Value
 		}
-		e.data = appendEnvelope(make([]byte, 0, envelopeSize(r, keyInEnvelope)), r, keyInEnvelope)
 		if n := len(e.data) + len(pk); len(chunk) == PutRecordsMaxEntries || chunkBytes+n > PutRecordsMaxBytes {
 			if err := wr.send(ctx, chunk); err != nil {
 				return err

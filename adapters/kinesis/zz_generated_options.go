@@ -20,6 +20,8 @@ const (
 	DefaultMaxBatchRecords = 500
 	// DefaultMaxBatchBytes is the default of MaxBatchBytes.
 	DefaultMaxBatchBytes = 5242880 // 5MiB
+	// DefaultEnvelope is the default of Envelope.
+	DefaultEnvelope = true
 	// DefaultGetRecordsLimit is the default of GetRecordsLimit.
 	DefaultGetRecordsLimit = 10000
 	// DefaultPollInterval is the default of PollInterval.
@@ -108,6 +110,24 @@ type Options struct {
 	// 512, 64KiB or 5MiB) from 1B to 64MiB. Default 5MiB.
 	MaxBatchBytes int
 
+	// Envelope is write each record's data as the unistream envelope (the
+	// magic 0xF0 'U' 'S' 0x01, then the record's ID, event time, headers and a
+	// key that is not a valid partition key) before its value, so that a
+	// unistream reader gets the record back whole; false writes the plain
+	// value as the data, which a Lambda, Firehose or KCL consumer of the same
+	// stream reads unchanged, but a unistream reader then gets the record's
+	// position as its ID (kinesis:STREAM/SHARD@SEQUENCE), no headers, the
+	// arrival time as its Time and the partition key as its key (the writer's
+	// own key for a record without one), and the producer refuses at Put a
+	// record with headers, a key that is not 1 to 256 characters of UTF-8 or a
+	// value starting with the magic. Readers tell the forms apart by the magic
+	// and read both whatever this option says. In an Options built in code,
+	// false counts only when set (WithEnvelope(false), a URL or the
+	// environment): a zero field takes the default. Set by URL query key
+	// envelope, environment variable UNISTREAM_KINESIS_ENVELOPE or
+	// WithEnvelope: true or false. Default true.
+	Envelope bool
+
 	// GetRecordsLimit is the most records one GetRecords call asks for (never
 	// more than the reader's Fetch asks for). Set by URL query key
 	// get_records_limit, environment variable
@@ -168,6 +188,7 @@ const (
 	optionMaxRecordBytes
 	optionMaxBatchRecords
 	optionMaxBatchBytes
+	optionEnvelope
 	optionGetRecordsLimit
 	optionPollInterval
 	optionThrottleBackoff
@@ -243,6 +264,12 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.Size(func(o *Options) *int { return &o.MaxBatchBytes }),
 			Check:    func(o *Options) bool { return o.MaxBatchBytes >= 1 && o.MaxBatchBytes <= 67108864 },
 		},
+		optionEnvelope: {
+			Field: "Envelope", Query: "envelope", Env: "UNISTREAM_KINESIS_ENVELOPE", With: "WithEnvelope",
+			Expected: "true or false",
+			How:      "URL query key envelope, environment variable UNISTREAM_KINESIS_ENVELOPE or WithEnvelope",
+			Value:    opttable.Bool(func(o *Options) *bool { return &o.Envelope }),
+		},
 		optionGetRecordsLimit: {
 			Field: "GetRecordsLimit", Query: "get_records_limit", Env: "UNISTREAM_KINESIS_GET_RECORDS_LIMIT", With: "WithGetRecordsLimit",
 			Expected: "an integer from 1 to 10000",
@@ -293,6 +320,7 @@ func DefaultOptions() Options {
 		MaxRecordBytes:  DefaultMaxRecordBytes,
 		MaxBatchRecords: DefaultMaxBatchRecords,
 		MaxBatchBytes:   DefaultMaxBatchBytes,
+		Envelope:        DefaultEnvelope,
 		GetRecordsLimit: DefaultGetRecordsLimit,
 		PollInterval:    DefaultPollInterval,
 		ThrottleBackoff: DefaultThrottleBackoff,
@@ -379,6 +407,25 @@ func WithMaxBatchRecords(v int) Option {
 // or 5MiB) from 1B to 64MiB.
 func WithMaxBatchBytes(v int) Option {
 	return func(o *Options) { o.MaxBatchBytes = v; o.optOrigin[optionMaxBatchBytes].SetByCode() }
+}
+
+// WithEnvelope sets Envelope, write each record's data as the unistream
+// envelope (the magic 0xF0 'U' 'S' 0x01, then the record's ID, event time,
+// headers and a key that is not a valid partition key) before its value,
+// so that a unistream reader gets the record back whole; false writes the
+// plain value as the data, which a Lambda, Firehose or KCL consumer of the
+// same stream reads unchanged, but a unistream reader then gets the
+// record's position as its ID (kinesis:STREAM/SHARD@SEQUENCE), no headers,
+// the arrival time as its Time and the partition key as its key (the
+// writer's own key for a record without one), and the producer refuses at
+// Put a record with headers, a key that is not 1 to 256 characters of
+// UTF-8 or a value starting with the magic. Readers tell the forms apart
+// by the magic and read both whatever this option says. In an Options
+// built in code, false counts only when set (WithEnvelope(false), a URL or
+// the environment): a zero field takes the default. It takes true or
+// false.
+func WithEnvelope(v bool) Option {
+	return func(o *Options) { o.Envelope = v; o.optOrigin[optionEnvelope].SetByCode() }
 }
 
 // WithGetRecordsLimit sets GetRecordsLimit, the most records one

@@ -44,7 +44,7 @@ func TestSpecUnknownQueryKey(t *testing.T) {
 	q.Set("no_such_option", "1")
 	u.RawQuery = q.Encode()
 	_, err = kinesis.ParseURLEnv(u, nil)
-	want := `URL query key "no_such_option" is unknown (valid keys: access_key_id, create_stream, endpoint, get_records_limit, max_batch_bytes, max_batch_records, max_record_bytes, poll_interval, profile, region, request_timeout, secret_access_key, session_token, shards, throttle_backoff)`
+	want := `URL query key "no_such_option" is unknown (valid keys: access_key_id, create_stream, endpoint, envelope, get_records_limit, max_batch_bytes, max_batch_records, max_record_bytes, poll_interval, profile, region, request_timeout, secret_access_key, session_token, shards, throttle_backoff)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseURLEnv(%s) error = %v, want it to contain %s", u, err, want)
 	}
@@ -74,6 +74,8 @@ func FuzzParseURL(f *testing.F) {
 		"kinesis://x?max_batch_records=%00",
 		"kinesis://x?max_batch_bytes=5MiB",
 		"kinesis://x?max_batch_bytes=%00",
+		"kinesis://x?envelope=true",
+		"kinesis://x?envelope=%00",
 		"kinesis://x?get_records_limit=10000",
 		"kinesis://x?get_records_limit=%00",
 		"kinesis://x?poll_interval=200ms",

@@ -298,6 +298,21 @@ type Capabilities struct {
 	Resharding bool
 	// ConsumerGroups reports native assignment of partitions across processes.
 	ConsumerGroups bool
+	// PlainRecords reports that the stream stores only a record's key and
+	// value, as other consumers of the stream read them (Kinesis with
+	// envelope=false): a record read back has an ID made from its position
+	// (Codec().Format), no headers, and the time the backend stored it as
+	// its Time. The producer refuses at Put a record with headers.
+	PlainRecords bool
+}
+
+// RecordChecker is an optional interface of a Stream, discovered by type
+// assertion: CheckRecord reports why the stream's writers would refuse r
+// for good whatever the retries (a header its records cannot carry, say),
+// so that the producer refuses r at Put instead of retrying it for ever.
+// The error names what is refused and why; a nil error promises nothing.
+type RecordChecker interface {
+	CheckRecord(r *Record) error
 }
 
 // Opener opens a stream from a URL of its scheme.
