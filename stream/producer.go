@@ -374,8 +374,13 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
 			id, size, max, driver.ErrRecordTooLarge)
 	}
-	if err := p.refuse(&rec, genID); err != nil {
-		return err
+	if p.checker != nil || p.caps.PlainRecords && len(rec.Headers) > 0 {
+		// A copy to check: handing &rec to an interface would move every
+		// Put's record to the heap.
+		r := rec
+		if err := p.refuse(&r, genID); err != nil {
+			return err
+		}
 	}
 	l := p.lanes[p.laneOf(rec.Key)]
 	p.mu.Lock()
