@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/wal"
@@ -350,19 +351,52 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		return err
 	}
 	now := p.cfg.clock.Now()
-	genID := false
+	genID, size, err := p.admit(&rec, now)
+	if err != nil {
+		return err
+	}
+	l := p.lanes[p.laneOf(rec.Key)]
+	if err := p.waitRoom(ctx, size); err != nil {
+		return err
+	}
+	seq, walKick, err := p.appendLocked(l, &rec, genID, size, now)
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	n := l.q.len()
+	kick := n == 1 || n >= p.laneRecords || l.bytes >= p.laneBytes
+	p.mu.Unlock()
+	if kick {
+		l.wakeUp()
+	}
+	if walKick {
+		p.kickWAL()
+	}
+	if p.log != nil && p.cfg.fsync == FsyncAlways {
+		if err := p.log.SyncTo(seq); err != nil {
+			return fmt.Errorf("stream: Put: record %q is buffered and may still be sent, but writing or syncing the write-ahead log failed: %w", rec.ID, err)
+		}
+	}
+	return nil
+}
+
+// admit completes rec (an ID, a Time, no position) and checks it against
+// the stream's limits and what it refuses for good; it returns whether the
+// ID is still to be generated and the record's size.
+func (p *Producer) admit(rec *Record, now time.Time) (genID bool, size int, err error) {
 	if rec.ID == "" {
 		if p.cfg.idFunc == nil {
 			genID = true
 		} else if rec.ID = p.cfg.idFunc(); rec.ID == "" {
-			return errors.New("stream: Put: the WithIDFunc function returned an empty ID")
+			return false, 0, errors.New("stream: Put: the WithIDFunc function returned an empty ID")
 		}
 	}
 	if rec.Time.IsZero() {
 		rec.Time = now
 	}
 	rec.Stream, rec.Partition, rec.Pointer = "", "", nil
-	size := rec.Size()
+	size = rec.Size()
 	if genID {
 		size += uuidLen
 	}
@@ -371,18 +405,24 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		if genID {
 			id = "(to be generated)"
 		}
-		return fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
+		return false, 0, fmt.Errorf("stream: Put: record %q is %d bytes (id, key, value and headers), over the stream's limit of %d bytes: %w",
 			id, size, max, driver.ErrRecordTooLarge)
 	}
 	if p.checker != nil || p.caps.PlainRecords && len(rec.Headers) > 0 {
 		// A copy to check: handing &rec to an interface would move every
 		// Put's record to the heap.
-		r := rec
+		r := *rec
 		if err := p.refuse(&r, genID); err != nil {
-			return err
+			return false, 0, err
 		}
 	}
-	l := p.lanes[p.laneOf(rec.Key)]
+	return genID, size, nil
+}
+
+// waitRoom waits until the buffer has room for a record of size bytes (or
+// returns ErrBufferFull without WithBlockWhenFull); it returns with p.mu
+// held, or an error with p.mu released.
+func (p *Producer) waitRoom(ctx context.Context, size int) error {
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -416,15 +456,19 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 			return fmt.Errorf("stream: Put: waiting for room in the producer buffer: %w", err)
 		}
 	}
-	p.cloneRecordData(&rec, genID, now)
-	var seq uint64
-	walKick := false
+	return nil
+}
+
+// appendLocked copies rec's data, appends it to the WAL (without I/O) and
+// queues it on lane l; it returns its WAL sequence number and whether the
+// WAL writer is to be woken. The caller holds p.mu.
+func (p *Producer) appendLocked(l *lane, rec *Record, genID bool, size int, now time.Time) (seq uint64, walKick bool, err error) {
+	p.cloneRecordData(rec, genID, now)
 	if p.log != nil {
 		// Under mu, so that WAL order is buffer order. Append does no I/O.
-		s, err := p.log.Append(&rec)
+		s, err := p.log.Append(rec)
 		if err != nil {
-			p.mu.Unlock()
-			return fmt.Errorf("stream: Put: record %q not accepted: %w", rec.ID, err)
+			return 0, false, fmt.Errorf("stream: Put: record %q not accepted: %w", rec.ID, err)
 		}
 		seq = s
 		p.lastSeq = s
@@ -441,27 +485,13 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 			}
 		}
 	}
-	l.q.push(pending{rec: rec, seq: seq, size: size, ord: p.nextOrd, putAt: now})
+	l.q.push(pending{rec: *rec, seq: seq, size: size, ord: p.nextOrd, putAt: now})
 	l.bytes += size
 	p.nextOrd++
 	p.bufRecords++
 	p.bufBytes += size
 	p.stats.Put++
-	n := l.q.len()
-	kick := n == 1 || n >= p.laneRecords || l.bytes >= p.laneBytes
-	p.mu.Unlock()
-	if kick {
-		l.wakeUp()
-	}
-	if walKick {
-		p.kickWAL()
-	}
-	if p.log != nil && p.cfg.fsync == FsyncAlways {
-		if err := p.log.SyncTo(seq); err != nil {
-			return fmt.Errorf("stream: Put: record %q is buffered and may still be sent, but writing or syncing the write-ahead log failed: %w", rec.ID, err)
-		}
-	}
-	return nil
+	return seq, walKick, nil
 }
 
 // laneOf returns the lane of a record with this key: FNV-1a of the key
