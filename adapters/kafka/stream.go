@@ -68,24 +68,7 @@ func (s *Stream) Scheme() string { return "kafka" }
 // yourself); a **Stream target gets the stream itself. Any other target
 // returns false.
 func (s *Stream) As(target any) bool {
-	switch t := target.(type) {
-	case **kgo.Client:
-		if t != nil {
-			*t = s.cl
-			return true
-		}
-	case **kadm.Client:
-		if t != nil {
-			*t = s.adm
-			return true
-		}
-	case **Stream:
-		if t != nil {
-			*t = s
-			return true
-		}
-	}
-	return false
+	return driver.SetAs(target, s.cl) || driver.SetAs(target, s.adm) || driver.SetAs(target, s)
 }
 
 // Open connects to the brokers of o and returns the topic o.Topic as a

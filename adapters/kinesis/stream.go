@@ -77,19 +77,7 @@ func (s *Stream) Scheme() string { return "kinesis" }
 // target (of aws-sdk-go-v2) gets the stream's client; a **Stream target
 // gets the stream itself. Any other target returns false.
 func (s *Stream) As(target any) bool {
-	switch t := target.(type) {
-	case **kinesis.Client:
-		if t != nil {
-			*t = s.client
-			return true
-		}
-	case **Stream:
-		if t != nil {
-			*t = s
-			return true
-		}
-	}
-	return false
+	return driver.SetAs(target, s.client) || driver.SetAs(target, s)
 }
 
 // shardRange is an open shard's hash key range, as 16 big-endian bytes.

@@ -61,19 +61,7 @@ func (s *Stream) Scheme() string { return "pulsar" }
 // stream (Close closes it: do not close it yourself); a **Stream target
 // gets the stream itself. Any other target returns false.
 func (s *Stream) As(target any) bool {
-	switch t := target.(type) {
-	case *pulsarclient.Client:
-		if t != nil {
-			*t = s.cl
-			return true
-		}
-	case **Stream:
-		if t != nil {
-			*t = s
-			return true
-		}
-	}
-	return false
+	return driver.SetAs(target, s.cl) || driver.SetAs(target, s)
 }
 
 // Open connects to the service of o and returns the topic o.Topic as a

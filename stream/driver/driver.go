@@ -213,6 +213,19 @@ type Aser interface {
 	As(target any) bool
 }
 
+// SetAs is how an Aser fills a target: when target is a non-nil *T, it
+// stores v there and reports true. An As method tries its values in turn:
+//
+//	return driver.SetAs(target, s.client) || driver.SetAs(target, s)
+func SetAs[T any](target any, v T) bool {
+	p, ok := target.(*T)
+	if !ok || p == nil {
+		return false
+	}
+	*p = v
+	return true
+}
+
 // Reader reads one partition in order. It is used by one goroutine at a time.
 type Reader interface {
 	// Fetch returns up to max records in partition order. It returns what is

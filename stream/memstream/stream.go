@@ -204,21 +204,7 @@ func (s *Stream) Scheme() string { return "mem" }
 // (the Default broker for mem:// URLs); a standalone stream from New has
 // no broker and returns false for it, as does any other target.
 func (s *Stream) As(target any) bool {
-	switch t := target.(type) {
-	case **Stream:
-		if t == nil {
-			return false
-		}
-		*t = s
-		return true
-	case **Broker:
-		if t == nil || s.broker == nil {
-			return false
-		}
-		*t = s.broker
-		return true
-	}
-	return false
+	return driver.SetAs(target, s) || (s.broker != nil && driver.SetAs(target, s.broker))
 }
 
 // Codec returns the memstream pointer codec.
