@@ -206,7 +206,13 @@ func (pr *partitionRunner) run() error {
 		case <-refresh.C:
 			next := c.cfg.partitionRefresh
 			if err := pr.scan(); err != nil && pr.stopCtx.Err() == nil {
-				// Like a failed fetch: wait and list again, never give up.
+				if driver.IsPermanent(err) {
+					// Refused for good (a deleted stream, denied access):
+					// listing again cannot help.
+					pr.fail(fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err))
+					break
+				}
+				// Like a failed fetch: wait and list again.
 				listFailures++
 				next = c.cfg.fetchRetry.Backoff(listFailures, c.cfg.rand)
 				if c.cfg.observer != nil {
@@ -237,15 +243,20 @@ func (pr *partitionRunner) run() error {
 	return pr.firstErr
 }
 
+// fail records err as Run's error, unless one came first, and stops Run.
+func (pr *partitionRunner) fail(err error) {
+	if pr.firstErr == nil {
+		pr.firstErr = err
+	}
+	pr.stop()
+}
+
 // collect takes a worker's result: an error stops Run (the first one is
 // Run's); it reports whether the partition finished.
 func (pr *partitionRunner) collect(r partResult) (finished bool) {
 	pr.running--
 	if r.err != nil {
-		if pr.firstErr == nil {
-			pr.firstErr = r.err
-		}
-		pr.stop()
+		pr.fail(r.err)
 		return false
 	}
 	if r.finished {

@@ -828,6 +828,38 @@ func TestPermanentFetchErrorEndsRun(t *testing.T) {
 	}
 }
 
+// listRefused is a stream whose partition list the backend refuses.
+type listRefused struct {
+	driver.Stream
+	err error
+}
+
+func (l listRefused) Partitions(context.Context) ([]driver.Partition, error) { return nil, l.err }
+
+// TestPermanentListErrorEndsRun checks that a partition list refused for
+// good (a deleted stream, denied access) ends Run, naming the stream and
+// the cause, where a transient one is listed again.
+func TestPermanentListErrorEndsRun(t *testing.T) {
+	e := newEnv(t, 1)
+	cause := errors.New("stream orders was deleted")
+	h := func(context.Context, *stream.Record) error { return nil }
+	c, err := stream.NewConsumer(stream.NewStream(listRefused{Stream: e.s, err: driver.Permanent(cause)}), h,
+		stream.WithCheckpointStore(e.store), stream.WithDLQ(e.sink), stream.WithPartitionRefresh(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, cause) || !driver.IsPermanent(err) || !strings.Contains(err.Error(), "list partitions of orders") {
+			t.Fatalf("Run = %v, want the permanent list error naming the stream", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not end within 20s of a permanent list error: it is retried")
+	}
+}
+
 func TestCheckpointPastTheLogIsAnError(t *testing.T) {
 	e := newEnv(t, 1)
 	e.write("a")
