@@ -736,30 +736,14 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 func (w *partitionWorker) envelope(r *Record, st *checkpoint.RecordState) *dlq.Envelope {
 	text := w.c.codec.Format(w.c.s.Name(), w.id, r.Pointer)
 	scheme, _, _ := strings.Cut(text, ":")
-	env := &dlq.Envelope{
-		Version: dlq.Version,
-		ID:      r.ID,
-		Key:     r.Key,
-		Value:   r.Value,
-		Time:    r.Time,
-		Source: dlq.Source{
-			Scheme:      scheme,
-			Stream:      w.c.s.Name(),
-			Partition:   w.id,
-			Pointer:     r.Pointer,
-			PointerText: text,
-		},
-		Consumer:       w.c.cfg.name,
-		Attempts:       st.Attempts,
-		Errors:         append([]checkpoint.AttemptError(nil), st.Errors...),
-		Reason:         st.Reason,
-		FirstAttempt:   st.FirstAttempt,
-		LastAttempt:    st.LastAttempt,
-		DeadLetteredAt: w.c.cfg.clock.Now(),
-	}
-	for _, h := range r.Headers {
-		env.Headers = append(env.Headers, dlq.Header{Key: h.Key, Value: h.Value})
-	}
+	env := dlq.RecordEnvelope(r)
+	env.Source = dlq.Source{Scheme: scheme, Stream: w.c.s.Name(), Partition: w.id, Pointer: r.Pointer, PointerText: text}
+	env.Consumer = w.c.cfg.name
+	env.Attempts = st.Attempts
+	env.Errors = append([]checkpoint.AttemptError(nil), st.Errors...)
+	env.Reason = st.Reason
+	env.FirstAttempt, env.LastAttempt = st.FirstAttempt, st.LastAttempt
+	env.DeadLetteredAt = w.c.cfg.clock.Now()
 	return env
 }
 

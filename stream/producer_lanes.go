@@ -275,23 +275,12 @@ func (p *Producer) envelope(r *Record, f fate) *dlq.Envelope {
 		scheme, _, _ = strings.Cut(p.s.Driver().Codec().Format(p.s.Name(), "", nil), ":")
 	}
 	now := p.cfg.clock.Now()
-	env := &dlq.Envelope{
-		Version:        dlq.Version,
-		ID:             r.ID,
-		Key:            r.Key,
-		Value:          r.Value,
-		Time:           r.Time,
-		Source:         dlq.Source{Scheme: scheme, Stream: p.s.Name()},
-		Attempts:       f.attempts,
-		Errors:         []checkpoint.AttemptError{{Attempt: f.attempts, Time: now, Error: f.err.Error()}},
-		Reason:         reason,
-		FirstAttempt:   f.first,
-		LastAttempt:    now,
-		DeadLetteredAt: now,
-	}
-	for _, h := range r.Headers {
-		env.Headers = append(env.Headers, dlq.Header{Key: h.Key, Value: h.Value})
-	}
+	env := dlq.RecordEnvelope(r)
+	env.Source = dlq.Source{Scheme: scheme, Stream: p.s.Name()}
+	env.Attempts = f.attempts
+	env.Errors = []checkpoint.AttemptError{{Attempt: f.attempts, Time: now, Error: f.err.Error()}}
+	env.Reason = reason
+	env.FirstAttempt, env.LastAttempt, env.DeadLetteredAt = f.first, now, now
 	return env
 }
 

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
 )
 
 // Version is the envelope format version written in every envelope.
@@ -91,4 +92,16 @@ type Sink interface {
 	Put(ctx context.Context, env *Envelope) error
 	// Close releases the sink.
 	Close() error
+}
+
+// RecordEnvelope returns an envelope, at the current Version, holding r's
+// ID, key, value, time and headers; the caller says where r came from and
+// why it is dead-lettered (Source, Consumer, Attempts, Errors, Reason and
+// the times).
+func RecordEnvelope(r *driver.Record) *Envelope {
+	env := &Envelope{Version: Version, ID: r.ID, Key: r.Key, Value: r.Value, Time: r.Time}
+	for _, h := range r.Headers {
+		env.Headers = append(env.Headers, Header{Key: h.Key, Value: h.Value})
+	}
+	return env
 }
