@@ -249,9 +249,21 @@ func TestSendFailureFailsLaterRecords(t *testing.T) {
 	if !ok {
 		t.Fatalf("writes still fail after the fault was cleared: %v", res)
 	}
-	got := readN(t, s, "0", driver.Start{}, 3)
-	if got[0].ID != "f-0" {
-		t.Errorf("first stored record %s, want f-0 (nothing of the failed write stored)", got[0].ID)
+	// The successful write stored its records in order at its pointers.
+	got := readN(t, s, "0", driver.Start{Kind: driver.StartAt, Pointer: res[0].Pointer}, 3)
+	for i, r := range got {
+		if r.ID != in[i].ID {
+			t.Errorf("record %d of the successful write is %s, want %s", i, r.ID, in[i].ID)
+		}
+	}
+	// Before them, at most what the failed write handed to the client: it
+	// may still be stored after the faults clear, as the Writer's doc says
+	// (pulsar-client-go resends its pending messages on reconnect; without
+	// broker deduplication the log is at-least-once).
+	for _, r := range readN(t, s, "0", driver.Start{}, 3) {
+		if r.ID != "f-0" && r.ID != "f-1" && r.ID != "f-2" {
+			t.Errorf("stored %s, which no write of this test sent", r.ID)
+		}
 	}
 }
 
