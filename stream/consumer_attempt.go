@@ -711,7 +711,13 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 		return true, nil
 	}
 	st := withReason(&w.cp.Batch.Records[w.state(r.Pointer)])
-	if reason == "" {
+	switch {
+	case reason != "":
+	case strings.HasPrefix(st.Reason, "crashed: "):
+		// The crash reason (exhaustedReason) counts the attempts and says
+		// what ended them.
+		reason = st.Reason
+	default:
 		reason = fmt.Sprintf("%s after %d attempt(s): %s", st.Reason, st.Attempts, st.LastError())
 	}
 	st.Status = checkpoint.Halted

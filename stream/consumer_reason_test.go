@@ -15,12 +15,17 @@ import (
 // not with an empty one or one that starts with a blank.
 func TestExhaustedReasonNeverEmpty(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		mode stream.OnExhausted
-		want string
+		name    string
+		mode    stream.OnExhausted
+		crashed bool // the attempts were interrupted by crashes
+		want    string
 	}{
-		{"dead letter", stream.DeadLetter, "exhausted"},
-		{"halt", stream.Halt, "exhausted after 1 attempt(s): boom"},
+		{"dead letter", stream.DeadLetter, false, "exhausted"},
+		{"halt", stream.Halt, false, "exhausted after 1 attempt(s): boom"},
+		{"dead letter after crashes", stream.DeadLetter, true, "crashed: 1 of the last 1 attempt(s) were interrupted by a crash of the consumer"},
+		// The crash reason already counts the attempts and says what
+		// ended them: the halt does not repeat it.
+		{"halt after crashes", stream.Halt, true, "crashed: 1 of the last 1 attempt(s) were interrupted by a crash of the consumer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, 1)
@@ -30,10 +35,14 @@ func TestExhaustedReasonNeverEmpty(t *testing.T) {
 
 			// The record failed once and is exhausted, with no reason saved.
 			ptr := e.ptrs[id]
+			lastErr := "boom"
+			if tt.crashed {
+				lastErr = stream.InterruptedError
+			}
 			cp := &checkpoint.Checkpoint{Key: checkpoint.Key{Consumer: "test", Stream: "orders", Partition: part},
 				Batch: &checkpoint.Batch{Seq: 1, First: ptr, Last: ptr, Size: 1, Records: []checkpoint.RecordState{{
 					Pointer: ptr, ID: id, Status: checkpoint.Failed, Attempts: 1, Exhausted: true,
-					Errors: []checkpoint.AttemptError{{Attempt: 1, Time: t0, Error: "boom"}}, FirstAttempt: t0, LastAttempt: t0,
+					Errors: []checkpoint.AttemptError{{Attempt: 1, Time: t0, Error: lastErr}}, FirstAttempt: t0, LastAttempt: t0,
 				}}}}
 			if err := e.store.Save(context.Background(), cp); err != nil {
 				t.Fatal(err)
