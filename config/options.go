@@ -142,6 +142,10 @@ func (c *Config) checkSharing() error {
 	return nil
 }
 
+// SharedStores names the checkpoint stores that several workers sharing a
+// stream can all reach, for messages.
+const SharedStores = "file:///DIR on a directory they all reach, or dynamodb://TABLE"
+
 // Leases returns the stream.WithLeases option that consumer.leases asks
 // for, keeping the leases in store with the worker id and lease timing the
 // configuration sets, or nil when consumer.leases is off. A store that
@@ -162,7 +166,7 @@ func (c *Config) Leases(store checkpoint.Store, extra ...stream.LeaseOption) (st
 		if u, err := url.Parse(name); err == nil {
 			name = u.Redacted()
 		}
-		return nil, fmt.Errorf("%s: the checkpoint store %s (%T) keeps no leases: expected a store with leases that every worker reaches, file:///DIR on a directory they share or dynamodb://TABLE", c.from("consumer.leases"), name, store)
+		return nil, fmt.Errorf("%s: the checkpoint store %s (%T) keeps no leases: expected a store with leases that every worker reaches, %s", c.from("consumer.leases"), name, store, SharedStores)
 	}
 	lopts := append([]stream.LeaseOption(nil), extra...)
 	if k.WorkerID != "" {

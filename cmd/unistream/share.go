@@ -13,10 +13,6 @@ import (
 	"github.com/unistream-go/unistream/stream/checkpoint"
 )
 
-// sharedStores names the checkpoint stores that several consume processes
-// can share, for messages.
-const sharedStores = "file:///DIR on a directory they all reach, or dynamodb://TABLE"
-
 // bindSharing adds the flags of the group and lease modes.
 func bindSharing(fs *pflag.FlagSet, b *bindings) {
 	b.bind(fs, "group", "consumer.group", "share the stream as a member of the backend's consumer group NAME (Kafka, Pulsar; not Kinesis: use --leases)")
@@ -47,10 +43,10 @@ func checkSharedStore(cfg *config.Config) error {
 		return nil
 	}
 	if cfg.Checkpoint == "" {
-		return &usageError{fmt.Errorf("%s: no checkpoint store given: the processes sharing the stream need one store they all reach: set --checkpoint to %s", mode, sharedStores)}
+		return &usageError{fmt.Errorf("%s: no checkpoint store given: the processes sharing the stream need one store they all reach: set --checkpoint to %s", mode, config.SharedStores)}
 	}
 	if strings.HasPrefix(cfg.Checkpoint, "mem:") {
-		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, cfg.Checkpoint, sharedStores)}
+		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, cfg.Checkpoint, config.SharedStores)}
 	}
 	return nil
 }
@@ -66,7 +62,7 @@ func sharingOption(g *globals, cfg *config.Config, s *stream.Stream, store check
 				scheme = "the " + s.Scheme()
 			}
 			return nil, &usageError{fmt.Errorf("--group %s: %s backend has no consumer groups (Kafka consumer groups and Pulsar Failover subscriptions do): share stream %s with --leases and a checkpoint store with leases, %s",
-				cfg.Consumer.Group, scheme, s.Name(), sharedStores)}
+				cfg.Consumer.Group, scheme, s.Name(), config.SharedStores)}
 		}
 		return nil, nil
 	}
