@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/unistream-go/unistream/stream/streamtest"
 )
 
 // ErrDropped is the error a control function returns to make kfake close
@@ -160,14 +161,10 @@ func (c *Cluster) CutConnections() int {
 	return len(conns)
 }
 
-// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
-// have it. The package names no type of package testing, so that the
-// shipped CLI, whose embedded broker it starts, does not link testing.
-type TB interface {
-	Helper()
-	Fatal(args ...any)
-	Cleanup(f func())
-}
+// TB is the part of testing.TB that Start uses (streamtest.TB): the package
+// names no type of package testing, so that the shipped CLI, whose embedded
+// broker it starts, does not link testing.
+type TB = streamtest.TB
 
 // Start starts a cluster for a test or benchmark and closes it when tb
 // ends; it fails tb if the cluster cannot start.

@@ -24,6 +24,7 @@ import (
 	"net/url"
 
 	"github.com/unistream-go/unistream/adapters/kinesis/kinesisfake"
+	"github.com/unistream-go/unistream/stream/streamtest"
 )
 
 // Region is the region of the URLs a Broker makes.
@@ -44,14 +45,10 @@ func New(opts ...kinesisfake.Option) (*Broker, error) {
 	return &Broker{srv: srv}, nil
 }
 
-// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
-// have it. The package names no type of package testing, so that the
-// shipped CLI, whose embedded broker it starts, does not link testing.
-type TB interface {
-	Helper()
-	Fatal(args ...any)
-	Cleanup(f func())
-}
+// TB is the part of testing.TB that Start uses (streamtest.TB): the package
+// names no type of package testing, so that the shipped CLI, whose embedded
+// broker it starts, does not link testing.
+type TB = streamtest.TB
 
 // Start is New for a test: it fails the test if the emulator does not
 // start, and closes it when the test ends.

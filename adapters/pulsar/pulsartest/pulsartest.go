@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsarfake"
+	"github.com/unistream-go/unistream/stream/streamtest"
 )
 
 // Broker is a running pulsarfake broker.
@@ -87,14 +88,10 @@ func New(ctx context.Context, opts ...Option) (*Broker, error) {
 	return b, nil
 }
 
-// TB is the part of testing.TB that Start uses; *testing.T and *testing.B
-// have it. The package names no type of package testing, so that the
-// shipped CLI, whose embedded broker it starts, does not link testing.
-type TB interface {
-	Helper()
-	Fatal(args ...any)
-	Cleanup(f func())
-}
+// TB is the part of testing.TB that Start uses (streamtest.TB): the package
+// names no type of package testing, so that the shipped CLI, whose embedded
+// broker it starts, does not link testing.
+type TB = streamtest.TB
 
 // Start is New for a test: it fails the test on error and closes the broker
 // in a t.Cleanup.
