@@ -52,18 +52,24 @@ type crashOutcome struct {
 	called   []string        // IDs whose Put was called, in order
 	accepted map[string]bool // IDs whose Put returned nil
 	handed   map[string]bool // IDs handed to the stream's Write
+	// settled holds the IDs handed to a Write before a later Write of
+	// their send lane began while the process lived: a lane's sender
+	// waits for a batch's fsync before its next Write.
+	settled map[string]bool
+	stored  map[string]bool // IDs the stream held when phase 1 ended
 	dead     bool            // the fault "killed the process"
 	newErr   error           // NewProducer failed
 }
 
 // mustSurvive reports whether the producer promises that record id
 // survives the crash: with FsyncAlways, every record whose Put returned
-// nil; with FsyncPerBatch, those among them that were handed to the stream
-// (the WAL is fsynced before a batch is sent; a record still waiting for
-// its batch may be lost).
+// nil; with FsyncPerBatch, those among them that the stream stored, or
+// whose batch's Write and fsync both finished before the crash (the fsync
+// runs beside the Write: a record still waiting for its batch, or whose
+// Write failed while the crash cut its fsync short, may be lost).
 func (o crashOutcome) mustSurvive(id string) bool {
 	if o.policy == FsyncPerBatch {
-		return o.accepted[id] && o.handed[id]
+		return o.accepted[id] && (o.stored[id] || o.settled[id])
 	}
 	return o.accepted[id]
 }
@@ -87,12 +93,26 @@ func crashOptions(path string, fs *waltest.FaultFS, policy FsyncPolicy) []Produc
 // the producer as a crash would. opts come after crashOptions and win.
 func crashPhase1(t *testing.T, s *prodFakeStream, path string, fs *waltest.FaultFS, policy FsyncPolicy, opts ...ProducerOption) crashOutcome {
 	t.Helper()
-	out := crashOutcome{policy: policy, accepted: map[string]bool{}, handed: map[string]bool{}}
+	out := crashOutcome{policy: policy, accepted: map[string]bool{}, handed: map[string]bool{}, settled: map[string]bool{}, stored: map[string]bool{}}
+	defer func() {
+		for _, r := range s.written() {
+			out.stored[r.ID] = true
+		}
+	}()
 	attempted := map[string]bool{}
+	var p *Producer
+	laneHanded := map[int][]string{} // by send lane: the IDs handed to its Writes
 	s.mu.Lock()
 	s.failWrite = func(call int, recs []driver.Record) error {
+		lane := p.laneOf(recs[0].Key) // a call holds one lane's records
+		if !fs.Dead() {
+			for _, id := range laneHanded[lane] {
+				out.settled[id] = true
+			}
+		}
 		for _, r := range recs {
 			out.handed[r.ID] = true
+			laneHanded[lane] = append(laneHanded[lane], r.ID)
 		}
 		if crashFailCalls[call] {
 			return fmt.Errorf("call %d unavailable", call)
@@ -207,7 +227,7 @@ func crashCheck(t *testing.T, s *prodFakeStream, out crashOutcome) {
 	// Every record the policy promises was written at least once, intact.
 	for id := range out.accepted {
 		if _, ok := first[id]; !ok && out.mustSurvive(id) {
-			t.Fatalf("record %s: Put returned nil (and handed to the stream: %v) but it was never written", id, out.handed[id])
+			t.Fatalf("record %s: Put returned nil (handed to the stream: %v, its Write and fsync done before the crash: %v) but it was never written", id, out.handed[id], out.settled[id])
 		}
 	}
 	for _, r := range written {

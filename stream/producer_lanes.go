@@ -144,9 +144,14 @@ func (p *Producer) readyLocked(l *lane) (bool, time.Duration) {
 // is to be sent again after a hold, else the first such record's error.
 func (p *Producer) sendBatch(l *lane) error {
 	n, maxSeq, prefetch := p.takeBatch(l)
-	p.syncWAL(maxSeq, prefetch)
+	synced := p.syncWAL(maxSeq, prefetch)
 	p.observe(Event{Kind: EventProducerEmit, Lane: l.id, Count: n, Records: l.batch})
 	failed, nfail, firstErr := p.writeBatch(l, n)
+	if synced != nil {
+		// The batch's fsync ran beside its Write: nothing of the batch is
+		// acknowledged, retried or dead-lettered before both are done.
+		<-synced
+	}
 	var nref int
 	var retryErr error
 	if nfail > 0 {
@@ -324,38 +329,66 @@ func (p *Producer) takeBatch(l *lane) (n int, maxSeq uint64, prefetch bool) {
 	return n, maxSeq, prefetch
 }
 
-// syncWAL brings the batch's records (up to maxSeq) to the WAL file before
-// they are sent (and to stable storage, unless with FsyncInterval), so that
-// a record the stream may have stored survives a crash and is re-sent if
-// its acknowledgement was not recorded. A WAL failure does not hold the
-// records back: they are sent (delivery comes first) and the failure is
-// reported by Close. Lanes syncing at once share writes and fsyncs (the
-// WAL's group commit): a sync covers everything appended before it,
-// whatever the lane. With prefetch, the WAL writer is then woken to write
-// the later records ahead.
-func (p *Producer) syncWAL(maxSeq uint64, prefetch bool) {
+// syncWAL brings the batch's records (up to maxSeq) to the WAL file, and
+// to stable storage unless with FsyncInterval, so that a record the stream
+// may have stored survives a crash and is re-sent if its acknowledgement
+// was not recorded.
+//
+// With FsyncPerBatch the fsync runs beside the batch's Write: syncWAL
+// starts it and returns a channel closed when it is done (nil if the
+// records were durable already, as they are when the WAL writer synced
+// them ahead), and the sender waits for it before it acknowledges, retries
+// or dead-letters anything of the batch. A batch then costs the longer of
+// its Write and its fsync, not their sum. The price is a crash window:
+// a record whose Write failed, and whose fsync had not finished when the
+// machine crashed, is lost (its Put had returned; see docs/design.md).
+// With FsyncAlways the Puts sync their records and the sender syncs before
+// the Write (it may take a record before its Put's sync is done); with
+// FsyncInterval it writes the records to the file before the Write.
+//
+// A WAL failure does not hold the records back: they are sent (delivery
+// comes first) and the failure is reported by Close. Lanes syncing at once
+// share writes and fsyncs (the WAL's group commit): a sync covers
+// everything appended before it, whatever the lane. With prefetch, the WAL
+// writer is then woken to write the later records ahead.
+func (p *Producer) syncWAL(maxSeq uint64, prefetch bool) (done <-chan struct{}) {
 	if p.log == nil {
-		return
+		return nil
 	}
-	var err error
-	if !p.log.Synced(maxSeq) {
-		// The sync needs the disk: the maintenance asked for by the last
-		// acknowledgement goes first, in the order it was asked for.
-		p.waitMaint()
+	defer func() {
+		if prefetch {
+			p.kickWAL()
+		}
+	}()
+	if p.log.Synced(maxSeq) {
+		return nil
 	}
 	switch {
-	case p.cfg.fsync == FsyncPerBatch || p.cfg.fsync == FsyncAlways:
-		// With FsyncAlways the Puts sync their records, but the sender
-		// may take a record before its Put's sync is done.
-		err = p.log.SyncTo(maxSeq)
+	case p.cfg.fsync == FsyncPerBatch:
+		ch := make(chan struct{})
+		go func() { // owned by the sender, which waits for ch
+			defer close(ch)
+			p.syncTo(maxSeq)
+		}()
+		return ch
+	case p.cfg.fsync == FsyncAlways:
+		p.syncTo(maxSeq)
 	case p.cfg.fsync.interval() > 0:
-		err = p.log.Flush()
+		p.waitMaint()
+		if err := p.log.Flush(); err != nil {
+			p.noteWALErr(err)
+		}
 	}
-	if err != nil {
+	return nil
+}
+
+// syncTo makes the records up to seq durable, after the maintenance the
+// last acknowledgement asked for (the sync needs the disk, and it goes in
+// the order it was asked for).
+func (p *Producer) syncTo(seq uint64) {
+	p.waitMaint()
+	if err := p.log.SyncTo(seq); err != nil {
 		p.noteWALErr(err)
-	}
-	if prefetch {
-		p.kickWAL()
 	}
 }
 

@@ -30,9 +30,13 @@ import (
 type FsyncPolicy int64
 
 const (
-	// FsyncPerBatch writes and fsyncs the log before each batch is sent,
-	// once for all the records of the batch (and for any record appended
-	// before the sync: one fsync often covers several batches). Besides,
+	// FsyncPerBatch writes and fsyncs the log once for all the records of
+	// a batch (and any record appended before: one fsync often covers
+	// several batches), beside the batch's Write: the two start together,
+	// and nothing of the batch is acknowledged in the log, retried or
+	// dead-lettered, nor does Flush return, before both are done. A
+	// record whose Write failed while the crash cut its sync short is
+	// lost. Besides,
 	// each time a batch's worth of records (MaxRecords, or MaxBytes up to
 	// 1 MiB) was appended since the last sync, a background writer writes
 	// and fsyncs them, so that the fsync overlaps the sending of the
@@ -40,8 +44,8 @@ const (
 	// disk; and every MaxAge of real time it syncs what is left. Put
 	// returns with the record in memory: a crash of the process or of the
 	// machine may lose the records appended since the last sync (about one
-	// batch's worth, or MaxAge's worth, at most), never a record that was
-	// sent. The default.
+	// batch's worth, or MaxAge's worth, at most, and the batch being sent
+	// if its Write fails), never a record the stream stored. The default.
 	FsyncPerBatch FsyncPolicy = 0
 	// FsyncAlways writes and fsyncs the log before Put returns. No crash
 	// loses a record Put accepted. Concurrent Puts share one write and one

@@ -22,6 +22,19 @@ type diskModel struct {
 	data    []byte
 	durable int
 	writes  int
+	// gate, if set, holds every fsync until it is closed; each fsync
+	// first sends on syncing.
+	gate    chan struct{}
+	syncing chan struct{}
+}
+
+// holdSyncs makes the fsyncs from now on wait until the returned function
+// is called; syncing receives a value as each begins.
+func (m *diskModel) holdSyncs() (syncing <-chan struct{}, release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gate, m.syncing = make(chan struct{}), make(chan struct{}, 64)
+	return m.syncing, sync.OnceFunc(func() { close(m.gate) })
 }
 
 type diskModelFile struct {
@@ -48,8 +61,15 @@ func (f *diskModelFile) Write(b []byte) (int, error) {
 
 func (f *diskModelFile) Sync() error {
 	f.m.mu.Lock()
-	n := len(f.m.data)
+	n, gate, syncing := len(f.m.data), f.m.gate, f.m.syncing
 	f.m.mu.Unlock()
+	if gate != nil {
+		select {
+		case syncing <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
 	err := f.File.Sync()
 	if err == nil {
 		f.m.mu.Lock()
@@ -78,11 +98,12 @@ func (m *diskModel) has(id string) (written, durable bool) {
 }
 
 // TestProducerWALBeforeSend checks, at every Write the stream receives,
-// that each record of the batch is already in the WAL file, and fsynced
-// with FsyncPerBatch and FsyncAlways; and, with FsyncAlways, that a
-// record is fsynced when its Put returns. Puts come from several
-// goroutines with a small batch size, so that batches are cut while Puts
-// go on and the WAL writer syncs ahead of the sender.
+// that each record of the batch is already in the WAL file (fsynced with
+// FsyncAlways) or, with FsyncPerBatch, whose fsync runs beside the Write,
+// that each record of the lane's earlier Writes is fsynced; and, with
+// FsyncAlways, that a record is fsynced when its Put returns. Puts come
+// from several goroutines with a small batch size, so that batches are
+// cut while Puts go on and the WAL writer syncs ahead of the sender.
 func TestProducerWALBeforeSend(t *testing.T) {
 	for _, policy := range []FsyncPolicy{FsyncPerBatch, FsyncAlways, FsyncInterval(time.Hour)} {
 		t.Run(policy.String(), func(t *testing.T) {
@@ -91,11 +112,22 @@ func TestProducerWALBeforeSend(t *testing.T) {
 			s := newProdFakeStream(3)
 			var bad []string
 			var sent int
+			var p *Producer
+			laneSent := map[int][]string{} // by send lane: the IDs of its earlier Writes
 			s.failWrite = func(call int, recs []driver.Record) error {
+				lane := p.laneOf(recs[0].Key) // a call holds one lane's records
+				if policy == FsyncPerBatch {
+					for _, id := range laneSent[lane] {
+						if _, d := m.has(id); !d {
+							bad = append(bad, fmt.Sprintf("call %d: lane %d writes again while %s of its earlier Write is not fsynced", call, lane, id))
+						}
+					}
+				}
 				for _, r := range recs {
 					sent++
+					laneSent[lane] = append(laneSent[lane], r.ID)
 					w, d := m.has(r.ID)
-					if !w || (!d && policy.interval() == 0) {
+					if policy != FsyncPerBatch && (!w || (!d && policy.interval() == 0)) {
 						bad = append(bad, fmt.Sprintf("call %d: %s sent with written=%v durable=%v", call, r.ID, w, d))
 					}
 				}
@@ -104,7 +136,7 @@ func TestProducerWALBeforeSend(t *testing.T) {
 			// The stream holds the first batch until the Puts are done, so
 			// that no acknowledgement cuts the WAL back before the checks.
 			s.block = make(chan struct{})
-			p, _, _ := newTestProducer(t, s, WithFsync(policy), WithMaxRecords(7),
+			p, _, _ = newTestProducer(t, s, WithFsync(policy), WithMaxRecords(7),
 				withWALOptions(wal.Options{OpenFile: m.OpenFile, CompactBytes: 1 << 40}))
 			var wg sync.WaitGroup
 			for g := range 4 {
@@ -142,6 +174,63 @@ func TestProducerWALBeforeSend(t *testing.T) {
 				t.Fatalf("%d records sent before they were in the WAL as the policy requires, first: %s", len(bad), bad[0])
 			}
 		})
+	}
+}
+
+// TestProducerFsyncBesideWrite checks that with FsyncPerBatch a batch's
+// Write does not wait for its fsync, and that the batch counts as sent,
+// and Flush returns, only once both are done.
+func TestProducerFsyncBesideWrite(t *testing.T) {
+	prodLeakCheck(t)
+	m := &diskModel{}
+	s := newProdFakeStream(1)
+	written := make(chan int, 64)
+	s.failWrite = func(_ int, recs []driver.Record) error {
+		written <- len(recs)
+		return nil
+	}
+	p, _, _ := newTestProducer(t, s, WithFsync(FsyncPerBatch), WithSendLanes(1),
+		withWALOptions(wal.Options{OpenFile: m.OpenFile, CompactBytes: 1 << 40}))
+	syncing, release := m.holdSyncs()
+	defer release()
+	for i := range 3 {
+		mustPut(t, p, prodRec(i, 1))
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- p.Flush(context.Background()) }()
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case err := <-flushed:
+			t.Fatalf("Flush returned %v before %s", err, what)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no %s in 30s", what)
+		}
+	}
+	wait("fsync of the batch", syncing)
+	wrote := make(chan struct{})
+	go func() { <-written; close(wrote) }()
+	wait("Write while the fsync is held", wrote)
+	if st := p.Stats(); st.Sent != 0 {
+		t.Fatalf("%d records counted sent while their fsync is held", st.Sent)
+	}
+	select {
+	case err := <-flushed:
+		t.Fatalf("Flush returned %v while the batch's fsync is held", err)
+	default:
+	}
+	release()
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Flush did not return in 30s after the fsync was released")
+	}
+	if st := p.Stats(); st.Sent != 3 {
+		t.Fatalf("%d records sent after Flush, want 3", st.Sent)
 	}
 }
 
