@@ -57,8 +57,8 @@ type crashOutcome struct {
 	// waits for a batch's fsync before its next Write.
 	settled map[string]bool
 	stored  map[string]bool // IDs the stream held when phase 1 ended
-	dead     bool            // the fault "killed the process"
-	newErr   error           // NewProducer failed
+	dead    bool            // the fault "killed the process"
+	newErr  error           // NewProducer failed
 }
 
 // mustSurvive reports whether the producer promises that record id
