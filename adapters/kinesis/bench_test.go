@@ -177,15 +177,18 @@ func benchRecord(i int) (key, value []byte) {
 // PutRecords calls of 500 records (the API's limit) one after the other,
 // each call's failed records sent again (after a short backoff) until
 // every one is stored. The nowal variant runs the engine without its WAL,
-// to separate the WAL's cost from the cost of the engine's sends. The two
-// sides alternate over benchRounds rounds (enginebench.Alternate), each
-// round with a new SDK client (plain) or a new stream and producer
-// (engine), writing to streams of benchShards shards; it reports records/s
-// of each and their ratio (engine / plain). The engine writes each record
-// in its envelope (with its ID); plain writes the bare value. Run it with a
-// fixed count:
+// to separate the WAL's cost from the cost of the engine's sends. Both
+// write to streams of benchShards shards. The records are split over
+// enginebench.Rounds rounds in which the sides alternate which goes first
+// (enginebench.Alternate), so that on a shared machine whose load drifts
+// both see about the same load; each round uses a new SDK client (plain)
+// or a new stream and producer (engine). It reports records/s of each and
+// their ratio (engine / plain). The engine writes each record in its
+// envelope (with its ID); plain writes the bare value. The labels
+// side=plain and side=engine separate the two in a CPU profile. Run it
+// with a fixed count:
 //
-//	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkProducer$' -benchtime 100000x
+//	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkProducer$' -benchtime 400000x -count 4
 func BenchmarkProducer(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
@@ -197,11 +200,6 @@ func BenchmarkProducer(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL) })
 	}
 }
-
-// benchRounds is the number of rounds BenchmarkProducer alternates plain
-// and engine in: on a shared machine whose load drifts, both sides then
-// see about the same load.
-const benchRounds = 4
 
 func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
 	n := b.N
@@ -225,8 +223,8 @@ func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
 	b.ResetTimer()
 	var plain, engine time.Duration
 	var batches uint64
-	for r := range benchRounds {
-		lo, hi := r*n/benchRounds, (r+1)*n/benchRounds
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(n, r)
 		runPlain := func() {
 			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) {
 				plain += benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
