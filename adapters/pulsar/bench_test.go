@@ -149,7 +149,7 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 // side=plain and side=engine separate the two in a CPU profile. Run it
 // with a fixed count:
 //
-//	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 200000x -count 4
+//	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 500000x -count 3
 func BenchmarkProducer(b *testing.B) {
 	big := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
 	for _, bc := range []struct {
