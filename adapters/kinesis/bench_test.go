@@ -3,12 +3,15 @@ package kinesis_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -153,4 +156,165 @@ func plainRead(b *testing.B, s *kinesis.Stream, ps []driver.Partition, n int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// benchShards is the number of shards of the producer benchmark's streams.
+const benchShards = 4
+
+// benchRecord returns record i of a benchmark: key "customer-N" over 1000
+// keys and a value of 100 bytes.
+func benchRecord(i int) (key, value []byte) {
+	v := make([]byte, 100)
+	for j := range v {
+		v[j] = byte(i + j)
+	}
+	return fmt.Appendf(nil, "customer-%d", i%1000), v
+}
+
+// BenchmarkProducer compares, on kinesisfake, the producer engine (WAL in
+// b.TempDir() with FsyncPerBatch, the engine's default batch of 500
+// records) with a plain aws-sdk-go-v2 loop producing the same records:
+// PutRecords calls of 500 records (the API's limit) one after the other,
+// each call's failed records sent again (after a short backoff) until
+// every one is stored. The nowal variant runs the engine without its WAL,
+// to separate the WAL's cost from the cost of the engine's sends. Both
+// write to streams of benchShards shards. The records are split over
+// enginebench.Rounds rounds in which the sides alternate which goes first
+// (enginebench.Alternate), so that on a shared machine whose load drifts
+// both see about the same load; each round uses a new SDK client (plain)
+// or a new stream and producer (engine). It reports records/s of each and
+// their ratio (engine / plain). The engine writes each record in its
+// envelope (with its ID); plain writes the bare value. The labels
+// side=plain and side=engine separate the two in a CPU profile. Run it
+// with a fixed count:
+//
+//	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkProducer$' -benchtime 400000x -count 4
+func BenchmarkProducer(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		noWAL bool
+	}{
+		{"batch=500", false},
+		{"batch=500/nowal", true},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL) })
+	}
+}
+
+func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
+	n := b.N
+	br := kinesistest.Start(b)
+	for _, name := range []string{"plain", "engine"} {
+		if err := br.CreateStream(name, benchShards); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := make([][]byte, n)
+	values := make([][]byte, n)
+	for i := range n {
+		keys[i], values[i] = benchRecord(i)
+	}
+	if noWAL {
+		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, opts...)
+	} else {
+		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, opts...)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	var plain, engine time.Duration
+	var batches uint64
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(n, r)
+		runPlain := func() {
+			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) {
+				plain += benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
+			})
+		}
+		runEngine := func() {
+			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
+				ropts := opts
+				if !noWAL {
+					ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
+				}
+				d, nb := benchEngineProduce(b, br.URL("engine"), keys[lo:hi], values[lo:hi], ropts)
+				engine += d
+				batches += nb
+			})
+		}
+		enginebench.Alternate(r, runPlain, runEngine)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batches), "engine-batches")
+	enginebench.Report(b, n, plain, engine)
+}
+
+// benchPlainProduce writes the records to the stream "plain" with a new
+// SDK client, in PutRecords calls of 500 records one after the other,
+// sending each call's failed records again until all are stored, and
+// returns the time it took.
+func benchPlainProduce(b *testing.B, br *kinesistest.Broker, keys, values [][]byte) time.Duration {
+	ctx := context.Background()
+	t0 := time.Now()
+	cl := awskinesis.New(awskinesis.Options{
+		Region:       kinesistest.Region,
+		BaseEndpoint: aws.String(br.Endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider("plain", "plain", ""),
+	})
+	entries := make([]types.PutRecordsRequestEntry, 0, 500)
+	for i := 0; i < len(keys); i += 500 {
+		entries = entries[:0]
+		for j := i; j < min(i+500, len(keys)); j++ {
+			entries = append(entries, types.PutRecordsRequestEntry{Data: values[j], PartitionKey: aws.String(string(keys[j]))})
+		}
+		for attempt := 1; len(entries) > 0; attempt++ {
+			if attempt > 10 {
+				b.Fatalf("plain: %d records of a PutRecords call still failed after %d attempts", len(entries), attempt-1)
+			}
+			out, err := cl.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String("plain"), Records: entries})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if aws.ToInt32(out.FailedRecordCount) == 0 {
+				break
+			}
+			// Keep the failed records, in order, and send them again.
+			failed := entries[:0]
+			for k, res := range out.Records {
+				if res.ErrorCode != nil {
+					failed = append(failed, entries[k])
+				}
+			}
+			entries = failed
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		}
+	}
+	return time.Since(t0)
+}
+
+// benchEngineProduce opens a producer engine on url, Puts the records and
+// Flushes, and returns the time it took and the engine's batch count.
+func benchEngineProduce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
+	ctx := context.Background()
+	t0 := time.Now()
+	p, err := stream.OpenProducer(ctx, url, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range keys {
+		if err := p.Put(ctx, stream.Record{Key: keys[i], Value: values[i]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(t0)
+	st := p.Stats()
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st.Sent != uint64(len(keys)) {
+		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
+	}
+	return d, st.Batches
 }

@@ -3,6 +3,8 @@ package pulsar_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/pulsar"
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
+	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
@@ -125,4 +128,145 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 	}
 	c.Close()
 	return time.Since(t0)
+}
+
+// BenchmarkProducer compares, on pulsarfake, the producer engine (WAL in
+// b.TempDir() with FsyncPerBatch) with plain pulsar-client-go producing
+// the same records to a topic of benchPartitions partitions: one batching
+// producer of the partitioned topic (MaxPendingMessages 10000),
+// SendAsync with a callback per message, then Flush. The engine runs with
+// its default batch (500 records, 1 MiB) and with batches of 10000 records
+// and 16 MiB (within the adapter's MaxBatchRecords, 10000, and
+// MaxBatchBytes, 64 MiB), which pay one WAL fsync and one acknowledged
+// Write per 10000 records. The nowal variants run the engine without its
+// WAL, to separate the WAL's cost from the cost of sending one
+// acknowledged batch at a time. The records are split over
+// enginebench.Rounds rounds in which the sides alternate which goes first
+// (enginebench.Alternate), so that on a shared machine whose load drifts
+// both see about the same load; each round uses a new client and producer
+// (plain) or a new stream and producer engine (engine). It reports
+// records/s of each and their ratio (engine / plain). The labels
+// side=plain and side=engine separate the two in a CPU profile. Run it
+// with a fixed count:
+//
+//	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 500000x -count 3
+func BenchmarkProducer(b *testing.B) {
+	big := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
+	for _, bc := range []struct {
+		name  string
+		noWAL bool
+		opts  []stream.ProducerOption
+	}{
+		{"batch=500", false, nil},
+		{"batch=10000", false, big},
+		{"batch=500/nowal", true, nil},
+		{"batch=10000/nowal", true, big},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL, bc.opts...) })
+	}
+}
+
+func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
+	n := b.N
+	br := pulsartest.Start(b, pulsartest.Topic("plain", benchPartitions), pulsartest.Topic("engine", benchPartitions))
+	keys := make([]string, n)
+	values := make([][]byte, n)
+	for i := range n {
+		keys[i], values[i] = benchRecord(i)
+	}
+	if noWAL {
+		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, opts...)
+	} else {
+		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, opts...)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	var plain, engine time.Duration
+	var batches uint64
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(n, r)
+		runPlain := func() {
+			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) {
+				plain += benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
+			})
+		}
+		runEngine := func() {
+			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
+				ropts := opts
+				if !noWAL {
+					ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
+				}
+				d, nb := benchEngineProduce(b, br.URL("engine"), keys[lo:hi], values[lo:hi], ropts)
+				engine += d
+				batches += nb
+			})
+		}
+		enginebench.Alternate(r, runPlain, runEngine)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batches), "engine-batches")
+	enginebench.Report(b, n, plain, engine)
+}
+
+// benchPlainProduce sends the records to the topic "plain" with a new
+// client and producer (SendAsync with a callback per message, then Flush)
+// and returns the time it took.
+func benchPlainProduce(b *testing.B, br *pulsartest.Broker, keys []string, values [][]byte) time.Duration {
+	ctx := context.Background()
+	t0 := time.Now()
+	cl, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: br.ServiceURL(), Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := cl.CreateProducer(pulsarclient.ProducerOptions{Topic: "plain", MaxPendingMessages: 10000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var failed atomic.Int64
+	for i := range keys {
+		p.SendAsync(ctx, &pulsarclient.ProducerMessage{Key: keys[i], Payload: values[i]},
+			func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+	}
+	if err := p.FlushWithCtx(ctx); err != nil {
+		b.Fatal(err)
+	}
+	p.Close()
+	cl.Close()
+	d := time.Since(t0)
+	if failed.Load() > 0 {
+		b.Fatalf("%d plain sends failed", failed.Load())
+	}
+	return d
+}
+
+// benchEngineProduce opens a producer engine on url, Puts the records and
+// Flushes, and returns the time it took and the engine's batch count.
+func benchEngineProduce(b *testing.B, url string, keys []string, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
+	ctx := context.Background()
+	t0 := time.Now()
+	p, err := stream.OpenProducer(ctx, url, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range keys {
+		if err := p.Put(ctx, stream.Record{Key: []byte(keys[i]), Value: values[i]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(t0)
+	st := p.Stats()
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st.Sent != uint64(len(keys)) {
+		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
+	}
+	return d, st.Batches
 }
