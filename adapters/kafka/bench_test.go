@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,15 +163,23 @@ func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
 	var batches uint64
 	for r := range benchRounds {
 		lo, hi := r*n/benchRounds, (r+1)*n/benchRounds
-		runPlain := func() { plain += benchPlainProduce(b, c, keys[lo:hi], values[lo:hi]) }
+		// Labelled for CPU profiles (-cpuprofile; go tool pprof -tagfocus
+		// side=engine); the broker's goroutines are the shared rest.
+		runPlain := func() {
+			pprof.Do(context.Background(), pprof.Labels("side", "plain"), func(context.Context) {
+				plain += benchPlainProduce(b, c, keys[lo:hi], values[lo:hi])
+			})
+		}
 		runEngine := func() {
 			ropts := opts
 			if !noWAL {
 				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
 			}
-			d, nb := benchEngineProduce(b, c, keys[lo:hi], values[lo:hi], ropts)
-			engine += d
-			batches += nb
+			pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(context.Context) {
+				d, nb := benchEngineProduce(b, c, keys[lo:hi], values[lo:hi], ropts)
+				engine += d
+				batches += nb
+			})
 		}
 		enginebench.Alternate(r, runPlain, runEngine)
 	}
