@@ -495,7 +495,7 @@ type closingTransport struct {
 // never closed early.
 func (c *closingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody {
-		body, err := io.ReadAll(req.Body)
+		body, err := readBody(req.Body, req.ContentLength)
 		req.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("read the request body: %w", err)
@@ -515,6 +515,25 @@ func (c *closingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp.Body = &closeHook{ReadCloser: resp.Body, c: c}
 	return resp, nil
+}
+
+// readBody reads a request body of n bytes (n <= 0: unknown) into one
+// buffer of its size, where io.ReadAll would grow one step by step (a
+// PutRecords body is up to 5 MiB: the copies were a tenth of a producer's
+// CPU). A body longer or shorter than n is read whole all the same.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n <= 0 || n > 64<<20 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n, n+1)
+	if k, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return buf[:k], nil // shorter than announced: net/http will say so
+		}
+		return nil, err
+	}
+	rest, err := io.ReadAll(r) // nothing, unless the length was wrong
+	return append(buf, rest...), err
 }
 
 // closeHook closes the idle connections when a body is closed after the
