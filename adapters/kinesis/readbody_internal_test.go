@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"testing/iotest"
 	"testing"
+	"testing/iotest"
 )
 
 // TestReadBody: the request body is read whole whatever length the
