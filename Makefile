@@ -4,7 +4,7 @@ PKGS     := ./...
 # -race needs cgo; the machine has gcc.
 export CGO_ENABLED := 1
 
-.PHONY: demo test tools vet build bench bench-consumer stress test-containers fuzz generate check-generated clean
+.PHONY: demo test tools vet build bench bench-consumer bench-producer stress test-containers fuzz generate check-generated clean
 
 ## demo: run the main job (producer + consumer with retries, DLQ and checkpoints) on the embedded backend
 # The lite tag leaves the AWS SDK (Kinesis, DynamoDB) out of the binary, so
@@ -76,6 +76,13 @@ BENCH_N ?= 400000
 CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
 bench-consumer: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$' -benchtime $(BENCH_N)x -benchmem $(CONSUMER_BENCH_PKGS)
+
+## bench-producer: the producer engine vs the plain clients, with and without its WAL (records/s, engine/plain), and this disk's fsync latency
+# Three runs each: the ratios swing with the machine's load. BENCH_N sets the count.
+PRODUCER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
+bench-producer: tools
+	$(GO) test -run '^$$' -bench 'BenchmarkProducer$$' -benchtime $(BENCH_N)x -count 3 $(PRODUCER_BENCH_PKGS)
+	$(GO) test -run '^$$' -bench 'BenchmarkFsync$$' -count 3 ./stream/wal
 
 ## test-containers: the conformance suite on real brokers in Docker (the containers module; skips, saying why, without Docker)
 test-containers:
