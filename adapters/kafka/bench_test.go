@@ -3,8 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
-	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
@@ -22,7 +19,7 @@ import (
 // The benchmarks compare the engines with plain franz-go on the same
 // embedded broker, in one run: each iteration of b.N records measures both
 // and reports records/s of each and their ratio (engine / plain). The
-// producer benchmarks alternate the two sides in rounds (benchRounds). Run them
+// producer benchmarks alternate the two sides in rounds (enginebench.Rounds). Run them
 // with a fixed count for stable numbers:
 //
 //	go test ./adapters/kafka -run '^$' -bench . -benchtime 200000x
@@ -116,76 +113,26 @@ func benchPlainConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) 
 	return time.Since(t0)
 }
 
-// BenchmarkProducer compares the producer engine (WAL, fsync per batch)
-// with plain franz-go producing the same records (Produce with a promise
-// per record, then Flush), with the engine's default batch (500 records,
-// 1 MiB) and with batches of 10000 records and 16 MiB (the adapter's
-// MaxBatchRecords and MaxBatchBytes), which pay one WAL fsync and one
-// acknowledged Write per 10000 records. The nowal variants run the engine
-// without its WAL, to separate the WAL's cost from the cost of sending one
-// acknowledged batch at a time.
+// BenchmarkProducer compares the producer engine with plain franz-go
+// producing the same records (Produce with a promise per record, then
+// Flush), in every enginebench.ProducerVariants variant (batches of 500
+// and 10000, with the WAL and without), alternating rounds
+// (enginebench.ProducerComparison).
 func BenchmarkProducer(b *testing.B) {
-	big := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
-	for _, bc := range []struct {
-		name  string
-		noWAL bool
-		opts  []stream.ProducerOption
-	}{
-		{"batch=500", false, nil},
-		{"batch=10000", false, big},
-		{"batch=500/nowal", true, nil},
-		{"batch=10000/nowal", true, big},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL, bc.opts...) })
-	}
-}
-
-// benchRounds is the number of rounds a producer benchmark alternates
-// plain and engine in: on a shared machine whose load drifts, both sides
-// then see about the same load.
-const benchRounds = 4
-
-func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
-	n := b.N
-	c := kafkatest.Start(b, kafkatest.Topic("plain", benchPartitions), kafkatest.Topic("engine", benchPartitions))
-	keys := make([][]byte, n)
-	values := make([][]byte, n)
-	for i := range n {
-		keys[i], values[i] = benchRecord(i)
-	}
-	if noWAL {
-		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, opts...)
-	} else {
-		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, opts...)
-	}
-	b.ResetTimer()
-	var plain, engine time.Duration
-	var batches uint64
-	for r := range benchRounds {
-		lo, hi := r*n/benchRounds, (r+1)*n/benchRounds
-		// Labelled for CPU profiles (-cpuprofile; go tool pprof -tagfocus
-		// side=engine); the broker's goroutines are the shared rest.
-		runPlain := func() {
-			pprof.Do(context.Background(), pprof.Labels("side", "plain"), func(context.Context) {
-				plain += benchPlainProduce(b, c, keys[lo:hi], values[lo:hi])
-			})
-		}
-		runEngine := func() {
-			ropts := opts
-			if !noWAL {
-				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
+	for _, v := range enginebench.ProducerVariants(true) {
+		b.Run(v.Name, func(b *testing.B) {
+			c := kafkatest.Start(b, kafkatest.Topic("plain", benchPartitions), kafkatest.Topic("engine", benchPartitions))
+			keys, values := make([][]byte, b.N), make([][]byte, b.N)
+			for i := range b.N {
+				keys[i], values[i] = benchRecord(i)
 			}
-			pprof.Do(context.Background(), pprof.Labels("side", "engine"), func(context.Context) {
-				d, nb := benchEngineProduce(b, c, keys[lo:hi], values[lo:hi], ropts)
-				engine += d
-				batches += nb
-			})
-		}
-		enginebench.Alternate(r, runPlain, runEngine)
+			enginebench.ProducerComparison{Keys: keys, Values: values, URL: c.URL("engine"),
+				Plain: func(b *testing.B, lo, hi int) time.Duration {
+					return benchPlainProduce(b, c, keys[lo:hi], values[lo:hi])
+				},
+			}.Run(b, v)
+		})
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(batches), "engine-batches")
-	enginebench.Report(b, n, plain, engine)
 }
 
 // benchPlainProduce produces the records with a new plain franz-go client
@@ -214,39 +161,6 @@ func benchPlainProduce(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte
 		b.Fatalf("%d plain records failed", failed.Load())
 	}
 	return d
-}
-
-// benchEngineProduce opens the stream and a new producer engine, Puts the
-// records and Flushes, and returns the time it took and the batch count.
-func benchEngineProduce(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
-	ctx := context.Background()
-	t0 := time.Now()
-	s, err := kafkaOpen(ctx, c.URL("engine"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := stream.NewProducer(stream.NewStream(s), opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range keys {
-		if err := p.Put(ctx, stream.Record{Key: keys[i], Value: values[i]}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := p.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	d := time.Since(t0)
-	st := p.Stats()
-	if err := p.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
-	s.Close()
-	if st.Sent != uint64(len(keys)) {
-		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
-	}
-	return d, st.Batches
 }
 
 // BenchmarkWriter measures the adapter's Write alone: calls of 500 and of

@@ -3,8 +3,6 @@ package kinesis_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,62 +188,25 @@ func benchRecord(i int) (key, value []byte) {
 //
 //	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkProducer$' -benchtime 400000x -count 4
 func BenchmarkProducer(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		noWAL bool
-	}{
-		{"batch=500", false},
-		{"batch=500/nowal", true},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL) })
-	}
-}
-
-func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
-	n := b.N
-	br := kinesistest.Start(b)
-	for _, name := range []string{"plain", "engine"} {
-		if err := br.CreateStream(name, benchShards); err != nil {
-			b.Fatal(err)
-		}
-	}
-	keys := make([][]byte, n)
-	values := make([][]byte, n)
-	for i := range n {
-		keys[i], values[i] = benchRecord(i)
-	}
-	if noWAL {
-		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, opts...)
-	} else {
-		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, opts...)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	var plain, engine time.Duration
-	var batches uint64
-	for r := range enginebench.Rounds {
-		lo, hi := enginebench.Span(n, r)
-		runPlain := func() {
-			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) {
-				plain += benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
-			})
-		}
-		runEngine := func() {
-			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
-				ropts := opts
-				if !noWAL {
-					ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
+	for _, v := range enginebench.ProducerVariants(false) {
+		b.Run(v.Name, func(b *testing.B) {
+			br := kinesistest.Start(b)
+			for _, name := range []string{"plain", "engine"} {
+				if err := br.CreateStream(name, benchShards); err != nil {
+					b.Fatal(err)
 				}
-				d, nb := benchEngineProduce(b, br.URL("engine"), keys[lo:hi], values[lo:hi], ropts)
-				engine += d
-				batches += nb
-			})
-		}
-		enginebench.Alternate(r, runPlain, runEngine)
+			}
+			keys, values := make([][]byte, b.N), make([][]byte, b.N)
+			for i := range b.N {
+				keys[i], values[i] = benchRecord(i)
+			}
+			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
+				Plain: func(b *testing.B, lo, hi int) time.Duration {
+					return benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
+				},
+			}.Run(b, v)
+		})
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(batches), "engine-batches")
-	enginebench.Report(b, n, plain, engine)
 }
 
 // benchPlainProduce writes the records to the stream "plain" with a new
@@ -289,32 +250,4 @@ func benchPlainProduce(b *testing.B, br *kinesistest.Broker, keys, values [][]by
 		}
 	}
 	return time.Since(t0)
-}
-
-// benchEngineProduce opens a producer engine on url, Puts the records and
-// Flushes, and returns the time it took and the engine's batch count.
-func benchEngineProduce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
-	ctx := context.Background()
-	t0 := time.Now()
-	p, err := stream.OpenProducer(ctx, url, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range keys {
-		if err := p.Put(ctx, stream.Record{Key: keys[i], Value: values[i]}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := p.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	d := time.Since(t0)
-	st := p.Stats()
-	if err := p.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if st.Sent != uint64(len(keys)) {
-		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
-	}
-	return d, st.Batches
 }

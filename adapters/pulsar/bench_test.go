@@ -3,8 +3,6 @@ package pulsar_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/unistream-go/unistream/adapters/pulsar"
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
-	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
@@ -151,61 +148,21 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 //
 //	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 500000x -count 3
 func BenchmarkProducer(b *testing.B) {
-	big := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
-	for _, bc := range []struct {
-		name  string
-		noWAL bool
-		opts  []stream.ProducerOption
-	}{
-		{"batch=500", false, nil},
-		{"batch=10000", false, big},
-		{"batch=500/nowal", true, nil},
-		{"batch=10000/nowal", true, big},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchProducer(b, bc.noWAL, bc.opts...) })
+	for _, v := range enginebench.ProducerVariants(true) {
+		b.Run(v.Name, func(b *testing.B) {
+			br := pulsartest.Start(b, pulsartest.Topic("plain", benchPartitions), pulsartest.Topic("engine", benchPartitions))
+			keys, skeys, values := make([][]byte, b.N), make([]string, b.N), make([][]byte, b.N)
+			for i := range b.N {
+				skeys[i], values[i] = benchRecord(i)
+				keys[i] = []byte(skeys[i])
+			}
+			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
+				Plain: func(b *testing.B, lo, hi int) time.Duration {
+					return benchPlainProduce(b, br, skeys[lo:hi], values[lo:hi])
+				},
+			}.Run(b, v)
+		})
 	}
-}
-
-func benchProducer(b *testing.B, noWAL bool, opts ...stream.ProducerOption) {
-	n := b.N
-	br := pulsartest.Start(b, pulsartest.Topic("plain", benchPartitions), pulsartest.Topic("engine", benchPartitions))
-	keys := make([]string, n)
-	values := make([][]byte, n)
-	for i := range n {
-		keys[i], values[i] = benchRecord(i)
-	}
-	if noWAL {
-		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, opts...)
-	} else {
-		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, opts...)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	var plain, engine time.Duration
-	var batches uint64
-	for r := range enginebench.Rounds {
-		lo, hi := enginebench.Span(n, r)
-		runPlain := func() {
-			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) {
-				plain += benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
-			})
-		}
-		runEngine := func() {
-			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
-				ropts := opts
-				if !noWAL {
-					ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
-				}
-				d, nb := benchEngineProduce(b, br.URL("engine"), keys[lo:hi], values[lo:hi], ropts)
-				engine += d
-				batches += nb
-			})
-		}
-		enginebench.Alternate(r, runPlain, runEngine)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(batches), "engine-batches")
-	enginebench.Report(b, n, plain, engine)
 }
 
 // benchPlainProduce sends the records to the topic "plain" with a new
@@ -241,32 +198,4 @@ func benchPlainProduce(b *testing.B, br *pulsartest.Broker, keys []string, value
 		b.Fatalf("%d plain sends failed", failed.Load())
 	}
 	return d
-}
-
-// benchEngineProduce opens a producer engine on url, Puts the records and
-// Flushes, and returns the time it took and the engine's batch count.
-func benchEngineProduce(b *testing.B, url string, keys []string, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
-	ctx := context.Background()
-	t0 := time.Now()
-	p, err := stream.OpenProducer(ctx, url, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range keys {
-		if err := p.Put(ctx, stream.Record{Key: []byte(keys[i]), Value: values[i]}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := p.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	d := time.Since(t0)
-	st := p.Stats()
-	if err := p.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if st.Sent != uint64(len(keys)) {
-		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
-	}
-	return d, st.Batches
 }

@@ -19,6 +19,8 @@ package enginebench
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"runtime/pprof"
 	"sync/atomic"
 	"testing"
@@ -226,4 +228,116 @@ func OpenURL(ctx context.Context, rawURL string) (driver.Stream, error) {
 		return nil, err
 	}
 	return s.Driver(), nil
+}
+
+// ProducerVariant is one engine configuration of a producer benchmark.
+type ProducerVariant struct {
+	// Name names the sub-benchmark ("batch=500", "batch=10000/nowal").
+	Name string
+	// NoWAL runs the engine without its WAL; otherwise it has one in
+	// b.TempDir() with FsyncPerBatch.
+	NoWAL bool
+	// Options are the engine's other options.
+	Options []stream.ProducerOption
+}
+
+// ProducerVariants returns the variants every producer benchmark runs: the
+// engine's default batch (500 records, 1 MiB) and, with big, batches of
+// 10000 records and 16 MiB, which pay one WAL sync and one acknowledged
+// Write per 10000 records; each with the WAL (fsync per batch) and without
+// it (/nowal), to separate the WAL's cost from the cost of the sends.
+func ProducerVariants(big bool) []ProducerVariant {
+	vs := []ProducerVariant{{Name: "batch=500"}}
+	large := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
+	if big {
+		vs = append(vs, ProducerVariant{Name: "batch=10000", Options: large})
+	}
+	vs = append(vs, ProducerVariant{Name: "batch=500/nowal", NoWAL: true})
+	if big {
+		vs = append(vs, ProducerVariant{Name: "batch=10000/nowal", NoWAL: true, Options: large})
+	}
+	return vs
+}
+
+// ProducerComparison compares the producer engine with a plain client
+// producing the same records, in one run.
+type ProducerComparison struct {
+	// Keys and Values are the b.N records, made before the timer starts.
+	Keys, Values [][]byte
+	// Plain produces records [lo, hi) with a new plain client, waits for
+	// every acknowledgement and returns the time it took.
+	Plain func(b *testing.B, lo, hi int) time.Duration
+	// URL is the engine's stream.
+	URL string
+}
+
+// Run runs variant v over the records, split over Rounds rounds in which
+// the sides alternate which goes first (Alternate); in each round the
+// engine is a new producer (stream.OpenProducer on c.URL) that Puts the
+// round's records and Flushes. It reports plain-records/s,
+// engine-records/s, engine/plain (Report) and the engine's batch count.
+// The labels side=plain and side=engine separate the two in a CPU
+// profile.
+func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
+	ctx := context.Background()
+	n := len(c.Keys)
+	opts := append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, v.Options...)
+	if v.NoWAL {
+		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
+	}
+	var plain, engine time.Duration
+	var batches uint64
+	b.ResetTimer()
+	for r := range Rounds {
+		lo, hi := Span(n, r)
+		if hi == lo {
+			continue // b.N below Rounds
+		}
+		runPlain := func() {
+			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += c.Plain(b, lo, hi) })
+		}
+		runEngine := func() {
+			ropts := opts
+			if !v.NoWAL {
+				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
+			}
+			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
+				d, nb := produce(b, c.URL, c.Keys[lo:hi], c.Values[lo:hi], ropts)
+				engine += d
+				batches += nb
+			})
+		}
+		Alternate(r, runPlain, runEngine)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batches), "engine-batches")
+	Report(b, n, plain, engine)
+}
+
+// produce opens a producer engine on url, Puts the records and Flushes,
+// and returns the time it took and the engine's batch count.
+func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
+	ctx := context.Background()
+	t0 := time.Now()
+	p, err := stream.OpenProducer(ctx, url, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range keys {
+		if err := p.Put(ctx, stream.Record{Key: keys[i], Value: values[i]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(t0)
+	st := p.Stats()
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st.Sent != uint64(len(keys)) {
+		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
+	}
+	return d, st.Batches
 }
