@@ -2,12 +2,16 @@ package kafka_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream/driver"
@@ -151,5 +155,34 @@ func TestWriterFullCallsBackToBack(t *testing.T) {
 	}
 	if n := last["0"] + last["1"] + 2; n != 2*int64(len(recs)) {
 		t.Errorf("the results cover %d offsets, want %d", n, 2*len(recs))
+	}
+}
+
+// TestWritePermanentProduceError: a produce the broker refuses for good
+// (TOPIC_AUTHORIZATION_FAILED) fails the record at once with a permanent
+// error, on a writer's first call (while its client loads the topic's
+// metadata) and on a later one; the producer engine then takes the record
+// out of its lane instead of retrying it.
+func TestWritePermanentProduceError(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			c := kafkatest.Start(t)
+			s := newTopic(t, c, 1)
+			w := openWriter(t, s)
+			if warm {
+				if err := w.Write(bg, []driver.Record{rec("w0", "k", "v")}, make([]driver.WriteResult, 1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := c.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: s.Name(), Count: -1, Err: kerr.TopicAuthorizationFailed})
+			defer h.Remove()
+			res := make([]driver.WriteResult, 1)
+			if err := w.Write(bg, []driver.Record{rec("a0", "k", "v")}, res); err != nil {
+				t.Fatalf("Write = %v, want the error in the record's result", err)
+			}
+			if !errors.Is(res[0].Err, kerr.TopicAuthorizationFailed) || !driver.IsPermanent(res[0].Err) {
+				t.Fatalf("result error %v: want TOPIC_AUTHORIZATION_FAILED, permanent", res[0].Err)
+			}
+		})
 	}
 }
