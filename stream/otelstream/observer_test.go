@@ -57,7 +57,7 @@ func match(set attribute.Set, want map[attribute.Key]string) bool {
 			}
 			continue
 		}
-		if !ok || got.Emit() != v {
+		if !ok || got.String() != v {
 			return false
 		}
 	}
@@ -118,7 +118,7 @@ func (c collected) gauge(t *testing.T, name string) map[string]int64 {
 	out := map[string]int64{}
 	for _, p := range g.DataPoints {
 		part, _ := p.Attributes.Value(otelstream.AttrPartition)
-		out[part.Emit()] = p.Value
+		out[part.String()] = p.Value
 	}
 	return out
 }
