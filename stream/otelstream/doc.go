@@ -27,9 +27,11 @@
 //
 // unistream's own, under the prefix "unistream.":
 //
-//   - unistream.consumer.attempts (counter, {attempt}): finished handler
-//     attempts by unistream.attempt.outcome: success, retry (failed, tried
-//     again later), exhausted (failed, no attempt follows) or skip.
+//   - unistream.consumer.retries (counter, {attempt}): failed attempts
+//     after which the record is tried again.
+//   - unistream.consumer.exhausted (counter, {message}): records whose last
+//     attempt failed (attempts used up or a permanent error): dead-lettered
+//     or halted.
 //   - unistream.consumer.skipped (counter, {message}): records skipped by
 //     the handler (stream.Skip).
 //   - unistream.consumer.dead_lettered (counter, {message}): records
@@ -91,8 +93,10 @@
 //
 // # Cost
 //
-// The attribute sets are built once per stream, partition (or send lane)
-// and error type, and cached: observing an event allocates nothing once
-// its set exists (see TestObserveAllocs). The Observer is safe for
-// concurrent use.
+// The attribute sets are built once per stream and partition (or send
+// lane), and per error type on a failure, and cached in a map that is read
+// without a lock: observing an event allocates nothing once its sets exist
+// (see TestObserveAllocs), and a successful attempt costs one measurement
+// (the process duration histogram, whose count is the attempts). The
+// Observer is safe for concurrent use.
 package otelstream

@@ -83,8 +83,7 @@ func ExampleNewObserver() {
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				for _, pt := range d.DataPoints {
-					outcome, _ := pt.Attributes.Value(otelstream.AttrAttemptOutcome)
-					lines = append(lines, fmt.Sprintf("%s %s %d", m.Name, outcome.String(), pt.Value))
+					lines = append(lines, fmt.Sprintf("%s %d", m.Name, pt.Value))
 				}
 			case metricdata.Histogram[float64]:
 				for _, pt := range d.DataPoints {
@@ -102,10 +101,9 @@ func ExampleNewObserver() {
 		fmt.Println(l)
 	}
 	// Output:
-	// messaging.client.consumed.messages  3
-	// messaging.client.sent.messages  3
+	// messaging.client.consumed.messages 3
+	// messaging.client.sent.messages 3
 	// messaging.process.duration  count=3
 	// messaging.process.duration _OTHER count=1
-	// unistream.consumer.attempts retry 1
-	// unistream.consumer.attempts success 3
+	// unistream.consumer.retries 1
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -19,23 +21,14 @@ const ScopeName = "github.com/unistream-go/unistream/stream/otelstream"
 
 // Attribute keys of the metrics.
 const (
-	AttrSystem         = attribute.Key("messaging.system")
-	AttrDestination    = attribute.Key("messaging.destination.name")
-	AttrPartition      = attribute.Key("messaging.destination.partition.id")
-	AttrConsumerGroup  = attribute.Key("messaging.consumer.group.name")
-	AttrOperationName  = attribute.Key("messaging.operation.name")
-	AttrOperationType  = attribute.Key("messaging.operation.type")
-	AttrErrorType      = attribute.Key("error.type")
-	AttrAttemptOutcome = attribute.Key("unistream.attempt.outcome")
-	AttrLane           = attribute.Key("unistream.producer.lane")
-)
-
-// The values of unistream.attempt.outcome.
-const (
-	OutcomeSuccess   = "success"   // the handler returned nil
-	OutcomeRetry     = "retry"     // the attempt failed; the record is tried again later
-	OutcomeExhausted = "exhausted" // the attempt failed and none follows: DLQ or halt
-	OutcomeSkip      = "skip"      // the handler skipped the record (stream.Skip)
+	AttrSystem        = attribute.Key("messaging.system")
+	AttrDestination   = attribute.Key("messaging.destination.name")
+	AttrPartition     = attribute.Key("messaging.destination.partition.id")
+	AttrConsumerGroup = attribute.Key("messaging.consumer.group.name")
+	AttrOperationName = attribute.Key("messaging.operation.name")
+	AttrOperationType = attribute.Key("messaging.operation.type")
+	AttrErrorType     = attribute.Key("error.type")
+	AttrLane          = attribute.Key("unistream.producer.lane")
 )
 
 // OtherErrorType is the error.type of an error DefaultErrorType does not
@@ -120,26 +113,13 @@ func DefaultErrorType(err error) string {
 	return OtherErrorType
 }
 
-// layout says which attributes a cached set holds.
-type layout uint8
-
-const (
-	layoutReceive   layout = iota // consumer, operation receive
-	layoutProcess                 // consumer, operation process, error.type
-	layoutPartition               // consumer, unistream metrics
-	layoutAttempt                 // consumer, unistream.attempt.outcome
-	layoutSend                    // producer, operation send, error.type
-	layoutLane                    // producer, unistream.producer.lane
-	layoutStream                  // producer, stream only
-)
-
-// setKey names a cached attribute set.
-type setKey struct {
-	layout    layout
+// groupKey names the attribute sets of one consumer partition or one
+// producer send lane.
+type groupKey struct {
+	producer  bool
 	stream    string
-	partition string
-	lane      int
-	extra     string // error.type or unistream.attempt.outcome
+	partition string // consumer
+	lane      int    // producer
 }
 
 // attrs is a cached attribute set, ready to pass to instruments without
@@ -147,6 +127,23 @@ type setKey struct {
 type attrs struct {
 	add []metric.AddOption
 	rec []metric.RecordOption
+}
+
+// group holds the attribute sets of a groupKey, built on its first event.
+// The sets with an error.type are built on a failure's first use.
+type group struct {
+	key groupKey
+	// Consumer sets.
+	receive   *attrs // operation receive
+	process   *attrs // operation process, no error.type
+	partition *attrs // unistream.consumer.*
+	// Producer sets.
+	send   *attrs // operation send, no error.type
+	lane   *attrs // unistream.producer.*, with the lane
+	stream *attrs // stream only
+
+	mu     sync.Mutex
+	failed map[string]*attrs // process (consumer) or send (producer) with error.type
 }
 
 // Observer records the engines' events as OpenTelemetry metrics. It is a
@@ -159,7 +156,8 @@ type Observer struct {
 	consumed     metric.Int64Counter
 	process      metric.Float64Histogram
 	sent         metric.Int64Counter
-	attempts     metric.Int64Counter
+	retries      metric.Int64Counter
+	exhausted    metric.Int64Counter
 	skipped      metric.Int64Counter
 	deadLettered metric.Int64Counter
 	halts        metric.Int64Counter
@@ -175,8 +173,9 @@ type Observer struct {
 	pDLQErrors   metric.Int64Counter
 	replayed     metric.Int64Counter
 
-	mu   sync.RWMutex
-	sets map[setKey]*attrs
+	// groups is copied on write: the hot path reads it without a lock.
+	groups atomic.Pointer[map[groupKey]*group]
+	mu     sync.Mutex // serializes the writers of groups
 }
 
 var _ stream.Observer = (*Observer)(nil)
@@ -192,7 +191,8 @@ func NewObserver(opts ...Option) (*Observer, error) {
 		cfg.provider = otel.GetMeterProvider()
 	}
 	m := cfg.provider.Meter(ScopeName)
-	o := &Observer{cfg: cfg, ctx: context.Background(), sets: map[setKey]*attrs{}}
+	o := &Observer{cfg: cfg, ctx: context.Background()}
+	o.groups.Store(&map[groupKey]*group{})
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -208,7 +208,8 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	o.consumed = counter("messaging.client.consumed.messages", "{message}", "Records fetched and handed to the consumer's workers.")
 	o.process = histogram("messaging.process.duration", "Duration of one handler attempt.")
 	o.sent = counter("messaging.client.sent.messages", "{message}", "Records the producer tried to send; error.type on those not acknowledged.")
-	o.attempts = counter("unistream.consumer.attempts", "{attempt}", "Finished handler attempts, by outcome.")
+	o.retries = counter("unistream.consumer.retries", "{attempt}", "Failed handler attempts after which the record is tried again.")
+	o.exhausted = counter("unistream.consumer.exhausted", "{message}", "Records whose last attempt failed: dead-lettered or halted.")
 	o.skipped = counter("unistream.consumer.skipped", "{message}", "Records skipped by the handler.")
 	o.deadLettered = counter("unistream.consumer.dead_lettered", "{message}", "Records written to the consumer's DLQ.")
 	o.halts = counter("unistream.consumer.halts", "{halt}", "Partitions halted at a record.")
@@ -239,102 +240,126 @@ func (o *Observer) Observe(e stream.Event) {
 	ctx := o.ctx
 	switch e.Kind {
 	case stream.EventBatchFetched:
-		o.consumed.Add(ctx, int64(e.Count), o.set(layoutReceive, e.Stream, e.Partition, 0, "").add...)
+		g := o.consumer(e)
+		o.consumed.Add(ctx, int64(e.Count), g.receive.add...)
 		if e.Lag != nil {
-			p := o.set(layoutPartition, e.Stream, e.Partition, 0, "")
 			if e.Lag.Records >= 0 {
-				o.lagRecords.Record(ctx, e.Lag.Records, p.rec...)
+				o.lagRecords.Record(ctx, e.Lag.Records, g.partition.rec...)
 			}
 			if e.Lag.Time >= 0 {
-				o.lagTime.Record(ctx, e.Lag.Time.Seconds(), p.rec...)
+				o.lagTime.Record(ctx, e.Lag.Time.Seconds(), g.partition.rec...)
 			}
 		}
 	case stream.EventBatchDone:
-		o.batch.Record(ctx, e.Elapsed.Seconds(), o.set(layoutPartition, e.Stream, e.Partition, 0, "").rec...)
+		o.batch.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).partition.rec...)
 	case stream.EventAttemptSucceeded:
-		o.process.Record(ctx, e.Elapsed.Seconds(), o.set(layoutProcess, e.Stream, e.Partition, 0, "").rec...)
-		o.attempts.Add(ctx, 1, o.set(layoutAttempt, e.Stream, e.Partition, 0, OutcomeSuccess).add...)
+		o.process.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).process.rec...)
 	case stream.EventAttemptFailed:
-		o.process.Record(ctx, e.Elapsed.Seconds(), o.set(layoutProcess, e.Stream, e.Partition, 0, o.errorType(e.Err)).rec...)
-		outcome := OutcomeRetry
+		g := o.consumer(e)
+		o.process.Record(ctx, e.Elapsed.Seconds(), o.failed(g, e.Err).rec...)
 		if e.Final {
-			outcome = OutcomeExhausted
+			o.exhausted.Add(ctx, 1, g.partition.add...)
+		} else {
+			o.retries.Add(ctx, 1, g.partition.add...)
 		}
-		o.attempts.Add(ctx, 1, o.set(layoutAttempt, e.Stream, e.Partition, 0, outcome).add...)
 	case stream.EventSkipped:
-		o.process.Record(ctx, e.Elapsed.Seconds(), o.set(layoutProcess, e.Stream, e.Partition, 0, "").rec...)
-		o.attempts.Add(ctx, 1, o.set(layoutAttempt, e.Stream, e.Partition, 0, OutcomeSkip).add...)
-		o.skipped.Add(ctx, 1, o.set(layoutPartition, e.Stream, e.Partition, 0, "").add...)
+		g := o.consumer(e)
+		o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
+		o.skipped.Add(ctx, 1, g.partition.add...)
 	case stream.EventDeadLettered:
-		o.deadLettered.Add(ctx, 1, o.set(layoutPartition, e.Stream, e.Partition, 0, "").add...)
+		o.deadLettered.Add(ctx, 1, o.consumer(e).partition.add...)
 	case stream.EventHalted:
-		o.halts.Add(ctx, 1, o.set(layoutPartition, e.Stream, e.Partition, 0, "").add...)
+		o.halts.Add(ctx, 1, o.consumer(e).partition.add...)
 	case stream.EventFetchError:
-		o.fetchErrors.Add(ctx, 1, o.set(layoutPartition, e.Stream, e.Partition, 0, "").add...)
+		o.fetchErrors.Add(ctx, 1, o.consumer(e).partition.add...)
 	case stream.EventCheckpointError:
-		o.cpErrors.Add(ctx, 1, o.set(layoutPartition, e.Stream, e.Partition, 0, "").add...)
+		o.cpErrors.Add(ctx, 1, o.consumer(e).partition.add...)
 
 	case stream.EventProducerSent:
-		o.sent.Add(ctx, int64(e.Count), o.set(layoutSend, e.Stream, "", 0, "").add...)
+		o.sent.Add(ctx, int64(e.Count), o.producer(e).send.add...)
 	case stream.EventProducerFailed:
-		o.sent.Add(ctx, int64(e.Count), o.set(layoutSend, e.Stream, "", 0, o.errorType(e.Err)).add...)
+		o.sent.Add(ctx, int64(e.Count), o.failed(o.producer(e), e.Err).add...)
 	case stream.EventProducerDeadLettered:
-		o.sent.Add(ctx, int64(e.Count), o.set(layoutSend, e.Stream, "", 0, o.errorType(e.Err)).add...)
-		o.pDead.Add(ctx, int64(e.Count), o.set(layoutLane, e.Stream, "", e.Lane, "").add...)
+		g := o.producer(e)
+		o.sent.Add(ctx, int64(e.Count), o.failed(g, e.Err).add...)
+		o.pDead.Add(ctx, int64(e.Count), g.lane.add...)
 	case stream.EventProducerDropped:
-		o.sent.Add(ctx, int64(e.Count), o.set(layoutSend, e.Stream, "", 0, o.errorType(e.Err)).add...)
-		o.pDropped.Add(ctx, int64(e.Count), o.set(layoutLane, e.Stream, "", e.Lane, "").add...)
+		g := o.producer(e)
+		o.sent.Add(ctx, int64(e.Count), o.failed(g, e.Err).add...)
+		o.pDropped.Add(ctx, int64(e.Count), g.lane.add...)
 	case stream.EventProducerHold:
-		a := o.set(layoutLane, e.Stream, "", e.Lane, "")
-		o.holds.Add(ctx, 1, a.add...)
-		o.holdTime.Record(ctx, e.Delay.Seconds(), a.rec...)
+		g := o.producer(e)
+		o.holds.Add(ctx, 1, g.lane.add...)
+		o.holdTime.Record(ctx, e.Delay.Seconds(), g.lane.rec...)
 	case stream.EventProducerDLQError:
-		o.pDLQErrors.Add(ctx, 1, o.set(layoutLane, e.Stream, "", e.Lane, "").add...)
+		o.pDLQErrors.Add(ctx, 1, o.producer(e).lane.add...)
 	case stream.EventProducerReplayed:
-		o.replayed.Add(ctx, int64(e.Count), o.set(layoutStream, e.Stream, "", 0, "").add...)
+		o.replayed.Add(ctx, int64(e.Count), o.producer(e).stream.add...)
 	}
 }
 
-// errorType names err, never empty: a failure always has an error.type.
-func (o *Observer) errorType(err error) string {
-	if t := o.cfg.errorType(err); t != "" {
-		return t
-	}
-	return OtherErrorType
+// consumer returns the attribute sets of a consumer event's partition.
+func (o *Observer) consumer(e stream.Event) *group {
+	return o.group(groupKey{stream: e.Stream, partition: e.Partition})
 }
 
-// set returns the cached attribute set of the key, building it on first
+// producer returns the attribute sets of a producer event's send lane.
+func (o *Observer) producer(e stream.Event) *group {
+	return o.group(groupKey{producer: true, stream: e.Stream, lane: e.Lane})
+}
+
+// group returns the cached attribute sets of k, building them on first
 // use.
-func (o *Observer) set(l layout, streamName, partition string, lane int, extra string) *attrs {
-	k := setKey{layout: l, stream: streamName, partition: partition, lane: lane, extra: extra}
-	o.mu.RLock()
-	a := o.sets[k]
-	o.mu.RUnlock()
-	if a != nil {
-		return a
+func (o *Observer) group(k groupKey) *group {
+	if g := (*o.groups.Load())[k]; g != nil {
+		return g
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if a = o.sets[k]; a == nil {
-		a = o.build(k)
-		o.sets[k] = a
+	old := *o.groups.Load()
+	if g := old[k]; g != nil {
+		return g
+	}
+	g := o.build(k)
+	m := make(map[groupKey]*group, len(old)+1)
+	maps.Copy(m, old)
+	m[k] = g
+	o.groups.Store(&m)
+	return g
+}
+
+// failed returns g's process (consumer) or send (producer) set with the
+// error.type of err, never empty: a failure always has an error.type.
+func (o *Observer) failed(g *group, err error) *attrs {
+	t := o.cfg.errorType(err)
+	if t == "" {
+		t = OtherErrorType
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a := g.failed[t]
+	if a == nil {
+		if g.failed == nil {
+			g.failed = map[string]*attrs{}
+		}
+		if g.key.producer {
+			a = o.sendSet(g.key, t)
+		} else {
+			a = o.processSet(g.key, t)
+		}
+		g.failed[t] = a
 	}
 	return a
 }
 
-// build makes the attribute set of k.
-func (o *Observer) build(k setKey) *attrs {
+// base returns the attributes every set of k starts with.
+func (o *Observer) base(k groupKey) []attribute.KeyValue {
 	kv := make([]attribute.KeyValue, 0, 8)
 	if o.cfg.system != "" {
 		kv = append(kv, AttrSystem.String(o.cfg.system))
 	}
 	kv = append(kv, AttrDestination.String(k.stream))
-	consumer := false
-	switch k.layout {
-	case layoutReceive, layoutProcess, layoutPartition, layoutAttempt:
-		consumer = true
-	}
-	if consumer {
+	if !k.producer {
 		if k.partition != "" {
 			kv = append(kv, AttrPartition.String(k.partition))
 		}
@@ -342,24 +367,44 @@ func (o *Observer) build(k setKey) *attrs {
 			kv = append(kv, AttrConsumerGroup.String(o.cfg.group))
 		}
 	}
-	switch k.layout {
-	case layoutReceive:
-		kv = append(kv, AttrOperationName.String("receive"), AttrOperationType.String("receive"))
-	case layoutProcess:
-		kv = append(kv, AttrOperationName.String("process"), AttrOperationType.String("process"))
-		if k.extra != "" {
-			kv = append(kv, AttrErrorType.String(k.extra))
-		}
-	case layoutAttempt:
-		kv = append(kv, AttrAttemptOutcome.String(k.extra))
-	case layoutSend:
-		kv = append(kv, AttrOperationName.String("send"), AttrOperationType.String("send"))
-		if k.extra != "" {
-			kv = append(kv, AttrErrorType.String(k.extra))
-		}
-	case layoutLane:
-		kv = append(kv, AttrLane.Int(k.lane))
+	return kv
+}
+
+// processSet is the process set of consumer k, with errType if not empty.
+func (o *Observer) processSet(k groupKey, errType string) *attrs {
+	kv := append(o.base(k), AttrOperationName.String("process"), AttrOperationType.String("process"))
+	if errType != "" {
+		kv = append(kv, AttrErrorType.String(errType))
 	}
+	return newAttrs(kv)
+}
+
+// sendSet is the send set of producer k, with errType if not empty.
+func (o *Observer) sendSet(k groupKey, errType string) *attrs {
+	kv := append(o.base(k), AttrOperationName.String("send"), AttrOperationType.String("send"))
+	if errType != "" {
+		kv = append(kv, AttrErrorType.String(errType))
+	}
+	return newAttrs(kv)
+}
+
+// build makes the attribute sets of k.
+func (o *Observer) build(k groupKey) *group {
+	g := &group{key: k}
+	if k.producer {
+		g.send = o.sendSet(k, "")
+		g.lane = newAttrs(append(o.base(k), AttrLane.Int(k.lane)))
+		g.stream = newAttrs(o.base(k))
+		return g
+	}
+	g.receive = newAttrs(append(o.base(k), AttrOperationName.String("receive"), AttrOperationType.String("receive")))
+	g.process = o.processSet(k, "")
+	g.partition = newAttrs(o.base(k))
+	return g
+}
+
+// newAttrs makes the cached set of kv.
+func newAttrs(kv []attribute.KeyValue) *attrs {
 	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
 	return &attrs{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
 }

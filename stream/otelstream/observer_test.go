@@ -260,28 +260,26 @@ func TestConsumerMetrics(t *testing.T) {
 	}); n != int64(total) {
 		t.Errorf("consumed.messages = %d, want %d (every record written)", n, total)
 	}
-	wantAttempts := map[string]int64{
-		otelstream.OutcomeSuccess:   2 * perKind, // ok and flaky
-		otelstream.OutcomeRetry:     2 * perKind, // flaky twice
-		otelstream.OutcomeExhausted: perKind,     // poison
-		otelstream.OutcomeSkip:      perKind,
-	}
 	var attemptsRun int64
 	amu.Lock()
 	for _, n := range attempts {
 		attemptsRun += int64(n)
 	}
 	amu.Unlock()
-	var sumAttempts int64
-	for outcome, want := range wantAttempts {
-		n := got.sum(t, "unistream.consumer.attempts", map[attribute.Key]string{otelstream.AttrAttemptOutcome: outcome})
-		if n != want {
-			t.Errorf("attempts{outcome=%s} = %d, want %d", outcome, n, want)
-		}
-		sumAttempts += n
+	if want := int64(6 * perKind); attemptsRun != want {
+		t.Fatalf("the handler ran %d times, want %d (flaky thrice, the others once)", attemptsRun, want)
 	}
-	if sumAttempts != attemptsRun {
-		t.Errorf("attempts = %d, the handler ran %d times", sumAttempts, attemptsRun)
+	if n := got.sum(t, "unistream.consumer.retries", all); n != 2*perKind {
+		t.Errorf("retries = %d, want %d (flaky twice)", n, 2*perKind)
+	}
+	if n := got.sum(t, "unistream.consumer.exhausted", all); n != perKind {
+		t.Errorf("exhausted = %d, want %d (the poisoned records)", n, perKind)
+	}
+	if n := got.count(t, "messaging.process.duration", map[attribute.Key]string{
+		otelstream.AttrSystem: "mem", otelstream.AttrConsumerGroup: "billing", otelstream.AttrOperationName: "process",
+		otelstream.AttrErrorType: "",
+	}); n != 3*perKind {
+		t.Errorf("process.duration without error.type count = %d, want %d (ok, flaky's last and skip)", n, 3*perKind)
 	}
 	if n := got.count(t, "messaging.process.duration", all); n != uint64(attemptsRun) {
 		t.Errorf("process.duration count = %d, want %d (one per handler call)", n, attemptsRun)
