@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/unistream-go/unistream/stream"
@@ -96,3 +98,51 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 var partitions = []string{"0", "1", "2", "3", "4", "5", "6", "7"}
+
+// BenchmarkObserveVsSDK compares Observe of a successful attempt with the
+// one SDK call it makes (messaging.process.duration's Record with an
+// attribute set built beforehand), in alternating rounds on one
+// goroutine, and reports observer/sdk (above 1: the Observer's own cost).
+func BenchmarkObserveVsSDK(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(mp), otelstream.WithSystem("kafka"), otelstream.WithConsumerGroup("g"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := mp.Meter("direct").Float64Histogram("direct.duration", metric.WithUnit("s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(otelstream.AttrSystem.String("kafka"), otelstream.AttrDestination.String("s"),
+		otelstream.AttrPartition.String("1"), otelstream.AttrConsumerGroup.String("g"),
+		otelstream.AttrOperationName.String("process"), otelstream.AttrOperationType.String("process")))
+	opts := []metric.RecordOption{set}
+	ctx := context.Background()
+	rec := &stream.Record{ID: "1"}
+	e := stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Attempt: 1, Elapsed: time.Millisecond}
+	var direct, observed time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(b.N, r)
+		enginebench.Alternate(r,
+			func() {
+				t0 := time.Now()
+				for range hi - lo {
+					h.Record(ctx, e.Elapsed.Seconds(), opts...)
+				}
+				direct += time.Since(t0)
+			},
+			func() {
+				t0 := time.Now()
+				for range hi - lo {
+					obs.Observe(e)
+				}
+				observed += time.Since(t0)
+			})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(direct.Nanoseconds())/float64(b.N), "sdk-ns/event")
+	b.ReportMetric(float64(observed.Nanoseconds())/float64(b.N), "observer-ns/event")
+	b.ReportMetric(observed.Seconds()/direct.Seconds(), "observer/sdk")
+}
