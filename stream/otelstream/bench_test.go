@@ -1,0 +1,148 @@
+package otelstream_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/memstream"
+	"github.com/unistream-go/unistream/stream/otelstream"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
+)
+
+// BenchmarkConsumerObserved runs the consumer engine over memstream with
+// no observer (bare) and with an otelstream Observer on the SDK's meter
+// provider (observed), on the same records in alternating rounds, and
+// reports observed/bare (below 1: the metrics cost throughput).
+func BenchmarkConsumerObserved(b *testing.B) {
+	reader := sdkmetric.NewManualReader()
+	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		otelstream.WithSystem("mem"), otelstream.WithConsumerGroup("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := b.N
+	fill := func(name string, count int) driver.Stream {
+		s := memstream.New(name, memstream.WithPartitions(4), memstream.WithMaxBatchRecords(1000))
+		w, err := s.OpenWriter(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		for lo := 0; lo < count; lo += 1000 {
+			recs := make([]driver.Record, min(1000, count-lo))
+			for i := range recs {
+				recs[i] = driver.Record{Key: fmt.Appendf(nil, "k%d", lo+i), Value: []byte("v")}
+			}
+			res := make([]driver.WriteResult, len(recs))
+			if err := w.Write(context.Background(), recs, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return s
+	}
+	run := func(s driver.Stream, count int, opts ...stream.ConsumerOption) time.Duration {
+		t0 := time.Now()
+		end := enginebench.Consume(b, s, checkpoint.NewMemoryStore(), count, opts...)
+		return end.Sub(t0)
+	}
+	var bare, observed time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(n, r)
+		if hi == lo {
+			continue
+		}
+		b.StopTimer()
+		sb, so := fill(fmt.Sprintf("bare-%d", r), hi-lo), fill(fmt.Sprintf("observed-%d", r), hi-lo)
+		b.StartTimer()
+		enginebench.Alternate(r,
+			func() { bare += run(sb, hi-lo) },
+			func() { observed += run(so, hi-lo, stream.WithObserver(obs)) })
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)/bare.Seconds(), "bare-records/s")
+	b.ReportMetric(float64(n)/observed.Seconds(), "observed-records/s")
+	b.ReportMetric(bare.Seconds()/observed.Seconds(), "observed/bare")
+}
+
+// BenchmarkObserve measures one record's events (an attempt started and
+// succeeded) through an Observer on the SDK's meter provider, from
+// parallel goroutines on 8 partitions.
+func BenchmarkObserve(b *testing.B) {
+	reader := sdkmetric.NewManualReader()
+	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &stream.Record{ID: "1"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			part := partitions[i%len(partitions)]
+			i++
+			obs.Observe(stream.Event{Kind: stream.EventAttemptStarted, Stream: "s", Partition: part, Record: rec, Attempt: 1})
+			obs.Observe(stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: part, Record: rec, Attempt: 1, Elapsed: time.Millisecond})
+		}
+	})
+}
+
+var partitions = []string{"0", "1", "2", "3", "4", "5", "6", "7"}
+
+// BenchmarkObserveVsSDK compares Observe of a successful attempt with the
+// one SDK call it makes (messaging.process.duration's Record with an
+// attribute set built beforehand), in alternating rounds on one
+// goroutine, and reports observer/sdk (above 1: the Observer's own cost).
+func BenchmarkObserveVsSDK(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(mp), otelstream.WithSystem("kafka"), otelstream.WithConsumerGroup("g"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := mp.Meter("direct").Float64Histogram("direct.duration", metric.WithUnit("s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(otelstream.AttrSystem.String("kafka"), otelstream.AttrDestination.String("s"),
+		otelstream.AttrPartition.String("1"), otelstream.AttrConsumerGroup.String("g"),
+		otelstream.AttrOperationName.String("process"), otelstream.AttrOperationType.String("process")))
+	opts := []metric.RecordOption{set}
+	ctx := context.Background()
+	rec := &stream.Record{ID: "1"}
+	e := stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Attempt: 1, Elapsed: time.Millisecond}
+	var direct, observed time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for r := range enginebench.Rounds {
+		lo, hi := enginebench.Span(b.N, r)
+		enginebench.Alternate(r,
+			func() {
+				t0 := time.Now()
+				for range hi - lo {
+					h.Record(ctx, e.Elapsed.Seconds(), opts...)
+				}
+				direct += time.Since(t0)
+			},
+			func() {
+				t0 := time.Now()
+				for range hi - lo {
+					obs.Observe(e)
+				}
+				observed += time.Since(t0)
+			})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(direct.Nanoseconds())/float64(b.N), "sdk-ns/event")
+	b.ReportMetric(float64(observed.Nanoseconds())/float64(b.N), "observer-ns/event")
+	b.ReportMetric(observed.Seconds()/direct.Seconds(), "observer/sdk")
+}

@@ -1,0 +1,102 @@
+// Package otelstream turns the events of unistream's engines (stream.Event)
+// into OpenTelemetry metrics. An Observer is a stream.Observer: give it to
+// a consumer or a producer with stream.WithObserver.
+//
+//	obs, err := otelstream.NewObserver(
+//		otelstream.WithMeterProvider(provider), // default: otel.GetMeterProvider()
+//		otelstream.WithSystem(otelstream.SystemForScheme("kafka")),
+//		otelstream.WithConsumerGroup("billing"))
+//	...
+//	c, err := stream.OpenConsumer(ctx, url, handler, stream.WithName("billing"), stream.WithObserver(obs))
+//
+// Only this package imports OpenTelemetry: the engines do not depend on it.
+//
+// # Metrics
+//
+// Metrics named by the OpenTelemetry messaging semantic conventions:
+//
+//   - messaging.client.consumed.messages (counter, {message}): records
+//     fetched and handed to the consumer's workers (EventBatchFetched).
+//   - messaging.process.duration (histogram, s): the handler's time for one
+//     attempt (EventAttemptSucceeded, EventAttemptFailed, EventSkipped),
+//     with error.type on a failed attempt.
+//   - messaging.client.sent.messages (counter, {message}): records the
+//     producer tried to send: acknowledged ones without error.type, failed
+//     ones (retried later) and refused ones (dropped or dead-lettered) with
+//     it.
+//
+// unistream's own, under the prefix "unistream.":
+//
+//   - unistream.consumer.retries (counter, {attempt}): failed attempts
+//     after which the record is tried again.
+//   - unistream.consumer.exhausted (counter, {message}): records whose last
+//     attempt failed (attempts used up or a permanent error): dead-lettered
+//     or halted.
+//   - unistream.consumer.skipped (counter, {message}): records skipped by
+//     the handler (stream.Skip).
+//   - unistream.consumer.dead_lettered (counter, {message}): records
+//     written to the consumer's DLQ.
+//   - unistream.consumer.halts (counter, {halt}): partitions halted at a
+//     record.
+//   - unistream.consumer.batch.duration (histogram, s): the processing time
+//     of a finished batch (EventBatchDone).
+//   - unistream.consumer.lag.messages (gauge, {message}): records after the
+//     last one fetched, when the backend tells (Kafka, memstream).
+//   - unistream.consumer.lag.time (gauge, s): how far the last record
+//     fetched is behind the partition's newest one, when the backend tells
+//     (Kinesis).
+//   - unistream.consumer.fetch.errors (counter, {error}): failed reads or
+//     partition listings.
+//   - unistream.consumer.checkpoint.errors (counter, {error}): failed
+//     checkpoint loads and saves.
+//   - unistream.producer.holds (counter, {hold}) and
+//     unistream.producer.hold.duration (histogram, s): the holds of a send
+//     lane after a failed write, by unistream.producer.lane.
+//   - unistream.producer.dead_lettered and unistream.producer.dropped
+//     (counters, {message}): records refused for good by the stream,
+//     written to the producer's DLQ or dropped, by send lane.
+//   - unistream.producer.dlq.errors (counter, {error}): failed writes to
+//     the producer's DLQ, by send lane.
+//   - unistream.producer.replayed (counter, {message}): unacknowledged
+//     records recovered from the write-ahead log at open.
+//
+// # Attributes
+//
+// messaging.system (set by WithSystem; absent without it: events do not
+// carry the stream's scheme), messaging.destination.name (the stream's
+// name), messaging.destination.partition.id (consumer metrics, when the
+// event names a partition), messaging.consumer.group.name (consumer
+// metrics, set by WithConsumerGroup), messaging.operation.name and
+// messaging.operation.type (receive, process or send, on the semantic
+// convention metrics), error.type (see WithErrorType) and
+// unistream.producer.lane.
+//
+// # Not built yet
+//
+// These need data the events do not carry today:
+//
+//   - messaging.client.operation.duration for producer sends: needs the
+//     duration of the backend Write on EventProducerSent and
+//     EventProducerFailed (the time from EventProducerEmit to them also
+//     covers the WAL fsync and the DLQ writes).
+//   - messaging.destination.partition.id on producer metrics: needs the
+//     partition on producer events (each Record's own Partition is not
+//     documented as set).
+//   - checkpoint save duration: needs an event on every save, with its
+//     Elapsed (EventCommitted has no duration, and saves that advance
+//     nothing send no event).
+//   - producer buffer (records and bytes held): needs an event or a
+//     callback carrying Producer.Stats; a user can register an observable
+//     gauge on Stats meanwhile.
+//   - halted partitions as a current count (an up-down counter): needs an
+//     event when a halted partition is released or revoked.
+//
+// # Cost
+//
+// The attribute sets are built once per stream and partition (or send
+// lane), and per error type on a failure, and cached in a map that is read
+// without a lock: observing an event allocates nothing once its sets exist
+// (see TestObserveAllocs), and a successful attempt costs one measurement
+// (the process duration histogram, whose count is the attempts). The
+// Observer is safe for concurrent use.
+package otelstream
