@@ -55,7 +55,8 @@ func (rd *Reader) updateLag(ctx context.Context, returned bool) {
 
 // refreshEnd asks the broker for the partition's last message id, waiting
 // until ctx is done at most. The request itself is bounded by the client's
-// operation timeout; an answer that comes after ctx is done is dropped.
+// operation timeout, and Close waits for it; an answer that comes after
+// ctx is done is dropped.
 func (rd *Reader) refreshEnd(ctx context.Context) {
 	rd.endAt = time.Now()
 	type result struct {
@@ -64,6 +65,12 @@ func (rd *Reader) refreshEnd(ctx context.Context) {
 	}
 	ch := make(chan result, 1)
 	go func() { // owned by this call; it ends within the operation timeout
+		rd.askMu.Lock()
+		defer rd.askMu.Unlock()
+		if rd.closed.Load() {
+			ch <- result{}
+			return
+		}
 		ids, err := rd.c.GetLastMessageIDs()
 		if err != nil || len(ids) != 1 {
 			ch <- result{}

@@ -47,6 +47,10 @@ type Reader struct {
 	endAt     time.Time
 	floorSize int32
 	lag       atomic.Int64
+	// askMu is held while the broker is asked for the last message id,
+	// and by Close around closing the consumer: the client hangs for good
+	// on a request to a consumer closed under it.
+	askMu sync.Mutex
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -318,10 +322,13 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
-// closeFromStream closes the consumer once.
+// closeFromStream closes the consumer once, after a request for the last
+// message id in flight (bounded by the operation timeout).
 func (rd *Reader) closeFromStream() {
 	rd.closeOnce.Do(func() {
 		rd.closed.Store(true)
+		rd.askMu.Lock()
+		defer rd.askMu.Unlock()
 		rd.c.Close()
 	})
 }
