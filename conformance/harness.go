@@ -232,6 +232,8 @@ const (
 	// CapLeases is a checkpoint store (of Harness.LeaseStores) that
 	// implements checkpoint.Leaser, as stream.WithLeases needs.
 	CapLeases Capability = "checkpoint.Leaser"
+	// CapLag is a reader that implements driver.LagReporter.
+	CapLag Capability = "driver.LagReporter"
 )
 
 // Validate checks that the harness is complete: the required fields are

@@ -11,7 +11,8 @@ type scenario struct {
 
 // scenarios are the suite: 1 to 20 from the first issues, 21 to 23 the
 // commit cadence, poison-pill isolation and store outages, 24 the round
-// trip of plain records (driver.Capabilities.PlainRecords).
+// trip of plain records (driver.Capabilities.PlainRecords), 25 the lag a
+// reader reports (driver.LagReporter).
 var scenarios = []scenario{
 	{"01_round_trip", true, false, false, roundTrip},
 	{"02_graceful_stop_resume", true, false, false, gracefulStopResume},
@@ -37,6 +38,7 @@ var scenarios = []scenario{
 	{"22_poison_pill", true, false, false, poisonPill},
 	{"23_store_outage", true, false, false, storeOutage},
 	{"24_plain_round_trip", true, false, false, plainRoundTrip},
+	{"25_lag", false, false, false, lagFalls},
 }
 
 // plainReady names the scenarios that also run on a stream declaring
@@ -57,4 +59,5 @@ var plainReady = map[string]bool{
 	"14_transient_faults":           true,
 	"21_commit_cadence":             true,
 	"24_plain_round_trip":           true,
+	"25_lag":                        true,
 }

@@ -149,6 +149,15 @@ func (r *faultReader) Fetch(ctx context.Context, max int) ([]driver.Record, erro
 	return r.Reader.Fetch(ctx, max)
 }
 
+// Lag is the wrapped reader's, so that the suite sees the lag a Pulsar
+// reader reports (driver.LagReporter); unknown if it reports none.
+func (r *faultReader) Lag() driver.Lag {
+	if lr, ok := r.Reader.(driver.LagReporter); ok {
+		return lr.Lag()
+	}
+	return driver.Lag{Records: -1, Time: -1}
+}
+
 // faultWriter fails Write calls whole, sending nothing, while its topic
 // has write failures left.
 type faultWriter struct {

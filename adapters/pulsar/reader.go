@@ -38,11 +38,28 @@ type Reader struct {
 	skipBefore time.Time  // StartAtTime: drop records before it until one is not
 	expectAt   *MessageID // StartAt: the first record must be this one
 
+	// For Lag: the partition's last message when Fetch last asked the
+	// broker (end.Entry < 0: the partition was empty), the messages in
+	// the entry of floor (0 if unknown), and the records behind after the
+	// last Fetch (-1 if unknown).
+	end       MessageID
+	endKnown  bool
+	endAt     time.Time
+	floorSize int32
+	lag       atomic.Int64
+	// askMu is held while the broker is asked for the last message id,
+	// and by Close around closing the consumer: the client hangs for good
+	// on a request to a consumer closed under it.
+	askMu sync.Mutex
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 }
 
-var _ driver.Reader = (*Reader)(nil)
+var (
+	_ driver.Reader      = (*Reader)(nil)
+	_ driver.LagReporter = (*Reader)(nil)
+)
 
 // OpenReader opens a reader of partition ("0" to "N-1") at start:
 //   - Earliest reads from the first message;
@@ -74,6 +91,7 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 		return nil, fmt.Errorf("pulsar: open reader of %s: partition %s: expected 0 to %d", s.o.Topic, partition, n-1)
 	}
 	rd := &Reader{s: s, topic: s.partitionTopic(int(idx), plain), partition: partition, part: idx}
+	rd.lag.Store(-1)
 	var seekTo *MessageID
 	switch start.Kind {
 	case driver.StartEarliest, driver.StartLatest:
@@ -213,6 +231,7 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 			select {
 			case cm, ok = <-rd.ch:
 			case <-rd.timer.C:
+				rd.updateLag(ctx, false) // nothing returned, some perhaps skipped
 				return out, nil
 			case <-ctx.Done():
 				if len(out) > 0 {
@@ -232,10 +251,12 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 					rd.timer.Stop() // Go 1.23 timers: nothing stale is left in C
 				case <-rd.timer.C:
 					rd.ack(last)
+					rd.updateLag(ctx, true)
 					return out, nil
 				case <-ctx.Done():
 					rd.timer.Stop()
 					rd.ack(last)
+					rd.updateLag(ctx, true)
 					return out, nil
 				}
 			}
@@ -263,6 +284,7 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 		}
 		rd.floor, rd.floorIncl = &id, false
 		last = cm.Message.ID()
+		rd.floorSize = last.BatchSize()
 		if !rd.skipBefore.IsZero() {
 			if rec.Time.Before(rd.skipBefore) {
 				continue
@@ -276,6 +298,7 @@ func (rd *Reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 		}
 	}
 	rd.ack(last)
+	rd.updateLag(ctx, true)
 	return out, nil
 }
 
@@ -299,10 +322,13 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
-// closeFromStream closes the consumer once.
+// closeFromStream closes the consumer once, after a request for the last
+// message id in flight (bounded by the operation timeout).
 func (rd *Reader) closeFromStream() {
 	rd.closeOnce.Do(func() {
 		rd.closed.Store(true)
+		rd.askMu.Lock()
+		defer rd.askMu.Unlock()
 		rd.c.Close()
 	})
 }

@@ -250,9 +250,10 @@ type Lag struct {
 
 // LagReporter is an optional Reader capability, discovered by type
 // assertion: Lag returns the lag after the last Fetch, from what the
-// backend reported with its records (it makes no request of its own).
-// Kafka knows the records (the high watermark), Kinesis the time
-// (MillisBehindLatest).
+// backend reported with its records or what Fetch last asked (Lag makes no
+// request of its own). Kafka knows the records (the high watermark),
+// Kinesis the time (MillisBehindLatest), Pulsar the records from the
+// partition's last message id (a lower bound when entries are batched).
 type LagReporter interface {
 	Lag() Lag
 }
