@@ -218,9 +218,16 @@ const (
 // attemptStart is an attempt whose in_progress mark is already persisted:
 // the handler must run next, without another save.
 type attemptStart struct {
-	ok      bool
-	attempt int
-	at      time.Time
+	ok          bool
+	attempt     int
+	at          time.Time
+	interrupted int       // earlier attempts a crash interrupted
+	first       time.Time // the record's first attempt
+}
+
+// info is the Attempt the handler of a sees.
+func (a *attemptStart) info() Attempt {
+	return Attempt{Number: a.attempt, Interrupted: a.interrupted, First: a.first}
 }
 
 // runRecord drives one record to a final state, a halt, or the stop. stop
@@ -267,7 +274,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 				return true, attemptStart{}, err
 			}
 		}
-		herr := w.call(r)
+		herr := w.call(r, a.info())
 		out, started, stop, err := w.finishAttempt(r, next, a, herr, isolated)
 		if stop || err != nil {
 			return true, attemptStart{}, err
@@ -336,6 +343,7 @@ func (w *partitionWorker) examineLocked(r *Record) (step recordStep, wait time.D
 	case checkpoint.InProgress:
 		// A crash interrupted this attempt: it counts, and is retried.
 		st.Status = checkpoint.Failed
+		st.Interrupted++
 		st.AddError(st.Attempts, cfg.clock.Now(), interruptedError)
 		st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
 	}
@@ -377,7 +385,7 @@ func (w *partitionWorker) startAttempt(r *Record, wait time.Duration) (a attempt
 	}
 	st := &w.cp.Batch.Records[w.state(r.Pointer)]
 	now := cfg.clock.Now()
-	a = attemptStart{ok: true, attempt: w.markInProgress(st, now), at: now}
+	a = w.markInProgress(st, now)
 	note, err := w.save(now)
 	w.mu.Unlock()
 	if err != nil {
@@ -420,11 +428,11 @@ func (w *partitionWorker) finishAttempt(r, next *Record, a attemptStart, herr er
 		// markInProgress would make, without their searches.
 		w.commitNext(end)
 		*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
-		started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
+		started = w.markInProgress(st, end)
 		note, err = w.save(end)
 	case chain && !w.committed(next) && w.state(next.Pointer) < 0:
 		j := w.addState(next)
-		started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
+		started = w.markInProgress(&w.cp.Batch.Records[j], end)
 		fallthrough
 	default:
 		note, err = w.commitAndSave(end)
@@ -535,7 +543,7 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	}
 
 	w.c.iso.enterFast()
-	herr := w.call(r)
+	herr := w.call(r, Attempt{Number: 1, First: start})
 	w.c.iso.leaveFast()
 
 	end = cfg.clock.Now()
@@ -644,8 +652,8 @@ func skipReason(err error) string {
 }
 
 // markInProgress starts an attempt of a record in the checkpoint (not yet
-// saved) at now and returns its number. The caller holds w.mu.
-func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Time) int {
+// saved) at now and returns it. The caller holds w.mu.
+func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Time) attemptStart {
 	st.Status = checkpoint.InProgress
 	st.Attempts++
 	st.LastAttempt = now
@@ -653,13 +661,13 @@ func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Ti
 		st.FirstAttempt = now
 	}
 	st.NextRetry = time.Time{}
-	return st.Attempts
+	return attemptStart{ok: true, attempt: st.Attempts, at: now, interrupted: st.Interrupted, first: st.FirstAttempt}
 }
 
-// call runs the handler once, turning a panic into an error. The caller
-// holds the isolation gate.
-func (w *partitionWorker) call(r *Record) (err error) {
-	ctx := w.workCtx
+// call runs the handler once on attempt a (see AttemptOf), turning a
+// panic into an error. The caller holds the isolation gate.
+func (w *partitionWorker) call(r *Record, a Attempt) (err error) {
+	var ctx context.Context = &attemptCtx{Context: w.workCtx, a: a}
 	if w.c.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.c.cfg.attemptTimeout)
