@@ -31,8 +31,9 @@ type Attempt struct {
 	// a graceful stop is one of those).
 	Interrupted int
 	// First is when the record's first attempt on record started, on the
-	// consumer's clock (for the first attempt, when this one started). An
-	// operator's Retry keeps it.
+	// consumer's clock, on a retry (Number > 1); it is zero on the first
+	// attempt, the one running, so that the first attempts, most of them,
+	// share one context and cost nothing per record.
 	First time.Time
 }
 

@@ -84,8 +84,9 @@ func (w *partitionWorker) processCareful() error {
 // clock is read once per record: a record's end is the next one's start.
 func (w *partitionWorker) processFast() error {
 	t := w.c.cfg.clock.Now()
+	fctx := w.fastContext()
 	for i := w.next; i < len(w.recs) && !w.halted; i++ {
-		stop, end, err := w.runFast(&w.recs[i], t)
+		stop, end, err := w.runFast(&w.recs[i], t, fctx)
 		if err != nil || stop {
 			return err
 		}
@@ -132,6 +133,7 @@ func (w *partitionWorker) processConcurrent(perRecord bool) error {
 			cond.Broadcast()
 		}
 	}
+	fctx := w.fastContext()
 	halt := func() bool { return firstE != nil || w.stopCtx.Err() != nil }
 	defer context.AfterFunc(w.stopCtx, func() { qmu.Lock(); cond.Broadcast(); qmu.Unlock() })()
 	// take returns the next record to run after finishing one of key k
@@ -177,7 +179,7 @@ func (w *partitionWorker) processConcurrent(perRecord bool) error {
 			if perRecord {
 				stop, _, err = w.runRecord(&w.recs[i], nil, attemptStart{})
 			} else {
-				stop, _, err = w.runFast(&w.recs[i], w.c.cfg.clock.Now())
+				stop, _, err = w.runFast(&w.recs[i], w.c.cfg.clock.Now(), fctx)
 			}
 			qmu.Lock()
 			if err != nil && firstE == nil {
@@ -225,9 +227,14 @@ type attemptStart struct {
 	first       time.Time // the record's first attempt
 }
 
-// info is the Attempt the handler of a sees.
+// info is the Attempt the handler of a sees. First is zero on a first
+// attempt, as in the fast mode (see fastContext).
 func (a *attemptStart) info() Attempt {
-	return Attempt{Number: a.attempt, Interrupted: a.interrupted, First: a.first}
+	info := Attempt{Number: a.attempt, Interrupted: a.interrupted}
+	if a.attempt > 1 {
+		info.First = a.first
+	}
+	return info
 }
 
 // runRecord drives one record to a final state, a halt, or the stop. stop
@@ -274,7 +281,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 				return true, attemptStart{}, err
 			}
 		}
-		herr := w.call(r, a.info())
+		herr := w.call(r, &attemptCtx{Context: w.workCtx, a: a.info()})
 		out, started, stop, err := w.finishAttempt(r, next, a, herr, isolated)
 		if stop || err != nil {
 			return true, attemptStart{}, err
@@ -512,7 +519,9 @@ func (w *partitionWorker) reportOutcome(r *Record, out outcome, attempt int, her
 // next batch's save); any other outcome is saved at once, with the
 // progress kept until then, and a failed record's later attempts are
 // careful.
-func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end time.Time, err error) {
+//
+// fctx is the handler's context (see fastContext).
+func (w *partitionWorker) runFast(r *Record, start time.Time, fctx *attemptCtx) (stop bool, end time.Time, err error) {
 	cfg := &w.c.cfg
 	if !w.lock() {
 		return true, start, nil
@@ -543,7 +552,7 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	}
 
 	w.c.iso.enterFast()
-	herr := w.call(r, Attempt{Number: 1, First: start})
+	herr := w.call(r, fctx)
 	w.c.iso.leaveFast()
 
 	end = cfg.clock.Now()
@@ -664,10 +673,19 @@ func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Ti
 	return attemptStart{ok: true, attempt: st.Attempts, at: now, interrupted: st.Interrupted, first: st.FirstAttempt}
 }
 
-// call runs the handler once on attempt a (see AttemptOf), turning a
-// panic into an error. The caller holds the isolation gate.
-func (w *partitionWorker) call(r *Record, a Attempt) (err error) {
-	var ctx context.Context = &attemptCtx{Context: w.workCtx, a: a}
+// fastContext returns the handler context of the fast mode's attempts,
+// which are all first attempts: Attempt{Number: 1}. The batch's share it,
+// so that they allocate nothing per record; it never changes, so a handler
+// may keep its context after it returns.
+func (w *partitionWorker) fastContext() *attemptCtx {
+	return &attemptCtx{Context: w.workCtx, a: Attempt{Number: 1}}
+}
+
+// call runs the handler once with ctx, its context with the attempt
+// (see AttemptOf), turning a panic into an error. The caller holds the
+// isolation gate.
+func (w *partitionWorker) call(r *Record, actx *attemptCtx) (err error) {
+	var ctx context.Context = actx
 	if w.c.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.c.cfg.attemptTimeout)

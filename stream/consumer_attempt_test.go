@@ -41,8 +41,9 @@ func (l *attemptLog) add(ctx context.Context, r *stream.Record, now time.Time) i
 }
 
 // check compares the (Number, Interrupted) pairs that id's calls saw with
-// want, and checks First: the same in every call from call firstFrom on
-// (the first attempt on record), and not after that call.
+// want, and checks First: zero on a first attempt; on a retry the same in
+// every call from call firstFrom on (the first attempt on record), and
+// the time that call started: not after it, not before the call before it.
 func (l *attemptLog) check(t *testing.T, id string, want [][2]int, firstFrom int) {
 	t.Helper()
 	l.mu.Lock()
@@ -58,13 +59,27 @@ func (l *attemptLog) check(t *testing.T, id string, want [][2]int, firstFrom int
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("%s: attempts seen (number, interrupted) = %v, want %v", id, got, want)
 	}
-	first := seen[firstFrom]
-	if first.First.IsZero() || first.First.After(first.at) {
-		t.Fatalf("%s: call %d saw First = %v, want a time not after the call (%v)", id, firstFrom+1, first.First, first.at)
-	}
-	for i := firstFrom + 1; i < len(seen); i++ {
-		if !seen[i].First.Equal(first.First) {
-			t.Fatalf("%s: call %d saw First = %v, want the first attempt's %v", id, i+1, seen[i].First, first.First)
+	var first time.Time
+	for i, s := range seen {
+		switch {
+		case s.Number == 1:
+			if !s.First.IsZero() {
+				t.Fatalf("%s: call %d, attempt 1, saw First = %v, want zero", id, i+1, s.First)
+			}
+		case i <= firstFrom:
+			t.Fatalf("%s: call %d is attempt %d, before the first attempt on record (call %d)", id, i+1, s.Number, firstFrom+1)
+		case first.IsZero():
+			first = s.First
+			lo := t0
+			if firstFrom > 0 {
+				lo = seen[firstFrom-1].at
+			}
+			if first.After(seen[firstFrom].at) || first.Before(lo) {
+				t.Fatalf("%s: call %d saw First = %v, want the start of call %d: not after it (%v), not before %v",
+					id, i+1, first, firstFrom+1, seen[firstFrom].at, lo)
+			}
+		case !s.First.Equal(first):
+			t.Fatalf("%s: call %d saw First = %v, want the first attempt's %v as earlier calls did", id, i+1, s.First, first)
 		}
 	}
 }
