@@ -614,13 +614,19 @@ func exhaustedReason(st *checkpoint.RecordState) string {
 	if st.LastError() != interruptedError {
 		return "exhausted"
 	}
+	n := interruptedIn(st.Errors)
+	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
+}
+
+// interruptedIn counts the attempts of errs that a crash interrupted.
+func interruptedIn(errs []checkpoint.AttemptError) int {
 	n := 0
-	for _, e := range st.Errors {
-		if e.Error == interruptedError {
+	for i := range errs {
+		if errs[i].Error == interruptedError {
 			n++
 		}
 	}
-	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
+	return n
 }
 
 // withReason gives st, an exhausted record's state, the reason its
@@ -670,6 +676,11 @@ func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Ti
 		st.FirstAttempt = now
 	}
 	st.NextRetry = time.Time{}
+	if n := interruptedIn(st.Errors); n > st.Interrupted {
+		// A checkpoint of an earlier release, which did not count them:
+		// its errors still show the crashes (the last MaxErrors).
+		st.Interrupted = n
+	}
 	return attemptStart{ok: true, attempt: st.Attempts, at: now, interrupted: st.Interrupted, first: st.FirstAttempt}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
 )
 
 // seenAttempt is what one handler call read with AttemptOf, and when it
@@ -215,6 +216,52 @@ func TestAttemptOfAcrossCrashes(t *testing.T) {
 				t.Fatalf("%d crash(es), want %d (the plan %v)", crashes, want, tt.plan)
 			}
 			log.check(t, id, tt.want, tt.firstFrom)
+		})
+	}
+}
+
+// TestAttemptOfOlderCheckpoint checks that a record state saved before
+// the interrupted count was kept (Interrupted zero, the crashes only in
+// its errors) gives the handler the count its errors show, and that the
+// count then goes on from there.
+func TestAttemptOfOlderCheckpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status checkpoint.Status
+		errs   []string
+		want   [2]int // (number, interrupted) the handler sees
+	}{
+		{"failed after a crash", checkpoint.Failed, []string{stream.InterruptedError, "boom"}, [2]int{3, 1}},
+		{"in progress, a crash before", checkpoint.InProgress, []string{stream.InterruptedError}, [2]int{3, 2}},
+		{"failed, no crash", checkpoint.Failed, []string{"boom", "boom"}, [2]int{3, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			id := e.write("a")[0]
+			ptr := e.ptrs[id]
+			st := checkpoint.RecordState{Pointer: ptr, ID: id, Status: tt.status, Attempts: 2, FirstAttempt: t0, LastAttempt: t0}
+			for i, msg := range tt.errs {
+				st.AddError(i+1, t0, msg)
+			}
+			cp := &checkpoint.Checkpoint{Key: checkpoint.Key{Consumer: "test", Stream: "orders", Partition: e.parts[id]},
+				Batch: &checkpoint.Batch{Seq: 1, First: ptr, Last: ptr, Size: 1, Records: []checkpoint.RecordState{st}}}
+			if err := e.store.Save(context.Background(), cp); err != nil {
+				t.Fatal(err)
+			}
+			log := newAttemptLog()
+			h := func(ctx context.Context, r *stream.Record) error {
+				log.add(ctx, r, e.clock.Now())
+				return nil
+			}
+			if err := e.run(e.consumer(h), e.committedAll); err != nil {
+				t.Fatal(err)
+			}
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			seen := log.seen[id]
+			if len(seen) != 1 || [2]int{seen[0].Number, seen[0].Interrupted} != tt.want || !seen[0].First.Equal(t0) {
+				t.Fatalf("handler saw %+v, want one attempt (number, interrupted) = %v with First %v", seen, tt.want, t0)
+			}
 		})
 	}
 }
