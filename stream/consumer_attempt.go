@@ -84,8 +84,9 @@ func (w *partitionWorker) processCareful() error {
 // clock is read once per record: a record's end is the next one's start.
 func (w *partitionWorker) processFast() error {
 	t := w.c.cfg.clock.Now()
+	fctx := w.fastContext()
 	for i := w.next; i < len(w.recs) && !w.halted; i++ {
-		stop, end, err := w.runFast(&w.recs[i], t)
+		stop, end, err := w.runFast(&w.recs[i], t, fctx)
 		if err != nil || stop {
 			return err
 		}
@@ -132,6 +133,7 @@ func (w *partitionWorker) processConcurrent(perRecord bool) error {
 			cond.Broadcast()
 		}
 	}
+	fctx := w.fastContext()
 	halt := func() bool { return firstE != nil || w.stopCtx.Err() != nil }
 	defer context.AfterFunc(w.stopCtx, func() { qmu.Lock(); cond.Broadcast(); qmu.Unlock() })()
 	// take returns the next record to run after finishing one of key k
@@ -177,7 +179,7 @@ func (w *partitionWorker) processConcurrent(perRecord bool) error {
 			if perRecord {
 				stop, _, err = w.runRecord(&w.recs[i], nil, attemptStart{})
 			} else {
-				stop, _, err = w.runFast(&w.recs[i], w.c.cfg.clock.Now())
+				stop, _, err = w.runFast(&w.recs[i], w.c.cfg.clock.Now(), fctx)
 			}
 			qmu.Lock()
 			if err != nil && firstE == nil {
@@ -218,9 +220,21 @@ const (
 // attemptStart is an attempt whose in_progress mark is already persisted:
 // the handler must run next, without another save.
 type attemptStart struct {
-	ok      bool
-	attempt int
-	at      time.Time
+	ok          bool
+	attempt     int
+	at          time.Time
+	interrupted int       // earlier attempts a crash interrupted
+	first       time.Time // the record's first attempt
+}
+
+// info is the Attempt the handler of a sees. First is zero on a first
+// attempt, as in the fast mode (see fastContext).
+func (a *attemptStart) info() Attempt {
+	info := Attempt{Number: a.attempt, Interrupted: a.interrupted}
+	if a.attempt > 1 {
+		info.First = a.first
+	}
+	return info
 }
 
 // runRecord drives one record to a final state, a halt, or the stop. stop
@@ -267,7 +281,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 				return true, attemptStart{}, err
 			}
 		}
-		herr := w.call(r)
+		herr := w.call(r, &attemptCtx{Context: w.workCtx, a: a.info()})
 		out, started, stop, err := w.finishAttempt(r, next, a, herr, isolated)
 		if stop || err != nil {
 			return true, attemptStart{}, err
@@ -336,6 +350,7 @@ func (w *partitionWorker) examineLocked(r *Record) (step recordStep, wait time.D
 	case checkpoint.InProgress:
 		// A crash interrupted this attempt: it counts, and is retried.
 		st.Status = checkpoint.Failed
+		st.Interrupted++
 		st.AddError(st.Attempts, cfg.clock.Now(), interruptedError)
 		st.NextRetry = st.LastAttempt.Add(cfg.retry.Backoff(st.Attempts, cfg.rand))
 	}
@@ -377,7 +392,7 @@ func (w *partitionWorker) startAttempt(r *Record, wait time.Duration) (a attempt
 	}
 	st := &w.cp.Batch.Records[w.state(r.Pointer)]
 	now := cfg.clock.Now()
-	a = attemptStart{ok: true, attempt: w.markInProgress(st, now), at: now}
+	a = w.markInProgress(st, now)
 	note, err := w.save(now)
 	w.mu.Unlock()
 	if err != nil {
@@ -420,11 +435,11 @@ func (w *partitionWorker) finishAttempt(r, next *Record, a attemptStart, herr er
 		// markInProgress would make, without their searches.
 		w.commitNext(end)
 		*st = checkpoint.RecordState{Pointer: next.Pointer, ID: next.ID}
-		started = attemptStart{ok: true, attempt: w.markInProgress(st, end), at: end}
+		started = w.markInProgress(st, end)
 		note, err = w.save(end)
 	case chain && !w.committed(next) && w.state(next.Pointer) < 0:
 		j := w.addState(next)
-		started = attemptStart{ok: true, attempt: w.markInProgress(&w.cp.Batch.Records[j], end), at: end}
+		started = w.markInProgress(&w.cp.Batch.Records[j], end)
 		fallthrough
 	default:
 		note, err = w.commitAndSave(end)
@@ -504,7 +519,9 @@ func (w *partitionWorker) reportOutcome(r *Record, out outcome, attempt int, her
 // next batch's save); any other outcome is saved at once, with the
 // progress kept until then, and a failed record's later attempts are
 // careful.
-func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end time.Time, err error) {
+//
+// fctx is the handler's context (see fastContext).
+func (w *partitionWorker) runFast(r *Record, start time.Time, fctx *attemptCtx) (stop bool, end time.Time, err error) {
 	cfg := &w.c.cfg
 	if !w.lock() {
 		return true, start, nil
@@ -535,7 +552,7 @@ func (w *partitionWorker) runFast(r *Record, start time.Time) (stop bool, end ti
 	}
 
 	w.c.iso.enterFast()
-	herr := w.call(r)
+	herr := w.call(r, fctx)
 	w.c.iso.leaveFast()
 
 	end = cfg.clock.Now()
@@ -597,13 +614,19 @@ func exhaustedReason(st *checkpoint.RecordState) string {
 	if st.LastError() != interruptedError {
 		return "exhausted"
 	}
+	n := interruptedIn(st.Errors)
+	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
+}
+
+// interruptedIn counts the attempts of errs that a crash interrupted.
+func interruptedIn(errs []checkpoint.AttemptError) int {
 	n := 0
-	for _, e := range st.Errors {
-		if e.Error == interruptedError {
+	for i := range errs {
+		if errs[i].Error == interruptedError {
 			n++
 		}
 	}
-	return fmt.Sprintf("crashed: %d of the last %d attempt(s) were interrupted by a crash of the consumer", n, len(st.Errors))
+	return n
 }
 
 // withReason gives st, an exhausted record's state, the reason its
@@ -644,8 +667,8 @@ func skipReason(err error) string {
 }
 
 // markInProgress starts an attempt of a record in the checkpoint (not yet
-// saved) at now and returns its number. The caller holds w.mu.
-func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Time) int {
+// saved) at now and returns it. The caller holds w.mu.
+func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Time) attemptStart {
 	st.Status = checkpoint.InProgress
 	st.Attempts++
 	st.LastAttempt = now
@@ -653,13 +676,27 @@ func (w *partitionWorker) markInProgress(st *checkpoint.RecordState, now time.Ti
 		st.FirstAttempt = now
 	}
 	st.NextRetry = time.Time{}
-	return st.Attempts
+	if n := interruptedIn(st.Errors); n > st.Interrupted {
+		// A checkpoint of an earlier release, which did not count them:
+		// its errors still show the crashes (the last MaxErrors).
+		st.Interrupted = n
+	}
+	return attemptStart{ok: true, attempt: st.Attempts, at: now, interrupted: st.Interrupted, first: st.FirstAttempt}
 }
 
-// call runs the handler once, turning a panic into an error. The caller
-// holds the isolation gate.
-func (w *partitionWorker) call(r *Record) (err error) {
-	ctx := w.workCtx
+// fastContext returns the handler context of the fast mode's attempts,
+// which are all first attempts: Attempt{Number: 1}. The batch's share it,
+// so that they allocate nothing per record; it never changes, so a handler
+// may keep its context after it returns.
+func (w *partitionWorker) fastContext() *attemptCtx {
+	return &attemptCtx{Context: w.workCtx, a: Attempt{Number: 1}}
+}
+
+// call runs the handler once with ctx, its context with the attempt
+// (see AttemptOf), turning a panic into an error. The caller holds the
+// isolation gate.
+func (w *partitionWorker) call(r *Record, actx *attemptCtx) (err error) {
+	var ctx context.Context = actx
 	if w.c.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.c.cfg.attemptTimeout)

@@ -42,7 +42,9 @@ func After(p Pointer) Start { return Start{Kind: driver.StartAfter, Pointer: p} 
 
 // Handler processes one record. It returns nil on success, an error to have
 // the record retried, Permanent(err) to dead-letter it at once, or
-// Skip(reason) to drop it deliberately.
+// Skip(reason) to drop it deliberately. Its context carries the attempt
+// it runs (AttemptOf): the attempt number and how many earlier attempts a
+// crash interrupted.
 type Handler func(ctx context.Context, r *Record) error
 
 // Open opens a stream by URL through the scheme registry. The scheme's

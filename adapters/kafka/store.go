@@ -405,6 +405,9 @@ func validCheckpoint(cp *checkpoint.Checkpoint) error {
 		if r.Attempts < 0 {
 			return fmt.Errorf("checkpoint %s: batch record %d has negative attempts %d", cp.Key, i, r.Attempts)
 		}
+		if r.Interrupted < 0 {
+			return fmt.Errorf("checkpoint %s: batch record %d has negative interrupted attempts %d (expected 0 or more)", cp.Key, i, r.Interrupted)
+		}
 	}
 	return nil
 }

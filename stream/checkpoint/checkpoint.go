@@ -131,6 +131,10 @@ type RecordState struct {
 	ID       string `json:"id,omitempty"`
 	Status   Status `json:"status"`
 	Attempts int    `json:"attempts"`
+	// Interrupted is how many of the Attempts a crash of the consumer
+	// interrupted: found InProgress on load, each counted as failed. The
+	// handler reads it (stream.AttemptOf); Errors keeps only the last few.
+	Interrupted int `json:"interrupted,omitempty"`
 	// Errors holds the last errors, oldest first (at most MaxErrors).
 	Errors []AttemptError `json:"errors,omitempty"`
 	// NextRetry is when a Failed record may be attempted again.
@@ -248,6 +252,7 @@ func (c *Checkpoint) Retry(now time.Time) error {
 	}
 	r.Status = Failed
 	r.Attempts = 0
+	r.Interrupted = 0
 	r.Exhausted = false
 	r.NextRetry = time.Time{}
 	r.Reason = "retried by operator"
@@ -352,7 +357,7 @@ func (r *RecordState) copyTo(d *RecordState) {
 	if d.ID != r.ID {
 		d.ID = r.ID
 	}
-	d.Status, d.Attempts, d.Exhausted = r.Status, r.Attempts, r.Exhausted
+	d.Status, d.Attempts, d.Interrupted, d.Exhausted = r.Status, r.Attempts, r.Interrupted, r.Exhausted
 	if r.Errors != nil || d.Errors != nil {
 		if r.Errors == nil {
 			d.Errors = nil

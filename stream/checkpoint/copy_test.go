@@ -11,8 +11,8 @@ import (
 // empty and one that equals the source, and that the copy shares no
 // buffer with the source.
 func TestRecordStateCopyTo(t *testing.T) {
-	if n := reflect.TypeFor[RecordState]().NumField(); n != 10 {
-		t.Fatalf("RecordState has %d fields, copyTo knows 10: update copyTo and this test", n)
+	if n := reflect.TypeFor[RecordState]().NumField(); n != 11 {
+		t.Fatalf("RecordState has %d fields, copyTo knows 11: update copyTo and this test", n)
 	}
 	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
 	full := func(k byte) RecordState {
@@ -21,6 +21,7 @@ func TestRecordStateCopyTo(t *testing.T) {
 			ID:           "id-" + string('a'+rune(k)),
 			Status:       Status(k%3 + 1),
 			Attempts:     int(k) + 1,
+			Interrupted:  int(k),
 			Errors:       []AttemptError{{Attempt: int(k) + 1, Time: t0, Error: "boom"}},
 			NextRetry:    t0.Add(time.Duration(k) * time.Second),
 			FirstAttempt: t0.Add(-time.Duration(k) * time.Minute),

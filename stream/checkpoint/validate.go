@@ -34,7 +34,7 @@ func (c *Checkpoint) checkBatch() error {
 	bad := b.Size
 	for i := range b.Records {
 		r := &b.Records[i]
-		bad |= r.Attempts | (maxStatus - int(r.Status))
+		bad |= r.Attempts | r.Interrupted | (maxStatus - int(r.Status))
 	}
 	if bad >= 0 {
 		return nil
@@ -49,6 +49,9 @@ func (c *Checkpoint) checkBatch() error {
 		}
 		if r.Attempts < 0 {
 			return Permanent(fmt.Errorf("checkpoint: %s: batch record %d has negative attempts %d", c.Key, i, r.Attempts))
+		}
+		if r.Interrupted < 0 {
+			return Permanent(fmt.Errorf("checkpoint: %s: batch record %d has negative interrupted attempts %d (expected 0 or more)", c.Key, i, r.Interrupted))
 		}
 	}
 	return nil // not reached: bad < 0 means one of the checks above fails

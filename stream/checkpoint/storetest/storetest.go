@@ -130,6 +130,7 @@ func Full(key checkpoint.Key) *checkpoint.Checkpoint {
 	recs[4].NextRetry = now.Add(time.Minute)
 	recs[5].NextRetry = at(100)
 	recs[5].Exhausted = true
+	recs[5].Interrupted = 2
 	recs[5].Reason = "exhausted"
 	recs[6].Reason = "dlq unavailable: disk full"
 	return &checkpoint.Checkpoint{
@@ -668,6 +669,7 @@ func testInvalidCheckpoint(t *testing.T, h Harness) {
 	}{
 		{"unknown status", func(cp *checkpoint.Checkpoint) { cp.Batch.Records[0].Status = 200 }},
 		{"negative attempts", func(cp *checkpoint.Checkpoint) { cp.Batch.Records[1].Attempts = -1 }},
+		{"negative interrupted attempts", func(cp *checkpoint.Checkpoint) { cp.Batch.Records[1].Interrupted = -1 }},
 		{"negative batch size", func(cp *checkpoint.Checkpoint) { cp.Batch.Size = -1 }},
 	}
 	for _, tc := range cases {
