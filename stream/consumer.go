@@ -49,6 +49,7 @@ func NewConsumer(s *Stream, h Handler, opts ...ConsumerOption) (*Consumer, error
 			return nil, err
 		}
 	}
+	cfg.observer = withLogObserver(cfg.observer, cfg.logger)
 	if cfg.onExhausted == DeadLetter && cfg.dlq == nil {
 		return nil, &OptionError{Option: "WithDLQ", Value: nil,
 			Expected: "a DLQ sink when records that exhaust their attempts are dead-lettered (the default); or choose WithOnExhausted(stream.Halt)"}

@@ -190,6 +190,7 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 			return nil, err
 		}
 	}
+	cfg.observer = withLogObserver(cfg.observer, cfg.logger)
 	switch {
 	case cfg.noWAL && cfg.walPath != "":
 		return nil, &OptionError{Option: "WithoutWAL", Value: "together with WithWAL(" + cfg.walPath + ")", Expected: "either WithWAL(path) or WithoutWAL(), not both"}

@@ -1,0 +1,102 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the engine's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestWithLoggerLogsProducerDrops(t *testing.T) {
+	prodLeakCheck(t)
+	s := newProdFakeStream(3)
+	cause := driver.Permanent(errors.New("topic does not exist"))
+	refuseID(s, "r003", cause)
+	var buf lockedBuffer
+	p, _, _ := newTestProducer(t, s, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	for i := range 12 {
+		mustPut(t, p, prodRec(i, 6))
+	}
+	if err := p.Flush(context.Background()); !errors.Is(err, ErrRecordRefused) {
+		t.Fatalf("Flush = %v, want ErrRecordRefused", err)
+	}
+	out := buf.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "event=producer_dropped") ||
+		!strings.Contains(lines[0], "count=1") || !strings.Contains(lines[0], "topic does not exist") {
+		t.Fatalf("log = %q, want one ERROR producer_dropped line with the count and the cause (nothing per record sent)", out)
+	}
+}
+
+func TestLogObserverLevels(t *testing.T) {
+	for _, tc := range []struct {
+		e    Event
+		want string // "" for no line
+	}{
+		{Event{Kind: EventFetchError, Err: errors.New("x"), Attempt: 1}, "WARN"},
+		{Event{Kind: EventCheckpointError, Err: errors.New("x"), Attempt: 1}, "WARN"},
+		{Event{Kind: EventCheckpointRecovered, Attempt: 2}, "INFO"},
+		{Event{Kind: EventDeadLettered, Record: &Record{ID: "r1"}}, "INFO"},
+		{Event{Kind: EventHalted, Record: &Record{ID: "r1"}, Err: ErrHalted}, "ERROR"},
+		{Event{Kind: EventProducerHold, Err: errors.New("x")}, "WARN"},
+		{Event{Kind: EventProducerDeadLettered, Count: 1, Err: errors.New("x")}, "WARN"},
+		{Event{Kind: EventProducerDropped, Count: 1, Err: errors.New("x")}, "ERROR"},
+		{Event{Kind: EventProducerDLQError, Err: errors.New("x")}, "WARN"},
+		{Event{Kind: EventProducerReplayed, Count: 3}, "INFO"},
+		{Event{Kind: EventProducerReplayed, Count: 3, Err: errors.New("torn tail cut")}, "WARN"},
+		{Event{Kind: EventAttemptStarted, Record: &Record{ID: "r1"}}, ""},
+		{Event{Kind: EventAttemptFailed, Record: &Record{ID: "r1"}, Err: errors.New("x")}, ""},
+		{Event{Kind: EventAttemptSucceeded}, ""},
+		{Event{Kind: EventBatchFetched, Count: 10}, ""},
+		{Event{Kind: EventCommitted}, ""},
+		{Event{Kind: EventProducerEmit, Count: 10}, ""},
+		{Event{Kind: EventProducerSent, Count: 10}, ""},
+	} {
+		t.Run(tc.e.Kind.String(), func(t *testing.T) {
+			var buf lockedBuffer
+			var passed int
+			o := withLogObserver(ObserverFunc(func(Event) { passed++ }), slog.New(slog.NewTextHandler(&buf, nil)))
+			o.Observe(tc.e)
+			if passed != 1 {
+				t.Errorf("the wrapped observer saw the event %d times, want 1", passed)
+			}
+			out := buf.String()
+			if tc.want == "" {
+				if out != "" {
+					t.Fatalf("logged %q, want nothing", out)
+				}
+				return
+			}
+			if !strings.Contains(out, "level="+tc.want) || !strings.Contains(out, "event="+tc.e.Kind.String()) {
+				t.Fatalf("logged %q, want a %s line for %v", out, tc.want, tc.e.Kind)
+			}
+		})
+	}
+	// The default, discarding logger installs nothing: no event is built for it.
+	if o := withLogObserver(nil, discardLogger); o != nil {
+		t.Errorf("withLogObserver(nil, discard) = %v, want nil", o)
+	}
+}
