@@ -25,8 +25,8 @@ type logCapture struct {
 }
 
 func (h *logCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logCapture) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *logCapture) WithGroup(string) slog.Handler             { return h }
+func (h *logCapture) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logCapture) WithGroup(string) slog.Handler            { return h }
 func (h *logCapture) Handle(_ context.Context, r slog.Record) error {
 	l := logLine{level: r.Level, msg: r.Message, attrs: map[string]string{}}
 	r.Attrs(func(a slog.Attr) bool { l.attrs[a.Key] = a.Value.String(); return true })
