@@ -14,6 +14,7 @@
 //
 // Every command takes --config FILE (a YAML file, see package config);
 // UNISTREAM_* environment variables override it and flags override both.
+// --log-level and --log-format set the log lines on stderr.
 package main
 
 import (
