@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/wal"
+	"github.com/unistream-go/unistream/stream/wal/waltest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the engine's goroutines.
@@ -98,5 +100,34 @@ func TestLogObserverLevels(t *testing.T) {
 	// The default, discarding logger installs nothing: no event is built for it.
 	if o := withLogObserver(nil, discardLogger); o != nil {
 		t.Errorf("withLogObserver(nil, discard) = %v, want nil", o)
+	}
+}
+
+func TestWithLoggerLogsWALFailures(t *testing.T) {
+	prodLeakCheck(t)
+	s := newProdFakeStream(1)
+	// Opening a new WAL syncs it: count those syncs on a first producer,
+	// then fail the first sync after them.
+	counter := &waltest.FaultFS{}
+	p0, _, _ := newTestProducer(t, s, withWALOptions(wal.Options{OpenFile: counter.OpenFile}))
+	opening := counter.Syncs()
+	p0.Close(context.Background())
+	fs := &waltest.FaultFS{Mode: waltest.FailSync, At: opening + 1}
+	var buf lockedBuffer
+	p, _, path := newTestProducer(t, s, WithFsync(FsyncAlways), withWALOptions(wal.Options{OpenFile: fs.OpenFile}),
+		WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	for i := range 3 {
+		p.Put(context.Background(), prodRec(i, 1)) // the first one's sync fails
+	}
+	if !fs.Faulted() {
+		t.Fatal("no sync failed")
+	}
+	if err := p.Close(context.Background()); err == nil {
+		t.Fatal("Close = nil, want the WAL failure")
+	}
+	out := buf.String()
+	if n := strings.Count(out, "write-ahead log failed"); n != 1 || !strings.Contains(out, "level=ERROR") ||
+		!strings.Contains(out, "wal="+path) || !strings.Contains(out, waltest.ErrInjected.Error()) {
+		t.Fatalf("log = %q, want one ERROR line naming the WAL file and the failure", out)
 	}
 }
