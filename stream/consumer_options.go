@@ -100,7 +100,8 @@ type consumerConfig struct {
 	drainTimeout     time.Duration
 	start            Start
 	observer         Observer
-	logger           *slog.Logger // WithLogger; its events ride on observer
+	logger           *slog.Logger // WithLogger
+	logs             *logObserver // logs logger's events, or nil (see logged)
 	clock            Clock
 	rand             func() float64
 	attemptTimeout   time.Duration

@@ -16,7 +16,8 @@ import (
 //
 // The default is a logger that discards everything: the library logs
 // nothing unless asked. The logging rides on the engine's events, beside
-// any WithObserver observer, which sees the same events as without it.
+// any WithObserver observer, which sees the same events as without it;
+// the engines build the events of every record only for the latter.
 func WithLogger(l *slog.Logger) Option {
 	check := func() error {
 		if l == nil {
@@ -39,28 +40,35 @@ func logging(l *slog.Logger) bool {
 	return l != nil && l.Handler() != slog.DiscardHandler
 }
 
-// withLogObserver returns the observer to install: next, plus the logging
-// of l's events when l logs anything.
-func withLogObserver(next Observer, l *slog.Logger) Observer {
+// newLogObserver returns the observer that logs l's events, or nil when l
+// logs nothing (the default): the engines then build no event for it.
+func newLogObserver(l *slog.Logger) *logObserver {
 	if !logging(l) {
-		return next
+		return nil
 	}
-	return logObserver{next: next, log: l}
+	return &logObserver{log: l}
 }
 
-// logObserver turns the engine's events into log lines, after passing them
-// to next (the WithObserver observer, if any).
+// logged reports whether the logObserver logs events of kind k: the
+// engines build the other events only for a WithObserver observer.
+func logged(k EventKind) bool {
+	switch k {
+	case EventFetchError, EventCheckpointError, EventCheckpointRecovered, EventDeadLettered, EventHalted,
+		EventProducerHold, EventProducerDeadLettered, EventProducerDropped, EventProducerDLQError, EventProducerReplayed:
+		return true
+	}
+	return false
+}
+
+// logObserver turns the engine's events into log lines. The engines give
+// it the events it logs (see logged) beside the WithObserver observer,
+// which sees every event as without it.
 type logObserver struct {
-	next Observer
-	log  *slog.Logger
+	log *slog.Logger
 }
 
-// Observe logs the events worth a log line and ignores the others (every
-// per-record event but the rare ones: a DLQ write, a halt).
-func (o logObserver) Observe(e Event) {
-	if o.next != nil {
-		o.next.Observe(e)
-	}
+// Observe logs the events worth a log line and ignores the others.
+func (o *logObserver) Observe(e Event) {
 	var (
 		level slog.Level
 		msg   string

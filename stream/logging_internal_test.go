@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -32,24 +33,44 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
+// TestWithLoggerLogsProducerDrops: a refused record is logged once, with
+// or without a WithObserver observer (the engine copies the batch's
+// records for an observer only).
 func TestWithLoggerLogsProducerDrops(t *testing.T) {
-	prodLeakCheck(t)
-	s := newProdFakeStream(3)
-	cause := driver.Permanent(errors.New("topic does not exist"))
-	refuseID(s, "r003", cause)
-	var buf lockedBuffer
-	p, _, _ := newTestProducer(t, s, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
-	for i := range 12 {
-		mustPut(t, p, prodRec(i, 6))
-	}
-	if err := p.Flush(context.Background()); !errors.Is(err, ErrRecordRefused) {
-		t.Fatalf("Flush = %v, want ErrRecordRefused", err)
-	}
-	out := buf.String()
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "event=producer_dropped") ||
-		!strings.Contains(lines[0], "count=1") || !strings.Contains(lines[0], "topic does not exist") {
-		t.Fatalf("log = %q, want one ERROR producer_dropped line with the count and the cause (nothing per record sent)", out)
+	for _, withObserver := range []bool{false, true} {
+		t.Run(fmt.Sprintf("observer=%v", withObserver), func(t *testing.T) {
+			prodLeakCheck(t)
+			s := newProdFakeStream(3)
+			cause := driver.Permanent(errors.New("topic does not exist"))
+			refuseID(s, "r003", cause)
+			var buf lockedBuffer
+			ev := &prodEvents{}
+			opts := []ProducerOption{WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))}
+			if withObserver {
+				opts = append(opts, WithObserver(ev))
+			}
+			p, _, _ := newTestProducer(t, s, opts...)
+			for i := range 12 {
+				mustPut(t, p, prodRec(i, 6))
+			}
+			if err := p.Flush(context.Background()); !errors.Is(err, ErrRecordRefused) {
+				t.Fatalf("Flush = %v, want ErrRecordRefused", err)
+			}
+			out := buf.String()
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "event=producer_dropped") ||
+				!strings.Contains(lines[0], "count=1") || !strings.Contains(lines[0], "topic does not exist") {
+				t.Fatalf("log = %q, want one ERROR producer_dropped line with the count and the cause (nothing per record sent)", out)
+			}
+			if withObserver {
+				if dr := ev.of(EventProducerDropped); len(dr) != 1 || dr[0].Count != 1 || !errors.Is(dr[0].Err, cause) {
+					t.Errorf("observer's dropped events = %+v, want one, of r003", dr)
+				}
+				if len(ev.of(EventProducerSent)) == 0 {
+					t.Error("the observer saw no producer_sent beside WithLogger")
+				}
+			}
+		})
 	}
 }
 
@@ -78,13 +99,11 @@ func TestLogObserverLevels(t *testing.T) {
 		{Event{Kind: EventProducerSent, Count: 10}, ""},
 	} {
 		t.Run(tc.e.Kind.String(), func(t *testing.T) {
-			var buf lockedBuffer
-			var passed int
-			o := withLogObserver(ObserverFunc(func(Event) { passed++ }), slog.New(slog.NewTextHandler(&buf, nil)))
-			o.Observe(tc.e)
-			if passed != 1 {
-				t.Errorf("the wrapped observer saw the event %d times, want 1", passed)
+			if logged(tc.e.Kind) != (tc.want != "") {
+				t.Errorf("logged(%v) = %v, want %v: the engines give the logger only the events it logs", tc.e.Kind, !(tc.want != ""), tc.want != "")
 			}
+			var buf lockedBuffer
+			newLogObserver(slog.New(slog.NewTextHandler(&buf, nil))).Observe(tc.e)
 			out := buf.String()
 			if tc.want == "" {
 				if out != "" {
@@ -98,8 +117,8 @@ func TestLogObserverLevels(t *testing.T) {
 		})
 	}
 	// The default, discarding logger installs nothing: no event is built for it.
-	if o := withLogObserver(nil, discardLogger); o != nil {
-		t.Errorf("withLogObserver(nil, discard) = %v, want nil", o)
+	if o := newLogObserver(discardLogger); o != nil {
+		t.Errorf("newLogObserver(discard) = %v, want nil", o)
 	}
 }
 

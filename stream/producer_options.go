@@ -143,7 +143,8 @@ type producerConfig struct {
 	block         bool
 	sendLanes     int
 	observer      Observer
-	logger        *slog.Logger // WithLogger; its events ride on observer
+	logger        *slog.Logger // WithLogger
+	logs          *logObserver // logs logger's events, or nil (see logged)
 	clock         Clock
 	idFunc        func() string
 	dlq           dlq.Sink
