@@ -49,6 +49,7 @@ func NewConsumer(s *Stream, h Handler, opts ...ConsumerOption) (*Consumer, error
 			return nil, err
 		}
 	}
+	cfg.logs = newLogObserver(cfg.logger)
 	if cfg.onExhausted == DeadLetter && cfg.dlq == nil {
 		return nil, &OptionError{Option: "WithDLQ", Value: nil,
 			Expected: "a DLQ sink when records that exhaust their attempts are dead-lettered (the default); or choose WithOnExhausted(stream.Halt)"}
@@ -215,10 +216,8 @@ func (pr *partitionRunner) run() error {
 				// Like a failed fetch: wait and list again.
 				listFailures++
 				next = c.cfg.fetchRetry.Backoff(listFailures, c.cfg.rand)
-				if c.cfg.observer != nil {
-					c.cfg.observer.Observe(Event{Kind: EventFetchError, Time: c.cfg.clock.Now(), Stream: c.s.Name(),
-						Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: listFailures, Delay: next})
-				}
+				c.observe(Event{Kind: EventFetchError, Stream: c.s.Name(),
+					Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: listFailures, Delay: next})
 			} else {
 				listFailures = 0
 			}
@@ -302,4 +301,22 @@ func (pr *partitionRunner) scan() error {
 		}()
 	}
 	return nil
+}
+
+// observe stamps e (Time, when zero) and gives it to the WithObserver
+// observer and, for the kinds it logs, to the WithLogger one.
+func (c *Consumer) observe(e Event) {
+	log := c.cfg.logs != nil && logged(e.Kind)
+	if c.cfg.observer == nil && !log {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = c.cfg.clock.Now()
+	}
+	if c.cfg.observer != nil {
+		c.cfg.observer.Observe(e)
+	}
+	if log {
+		c.cfg.logs.Observe(e)
+	}
 }

@@ -237,10 +237,8 @@ func (g *groupRun) waitParents(id string, pstop context.Context) bool {
 		}
 		failures++
 		d := c.cfg.fetchRetry.Backoff(failures, c.cfg.rand)
-		if c.cfg.observer != nil {
-			c.cfg.observer.Observe(Event{Kind: EventFetchError, Time: c.cfg.clock.Now(), Stream: c.s.Name(), Partition: id,
-				Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: failures, Delay: d})
-		}
+		c.observe(Event{Kind: EventFetchError, Stream: c.s.Name(), Partition: id,
+			Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: failures, Delay: d})
 		if c.cfg.clock.Sleep(pstop, d) != nil {
 			return false
 		}

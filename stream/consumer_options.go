@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/checkpoint"
@@ -54,7 +55,7 @@ var DefaultDLQRetry = RetryPolicy{MaxAttempts: 5, Initial: 100 * time.Millisecon
 var DefaultFetchRetry = RetryPolicy{MaxAttempts: 1, Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 10 * time.Second, Jitter: true}
 
 // ConsumerOption configures a Consumer. The options shared with the
-// producer (WithClock, WithObserver) are an Option, which is both a
+// producer (WithClock, WithObserver, WithLogger) are an Option, which is both a
 // ConsumerOption and a ProducerOption.
 type ConsumerOption interface {
 	applyToConsumer(*consumerConfig) error
@@ -65,8 +66,8 @@ type consumerOptionFunc func(*consumerConfig) error
 
 func (f consumerOptionFunc) applyToConsumer(c *consumerConfig) error { return f(c) }
 
-// Option configures a Consumer or a Producer alike: WithClock and
-// WithObserver.
+// Option configures a Consumer or a Producer alike: WithClock,
+// WithObserver and WithLogger.
 type Option interface {
 	ConsumerOption
 	ProducerOption
@@ -99,6 +100,8 @@ type consumerConfig struct {
 	drainTimeout     time.Duration
 	start            Start
 	observer         Observer
+	logger           *slog.Logger // WithLogger
+	logs             *logObserver // logs logger's events, or nil (see logged)
 	clock            Clock
 	rand             func() float64
 	attemptTimeout   time.Duration
@@ -124,6 +127,7 @@ func defaultConsumerConfig() consumerConfig {
 		drainTimeout:     DefaultDrainTimeout,
 		start:            Earliest(),
 		clock:            SystemClock{},
+		logger:           discardLogger,
 		partitionRefresh: DefaultPartitionRefresh,
 	}
 }

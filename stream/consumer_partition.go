@@ -82,14 +82,11 @@ func (w *partitionWorker) key() checkpoint.Key {
 }
 
 func (w *partitionWorker) observe(e Event) {
-	if w.c.cfg.observer == nil {
+	if w.c.cfg.observer == nil && (w.c.cfg.logs == nil || !logged(e.Kind)) {
 		return
 	}
 	e.Stream, e.Partition = w.c.s.Name(), w.id
-	if e.Time.IsZero() {
-		e.Time = w.c.cfg.clock.Now()
-	}
-	w.c.cfg.observer.Observe(e)
+	w.c.observe(e)
 }
 
 // run processes the partition until stopped, finished or failed. On the

@@ -190,6 +190,7 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 			return nil, err
 		}
 	}
+	cfg.logs = newLogObserver(cfg.logger)
 	switch {
 	case cfg.noWAL && cfg.walPath != "":
 		return nil, &OptionError{Option: "WithoutWAL", Value: "together with WithWAL(" + cfg.walPath + ")", Expected: "either WithWAL(path) or WithoutWAL(), not both"}
@@ -731,11 +732,19 @@ func (p *Producer) droppedErr() error {
 	return err
 }
 
+// observe stamps e and gives it to the WithObserver observer and, for the
+// kinds it logs, to the WithLogger one.
 func (p *Producer) observe(e Event) {
-	if p.cfg.observer == nil {
+	log := p.cfg.logs != nil && logged(e.Kind)
+	if p.cfg.observer == nil && !log {
 		return
 	}
 	e.Time = p.cfg.clock.Now()
 	e.Stream = p.s.Name()
-	p.cfg.observer.Observe(e)
+	if p.cfg.observer != nil {
+		p.cfg.observer.Observe(e)
+	}
+	if log {
+		p.cfg.logs.Observe(e)
+	}
 }

@@ -469,6 +469,9 @@ func (l *lane) refusedAt(i int) bool { return i < len(l.refused) && l.refused[i]
 // refused (dead-lettered or dropped) records.
 func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr error) {
 	if p.cfg.observer == nil {
+		if p.cfg.logs != nil && nfail > 0 {
+			p.logRefused(l, failed)
+		}
 		return
 	}
 	var ok, bad, refused []Record
@@ -509,6 +512,30 @@ func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr er
 		}
 		p.observe(Event{Kind: kind, Lane: l.id, Count: len(refused), Records: refused, Err: refusedErr})
 	}
+}
+
+// logRefused reports, without a WithObserver observer, the batch's refused
+// records to the WithLogger one: their count and the first one's error,
+// without copying the records.
+func (p *Producer) logRefused(l *lane, failed []bool) {
+	n := 0
+	var err error
+	for i := range l.batch {
+		if failed[i] && l.refusedAt(i) {
+			if n == 0 {
+				err = l.fates[i].err
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	kind := EventProducerDropped
+	if p.cfg.dlq != nil {
+		kind = EventProducerDeadLettered
+	}
+	p.observe(Event{Kind: kind, Lane: l.id, Count: n, Err: err})
 }
 
 // settleBatch removes the batch's written and refused records from the

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -142,6 +143,8 @@ type producerConfig struct {
 	block         bool
 	sendLanes     int
 	observer      Observer
+	logger        *slog.Logger // WithLogger
+	logs          *logObserver // logs logger's events, or nil (see logged)
 	clock         Clock
 	idFunc        func() string
 	dlq           dlq.Sink
@@ -160,6 +163,7 @@ func defaultProducerConfig() producerConfig {
 		block:         true,
 		sendLanes:     DefaultSendLanes,
 		clock:         SystemClock{},
+		logger:        discardLogger,
 	}
 }
 

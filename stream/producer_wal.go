@@ -19,8 +19,10 @@ func (p *Producer) walGroupBytes() int { return min(p.cfg.maxBytes, 1<<20) }
 
 func (p *Producer) noteWALErr(err error) {
 	p.mu.Lock()
+	prev := p.walErr
 	p.walErr = err
 	p.mu.Unlock()
+	p.logWALError(prev, err)
 }
 
 // askMaint asks the WAL writer for the maintenance (cut back or

@@ -91,8 +91,10 @@ func Open(ctx context.Context, o Options) (*Stream, error) {
 }
 
 // clientOptions builds the client's options: service URL, timeouts, TLS,
-// authentication, a private metrics registry and a logger that passes
-// warnings and errors to slog's default logger.
+// authentication, a private metrics registry and a logger that passes the
+// client's lines to slog's default logger (as it is when the stream is
+// opened), one level down: its errors at Warn, its warnings and info
+// lines at Debug.
 func clientOptions(o Options) (pulsarclient.ClientOptions, error) {
 	c := pulsarclient.ClientOptions{
 		URL:                        o.ServiceURL(),
@@ -102,7 +104,7 @@ func clientOptions(o Options) (pulsarclient.ClientOptions, error) {
 		TLSAllowInsecureConnection: o.TLSInsecure,
 		TLSValidateHostname:        o.TLSVerifyHostname,
 		MetricsRegisterer:          prometheus.NewRegistry(),
-		Logger:                     pulsarlog.NewLoggerWithSlog(slog.New(warnHandler{slog.Default().Handler()})),
+		Logger:                     clientLogger(slog.Default().Handler()),
 	}
 	switch {
 	case o.AuthToken != "":
@@ -128,18 +130,43 @@ func clientOptions(o Options) (pulsarclient.ClientOptions, error) {
 	return c, nil
 }
 
-// warnHandler passes only warnings and errors: pulsar-client-go logs every
-// connection and subscription at info level.
-type warnHandler struct{ slog.Handler }
+// clientLogger returns pulsar-client-go's logger: its lines go to h one
+// level down (see quietHandler), so that the library is quiet at the
+// usual Info level.
+func clientLogger(h slog.Handler) pulsarlog.Logger {
+	return pulsarlog.NewLoggerWithSlog(slog.New(quietHandler{h}))
+}
 
-func (h warnHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+// quietHandler passes pulsar-client-go's lines on one level down: its
+// errors (a lost connection it reconnects) as warnings, its warnings (such
+// as "receive 1 messages , all filtered", which a reader positioned inside
+// a batch meets on every start) and its info lines (every connection and
+// subscription) at Debug, and its debug lines below Debug.
+type quietHandler struct{ slog.Handler }
+
+// quieter returns the level a pulsar-client-go line of level l is passed at.
+func quieter(l slog.Level) slog.Level {
+	switch {
+	case l >= slog.LevelError:
+		return slog.LevelWarn
+	case l >= slog.LevelInfo:
+		return slog.LevelDebug
+	}
+	return slog.LevelDebug - 4
 }
-func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return warnHandler{h.Handler.WithAttrs(as)}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, quieter(l))
 }
-func (h warnHandler) WithGroup(name string) slog.Handler {
-	return warnHandler{h.Handler.WithGroup(name)}
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = quieter(r.Level)
+	return h.Handler.Handle(ctx, r)
+}
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }
 
 // Name returns the topic as the URL names it ("orders" or

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -27,13 +28,48 @@ type globals struct {
 	configPath string
 	output     string
 	verbose    bool
+	logLevel   string // --log-level
+	logFormat  string // --log-format
+	// logSet says --log-level or --log-format was given: only then do the
+	// consumer and producer log their events (WithLogger), which the
+	// command's own display shows already.
+	logSet bool
 }
+
+// logLevels are the values of --log-level.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
 
 func (g *globals) check() error {
 	if g.output != "text" && g.output != "json" {
 		return &usageError{fmt.Errorf("--output %q: expected text or json", g.output)}
 	}
+	if _, ok := logLevels[g.logLevel]; !ok {
+		return &usageError{fmt.Errorf("--log-level %q: expected debug, info, warn or error", g.logLevel)}
+	}
+	if g.logFormat != "" && g.logFormat != "text" && g.logFormat != "json" {
+		return &usageError{fmt.Errorf("--log-format %q: expected text or json", g.logFormat)}
+	}
 	return nil
+}
+
+// logger returns the logger of the command's log lines, written to w at
+// --log-level in --log-format (by default text, or json with --output
+// json). Call it after check.
+func (g *globals) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevels[g.logLevel]}
+	if g.logFormat == "json" || (g.logFormat == "" && g.json()) {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// engineLogger returns the option that makes the consumer or producer log
+// its events on w, when --log-level or --log-format was given, or nil.
+func (g *globals) engineLogger(w io.Writer) stream.Option {
+	if !g.logSet {
+		return nil
+	}
+	return stream.WithLogger(g.logger(w))
 }
 
 func (g *globals) json() bool { return g.output == "json" }

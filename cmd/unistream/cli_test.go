@@ -73,6 +73,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"produce", "mem://x", "--key-field", "k"}, exitUsage, []string{"need --format json"}},
 		{[]string{"demo", "--backend", "nats"}, exitUsage, []string{`backend "nats"`, "expected one of"}},
 		{[]string{"version", "--output", "yaml"}, exitUsage, []string{"--output", "text or json"}},
+		{[]string{"version", "--log-level", "loud"}, exitUsage, []string{`--log-level "loud"`, "debug, info, warn or error"}},
+		{[]string{"consume", "mem://x", "--log-format", "xml"}, exitUsage, []string{`--log-format "xml"`, "text or json"}},
 		{[]string{"checkpoint", "reset", "mem://x", "--partition", "0", "--checkpoint", "file:///tmp/x"}, exitUsage, []string{"--yes"}},
 		{[]string{"checkpoint", "retry", "mem://x", "--checkpoint", "file:///tmp/x"}, exitUsage, []string{"--partition"}},
 		{[]string{"checkpoint", "show", "mem://x", "--checkpoint", "mem://"}, exitUsage, []string{"memory store lives only as long as one command"}},
@@ -359,6 +361,36 @@ func TestHaltRetrySkipReset(t *testing.T) {
 	r = mustCLI(t, "", "checkpoint", "reset", url, "--checkpoint", cp, "--partition", "0", "--yes")
 	if !strings.Contains(r.stdout, "reset done; committed (none)") {
 		t.Errorf("reset: %s", r)
+	}
+}
+
+// TestConsumeLogFlags: with --log-format/--log-level the consumer logs its
+// events (a halt at Error) on stderr, in the chosen format.
+func TestConsumeLogFlags(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic("audit", 1))
+	url := c.URL("audit", "fetch_wait", "50ms")
+	dir := t.TempDir()
+	mustCLI(t, "a\nb poison\n", "produce", url, "--max-age", "20ms")
+	args := []string{"consume", url, "--checkpoint", fileURL(filepath.Join(dir, "cp")), "--on-exhausted", "halt", "--exec", handler(t, dir),
+		"--max-attempts", "1", "--poll-interval", "20ms", "--log-format", "json", "--log-level", "warn"}
+	b := start(t, "", args...)
+	b.waitOutput(t, `"event":"halted"`)
+	b.signal(t)
+	r := b.wait(t)
+	if r.code != 0 {
+		t.Fatalf("consume after SIGINT: %s", r)
+	}
+	var line string
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(l, `"event":"halted"`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `"level":"ERROR"`) || !strings.Contains(line, `"stream":"audit"`) || !strings.Contains(line, "exited with status 3") {
+		t.Errorf("halted log line = %s, want a JSON Error line naming the stream and the handler's failure", line)
+	}
+	if strings.Contains(r.stderr, `"level":"INFO"`) {
+		t.Errorf("Info lines with --log-level warn:\n%s", r.stderr)
 	}
 }
 

@@ -208,6 +208,9 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 		}
 	}
 	opts = append(opts, stream.WithObserver(mon))
+	if l := g.engineLogger(stderr); l != nil {
+		opts = append(opts, l)
+	}
 
 	var h stream.Handler
 	if o.exec != "" {

@@ -14,6 +14,7 @@
 //
 // Every command takes --config FILE (a YAML file, see package config);
 // UNISTREAM_* environment variables override it and flags override both.
+// --log-level and --log-format set the log lines on stderr.
 package main
 
 import (
@@ -21,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,6 +64,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// --log-level and --log-format replace slog's default logger, which
+	// redirects the log package, while the command runs.
+	defer func(l *slog.Logger, w io.Writer, flags int) {
+		slog.SetDefault(l)
+		log.SetOutput(w)
+		log.SetFlags(flags)
+	}(slog.Default(), log.Writer(), log.Flags())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -114,6 +124,18 @@ then UNISTREAM_* environment variables, then flags, each overriding the last.`,
 	pf.StringVar(&g.configPath, "config", "", "YAML configuration file (env UNISTREAM_CONFIG)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "show every attempt and batch")
+	pf.StringVar(&g.logLevel, "log-level", "info", "level of the log lines on stderr: debug, info, warn or error")
+	pf.StringVar(&g.logFormat, "log-format", "", "format of the log lines on stderr: text or json (default text, json with --output json)")
+	// The log flags configure slog's default logger, on stderr, before any
+	// command runs: the backends' client libraries log through it.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := g.check(); err != nil {
+			return err
+		}
+		g.logSet = cmd.Flags().Changed("log-level") || cmd.Flags().Changed("log-format")
+		slog.SetDefault(g.logger(cmd.ErrOrStderr()))
+		return nil
+	}
 	root.AddCommand(
 		newDemoCmd(g),
 		newServeCmd(g),

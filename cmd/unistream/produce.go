@@ -139,6 +139,9 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 
 	var sent, failed atomic.Int64
 	popts = append(popts, stream.WithObserver(produceObserver(g.verbose, stderr, &sent, &failed)))
+	if l := g.engineLogger(stderr); l != nil {
+		popts = append(popts, l)
+	}
 	p, err := stream.NewProducer(s, popts...)
 	if err != nil {
 		var oe *stream.OptionError

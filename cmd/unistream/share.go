@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -66,11 +65,7 @@ func sharingOption(g *globals, cfg *config.Config, s *stream.Stream, store check
 		}
 		return nil, nil
 	}
-	var h slog.Handler = slog.NewTextHandler(w, nil)
-	if g.json() {
-		h = slog.NewJSONHandler(w, nil)
-	}
-	o, err := cfg.Leases(store, stream.WithLeaseLogger(slog.New(h)))
+	o, err := cfg.Leases(store, stream.WithLeaseLogger(g.logger(w)))
 	if err != nil {
 		return nil, &usageError{err}
 	}
