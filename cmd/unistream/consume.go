@@ -52,6 +52,7 @@ type consumeOptions struct {
 	permanentCode int
 	skipCode      int
 	maxRecords    int
+	metricsAddr   string
 }
 
 func newConsumeCmd(g *globals) *cobra.Command {
@@ -127,6 +128,7 @@ the partitions over at once.`,
 	fs.IntVar(&o.permanentCode, "permanent-exit-code", 0, "an --exec exit status that means a permanent failure: the record goes to the DLQ without retries (0: none)")
 	fs.IntVar(&o.skipCode, "skip-exit-code", 0, "an --exec exit status that means skip the record deliberately (0: none)")
 	fs.IntVar(&o.maxRecords, "max-records", 0, "stop gracefully after this many records reach an outcome (0: run until Ctrl-C)")
+	bindMetricsAddr(fs, &o.metricsAddr)
 	return cmd
 }
 
@@ -164,6 +166,13 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 	report := stderr // progress; records go to stdout
 	if o.exec != "" {
 		report = stdout
+	}
+	var metrics *metricsServer
+	if o.metricsAddr != "" {
+		if metrics, err = startMetrics(o.metricsAddr, stderr); err != nil {
+			return err
+		}
+		defer metrics.Close()
 	}
 	if cfg.Checkpoint == "" {
 		fmt.Fprintln(stderr, "unistream: no checkpoint store given: progress is kept in memory only and lost at exit (set --checkpoint file:///DIR)")
@@ -207,7 +216,16 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 			}
 		}
 	}
-	opts = append(opts, stream.WithObserver(mon))
+	var obs stream.Observer
+	if metrics != nil {
+		if obs, err = metrics.observer(cfg.Stream, consumerGroupName(cfg.Consumer.Name, cfg.Consumer.Group)); err != nil {
+			mon.Close()
+			return err
+		}
+	}
+	// The metrics first: when the display shows an outcome, a scrape
+	// counts it.
+	opts = append(opts, stream.WithObserver(fanOut(obs, mon)))
 	if l := g.engineLogger(stderr); l != nil {
 		opts = append(opts, l)
 	}

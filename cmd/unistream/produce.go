@@ -26,6 +26,8 @@ type produceOptions struct {
 	keyField string
 	idField  string
 	maxLine  int
+	// metricsAddr is --metrics-addr.
+	metricsAddr string
 }
 
 func newProduceCmd(g *globals) *cobra.Command {
@@ -99,12 +101,24 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 	fs.StringVar(&o.keyField, "key-field", "", "with --format json: take the key from this top-level field")
 	fs.StringVar(&o.idField, "id-field", "", "with --format json: take the record id from this top-level field")
 	fs.IntVar(&o.maxLine, "max-line-bytes", 1<<20, "the longest input line accepted")
+	bindMetricsAddr(fs, &o.metricsAddr)
 	return cmd
 }
 
 func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOptions, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := checkProduceOptions(cfg, o); err != nil {
 		return err
+	}
+	var obs stream.Observer
+	if o.metricsAddr != "" {
+		metrics, err := startMetrics(o.metricsAddr, stderr)
+		if err != nil {
+			return err
+		}
+		defer metrics.Close()
+		if obs, err = metrics.observer(cfg.Stream, ""); err != nil {
+			return err
+		}
 	}
 	in := stdin
 	name := "standard input"
@@ -138,7 +152,7 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	}
 
 	var sent, failed atomic.Int64
-	popts = append(popts, stream.WithObserver(produceObserver(g.verbose, stderr, &sent, &failed)))
+	popts = append(popts, stream.WithObserver(fanOut(obs, produceObserver(g.verbose, stderr, &sent, &failed))))
 	if l := g.engineLogger(stderr); l != nil {
 		popts = append(popts, l)
 	}
