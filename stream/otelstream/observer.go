@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -216,7 +217,7 @@ type Observer struct {
 	replayed     metric.Int64ObservableCounter
 
 	// groups is copied on write: the hot path reads it without a lock.
-	groups atomic.Pointer[map[groupKey]*group]
+	groups atomic.Pointer[groups]
 	mu     sync.Mutex // serializes the writers of groups
 
 	reg       metric.Registration // the counters' callback
@@ -239,7 +240,7 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	}
 	m := cfg.provider.Meter(ScopeName)
 	o := &Observer{cfg: cfg, ctx: context.Background()}
-	o.groups.Store(&map[groupKey]*group{})
+	o.groups.Store(&groups{})
 	var errs []error
 	var counters []metric.Observable
 	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
@@ -314,7 +315,7 @@ func (o *Observer) report(_ context.Context, ob metric.Observer) error {
 			ob.ObserveInt64(c, v, a.obs...)
 		}
 	}
-	for _, g := range *o.groups.Load() {
+	for _, g := range o.groups.Load().all {
 		if g.key.producer {
 			put(o.sent, &g.sent, g.send)
 			put(o.holds, &g.holds, g.lane)
@@ -421,33 +422,68 @@ func (o *Observer) Observe(e stream.Event) {
 	}
 }
 
+// groups indexes the groups by stream, then partition or send lane: two
+// lookups by string (or int) key cost less than one by groupKey.
+type groups struct {
+	consumers map[string]map[string]*group
+	producers map[string]map[int]*group
+	all       []*group
+}
+
 // consumer returns the attribute sets of a consumer event's partition.
 func (o *Observer) consumer(e stream.Event) *group {
-	return o.group(groupKey{stream: e.Stream, partition: e.Partition})
+	if g := o.groups.Load().consumers[e.Stream][e.Partition]; g != nil {
+		return g
+	}
+	return o.add(groupKey{stream: e.Stream, partition: e.Partition})
 }
 
 // producer returns the attribute sets of a producer event's send lane.
 func (o *Observer) producer(e stream.Event) *group {
-	return o.group(groupKey{producer: true, stream: e.Stream, lane: e.Lane})
-}
-
-// group returns the cached attribute sets of k, building them on first
-// use.
-func (o *Observer) group(k groupKey) *group {
-	if g := (*o.groups.Load())[k]; g != nil {
+	if g := o.groups.Load().producers[e.Stream][e.Lane]; g != nil {
 		return g
 	}
+	return o.add(groupKey{producer: true, stream: e.Stream, lane: e.Lane})
+}
+
+// add returns the group of k, building it if no other goroutine did.
+func (o *Observer) add(k groupKey) *group {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	old := *o.groups.Load()
-	if g := old[k]; g != nil {
+	old := o.groups.Load()
+	if k.producer {
+		if g := old.producers[k.stream][k.lane]; g != nil {
+			return g
+		}
+	} else if g := old.consumers[k.stream][k.partition]; g != nil {
 		return g
 	}
 	g := o.build(k)
-	m := make(map[groupKey]*group, len(old)+1)
-	maps.Copy(m, old)
-	m[k] = g
-	o.groups.Store(&m)
+	gs := &groups{consumers: old.consumers, producers: old.producers, all: append(slices.Clip(old.all), g)}
+	if k.producer {
+		gs.producers = maps.Clone(old.producers)
+		if gs.producers == nil {
+			gs.producers = map[string]map[int]*group{}
+		}
+		lanes := maps.Clone(old.producers[k.stream])
+		if lanes == nil {
+			lanes = map[int]*group{}
+		}
+		lanes[k.lane] = g
+		gs.producers[k.stream] = lanes
+	} else {
+		gs.consumers = maps.Clone(old.consumers)
+		if gs.consumers == nil {
+			gs.consumers = map[string]map[string]*group{}
+		}
+		parts := maps.Clone(old.consumers[k.stream])
+		if parts == nil {
+			parts = map[string]*group{}
+		}
+		parts[k.partition] = g
+		gs.consumers[k.stream] = parts
+	}
+	o.groups.Store(gs)
 	return g
 }
 
