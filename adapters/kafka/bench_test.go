@@ -113,20 +113,23 @@ func benchFill(b *testing.B, n int) (*kafkatest.Cluster, func(r int) string) {
 // is here the engine without the observer). engine/plain is the observed
 // engine's share of the bare one's throughput (issue 16: at least 0.9).
 // process=all records messaging.process.duration for every attempt (the
-// default); process=1in16 samples it (otelstream.WithProcessDurationSampling).
-// After the run a collection must count every record the observed side
-// consumed.
+// default); process=1in16 samples it (otelstream.WithProcessDurationSampling);
+// observer=noop gives the engine an observer that does nothing instead, to
+// tell what the engine's events cost from what the Observer costs. After
+// the run a collection must count every record the observed side consumed.
 //
 //	go test ./adapters/kafka -run '^$' -bench BenchmarkConsumerOtel -benchtime 800000x -count 3
 func BenchmarkConsumerOtel(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		every int
-	}{{"process=all", 1}, {"process=1in16", 16}} {
+	}{{"process=all", 1}, {"process=1in16", 16}, {"observer=noop", 0}} {
 		b.Run(v.name, func(b *testing.B) { benchConsumerOtel(b, v.every) })
 	}
 }
 
+// benchConsumerOtel runs BenchmarkConsumerOtel with the process duration
+// of one attempt in every recorded, or a no-op observer for every 0.
 func benchConsumerOtel(b *testing.B, every int) {
 	ctx := context.Background()
 	c, topic := benchFill(b, b.N)
@@ -139,6 +142,10 @@ func benchConsumerOtel(b *testing.B, every int) {
 		b.Fatal(err)
 	}
 	defer obs.Close()
+	var observer stream.Observer = obs
+	if every == 0 {
+		observer = stream.ObserverFunc(func(stream.Event) {})
+	}
 	open := func(r int) (driver.Stream, error) { return kafkaOpen(ctx, c.URL(topic(r), "fetch_wait", "10ms")) }
 	enginebench.Comparison{
 		Plain: func(b *testing.B, r, n int) time.Duration {
@@ -152,8 +159,11 @@ func benchConsumerOtel(b *testing.B, every int) {
 			return end.Sub(t0)
 		},
 		Open:    open,
-		Options: []stream.ConsumerOption{stream.WithObserver(obs)},
+		Options: []stream.ConsumerOption{stream.WithObserver(observer)},
 	}.Run(b, enginebench.Memory)
+	if every == 0 {
+		return
+	}
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
