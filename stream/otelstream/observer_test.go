@@ -623,3 +623,45 @@ func TestProcessDurationSampling(t *testing.T) {
 		obs.Close()
 	}
 }
+
+// Collections while goroutines observe new and cached partitions and
+// lanes see totals that only grow, and the last one every event (run with
+// -race).
+func TestCollectWhileObserving(t *testing.T) {
+	obs, reader := newObserved(t)
+	defer obs.Close()
+	const goroutines, each = 4, 300
+	all := map[attribute.Key]string{}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: fmt.Sprint((g + i) % 7), Count: 1})
+				obs.Observe(stream.Event{Kind: stream.EventProducerFailed, Stream: "s", Lane: i % 3, Count: 1, Err: errors.New("busy")})
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var last int64
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		got := collect(t, reader)
+		n := got.sum(t, "messaging.client.consumed.messages", all)
+		if n < last {
+			t.Fatalf("consumed.messages went from %d down to %d", last, n)
+		}
+		last = n
+	}
+	got := collect(t, reader)
+	if n := got.sum(t, "messaging.client.consumed.messages", all); n != goroutines*each {
+		t.Errorf("consumed.messages = %d, want %d", n, goroutines*each)
+	}
+	if n := got.sum(t, "messaging.client.sent.messages", all); n != goroutines*each {
+		t.Errorf("sent.messages = %d, want %d", n, goroutines*each)
+	}
+}
