@@ -8,11 +8,15 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/otelstream"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
@@ -58,14 +62,25 @@ func BenchmarkConsumer(b *testing.B) {
 
 func benchConsumer(b *testing.B, store enginebench.Store) {
 	ctx := context.Background()
-	n := b.N
+	c, topic := benchFill(b, b.N)
+	enginebench.Comparison{
+		Plain: func(b *testing.B, r, n int) time.Duration { return benchPlainConsume(b, c, topic(r), n) },
+		Open:  func(r int) (driver.Stream, error) { return kafkaOpen(ctx, c.URL(topic(r), "fetch_wait", "10ms")) },
+	}.Run(b, store)
+}
+
+// benchFill starts an embedded broker with one topic per round
+// (enginebench.Rounds) and fills round r's topic with the records of
+// enginebench.Span(n, r) with plain franz-go. It returns the broker and the
+// topic of a round.
+func benchFill(b *testing.B, n int) (*kafkatest.Cluster, func(r int) string) {
+	ctx := context.Background()
 	topic := func(r int) string { return fmt.Sprintf("bench-%d", r) }
 	var topics []kafkatest.Option
 	for r := range enginebench.Rounds {
 		topics = append(topics, kafkatest.Topic(topic(r), benchPartitions))
 	}
 	c := kafkatest.Start(b, topics...)
-	// Fill the topics with plain franz-go.
 	cl, err := c.Client(kgo.MaxBufferedRecords(1 << 20))
 	if err != nil {
 		b.Fatal(err)
@@ -86,10 +101,87 @@ func benchConsumer(b *testing.B, store enginebench.Store) {
 		b.Fatal(err)
 	}
 	cl.Close()
+	return c, topic
+}
+
+// BenchmarkConsumerOtel measures what the OpenTelemetry observer costs the
+// consumer engine on Kafka: the engine with an otelstream.Observer on an
+// SDK meter provider with a manual reader (the SDK's default exemplar
+// filter, which samples with the trace) against the same engine without
+// an observer, both on the memory checkpoint store, reading the same
+// topics in alternating rounds (enginebench.Comparison, whose "plain" side
+// is here the engine without the observer). engine/plain is the observed
+// engine's share of the bare one's throughput (issue 16: at least 0.9).
+// process=all records messaging.process.duration for every attempt (the
+// default); process=1in16 samples it (otelstream.WithProcessDurationSampling);
+// observer=noop gives the engine an observer that does nothing instead, to
+// tell what the engine's events cost from what the Observer costs. After
+// the run a collection must count every record the observed side consumed.
+//
+//	go test ./adapters/kafka -run '^$' -bench BenchmarkConsumerOtel -benchtime 800000x -count 3
+func BenchmarkConsumerOtel(b *testing.B) {
+	for _, v := range []struct {
+		name  string
+		every int
+	}{{"process=all", 1}, {"process=1in16", 16}, {"observer=noop", 0}} {
+		b.Run(v.name, func(b *testing.B) { benchConsumerOtel(b, v.every) })
+	}
+}
+
+// benchConsumerOtel runs BenchmarkConsumerOtel with the process duration
+// of one attempt in every recorded, or a no-op observer for every 0.
+func benchConsumerOtel(b *testing.B, every int) {
+	ctx := context.Background()
+	c, topic := benchFill(b, b.N)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(mp), otelstream.WithSystem("kafka"),
+		otelstream.WithConsumerGroup("bench"), otelstream.WithProcessDurationSampling(every))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer obs.Close()
+	var observer stream.Observer = obs
+	if every == 0 {
+		observer = stream.ObserverFunc(func(stream.Event) {})
+	}
+	open := func(r int) (driver.Stream, error) { return kafkaOpen(ctx, c.URL(topic(r), "fetch_wait", "10ms")) }
 	enginebench.Comparison{
-		Plain: func(b *testing.B, r, n int) time.Duration { return benchPlainConsume(b, c, topic(r), n) },
-		Open:  func(r int) (driver.Stream, error) { return kafkaOpen(ctx, c.URL(topic(r), "fetch_wait", "10ms")) },
-	}.Run(b, store)
+		Plain: func(b *testing.B, r, n int) time.Duration {
+			t0 := time.Now()
+			s, err := open(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			end := enginebench.Consume(b, s, checkpoint.NewMemoryStore(), n)
+			s.Close()
+			return end.Sub(t0)
+		},
+		Open:    open,
+		Options: []stream.ConsumerOption{stream.WithObserver(observer)},
+	}.Run(b, enginebench.Memory)
+	if every == 0 {
+		return
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		b.Fatal(err)
+	}
+	var consumed int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "messaging.client.consumed.messages" {
+				for _, p := range s.DataPoints {
+					consumed += p.Value
+				}
+			}
+		}
+	}
+	if consumed != int64(b.N) {
+		b.Fatalf("messaging.client.consumed.messages = %d after the run, want %d (every record of the observed side)", consumed, b.N)
+	}
 }
 
 // benchPlainConsume reads n records of topic from the start with a new

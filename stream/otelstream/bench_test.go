@@ -22,13 +22,21 @@ import (
 // no observer (bare) and with an otelstream Observer on the SDK's meter
 // provider (observed), on the same records in alternating rounds, and
 // reports observed/bare (below 1: the metrics cost throughput).
+// process=all records messaging.process.duration for every attempt (the
+// default), process=1in16 for one in 16 (WithProcessDurationSampling).
 func BenchmarkConsumerObserved(b *testing.B) {
+	b.Run("process=all", func(b *testing.B) { benchConsumerObserved(b, 1) })
+	b.Run("process=1in16", func(b *testing.B) { benchConsumerObserved(b, 16) })
+}
+
+func benchConsumerObserved(b *testing.B, every int) {
 	reader := sdkmetric.NewManualReader()
 	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-		otelstream.WithSystem("mem"), otelstream.WithConsumerGroup("bench"))
+		otelstream.WithSystem("mem"), otelstream.WithConsumerGroup("bench"), otelstream.WithProcessDurationSampling(every))
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer obs.Close()
 	n := b.N
 	fill := func(name string, count int) driver.Stream {
 		s := memstream.New(name, memstream.WithPartitions(4), memstream.WithMaxBatchRecords(1000))
@@ -145,4 +153,41 @@ func BenchmarkObserveVsSDK(b *testing.B) {
 	b.ReportMetric(float64(direct.Nanoseconds())/float64(b.N), "sdk-ns/event")
 	b.ReportMetric(float64(observed.Nanoseconds())/float64(b.N), "observer-ns/event")
 	b.ReportMetric(observed.Seconds()/direct.Seconds(), "observer/sdk")
+}
+
+// BenchmarkObserveKinds measures Observe of one event of each kind the
+// consumer and producer send per record or per batch, on one goroutine
+// and one cached partition (or lane): a counter's event is an atomic add,
+// an attempt's end a histogram Record (all of them, or one in 16 with
+// WithProcessDurationSampling).
+func BenchmarkObserveKinds(b *testing.B) {
+	rec := &stream.Record{ID: "1"}
+	for _, c := range []struct {
+		name string
+		e    stream.Event
+		opts []otelstream.Option
+	}{
+		{"batch_fetched", stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "1", Count: 100}, nil},
+		{"skipped", stream.Event{Kind: stream.EventSkipped, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond}, nil},
+		{"attempt_succeeded", stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond}, nil},
+		{"attempt_succeeded/sampled=16", stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond},
+			[]otelstream.Option{otelstream.WithProcessDurationSampling(16)}},
+		{"producer_sent", stream.Event{Kind: stream.EventProducerSent, Stream: "s", Lane: 1, Count: 100}, nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			obs, err := otelstream.NewObserver(append([]otelstream.Option{otelstream.WithMeterProvider(mp),
+				otelstream.WithSystem("kafka"), otelstream.WithConsumerGroup("g")}, c.opts...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer obs.Close()
+			obs.Observe(c.e)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				obs.Observe(c.e)
+			}
+		})
+	}
 }

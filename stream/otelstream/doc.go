@@ -7,6 +7,7 @@
 //		otelstream.WithSystem(otelstream.SystemForScheme("kafka")),
 //		otelstream.WithConsumerGroup("billing"))
 //	...
+//	defer obs.Close() // after the consumers and producers it serves
 //	c, err := stream.OpenConsumer(ctx, url, handler, stream.WithName("billing"), stream.WithObserver(obs))
 //
 // Only this package imports OpenTelemetry: the engines do not depend on it.
@@ -93,10 +94,25 @@
 //
 // # Cost
 //
-// The attribute sets are built once per stream and partition (or send
-// lane), and per error type on a failure, and cached in a map that is read
-// without a lock: observing an event allocates nothing once its sets exist
-// (see TestObserveAllocs), and a successful attempt costs one measurement
-// (the process duration histogram, whose count is the attempts). The
-// Observer is safe for concurrent use.
+// The counters are OpenTelemetry observable counters: an event adds to an
+// atomic count kept with the cached attribute sets of its stream and
+// partition (or send lane, and error type on a producer failure), and a
+// callback registered on the meter reports the counts at each collection,
+// cumulative as a counter's. A counter's event costs one atomic add and two
+// map lookups (about 20 ns); Close unregisters the callback.
+//
+// The histograms are recorded on their events through the SDK (about
+// 0.3 µs a value with the OpenTelemetry SDK, most of it the SDK's own
+// handling of the attribute set). The batch and hold durations and the
+// lag gauges come once per batch or hold; messaging.process.duration comes
+// once per attempt, which makes it the Observer's one per-record cost. It
+// is recorded for every attempt by default, as the conventions define it
+// (its count is the attempts, its points without error.type the successes
+// and skips); WithProcessDurationSampling records one attempt in n
+// instead, for consumers whose handler is so fast that 0.3 µs a record
+// matters, at the price of an approximate count and sum (the counters stay
+// exact).
+//
+// Observing an event allocates nothing once its attribute sets exist (see
+// TestObserveAllocs). The Observer is safe for concurrent use.
 package otelstream

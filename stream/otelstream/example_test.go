@@ -33,6 +33,7 @@ func ExampleNewObserver() {
 		fmt.Println(err)
 		return
 	}
+	defer obs.Close() // unregisters the counters' callback
 
 	s := stream.NewStream(memstream.New("example-otel"))
 	p, err := stream.NewProducer(s, stream.WithoutWAL(), stream.WithObserver(obs))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -43,10 +44,11 @@ var processBuckets = []float64{.005, .01, .025, .05, .075, .1, .25, .5, .75, 1, 
 type Option func(*config)
 
 type config struct {
-	provider  metric.MeterProvider
-	system    string
-	group     string
-	errorType func(error) string
+	provider     metric.MeterProvider
+	system       string
+	group        string
+	errorType    func(error) string
+	processEvery uint64
 }
 
 // WithMeterProvider sets the meter provider (default otel.GetMeterProvider()
@@ -76,6 +78,31 @@ func WithErrorType(f func(error) string) Option {
 	return func(c *config) {
 		if f != nil {
 			c.errorType = f
+		}
+	}
+}
+
+// WithProcessDurationSampling records messaging.process.duration for one
+// attempt in every n of each partition (successful, failed and skipped
+// alike, so that the share of each outcome is kept) instead of every
+// attempt. The default, and any n below 2, records every attempt, as the
+// semantic conventions define the metric: its count is then the number of
+// attempts.
+//
+// The histogram is the one per-record measurement the Observer makes
+// through OpenTelemetry (the counters are atomic counts read at
+// collection), and the SDK's Record costs about 0.3 µs: a consumer whose
+// handler takes less than a few microseconds per record may trade the
+// histogram's exact count for throughput. With n, the histogram's count
+// and sum are about 1/n of the attempts and of their total time, its
+// buckets and percentiles keep their shape; the counters
+// (messaging.client.consumed.messages, unistream.consumer.retries,
+// exhausted, skipped...) stay exact.
+func WithProcessDurationSampling(n int) Option {
+	return func(c *config) {
+		c.processEvery = 1
+		if n > 1 {
+			c.processEvery = uint64(n)
 		}
 	}
 }
@@ -125,12 +152,17 @@ type groupKey struct {
 // attrs is a cached attribute set, ready to pass to instruments without
 // allocating.
 type attrs struct {
-	add []metric.AddOption
 	rec []metric.RecordOption
+	obs []metric.ObserveOption
+	// sent counts messaging.client.sent.messages with the set of a
+	// producer's failed map.
+	sent atomic.Int64
 }
 
-// group holds the attribute sets of a groupKey, built on its first event.
-// The sets with an error.type are built on a failure's first use.
+// group holds the attribute sets of a groupKey, built on its first event,
+// and the counts of its counters, read by the Observer's callback at each
+// collection. The sets with an error.type are built on a failure's first
+// use.
 type group struct {
 	key groupKey
 	// Consumer sets.
@@ -142,6 +174,13 @@ type group struct {
 	lane   *attrs // unistream.producer.*, with the lane
 	stream *attrs // stream only
 
+	// Consumer counts.
+	consumed, retries, exhausted, skipped, deadLettered, halts, fetchErrors, cpErrors atomic.Int64
+	// attempts numbers the attempts, for WithProcessDurationSampling.
+	attempts atomic.Uint64
+	// Producer counts (sent with error.type are in failed).
+	sent, holds, pDead, pDropped, pDLQErrors, replayed atomic.Int64
+
 	mu     sync.Mutex
 	failed map[string]*attrs // process (consumer) or send (producer) with error.type
 }
@@ -149,33 +188,42 @@ type group struct {
 // Observer records the engines' events as OpenTelemetry metrics. It is a
 // stream.Observer, safe for concurrent use; one Observer may serve several
 // consumers and producers that share its system and consumer group.
+//
+// The counters are OpenTelemetry observable counters: an event adds to an
+// atomic count of its attribute set, and a callback registered on the
+// meter reports the counts at each collection. Close unregisters it.
 type Observer struct {
 	cfg config
 	ctx context.Context
 
-	consumed     metric.Int64Counter
+	consumed     metric.Int64ObservableCounter
 	process      metric.Float64Histogram
-	sent         metric.Int64Counter
-	retries      metric.Int64Counter
-	exhausted    metric.Int64Counter
-	skipped      metric.Int64Counter
-	deadLettered metric.Int64Counter
-	halts        metric.Int64Counter
+	sent         metric.Int64ObservableCounter
+	retries      metric.Int64ObservableCounter
+	exhausted    metric.Int64ObservableCounter
+	skipped      metric.Int64ObservableCounter
+	deadLettered metric.Int64ObservableCounter
+	halts        metric.Int64ObservableCounter
 	batch        metric.Float64Histogram
 	lagRecords   metric.Int64Gauge
 	lagTime      metric.Float64Gauge
-	fetchErrors  metric.Int64Counter
-	cpErrors     metric.Int64Counter
-	holds        metric.Int64Counter
+	fetchErrors  metric.Int64ObservableCounter
+	cpErrors     metric.Int64ObservableCounter
+	holds        metric.Int64ObservableCounter
 	holdTime     metric.Float64Histogram
-	pDead        metric.Int64Counter
-	pDropped     metric.Int64Counter
-	pDLQErrors   metric.Int64Counter
-	replayed     metric.Int64Counter
+	pDead        metric.Int64ObservableCounter
+	pDropped     metric.Int64ObservableCounter
+	pDLQErrors   metric.Int64ObservableCounter
+	replayed     metric.Int64ObservableCounter
 
 	// groups is copied on write: the hot path reads it without a lock.
-	groups atomic.Pointer[map[groupKey]*group]
+	groups atomic.Pointer[groups]
 	mu     sync.Mutex // serializes the writers of groups
+
+	reg       metric.Registration // the counters' callback
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ stream.Observer = (*Observer)(nil)
@@ -183,7 +231,7 @@ var _ stream.Observer = (*Observer)(nil)
 // NewObserver builds the instruments on a meter of the provider (see
 // WithMeterProvider). It fails when the meter refuses an instrument.
 func NewObserver(opts ...Option) (*Observer, error) {
-	cfg := config{errorType: DefaultErrorType}
+	cfg := config{errorType: DefaultErrorType, processEvery: 1}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -192,11 +240,13 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	}
 	m := cfg.provider.Meter(ScopeName)
 	o := &Observer{cfg: cfg, ctx: context.Background()}
-	o.groups.Store(&map[groupKey]*group{})
+	o.groups.Store(&groups{})
 	var errs []error
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	var counters []metric.Observable
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
+		counters = append(counters, c)
 		return c
 	}
 	histogram := func(name, desc string) metric.Float64Histogram {
@@ -232,16 +282,84 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("otelstream: build the instruments of meter %s: %w", ScopeName, err)
 	}
+	reg, err := m.RegisterCallback(o.report, counters...)
+	if err != nil {
+		return nil, fmt.Errorf("otelstream: register the counters' callback on meter %s: %w", ScopeName, err)
+	}
+	o.reg = reg
 	return o, nil
 }
 
-// Observe records e. It implements stream.Observer.
+// Close unregisters the callback that reports the counters, so that a
+// collection no longer sees them, and makes Observe a no-op: call it when
+// the consumers and producers the Observer serves are closed. The
+// histograms and gauges already recorded stay with the meter provider.
+// Close may be called more than once; the later calls return what the
+// first returned.
+func (o *Observer) Close() error {
+	o.closeOnce.Do(func() {
+		o.closed.Store(true)
+		if err := o.reg.Unregister(); err != nil {
+			o.closeErr = fmt.Errorf("otelstream: unregister the counters' callback: %w", err)
+		}
+	})
+	return o.closeErr
+}
+
+// report is the callback of the counters: it reports every group's counts
+// that are not zero (a counter's series appears with its first event, as
+// with a synchronous counter).
+func (o *Observer) report(_ context.Context, ob metric.Observer) error {
+	put := func(c metric.Int64ObservableCounter, n *atomic.Int64, a *attrs) {
+		if v := n.Load(); v != 0 {
+			ob.ObserveInt64(c, v, a.obs...)
+		}
+	}
+	for _, g := range o.groups.Load().all {
+		if g.key.producer {
+			put(o.sent, &g.sent, g.send)
+			put(o.holds, &g.holds, g.lane)
+			put(o.pDead, &g.pDead, g.lane)
+			put(o.pDropped, &g.pDropped, g.lane)
+			put(o.pDLQErrors, &g.pDLQErrors, g.lane)
+			put(o.replayed, &g.replayed, g.stream)
+			g.mu.Lock()
+			for _, a := range g.failed {
+				put(o.sent, &a.sent, a)
+			}
+			g.mu.Unlock()
+			continue
+		}
+		put(o.consumed, &g.consumed, g.receive)
+		put(o.retries, &g.retries, g.partition)
+		put(o.exhausted, &g.exhausted, g.partition)
+		put(o.skipped, &g.skipped, g.partition)
+		put(o.deadLettered, &g.deadLettered, g.partition)
+		put(o.halts, &g.halts, g.partition)
+		put(o.fetchErrors, &g.fetchErrors, g.partition)
+		put(o.cpErrors, &g.cpErrors, g.partition)
+	}
+	return nil
+}
+
+// sampled reports whether the process duration of g's next attempt is
+// recorded (WithProcessDurationSampling).
+func (o *Observer) sampled(g *group) bool {
+	return o.cfg.processEvery <= 1 || g.attempts.Add(1)%o.cfg.processEvery == 0
+}
+
+// Observe records e. It implements stream.Observer. A counter's event costs
+// an atomic add; an attempt's end also records messaging.process.duration
+// (see WithProcessDurationSampling).
 func (o *Observer) Observe(e stream.Event) {
+	if o.closed.Load() {
+		return
+	}
 	ctx := o.ctx
 	switch e.Kind {
 	case stream.EventBatchFetched:
 		g := o.consumer(e)
-		o.consumed.Add(ctx, int64(e.Count), g.receive.add...)
+		g.consumed.Add(int64(e.Count))
 		if e.Lag != nil {
 			if e.Lag.Records >= 0 {
 				o.lagRecords.Record(ctx, e.Lag.Records, g.partition.rec...)
@@ -253,78 +371,119 @@ func (o *Observer) Observe(e stream.Event) {
 	case stream.EventBatchDone:
 		o.batch.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).partition.rec...)
 	case stream.EventAttemptSucceeded:
-		o.process.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).process.rec...)
+		if g := o.consumer(e); o.sampled(g) {
+			o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
+		}
 	case stream.EventAttemptFailed:
 		g := o.consumer(e)
-		o.process.Record(ctx, e.Elapsed.Seconds(), o.failed(g, e.Err).rec...)
+		if o.sampled(g) {
+			o.process.Record(ctx, e.Elapsed.Seconds(), o.failed(g, e.Err).rec...)
+		}
 		if e.Final {
-			o.exhausted.Add(ctx, 1, g.partition.add...)
+			g.exhausted.Add(1)
 		} else {
-			o.retries.Add(ctx, 1, g.partition.add...)
+			g.retries.Add(1)
 		}
 	case stream.EventSkipped:
 		g := o.consumer(e)
-		o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
-		o.skipped.Add(ctx, 1, g.partition.add...)
+		if o.sampled(g) {
+			o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
+		}
+		g.skipped.Add(1)
 	case stream.EventDeadLettered:
-		o.deadLettered.Add(ctx, 1, o.consumer(e).partition.add...)
+		o.consumer(e).deadLettered.Add(1)
 	case stream.EventHalted:
-		o.halts.Add(ctx, 1, o.consumer(e).partition.add...)
+		o.consumer(e).halts.Add(1)
 	case stream.EventFetchError:
-		o.fetchErrors.Add(ctx, 1, o.consumer(e).partition.add...)
+		o.consumer(e).fetchErrors.Add(1)
 	case stream.EventCheckpointError:
-		o.cpErrors.Add(ctx, 1, o.consumer(e).partition.add...)
+		o.consumer(e).cpErrors.Add(1)
 
 	case stream.EventProducerSent:
-		o.sent.Add(ctx, int64(e.Count), o.producer(e).send.add...)
+		o.producer(e).sent.Add(int64(e.Count))
 	case stream.EventProducerFailed:
-		o.sent.Add(ctx, int64(e.Count), o.failed(o.producer(e), e.Err).add...)
+		o.failed(o.producer(e), e.Err).sent.Add(int64(e.Count))
 	case stream.EventProducerDeadLettered:
 		g := o.producer(e)
-		o.sent.Add(ctx, int64(e.Count), o.failed(g, e.Err).add...)
-		o.pDead.Add(ctx, int64(e.Count), g.lane.add...)
+		o.failed(g, e.Err).sent.Add(int64(e.Count))
+		g.pDead.Add(int64(e.Count))
 	case stream.EventProducerDropped:
 		g := o.producer(e)
-		o.sent.Add(ctx, int64(e.Count), o.failed(g, e.Err).add...)
-		o.pDropped.Add(ctx, int64(e.Count), g.lane.add...)
+		o.failed(g, e.Err).sent.Add(int64(e.Count))
+		g.pDropped.Add(int64(e.Count))
 	case stream.EventProducerHold:
 		g := o.producer(e)
-		o.holds.Add(ctx, 1, g.lane.add...)
+		g.holds.Add(1)
 		o.holdTime.Record(ctx, e.Delay.Seconds(), g.lane.rec...)
 	case stream.EventProducerDLQError:
-		o.pDLQErrors.Add(ctx, 1, o.producer(e).lane.add...)
+		o.producer(e).pDLQErrors.Add(1)
 	case stream.EventProducerReplayed:
-		o.replayed.Add(ctx, int64(e.Count), o.producer(e).stream.add...)
+		o.producer(e).replayed.Add(int64(e.Count))
 	}
+}
+
+// groups indexes the groups by stream, then partition or send lane: two
+// lookups by string (or int) key cost less than one by groupKey.
+type groups struct {
+	consumers map[string]map[string]*group
+	producers map[string]map[int]*group
+	all       []*group
 }
 
 // consumer returns the attribute sets of a consumer event's partition.
 func (o *Observer) consumer(e stream.Event) *group {
-	return o.group(groupKey{stream: e.Stream, partition: e.Partition})
+	if g := o.groups.Load().consumers[e.Stream][e.Partition]; g != nil {
+		return g
+	}
+	return o.add(groupKey{stream: e.Stream, partition: e.Partition})
 }
 
 // producer returns the attribute sets of a producer event's send lane.
 func (o *Observer) producer(e stream.Event) *group {
-	return o.group(groupKey{producer: true, stream: e.Stream, lane: e.Lane})
-}
-
-// group returns the cached attribute sets of k, building them on first
-// use.
-func (o *Observer) group(k groupKey) *group {
-	if g := (*o.groups.Load())[k]; g != nil {
+	if g := o.groups.Load().producers[e.Stream][e.Lane]; g != nil {
 		return g
 	}
+	return o.add(groupKey{producer: true, stream: e.Stream, lane: e.Lane})
+}
+
+// add returns the group of k, building it if no other goroutine did.
+func (o *Observer) add(k groupKey) *group {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	old := *o.groups.Load()
-	if g := old[k]; g != nil {
+	old := o.groups.Load()
+	if k.producer {
+		if g := old.producers[k.stream][k.lane]; g != nil {
+			return g
+		}
+	} else if g := old.consumers[k.stream][k.partition]; g != nil {
 		return g
 	}
 	g := o.build(k)
-	m := make(map[groupKey]*group, len(old)+1)
-	maps.Copy(m, old)
-	m[k] = g
-	o.groups.Store(&m)
+	gs := &groups{consumers: old.consumers, producers: old.producers, all: append(slices.Clip(old.all), g)}
+	if k.producer {
+		gs.producers = maps.Clone(old.producers)
+		if gs.producers == nil {
+			gs.producers = map[string]map[int]*group{}
+		}
+		lanes := maps.Clone(old.producers[k.stream])
+		if lanes == nil {
+			lanes = map[int]*group{}
+		}
+		lanes[k.lane] = g
+		gs.producers[k.stream] = lanes
+	} else {
+		gs.consumers = maps.Clone(old.consumers)
+		if gs.consumers == nil {
+			gs.consumers = map[string]map[string]*group{}
+		}
+		parts := maps.Clone(old.consumers[k.stream])
+		if parts == nil {
+			parts = map[string]*group{}
+		}
+		parts[k.partition] = g
+		gs.consumers[k.stream] = parts
+	}
+	o.groups.Store(gs)
 	return g
 }
 
@@ -406,5 +565,5 @@ func (o *Observer) build(k groupKey) *group {
 // newAttrs makes the cached set of kv.
 func newAttrs(kv []attribute.KeyValue) *attrs {
 	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return &attrs{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
+	return &attrs{rec: []metric.RecordOption{opt}, obs: []metric.ObserveOption{opt}}
 }

@@ -504,3 +504,164 @@ func TestDefaultErrorType(t *testing.T) {
 		}
 	}
 }
+
+// newObserved returns an Observer on an SDK meter provider with a manual
+// reader, and the reader.
+func newObserved(t *testing.T, opts ...otelstream.Option) (*otelstream.Observer, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	obs, err := otelstream.NewObserver(append([]otelstream.Option{
+		otelstream.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs, reader
+}
+
+// The counters are cumulative: a collection after more events sees the
+// new totals, not the events since the last collection, and a series
+// without new events keeps its total.
+func TestCountersCumulative(t *testing.T) {
+	obs, reader := newObserved(t)
+	defer obs.Close()
+	all := map[attribute.Key]string{}
+	p0 := map[attribute.Key]string{otelstream.AttrPartition: "0"}
+	obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "0", Count: 3})
+	obs.Observe(stream.Event{Kind: stream.EventSkipped, Stream: "s", Partition: "0", Elapsed: time.Millisecond})
+	obs.Observe(stream.Event{Kind: stream.EventProducerSent, Stream: "s", Lane: 1, Count: 4})
+	obs.Observe(stream.Event{Kind: stream.EventProducerFailed, Stream: "s", Lane: 1, Count: 2, Err: errors.New("busy")})
+	got := collect(t, reader)
+	if n := got.sum(t, "messaging.client.consumed.messages", all); n != 3 {
+		t.Fatalf("first collection: consumed.messages = %d, want 3", n)
+	}
+
+	obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "0", Count: 5})
+	obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "1", Count: 7})
+	obs.Observe(stream.Event{Kind: stream.EventProducerSent, Stream: "s", Lane: 1, Count: 6})
+	obs.Observe(stream.Event{Kind: stream.EventProducerFailed, Stream: "s", Lane: 1, Count: 1, Err: errors.New("busy")})
+	got = collect(t, reader)
+	if n := got.sum(t, "messaging.client.consumed.messages", p0); n != 8 {
+		t.Errorf("second collection: consumed.messages{partition=0} = %d, want 8 (3 then 5)", n)
+	}
+	if n := got.sum(t, "messaging.client.consumed.messages", all); n != 15 {
+		t.Errorf("second collection: consumed.messages = %d, want 15", n)
+	}
+	if n := got.sum(t, "unistream.consumer.skipped", p0); n != 1 {
+		t.Errorf("second collection: skipped{partition=0} = %d, want 1 (kept from the first)", n)
+	}
+	if n := got.sum(t, "messaging.client.sent.messages", map[attribute.Key]string{otelstream.AttrErrorType: ""}); n != 10 {
+		t.Errorf("second collection: sent.messages without error.type = %d, want 10 (4 then 6)", n)
+	}
+	if n := got.sum(t, "messaging.client.sent.messages", map[attribute.Key]string{otelstream.AttrErrorType: otelstream.OtherErrorType}); n != 3 {
+		t.Errorf("second collection: sent.messages{error.type=_OTHER} = %d, want 3 (2 then 1)", n)
+	}
+	sum, ok := got["messaging.client.consumed.messages"].(metricdata.Sum[int64])
+	if !ok || !sum.IsMonotonic || sum.Temporality != metricdata.CumulativeTemporality {
+		t.Errorf("consumed.messages is %+v, want a monotonic cumulative Sum[int64]", got["messaging.client.consumed.messages"])
+	}
+}
+
+// Close stops the reporting of the counters and the recording of events,
+// and may be called twice.
+func TestClose(t *testing.T) {
+	obs, reader := newObserved(t)
+	all := map[attribute.Key]string{}
+	obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "0", Count: 3})
+	obs.Observe(stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "0", Elapsed: time.Millisecond})
+	got := collect(t, reader)
+	if n := got.sum(t, "messaging.client.consumed.messages", all); n != 3 {
+		t.Fatalf("before Close: consumed.messages = %d, want 3", n)
+	}
+	if err := obs.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := obs.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: "0", Count: 4})
+	obs.Observe(stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "0", Elapsed: time.Millisecond})
+	got = collect(t, reader)
+	if data, ok := got["messaging.client.consumed.messages"]; ok {
+		if s, _ := data.(metricdata.Sum[int64]); len(s.DataPoints) != 0 {
+			t.Errorf("after Close: consumed.messages has points %+v, want none (the callback is unregistered)", s.DataPoints)
+		}
+	}
+	if n := got.count(t, "messaging.process.duration", all); n != 1 {
+		t.Errorf("after Close: process.duration count = %d, want 1 (the attempt before Close only)", n)
+	}
+}
+
+// WithProcessDurationSampling records one attempt in n per partition and
+// keeps the counters exact.
+func TestProcessDurationSampling(t *testing.T) {
+	const n, every = 100, 10
+	obs, reader := newObserved(t, otelstream.WithProcessDurationSampling(every))
+	defer obs.Close()
+	for i := range n {
+		part := fmt.Sprint(i % 2)
+		obs.Observe(stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: part, Elapsed: time.Millisecond})
+		obs.Observe(stream.Event{Kind: stream.EventSkipped, Stream: "s", Partition: part, Elapsed: time.Millisecond})
+	}
+	got := collect(t, reader)
+	all := map[attribute.Key]string{}
+	if c := got.count(t, "messaging.process.duration", all); c != 2*n/every {
+		t.Errorf("process.duration count = %d, want %d (one attempt in %d)", c, 2*n/every, every)
+	}
+	if s := got.sum(t, "unistream.consumer.skipped", all); s != n {
+		t.Errorf("skipped = %d, want %d (counters are not sampled)", s, n)
+	}
+
+	// Without the option (or with n below 2) every attempt is recorded.
+	for _, opts := range [][]otelstream.Option{nil, {otelstream.WithProcessDurationSampling(1)}, {otelstream.WithProcessDurationSampling(0)}} {
+		obs, reader := newObserved(t, opts...)
+		for range n {
+			obs.Observe(stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "0", Elapsed: time.Millisecond})
+		}
+		if c := collect(t, reader).count(t, "messaging.process.duration", all); c != n {
+			t.Errorf("with %d options: process.duration count = %d, want %d", len(opts), c, n)
+		}
+		obs.Close()
+	}
+}
+
+// Collections while goroutines observe new and cached partitions and
+// lanes see totals that only grow, and the last one every event (run with
+// -race).
+func TestCollectWhileObserving(t *testing.T) {
+	obs, reader := newObserved(t)
+	defer obs.Close()
+	const goroutines, each = 4, 300
+	all := map[attribute.Key]string{}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				obs.Observe(stream.Event{Kind: stream.EventBatchFetched, Stream: "s", Partition: fmt.Sprint((g + i) % 7), Count: 1})
+				obs.Observe(stream.Event{Kind: stream.EventProducerFailed, Stream: "s", Lane: i % 3, Count: 1, Err: errors.New("busy")})
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var last int64
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		got := collect(t, reader)
+		n := got.sum(t, "messaging.client.consumed.messages", all)
+		if n < last {
+			t.Fatalf("consumed.messages went from %d down to %d", last, n)
+		}
+		last = n
+	}
+	got := collect(t, reader)
+	if n := got.sum(t, "messaging.client.consumed.messages", all); n != goroutines*each {
+		t.Errorf("consumed.messages = %d, want %d", n, goroutines*each)
+	}
+	if n := got.sum(t, "messaging.client.sent.messages", all); n != goroutines*each {
+		t.Errorf("sent.messages = %d, want %d", n, goroutines*each)
+	}
+}
