@@ -47,6 +47,10 @@ type Config struct {
 	DLQ string
 	// ConnectTimeout bounds opening a stream (connecting to its brokers).
 	ConnectTimeout time.Duration
+	// MetricsAddr, HOST:PORT, makes consume and produce serve their
+	// metrics in the Prometheus text format on http://HOST:PORT/metrics
+	// (port 0: a free port); empty: no metrics endpoint.
+	MetricsAddr string
 	// Consumer holds the consumer options.
 	Consumer Consumer
 	// Producer holds the producer options.

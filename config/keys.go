@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,16 @@ var keys = []Key{
 	urlKey("checkpoint", "the checkpoint store URL (file:///DIR, mem://, dynamodb://…)", func(c *Config) *string { return &c.Checkpoint }),
 	urlKey("dlq", "the DLQ URL (file:///PATH.jsonl or a stream URL)", func(c *Config) *string { return &c.DLQ }),
 	durKey("connect_timeout", "bounds opening a stream", false, func(c *Config) *time.Duration { return &c.ConnectTimeout }),
+	{Name: "metrics_addr", Expected: "HOST:PORT, such as 127.0.0.1:9464 (port 0: a free port)", Doc: "consume and produce serve their metrics in the Prometheus text format on http://HOST:PORT/metrics (empty: none)",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if err := checkHostPort(v); err != nil {
+					return err
+				}
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
 
 	nameKey("consumer.name", "the consumer name; checkpoints are kept per name", func(c *Config) *string { return &c.Consumer.Name }),
 	intKey("consumer.batch_size", "records fetched per batch", 1, func(c *Config) *int { return &c.Consumer.BatchSize }),
@@ -288,4 +299,17 @@ func ParseSize(v string) (int, error) {
 		return 0, fmt.Errorf("size %q out of range", v)
 	}
 	return int(n * mult), nil
+}
+
+// checkHostPort checks that addr is HOST:PORT with a port from 0 to 65535
+// (HOST may be empty: every interface).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }

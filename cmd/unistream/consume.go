@@ -52,7 +52,6 @@ type consumeOptions struct {
 	permanentCode int
 	skipCode      int
 	maxRecords    int
-	metricsAddr   string
 }
 
 func newConsumeCmd(g *globals) *cobra.Command {
@@ -128,7 +127,7 @@ the partitions over at once.`,
 	fs.IntVar(&o.permanentCode, "permanent-exit-code", 0, "an --exec exit status that means a permanent failure: the record goes to the DLQ without retries (0: none)")
 	fs.IntVar(&o.skipCode, "skip-exit-code", 0, "an --exec exit status that means skip the record deliberately (0: none)")
 	fs.IntVar(&o.maxRecords, "max-records", 0, "stop gracefully after this many records reach an outcome (0: run until Ctrl-C)")
-	bindMetricsAddr(fs, &o.metricsAddr)
+	bindMetricsAddr(fs, &b)
 	return cmd
 }
 
@@ -168,8 +167,8 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 		report = stdout
 	}
 	var metrics *metricsServer
-	if o.metricsAddr != "" {
-		if metrics, err = startMetrics(o.metricsAddr, stderr); err != nil {
+	if cfg.MetricsAddr != "" {
+		if metrics, err = startMetrics(cfg.MetricsAddr, stderr); err != nil {
 			return err
 		}
 		defer metrics.Close()

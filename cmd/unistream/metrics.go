@@ -146,7 +146,7 @@ func consumerGroupName(name, group string) string {
 	return stream.DefaultConsumerName
 }
 
-// bindMetricsAddr adds the --metrics-addr flag.
-func bindMetricsAddr(fs *pflag.FlagSet, addr *string) {
-	fs.StringVar(addr, "metrics-addr", "", "serve the command's metrics in the Prometheus text format on http://HOST:PORT/metrics while it runs (port 0: a free port, printed on standard error)")
+// bindMetricsAddr adds the --metrics-addr flag, the metrics_addr key.
+func bindMetricsAddr(fs *pflag.FlagSet, b *bindings) {
+	b.bind(fs, "metrics-addr", "metrics_addr", "serve the command's metrics in the Prometheus text format on http://HOST:PORT/metrics while it runs (port 0: a free port, printed on standard error)")
 }

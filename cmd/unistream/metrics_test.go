@@ -165,7 +165,8 @@ func TestConsumeMetricsScrape(t *testing.T) {
 }
 
 // TestBadMetricsAddr: an unparsable or busy --metrics-addr is a usage
-// error naming the flag and what it expects.
+// error naming the flag and what it expects; a bad UNISTREAM_METRICS_ADDR
+// is an error naming the variable, as for every key.
 func TestBadMetricsAddr(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -177,11 +178,11 @@ func TestBadMetricsAddr(t *testing.T) {
 		addr string
 		want []string
 	}{
-		{"9464", []string{`--metrics-addr "9464"`, "missing port", "expected HOST:PORT"}},
-		{"localhost", []string{`--metrics-addr "localhost"`, "expected HOST:PORT"}},
-		{"127.0.0.1:http", []string{`port "http" is not a number from 0 to 65535`, "expected HOST:PORT"}},
-		{"127.0.0.1:70000", []string{`port "70000" is not a number`, "expected HOST:PORT"}},
-		{"[::1:9464", []string{`--metrics-addr "[::1:9464"`, "expected HOST:PORT"}},
+		{"9464", []string{`flag --metrics-addr: metrics_addr: got "9464"`, "expected HOST:PORT"}},
+		{"localhost", []string{`flag --metrics-addr: metrics_addr: got "localhost"`, "expected HOST:PORT"}},
+		{"127.0.0.1:http", []string{`got "127.0.0.1:http"`, "expected HOST:PORT"}},
+		{"127.0.0.1:70000", []string{`got "127.0.0.1:70000"`, "expected HOST:PORT"}},
+		{"[::1:9464", []string{`got "[::1:9464"`, "expected HOST:PORT"}},
 		{busy.Addr().String(), []string{`--metrics-addr "` + busy.Addr().String() + `"`, "address already in use", "a port not in use"}},
 	}
 	for _, tt := range tests {
@@ -194,6 +195,10 @@ func TestBadMetricsAddr(t *testing.T) {
 			})
 		}
 	}
+	t.Run("environment", func(t *testing.T) {
+		wantErr(t, cli(t, "", []string{"UNISTREAM_METRICS_ADDR=9464"}, "produce", "mem://x"), exitError, // a bad setting outside the command line, as for every key
+			`environment variable UNISTREAM_METRICS_ADDR: metrics_addr: got "9464"`, "expected HOST:PORT")
+	})
 }
 
 // TestMetricsServerClose: the server serves what the observer records and

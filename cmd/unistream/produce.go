@@ -26,8 +26,6 @@ type produceOptions struct {
 	keyField string
 	idField  string
 	maxLine  int
-	// metricsAddr is --metrics-addr.
-	metricsAddr string
 }
 
 func newProduceCmd(g *globals) *cobra.Command {
@@ -101,7 +99,7 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 	fs.StringVar(&o.keyField, "key-field", "", "with --format json: take the key from this top-level field")
 	fs.StringVar(&o.idField, "id-field", "", "with --format json: take the record id from this top-level field")
 	fs.IntVar(&o.maxLine, "max-line-bytes", 1<<20, "the longest input line accepted")
-	bindMetricsAddr(fs, &o.metricsAddr)
+	bindMetricsAddr(fs, &b)
 	return cmd
 }
 
@@ -110,8 +108,8 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 		return err
 	}
 	var obs stream.Observer
-	if o.metricsAddr != "" {
-		metrics, err := startMetrics(o.metricsAddr, stderr)
+	if cfg.MetricsAddr != "" {
+		metrics, err := startMetrics(cfg.MetricsAddr, stderr)
 		if err != nil {
 			return err
 		}
