@@ -73,6 +73,10 @@ func traceConfig(opts []Option) config {
 // whose context has no span gets no header and costs no allocation. It
 // starts no span of its own: the producer's span is the caller's.
 //
+// A stream that writes plain records (Capabilities().PlainRecords: Kinesis
+// with envelope=false) carries no headers, and Put refuses a record that
+// has some: a Put with a span fails on it, so do not use TracePut there.
+//
 // Options: WithPropagator.
 func TracePut(opts ...Option) stream.ProducerOption {
 	c := traceConfig(opts)
