@@ -257,3 +257,30 @@ func TestTracePutHeaders(t *testing.T) {
 		t.Errorf("headers %v, want a and one traceparent %s", recs[1].Headers, want)
 	}
 }
+
+// A panicking attempt ends its span with status Error before the consumer
+// turns the panic into a failed attempt; a skip is an outcome, not an
+// error.
+func TestTracePanicAndSkip(t *testing.T) {
+	tp, rec := newTracer(t)
+	const name = "otel-trace-panic"
+	url := "mem://" + name + "?partitions=1"
+	putTraced(t, url, tp, stream.Record{ID: "r"})
+	var calls atomic.Int32
+	consumeUntil(t, url, tp, nil, func(ctx context.Context, r *stream.Record) (bool, error) {
+		if calls.Add(1) == 1 {
+			panic("nil map")
+		}
+		return true, stream.Skip("not for us")
+	})
+	spans := processSpans(rec, name)
+	if len(spans) != 2 {
+		t.Fatalf("%d process spans, want 2", len(spans))
+	}
+	if st := spans[0].Status(); st.Code != codes.Error || st.Description != "handler panic: nil map" {
+		t.Errorf("panicking attempt: status %v %q, want Error \"handler panic: nil map\"", st.Code, st.Description)
+	}
+	if got := attr(spans[1], otelstream.AttrOutcome).AsString(); got != otelstream.OutcomeSkipped || spans[1].Status().Code == codes.Error {
+		t.Errorf("skipped attempt: outcome %q, status %v; want skipped, not Error", got, spans[1].Status().Code)
+	}
+}
