@@ -284,3 +284,39 @@ func TestTracePanicAndSkip(t *testing.T) {
 		t.Errorf("skipped attempt: outcome %q, status %v; want skipped, not Error", got, spans[1].Status().Code)
 	}
 }
+
+// BenchmarkTracePut measures Put on memstream without a WAL: plain, with
+// TracePut and no span in the context, and with TracePut and a span.
+func BenchmarkTracePut(b *testing.B) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	sctx, span := tp.Tracer("bench").Start(context.Background(), "send")
+	defer span.End()
+	for _, bc := range []struct {
+		name string
+		ctx  context.Context
+		opts []stream.ProducerOption
+	}{
+		{"plain", context.Background(), nil},
+		{"traceput-nospan", context.Background(), []stream.ProducerOption{otelstream.TracePut()}},
+		{"traceput-span", sctx, []stream.ProducerOption{otelstream.TracePut()}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			p, err := stream.OpenProducer(ctx, "mem://otel-bench-put-"+bc.name+"?partitions=4",
+				append([]stream.ProducerOption{stream.WithoutWAL()}, bc.opts...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(ctx)
+			r := stream.Record{Key: []byte("customer-1"), Value: make([]byte, 100)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Put(bc.ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
