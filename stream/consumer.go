@@ -72,6 +72,11 @@ func NewConsumer(s *Stream, h Handler, opts ...ConsumerOption) (*Consumer, error
 		return nil, &OptionError{Option: "WithPartitions", Value: "a partition list",
 			Expected: "no partition list when a group assigns the partitions (WithGroup or leases)"}
 	}
+	for i := len(cfg.middleware) - 1; i >= 0; i-- {
+		if h = cfg.middleware[i](h); h == nil {
+			return nil, &OptionError{Option: "WithHandlerMiddleware", Value: nil, Expected: "a middleware that returns a non-nil Handler"}
+		}
+	}
 	return &Consumer{s: s, h: h, cfg: cfg, codec: s.d.Codec(), iso: newIsolation()}, nil
 }
 

@@ -107,6 +107,7 @@ type consumerConfig struct {
 	attemptTimeout   time.Duration
 	partitionRefresh time.Duration
 	partitions       map[string]bool
+	middleware       []func(Handler) Handler // WithHandlerMiddleware, in the order given
 	// join, when set, makes Run take its partitions from a group instead of
 	// owning them all: the stream's native groups (WithGroup) or leases in
 	// the checkpoint store. Run calls it once and serves r until it stops,
@@ -447,6 +448,25 @@ func WithPartitions(ids ...string) ConsumerOption {
 		for _, id := range ids {
 			c.partitions[id] = true
 		}
+		return nil
+	})
+}
+
+// WithHandlerMiddleware wraps the consumer's handler in mw, once, at
+// NewConsumer: the consumer calls mw(h) in place of h for every attempt of
+// every record, with the attempt's context (AttemptOf, and the attempt
+// timeout if any), and treats what it returns as the handler's outcome. A
+// panic in the handler goes through mw before the consumer turns it into
+// an error. It is how otelstream.TraceHandler runs each attempt in a
+// span; another use is to put values taken from the record's headers (a
+// tenant, a request ID) into the handler's context, or to log each
+// attempt. With several, the first given is the outermost.
+func WithHandlerMiddleware(mw func(Handler) Handler) ConsumerOption {
+	return consumerOptionFunc(func(c *consumerConfig) error {
+		if mw == nil {
+			return &OptionError{Option: "WithHandlerMiddleware", Value: nil, Expected: "a non-nil func(stream.Handler) stream.Handler"}
+		}
+		c.middleware = append(c.middleware, mw)
 		return nil
 	})
 }

@@ -351,6 +351,9 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if len(p.cfg.putHooks) > 0 {
+		rec = p.runPutHooks(ctx, rec)
+	}
 	now := p.cfg.clock.Now()
 	genID, size, err := p.admit(&rec, now)
 	if err != nil {
@@ -380,6 +383,25 @@ func (p *Producer) Put(ctx context.Context, rec Record) error {
 		}
 	}
 	return nil
+}
+
+// putHookRecords holds the records runPutHooks hands to the hooks.
+var putHookRecords = sync.Pool{New: func() any { return new(Record) }}
+
+// runPutHooks runs the WithPutHook hooks on a copy of rec and returns it.
+// The copy is a pooled record (hooks must not keep it): handing &rec
+// itself to a function value would move every Put's record to the heap,
+// hooks or not, and a fresh copy would cost an allocation per Put.
+func (p *Producer) runPutHooks(ctx context.Context, rec Record) Record {
+	r := putHookRecords.Get().(*Record)
+	*r = rec
+	for _, h := range p.cfg.putHooks {
+		h(ctx, r)
+	}
+	rec = *r
+	*r = Record{}
+	putHookRecords.Put(r)
+	return rec
 }
 
 // admit completes rec (an ID, a Time, no position) and checks it against

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -148,6 +149,7 @@ type producerConfig struct {
 	clock         Clock
 	idFunc        func() string
 	dlq           dlq.Sink
+	putHooks      []PutHook   // WithPutHook, in the order given
 	walOpts       wal.Options // tests inject faults and small compaction sizes here
 }
 
@@ -379,6 +381,34 @@ func WithProducerDLQ(sink dlq.Sink) ProducerOption {
 			return &OptionError{Option: "WithProducerDLQ", Value: nil, Expected: "a non-nil dlq.Sink"}
 		}
 		c.dlq = sink
+		return nil
+	})
+}
+
+// PutHook sees each record Put accepts, with Put's context, before the
+// producer checks and copies it: see WithPutHook.
+type PutHook func(ctx context.Context, r *Record)
+
+// WithPutHook makes Put call hook with its context and the record, before
+// it gives the record an ID, checks it and copies it into its buffer: the
+// hook may change the record (its headers, say), and the record is sent as
+// the hook left it. It is how otelstream.TracePut writes the trace
+// context of Put's context into the record's headers; another use is to
+// stamp every record with a header taken from the context, such as a
+// tenant or a request ID.
+//
+// The hook runs on the goroutine that calls Put, on every Put, so it must
+// be cheap and safe for concurrent use. It must not keep r or its slices
+// after it returns, and it must not write into the slices r holds (they
+// are the caller's until Put copies them): to change the headers, set
+// r.Headers to a new slice. Several WithPutHook options run in the order
+// given.
+func WithPutHook(hook PutHook) ProducerOption {
+	return producerOptionFunc(func(c *producerConfig) error {
+		if hook == nil {
+			return &OptionError{Option: "WithPutHook", Value: nil, Expected: "a non-nil stream.PutHook"}
+		}
+		c.putHooks = append(c.putHooks, hook)
 		return nil
 	})
 }

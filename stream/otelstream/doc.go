@@ -1,6 +1,8 @@
 // Package otelstream turns the events of unistream's engines (stream.Event)
-// into OpenTelemetry metrics. An Observer is a stream.Observer: give it to
-// a consumer or a producer with stream.WithObserver.
+// into OpenTelemetry metrics, and carries traces from producers to
+// consumers through record headers. An Observer is a stream.Observer: give
+// it to a consumer or a producer with stream.WithObserver. TracePut and
+// TraceHandler are a producer option and a consumer option (see Traces).
 //
 //	obs, err := otelstream.NewObserver(
 //		otelstream.WithMeterProvider(provider), // default: otel.GetMeterProvider()
@@ -71,6 +73,21 @@
 // messaging.operation.type (receive, process or send, on the semantic
 // convention metrics), error.type (see WithErrorType) and
 // unistream.producer.lane.
+//
+// # Traces
+//
+// TracePut (a producer option, on stream.WithPutHook) writes the trace
+// context of Put's context into the record's headers, traceparent and
+// tracestate by default (W3C Trace Context; WithPropagator): Kafka
+// headers, Pulsar properties, the Kinesis envelope, kept by DLQ envelopes
+// and re-sent by `unistream dlq replay`. TraceHandler (a consumer option,
+// on stream.WithHandlerMiddleware) runs each attempt of the handler in a
+// "process <stream>" span of kind consumer, child of the context read from
+// the headers, with the messaging attributes, unistream.attempt and
+// unistream.outcome, and status Error on a failed attempt.
+//
+//	p, err := stream.OpenProducer(ctx, url, stream.WithWAL(path), otelstream.TracePut())
+//	c, err := stream.OpenConsumer(ctx, url, handler, otelstream.TraceHandler(otelstream.WithTracerProvider(tp)))
 //
 // # Not built yet
 //

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/driver"
@@ -45,6 +47,8 @@ type Option func(*config)
 
 type config struct {
 	provider     metric.MeterProvider
+	tracers      trace.TracerProvider          // WithTracerProvider; TracePut and TraceHandler
+	propagator   propagation.TextMapPropagator // WithPropagator; TracePut and TraceHandler
 	system       string
 	group        string
 	errorType    func(error) string
