@@ -465,30 +465,28 @@ func (o *Observer) add(k groupKey) *group {
 	g := o.build(k)
 	gs := &groups{consumers: old.consumers, producers: old.producers, all: append(slices.Clip(old.all), g)}
 	if k.producer {
-		gs.producers = maps.Clone(old.producers)
-		if gs.producers == nil {
-			gs.producers = map[string]map[int]*group{}
-		}
-		lanes := maps.Clone(old.producers[k.stream])
-		if lanes == nil {
-			lanes = map[int]*group{}
-		}
-		lanes[k.lane] = g
-		gs.producers[k.stream] = lanes
+		gs.producers = withGroup(old.producers, k.stream, k.lane, g)
 	} else {
-		gs.consumers = maps.Clone(old.consumers)
-		if gs.consumers == nil {
-			gs.consumers = map[string]map[string]*group{}
-		}
-		parts := maps.Clone(old.consumers[k.stream])
-		if parts == nil {
-			parts = map[string]*group{}
-		}
-		parts[k.partition] = g
-		gs.consumers[k.stream] = parts
+		gs.consumers = withGroup(old.consumers, k.stream, k.partition, g)
 	}
 	o.groups.Store(gs)
 	return g
+}
+
+// withGroup returns a copy of idx (copy on write: readers hold the old
+// one) with g under stream and key (a partition or a send lane).
+func withGroup[K comparable](idx map[string]map[K]*group, stream string, key K, g *group) map[string]map[K]*group {
+	out := maps.Clone(idx)
+	if out == nil {
+		out = map[string]map[K]*group{}
+	}
+	inner := maps.Clone(idx[stream])
+	if inner == nil {
+		inner = map[K]*group{}
+	}
+	inner[key] = g
+	out[stream] = inner
+	return out
 }
 
 // failed returns g's process (consumer) or send (producer) set with the
