@@ -18,7 +18,10 @@ import (
 // record's send lane, and returns (with FsyncAlways, once the record is
 // written and fsynced; see FsyncPolicy). A record goes to lane
 // hash(Key) mod the number of lanes (WithSendLanes, default 4; records
-// without a key all go to lane 0, which keeps their order). Each lane has
+// without a key all go to lane 0, which keeps their order). The hash is
+// the one the backend partitions by where the driver tells it
+// (driver.KeyHasher: Kafka's murmur2, Pulsar's FNV-1a), so that when the
+// lanes divide the partitions each lane writes partitions of its own. Each lane has
 // its own queue, its own sender goroutine and its own driver.Writer, and
 // at most one Write in flight: up to that many batches are in flight at
 // once, and the records of one key are never in two concurrent writes. A
@@ -77,7 +80,10 @@ type Producer struct {
 	caps driver.Capabilities
 	// checker is the stream as a driver.RecordChecker, or nil.
 	checker driver.RecordChecker
-	log     *wal.Log
+	// hasher is the stream as a driver.KeyHasher, or nil: laneOf then
+	// hashes keys with FNV-1a.
+	hasher driver.KeyHasher
+	log    *wal.Log
 
 	// lanes are fixed at start; a lane's queue and counters are guarded
 	// by mu, the rest of it is owned by its sender goroutine.
@@ -207,11 +213,13 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 		cfg.maxBytes = caps.MaxBatchBytes
 	}
 	checker, _ := s.Driver().(driver.RecordChecker)
+	hasher, _ := s.Driver().(driver.KeyHasher)
 	p := &Producer{
 		s:          s,
 		cfg:        cfg,
 		caps:       caps,
 		checker:    checker,
+		hasher:     hasher,
 		nextOrd:    1,
 		closedCh:   make(chan struct{}),
 		roomCh:     make(chan struct{}),
@@ -517,13 +525,18 @@ func (p *Producer) appendLocked(l *lane, rec *Record, genID bool, size int, now 
 	return seq, walKick, nil
 }
 
-// laneOf returns the lane of a record with this key: FNV-1a of the key
-// modulo the number of lanes, so that one key always goes to one lane;
+// laneOf returns the lane of a record with this key: the stream's key
+// hash (driver.KeyHasher; FNV-1a of the key for a stream without one)
+// modulo the number of lanes, so that one key always goes to one lane and,
+// when the lanes divide the partitions, one partition to one lane;
 // records without a key go to lane 0.
 func (p *Producer) laneOf(key []byte) int {
 	n := len(p.lanes)
 	if n == 1 || len(key) == 0 {
 		return 0
+	}
+	if p.hasher != nil {
+		return int(p.hasher.KeyHash(key) % uint32(n))
 	}
 	h := uint32(2166136261)
 	for _, c := range key {

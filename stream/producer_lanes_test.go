@@ -103,6 +103,33 @@ func TestProducerLaneOf(t *testing.T) {
 	}
 }
 
+// hashedStream is a stream that places keys by a hash of its own
+// (driver.KeyHasher): here the key's last byte.
+type hashedStream struct{ *prodFakeStream }
+
+func (hashedStream) KeyHash(key []byte) uint32 { return uint32(key[len(key)-1]) }
+
+// TestProducerLanesFollowKeyHash: on a stream that tells its key hash,
+// a key's lane is that hash mod the lanes, so that with lanes dividing the
+// partitions each lane's batches go to partitions of its own.
+func TestProducerLanesFollowKeyHash(t *testing.T) {
+	prodLeakCheck(t)
+	p, err := NewProducer(NewStream(hashedStream{newProdFakeStream(8)}), WithoutWAL(), WithSendLanes(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for b := range 256 {
+		key := []byte{'k', byte(b)}
+		if l := p.laneOf(key); l != b%4 {
+			t.Fatalf("key %x in lane %d, want its hash %d mod 4 = %d", key, l, b, b%4)
+		}
+	}
+	if l := p.laneOf(nil); l != 0 {
+		t.Fatalf("a record without a key goes to lane %d, want 0", l)
+	}
+}
+
 func TestProducerSendLanesOption(t *testing.T) {
 	prodLeakCheck(t)
 	s := newProdFakeStream(1)

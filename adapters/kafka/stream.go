@@ -250,17 +250,6 @@ func (s *Stream) PartitionFor(ctx context.Context, key []byte) (string, error) {
 	return strconv.Itoa(int(keyPartition(key, n))), nil
 }
 
-// keyPartitioner is franz-go's Kafka-compatible key partitioner. Its
-// partitioning of a record with a key only hashes the key (no state), so
-// one instance serves every topic and goroutine; ForTopic is costly (it
-// seeds a random source), so it runs once.
-var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
-
-// keyPartition returns the partition of a non-empty key among n.
-func keyPartition(key []byte, n int) int32 {
-	return int32(keyPartitioner.Partition(&kgo.Record{Key: key}, n))
-}
-
 // newClient makes a client for a reader or writer and tracks it so that
 // Close closes it.
 func (s *Stream) newClient(op string, extra ...kgo.Opt) (*kgo.Client, error) {

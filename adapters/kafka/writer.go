@@ -152,7 +152,7 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 		w.fill(kr, r, topic)
 		var p int32
 		if len(r.Key) > 0 {
-			p = int32(keyPartitioner.Partition(kr, n)) // hashes kr.Key only
+			p = keyPartition(r.Key, n)
 		} else {
 			p = int32(w.rr % uint64(n))
 			w.rr++

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -298,11 +297,25 @@ func (s *Stream) PartitionFor(ctx context.Context, key []byte) (string, error) {
 }
 
 // keyPartition returns the partition of a non-empty key among n.
-func keyPartition(key []byte, n int) int {
-	h := fnv.New32a()
-	h.Write(key)
-	return int(h.Sum32() % uint32(n))
+func keyPartition(key []byte, n int) int { return int(fnv1a(key) % uint32(n)) }
+
+// fnv1a is the 32-bit FNV-1a hash of b.
+func fnv1a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
+
+// KeyHash returns the hash by which the stream's writers place a record
+// with this key, FNV-1a: the partition is KeyHash(key) modulo the
+// partition count (driver.KeyHasher). The producer engine assigns send
+// lanes by it.
+func (s *Stream) KeyHash(key []byte) uint32 { return fnv1a(key) }
+
+var _ driver.KeyHasher = (*Stream)(nil)
 
 // track registers an open reader or writer; it fails on a closed stream.
 func (s *Stream) track(c closer, op string) error {

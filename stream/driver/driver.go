@@ -329,6 +329,20 @@ type RecordChecker interface {
 	CheckRecord(r *Record) error
 }
 
+// KeyHasher is an optional interface of a Stream, discovered by type
+// assertion, for a backend whose writers place a keyed record by a hash of
+// its key: KeyHash returns that hash, and the record's partition is
+// KeyHash(key) modulo the partition count. The producer engine assigns a
+// keyed record to send lane KeyHash(key) mod the lane count, so that, when
+// the lane count divides the partition count, each lane's batches go to
+// partitions of its own: larger batches per partition and fewer requests.
+// KeyHash must be a pure function of the key (the same on every call and
+// in every process): a key's lane must never change, or two of its
+// records could be in flight in two lanes at once.
+type KeyHasher interface {
+	KeyHash(key []byte) uint32
+}
+
 // Opener opens a stream from a URL of its scheme.
 type Opener interface {
 	Open(ctx context.Context, u *url.URL) (Stream, error)
