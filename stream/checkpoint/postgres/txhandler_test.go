@@ -31,7 +31,7 @@ func txTestURL() string {
 }
 
 // txPool connects to the test server, or skips saying how to start one.
-func txPool(t *testing.T) *pgxpool.Pool {
+func txPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -59,7 +59,7 @@ func redactURL(u string) string {
 }
 
 // uniqueName is a table name of this test run, dropped at cleanup.
-func uniqueName(t *testing.T, pool *pgxpool.Pool, prefix string) string {
+func uniqueName(t testing.TB, pool *pgxpool.Pool, prefix string) string {
 	name := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), time.Now().UnixNano())
 	t.Cleanup(func() {
 		_, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
