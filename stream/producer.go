@@ -114,6 +114,7 @@ type Producer struct {
 	walBusy     bool          // the WAL writer is working on a kick (tests wait for it to be idle)
 	senders     int           // sender goroutines running
 	slab        []byte        // record data is copied here (see cloneRecordData)
+	ids         uuidGen       // the IDs of records Put without one
 	hslab       []Header      // and headers here
 	dropped     int           // records refused and dropped (no DLQ sink) since Flush or Close last reported them
 	firstDrop   error         // the first of them

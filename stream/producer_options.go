@@ -355,7 +355,10 @@ func WithBlockWhenFull(block bool) ProducerOption {
 
 // WithIDFunc sets the function that gives an ID to each record Put without
 // one. It must return unique, non-empty strings and be safe for concurrent
-// use. The default makes time-ordered UUIDv7 strings.
+// use. The default makes UUIDv7 strings: a millisecond timestamp, a
+// counter within the millisecond and random bits drawn once per producer,
+// so that one producer's IDs strictly increase and different producers'
+// differ.
 func WithIDFunc(f func() string) ProducerOption {
 	return producerOptionFunc(func(c *producerConfig) error {
 		if f == nil {

@@ -883,3 +883,38 @@ func TestProducerWALInUse(t *testing.T) {
 		t.Fatalf("second producer on one WAL: %v", err)
 	}
 }
+
+// TestProducerIDGen: the default IDs are UUIDv7 strings that strictly
+// increase within a producer, also past 4096 in one millisecond and when
+// the clock steps back, and differ between producers in their random bits.
+func TestProducerIDGen(t *testing.T) {
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	t0 := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	var g, other uuidGen
+	prev := ""
+	for i := range 10000 {
+		now := t0
+		switch {
+		case i >= 9000:
+			now = t0.Add(-time.Second) // the clock steps back
+		case i >= 5000:
+			now = t0.Add(time.Millisecond)
+		}
+		id := string(g.next(nil, now))
+		if !uuid.MatchString(id) {
+			t.Fatalf("ID %d %q is not a UUIDv7 string", i, id)
+		}
+		if id <= prev {
+			t.Fatalf("ID %d %q does not follow %q", i, id, prev)
+		}
+		prev = id
+	}
+	first := string(g.next(nil, t0.Add(time.Hour)))
+	if !strings.HasPrefix(first, fmt.Sprintf("%08x", t0.Add(time.Hour).UnixMilli()>>16)) {
+		t.Fatalf("ID %q does not start with its time", first)
+	}
+	o := string(other.next(nil, t0.Add(time.Hour)))
+	if o[19:] == first[19:] {
+		t.Fatalf("two producers share their random bits: %q and %q", o, first)
+	}
+}
