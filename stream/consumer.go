@@ -50,6 +50,7 @@ func NewConsumer(s *Stream, h Handler, opts ...ConsumerOption) (*Consumer, error
 		}
 	}
 	cfg.logs = newLogObserver(cfg.logger)
+	cfg.events = newEventMask(cfg.observer, cfg.logs)
 	if cfg.onExhausted == DeadLetter && cfg.dlq == nil {
 		return nil, &OptionError{Option: "WithDLQ", Value: nil,
 			Expected: "a DLQ sink when records that exhaust their attempts are dead-lettered (the default); or choose WithOnExhausted(stream.Halt)"}
@@ -311,10 +312,10 @@ func (pr *partitionRunner) scan() error {
 // observe stamps e (Time, when zero) and gives it to the WithObserver
 // observer and, for the kinds it logs, to the WithLogger one.
 func (c *Consumer) observe(e Event) {
-	log := c.cfg.logs != nil && logged(e.Kind)
-	if c.cfg.observer == nil && !log {
+	if !c.cfg.events.has(e.Kind) {
 		return
 	}
+	log := c.cfg.logs != nil && logged(e.Kind)
 	if e.Time.IsZero() {
 		e.Time = c.cfg.clock.Now()
 	}

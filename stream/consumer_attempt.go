@@ -288,7 +288,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		}
 		switch out {
 		case outSucceeded, outSkipped:
-			if started.ok && w.c.cfg.observer != nil {
+			if started.ok && w.c.cfg.events.has(EventAttemptStarted) {
 				w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: started.at})
 			}
 			return false, started, nil
@@ -400,7 +400,9 @@ func (w *partitionWorker) startAttempt(r *Record, wait time.Duration) (a attempt
 		return attemptStart{}, false, true, err
 	}
 	if cfg.observer != nil {
-		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: a.attempt, Time: now})
+		if cfg.events.has(EventAttemptStarted) {
+			w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: a.attempt, Time: now})
+		}
 		w.report(note)
 	}
 	return a, isolated, false, nil
@@ -547,7 +549,7 @@ func (w *partitionWorker) runFast(r *Record, start time.Time, fctx *attemptCtx) 
 	if err := w.asyncErr(); err != nil {
 		return true, start, err
 	}
-	if cfg.observer != nil {
+	if cfg.events.has(EventAttemptStarted) {
 		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: 1, Time: start})
 	}
 

@@ -102,6 +102,7 @@ type consumerConfig struct {
 	observer         Observer
 	logger           *slog.Logger // WithLogger
 	logs             *logObserver // logs logger's events, or nil (see logged)
+	events           eventMask    // the kinds of events observer or logs want
 	clock            Clock
 	rand             func() float64
 	attemptTimeout   time.Duration

@@ -82,7 +82,7 @@ func (w *partitionWorker) key() checkpoint.Key {
 }
 
 func (w *partitionWorker) observe(e Event) {
-	if w.c.cfg.observer == nil && (w.c.cfg.logs == nil || !logged(e.Kind)) {
+	if !w.c.cfg.events.has(e.Kind) {
 		return
 	}
 	e.Stream, e.Partition = w.c.s.Name(), w.id

@@ -1017,3 +1017,53 @@ func TestBatchFetchedLag(t *testing.T) {
 		t.Fatalf("batches (count/lag records:lag time) = %v, want %v", lags, want)
 	}
 }
+
+// filteringObserver counts events by kind and observes all kinds but
+// EventAttemptStarted (stream.EventFilter).
+type filteringObserver struct {
+	mu     sync.Mutex
+	counts map[stream.EventKind]int
+}
+
+func (o *filteringObserver) Observes(k stream.EventKind) bool { return k != stream.EventAttemptStarted }
+
+func (o *filteringObserver) Observe(e stream.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.counts[e.Kind]++
+}
+
+func (o *filteringObserver) count(k stream.EventKind) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.counts[k]
+}
+
+// TestObserverEventFilter: the engine does not build the events of kinds
+// an EventFilter observer has no use for, and builds the others; one that
+// is not an EventFilter sees every kind.
+func TestObserverEventFilter(t *testing.T) {
+	for _, filter := range []bool{true, false} {
+		t.Run(fmt.Sprintf("filter=%v", filter), func(t *testing.T) {
+			e := newEnv(t, 2)
+			e.write("a", "b", "c", "d", "e")
+			fo := &filteringObserver{counts: map[stream.EventKind]int{}}
+			var obs stream.Observer = fo
+			if !filter {
+				obs = stream.ObserverFunc(fo.Observe)
+			}
+			c := e.consumer(func(context.Context, *stream.Record) error { return nil }, stream.WithObserver(obs))
+			if err := e.run(c, func() bool { return fo.count(stream.EventAttemptSucceeded) == 5 && e.committedAll() }); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			started := fo.count(stream.EventAttemptStarted)
+			if filter && started != 0 {
+				t.Fatalf("%d EventAttemptStarted built for an observer that does not observe them", started)
+			}
+			if !filter && started != 5 {
+				t.Fatalf("%d EventAttemptStarted for 5 records, want 5 for an observer without a filter", started)
+			}
+		})
+	}
+}

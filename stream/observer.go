@@ -121,6 +121,38 @@ type Observer interface {
 	Observe(Event)
 }
 
+// EventFilter is an optional interface of an Observer, discovered by type
+// assertion when an engine starts: Observes reports whether the observer
+// has a use for events of kind k. The engine then skips building the
+// events of the kinds it has no use for (EventAttemptStarted comes once per
+// record, so an observer that ignores it saves the engine that cost on
+// every record). It may still deliver an event of such a kind, which the
+// observer ignores; Observes must give the same answer for a kind on
+// every call.
+type EventFilter interface {
+	Observes(k EventKind) bool
+}
+
+// eventMask is the set of event kinds an engine builds: those its
+// observer observes and those its logger logs.
+type eventMask uint64
+
+// newEventMask returns the kinds o observes (all of them, for an observer
+// that is not an EventFilter; none for nil) and those logs logs.
+func newEventMask(o Observer, logs *logObserver) eventMask {
+	var m eventMask
+	f, filtered := o.(EventFilter)
+	for k := EventKind(1); k < 64; k++ {
+		if o != nil && (!filtered || f.Observes(k)) || logs != nil && logged(k) {
+			m |= 1 << k
+		}
+	}
+	return m
+}
+
+// has reports whether the engine builds events of kind k.
+func (m eventMask) has(k EventKind) bool { return k < 64 && m&(1<<k) != 0 }
+
 // ObserverFunc adapts a function to Observer.
 type ObserverFunc func(Event)
 

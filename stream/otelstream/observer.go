@@ -352,6 +352,20 @@ func (o *Observer) sampled(g *group) bool {
 	return o.cfg.processEvery <= 1 || g.attempts.Add(1)%o.cfg.processEvery == 0
 }
 
+// Observes reports whether the Observer has a use for events of kind k
+// (stream.EventFilter): it has none for stream.EventAttemptStarted (one per
+// record, which the engine then does not build), EventCommitted,
+// EventPartitionFinished, EventCheckpointRecovered and
+// EventProducerEmit.
+func (o *Observer) Observes(k stream.EventKind) bool {
+	switch k {
+	case stream.EventAttemptStarted, stream.EventCommitted, stream.EventPartitionFinished,
+		stream.EventCheckpointRecovered, stream.EventProducerEmit:
+		return false
+	}
+	return true
+}
+
 // Observe records e. It implements stream.Observer. A counter's event costs
 // an atomic add; an attempt's end also records messaging.process.duration
 // (see WithProcessDurationSampling).
@@ -569,3 +583,4 @@ func newAttrs(kv []attribute.KeyValue) *attrs {
 	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
 	return &attrs{rec: []metric.RecordOption{opt}, obs: []metric.ObserveOption{opt}}
 }
+var _ stream.EventFilter = (*Observer)(nil)
