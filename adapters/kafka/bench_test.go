@@ -114,6 +114,8 @@ func benchFill(b *testing.B, n int) (*kafkatest.Cluster, func(r int) string) {
 // engine's share of the bare one's throughput (issue 16: at least 0.9).
 // process=all records messaging.process.duration for every attempt (the
 // default); process=1in16 samples it (otelstream.WithProcessDurationSampling);
+// process=histograms aggregates it exactly in otelstream.Histograms,
+// registered with the reader as a producer (otelstream.WithHistograms);
 // observer=noop gives the engine an observer that does nothing instead, to
 // tell what the engine's events cost from what the Observer costs. After
 // the run a collection must count every record the observed side consumed.
@@ -123,21 +125,28 @@ func BenchmarkConsumerOtel(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		every int
-	}{{"process=all", 1}, {"process=1in16", 16}, {"observer=noop", 0}} {
+	}{{"process=all", 1}, {"process=1in16", 16}, {"process=histograms", -1}, {"observer=noop", 0}} {
 		b.Run(v.name, func(b *testing.B) { benchConsumerOtel(b, v.every) })
 	}
 }
 
 // benchConsumerOtel runs BenchmarkConsumerOtel with the process duration
-// of one attempt in every recorded, or a no-op observer for every 0.
+// of one attempt in every recorded, in Histograms for every < 0, or a
+// no-op observer for every 0.
 func benchConsumerOtel(b *testing.B, every int) {
 	ctx := context.Background()
 	c, topic := benchFill(b, b.N)
-	reader := sdkmetric.NewManualReader()
+	hs := otelstream.NewHistograms()
+	var reader *sdkmetric.ManualReader
+	if every < 0 {
+		reader = sdkmetric.NewManualReader(sdkmetric.WithProducer(hs))
+	} else {
+		reader, hs = sdkmetric.NewManualReader(), nil
+	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(ctx)
 	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(mp), otelstream.WithSystem("kafka"),
-		otelstream.WithConsumerGroup("bench"), otelstream.WithProcessDurationSampling(every))
+		otelstream.WithConsumerGroup("bench"), otelstream.WithProcessDurationSampling(every), otelstream.WithHistograms(hs))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -53,6 +54,7 @@ type config struct {
 	group        string
 	errorType    func(error) string
 	processEvery uint64
+	hists        *Histograms // WithHistograms
 }
 
 // WithMeterProvider sets the meter provider (default otel.GetMeterProvider()
@@ -156,8 +158,12 @@ type groupKey struct {
 // attrs is a cached attribute set, ready to pass to instruments without
 // allocating.
 type attrs struct {
-	rec []metric.RecordOption
-	obs []metric.ObserveOption
+	set attribute.Set
+	// hist is the set's series in WithHistograms' Histograms (process
+	// sets only), or nil.
+	hist *series
+	rec  []metric.RecordOption
+	obs  []metric.ObserveOption
 	// sent counts messaging.client.sent.messages with the set of a
 	// producer's failed map.
 	sent atomic.Int64
@@ -346,6 +352,18 @@ func (o *Observer) report(_ context.Context, ob metric.Observer) error {
 	return nil
 }
 
+// recordProcess records one attempt's messaging.process.duration with the
+// attribute set a of group g: in the Histograms (WithHistograms), or
+// through the SDK when sampled.
+func (o *Observer) recordProcess(g *group, a *attrs, d time.Duration) {
+	switch {
+	case a.hist != nil:
+		a.hist.record(d)
+	case o.sampled(g):
+		o.process.Record(o.ctx, d.Seconds(), a.rec...)
+	}
+}
+
 // sampled reports whether the process duration of g's next attempt is
 // recorded (WithProcessDurationSampling).
 func (o *Observer) sampled(g *group) bool {
@@ -389,14 +407,11 @@ func (o *Observer) Observe(e stream.Event) {
 	case stream.EventBatchDone:
 		o.batch.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).partition.rec...)
 	case stream.EventAttemptSucceeded:
-		if g := o.consumer(e); o.sampled(g) {
-			o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
-		}
+		g := o.consumer(e)
+		o.recordProcess(g, g.process, e.Elapsed)
 	case stream.EventAttemptFailed:
 		g := o.consumer(e)
-		if o.sampled(g) {
-			o.process.Record(ctx, e.Elapsed.Seconds(), o.failed(g, e.Err).rec...)
-		}
+		o.recordProcess(g, o.failed(g, e.Err), e.Elapsed)
 		if e.Final {
 			g.exhausted.Add(1)
 		} else {
@@ -404,9 +419,7 @@ func (o *Observer) Observe(e stream.Event) {
 		}
 	case stream.EventSkipped:
 		g := o.consumer(e)
-		if o.sampled(g) {
-			o.process.Record(ctx, e.Elapsed.Seconds(), g.process.rec...)
-		}
+		o.recordProcess(g, g.process, e.Elapsed)
 		g.skipped.Add(1)
 	case stream.EventDeadLettered:
 		o.consumer(e).deadLettered.Add(1)
@@ -551,7 +564,11 @@ func (o *Observer) processSet(k groupKey, errType string) *attrs {
 	if errType != "" {
 		kv = append(kv, AttrErrorType.String(errType))
 	}
-	return newAttrs(kv)
+	a := newAttrs(kv)
+	if o.cfg.hists != nil {
+		a.hist = o.cfg.hists.of(a.set)
+	}
+	return a
 }
 
 // sendSet is the send set of producer k, with errType if not empty.
@@ -580,7 +597,9 @@ func (o *Observer) build(k groupKey) *group {
 
 // newAttrs makes the cached set of kv.
 func newAttrs(kv []attribute.KeyValue) *attrs {
-	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return &attrs{rec: []metric.RecordOption{opt}, obs: []metric.ObserveOption{opt}}
+	set := attribute.NewSet(kv...)
+	opt := metric.WithAttributeSet(set)
+	return &attrs{set: set, rec: []metric.RecordOption{opt}, obs: []metric.ObserveOption{opt}}
 }
+
 var _ stream.EventFilter = (*Observer)(nil)
