@@ -339,22 +339,35 @@ func (b *balancer) step(ctx context.Context) {
 	}
 	now := b.clock.Now()
 	b.dropIneligible(ctx, eligible)
-	byID, workers := b.observeLeases(leases, eligible, now)
+	byID, counts := b.observeLeases(leases, eligible, now)
+	workers := len(counts)
 	target := (len(eligible) + workers - 1) / workers
 	if b.cfg.max > 0 {
 		target = min(target, b.cfg.max)
 	}
+	// While a worker sits two or more below the target, one at or above
+	// target-1 leaves it the partitions just released (see levels); a
+	// partition free for a lease duration is anyone's again, so a taker
+	// that fails does not keep it idle.
+	lowest := len(b.held)
+	for _, n := range counts {
+		lowest = min(lowest, n)
+	}
+	leave := lowest < target-1 && len(b.held) >= target-1
 	var got []string
 	for _, l := range b.takeable(eligible, byID, workers, now) {
 		if len(b.held) >= target {
 			break
+		}
+		if leave && l.Owner == "" && now.Sub(b.seen[l.Partition].since) < b.cfg.duration {
+			continue
 		}
 		if b.acquire(ctx, l) {
 			got = append(got, l.Partition)
 		}
 	}
 	if b.cfg.balance && len(got) == 0 &&
-		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max) {
+		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max || b.levels(counts, target)) {
 		// Over the share: hand one over; an underloaded worker (one that
 		// may hold none yet, seen by its presence lease) takes it.
 		ids := b.heldIDs()
@@ -445,13 +458,37 @@ func (b *balancer) dropIneligible(ctx context.Context, eligible map[string]bool)
 	}
 }
 
+// levels reports whether this worker should hand one partition over so
+// that the spread closes to at most one partition between workers: with
+// target = ceil(partitions/workers) a worker at the target takes nothing
+// more, so one below target-1 would wait for ever for a free partition
+// when the others all sit at the target or one below. Then the worker at
+// the target whose id sorts first among those at the target hands one
+// over (one worker per round, so the spread closes without overshoot);
+// the one below takes it, as it is the only one still taking.
+func (b *balancer) levels(counts map[string]int, target int) bool {
+	if b.cfg.max > 0 || len(b.held) != target || target < 2 {
+		return false
+	}
+	first := true
+	lowest := target
+	for w, n := range counts {
+		lowest = min(lowest, n)
+		if n == target && w < b.cfg.worker {
+			first = false
+		}
+	}
+	return lowest < target-1 && first
+}
+
 // observeLeases notes each lease's counter (a lease whose counter has not
 // moved for a lease duration is expired), and returns the partition leases
-// by partition and the number of live workers, this one included, counted
-// from their presence and partition leases.
-func (b *balancer) observeLeases(leases []*checkpoint.Lease, eligible map[string]bool, now time.Time) (byID map[string]*checkpoint.Lease, workers int) {
+// by partition and the live workers, this one included, counted from
+// their presence and partition leases, with the eligible partitions each
+// holds.
+func (b *balancer) observeLeases(leases []*checkpoint.Lease, eligible map[string]bool, now time.Time) (byID map[string]*checkpoint.Lease, counts map[string]int) {
 	byID = map[string]*checkpoint.Lease{}
-	counts := map[string]int{b.cfg.worker: len(b.held)}
+	counts = map[string]int{b.cfg.worker: len(b.held)}
 	for _, l := range leases {
 		o, ok := b.seen[l.Partition]
 		if !ok || o.counter != l.Counter {
@@ -470,7 +507,7 @@ func (b *balancer) observeLeases(leases []*checkpoint.Lease, eligible map[string
 			counts[l.Owner]++
 		}
 	}
-	return byID, len(counts)
+	return byID, counts
 }
 
 // takeable returns the eligible partitions' leases this worker may take:

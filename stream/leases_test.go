@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -629,12 +630,14 @@ type dyingStore struct {
 	}
 	mu   sync.Mutex
 	dead bool
+	ops  atomic.Int64 // calls made, dead or alive
 }
 
 var errDead = errors.New("worker killed: store unreachable")
 
 func (d *dyingStore) kill() { d.mu.Lock(); d.dead = true; d.mu.Unlock() }
 func (d *dyingStore) err() error {
+	d.ops.Add(1)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.dead {
@@ -695,7 +698,7 @@ func (d *dyingStore) ReleaseLease(ctx context.Context, l *checkpoint.Lease) erro
 // leaseCluster is a memstream stream, a shared store and the records
 // written, for consumers running WithLeases.
 type leaseCluster struct {
-	t     *testing.T
+	t     testing.TB
 	s     *memstream.Stream
 	store interface {
 		checkpoint.Store
@@ -708,7 +711,7 @@ type leaseCluster struct {
 	handled map[string]map[string]int // id -> worker -> calls
 }
 
-func newLeaseCluster(t *testing.T, store interface {
+func newLeaseCluster(t testing.TB, store interface {
 	checkpoint.Store
 	checkpoint.Leaser
 }, partitions int) *leaseCluster {
@@ -792,7 +795,7 @@ func (lc *leaseCluster) start(c *Consumer) *leaseMember {
 	return m
 }
 
-func (m *leaseMember) stop(t *testing.T) error {
+func (m *leaseMember) stop(t testing.TB) error {
 	t.Helper()
 	m.cancel()
 	select {
