@@ -368,12 +368,22 @@ func (b *balancer) step(ctx context.Context) {
 	}
 	if b.cfg.balance && len(got) == 0 &&
 		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max || b.levels(counts, target)) {
-		// Over the share: hand one over; an underloaded worker (one that
-		// may hold none yet, seen by its presence lease) takes it.
+		// Over the share: hand the excess over (one partition when
+		// levelling); the underloaded workers (ones that may hold none
+		// yet, seen by their presence leases) take it. All of the excess
+		// at once: a worker that started alone took every partition, and
+		// one per round would take its peers hundreds of rounds to share.
+		limit := target
+		if b.cfg.max > 0 {
+			limit = min(limit, b.cfg.max)
+		}
+		n := max(1, len(b.held)-limit)
 		ids := b.heldIDs()
-		id := ids[len(ids)-1]
-		b.cooldown[id] = now.Add(2 * b.cfg.duration)
-		b.handOver(ctx, []string{id})
+		ids = ids[len(ids)-n:]
+		for _, id := range ids {
+			b.cooldown[id] = now.Add(2 * b.cfg.duration)
+		}
+		b.handOver(ctx, ids)
 	}
 	if len(got) > 0 {
 		sort.Strings(got)
