@@ -42,10 +42,13 @@
 //	version        the checkpoint's compare-and-swap version, decimal
 //	checkpoint     the checkpoint as checkpoint.EncodeDocument writes it:
 //	               {"format":1,"checkpoint":{...}}
+//	writer         the id of the Save that wrote it (a store's random id
+//	               and a number)
 //	lease_counter  the lease counter, decimal
 //	lease_owner    the lease owner (absent when released)
 //	lease_expires  the lease expiry, RFC 3339 UTC with nanoseconds
 //	               (absent when released)
+//	lease_writer   the id of the write that wrote the lease
 //
 // The checkpoint and the lease share the hash but are written by separate
 // scripts that touch only their own fields, so they never interfere.
@@ -61,9 +64,9 @@
 // document at the caller's version it reads it first (one HGETALL). A
 // refused write is explained by reading the hash: corrupt data gives
 // checkpoint.ErrCorrupt, anything else an error matching
-// checkpoint.ErrConflict that names both versions; a hash that already
-// holds the very document being saved (a retried Save whose reply was
-// lost) is a success. Lease writes work the same way on the lease fields,
+// checkpoint.ErrConflict that names both versions; a hash written by this
+// very Save (its writer field: go-redis sent the script again after the
+// reply was lost) is a success. Lease writes work the same way on the lease fields,
 // built with checkpoint.PrepareAcquire, PrepareRenew and PrepareRelease,
 // and conflicts match checkpoint.ErrLeaseConflict; a renew of a lease this
 // store wrote is one EVALSHA.

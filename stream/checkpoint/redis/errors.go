@@ -66,16 +66,15 @@ func classify(err error) error {
 	return err
 }
 
-// scrubbed hides a secret in the message of the error it wraps; errors.Is
-// and errors.As still see the wrapped error.
+// scrubbed is an error whose message had a secret replaced; errors.Is
+// and errors.As still see the wrapped error. It keeps the scrubbed
+// message, not the secret, so that no formatting of it shows the secret.
 type scrubbed struct {
-	err    error
-	secret string
+	err error
+	msg string
 }
 
-func (e *scrubbed) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
-}
+func (e *scrubbed) Error() string { return e.msg }
 
 func (e *scrubbed) Unwrap() error { return e.err }
 
@@ -85,5 +84,5 @@ func scrub(err error, secret string) error {
 	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}
-	return &scrubbed{err: err, secret: secret}
+	return &scrubbed{err: err, msg: strings.ReplaceAll(err.Error(), secret, "xxxxx")}
 }
