@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,8 +20,9 @@ import (
 	"github.com/unistream-go/unistream/stream/checkpoint/storetest"
 )
 
-// testAddr is the server the tests use.
-const testAddr = "127.0.0.1:6379"
+// testAddr is the server the tests use: $UNISTREAM_TEST_REDIS_ADDR, or
+// 127.0.0.1:6379.
+var testAddr = cmp.Or(os.Getenv("UNISTREAM_TEST_REDIS_ADDR"), "127.0.0.1:6379")
 
 // startHint says how to start the server the tests need.
 const startHint = `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`
