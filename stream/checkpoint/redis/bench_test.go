@@ -11,8 +11,6 @@ import (
 
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
-	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/memstream"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
@@ -116,14 +114,14 @@ func BenchmarkConsumer(b *testing.B) {
 			continue
 		}
 		runMem := func() {
-			s := fillStream(b, hi-lo)
+			s := enginebench.MemStream(b, hi-lo)
 			t0 := time.Now()
 			end := enginebench.Consume(b, s, checkpoint.NewMemoryStore(), hi-lo, opts...)
 			mem += end.Sub(t0)
 			s.Close()
 		}
 		runRedis := func() {
-			s := fillStream(b, hi-lo)
+			s := enginebench.MemStream(b, hi-lo)
 			b.StopTimer()
 			st := newStore(b)
 			tc := countTrips(st)
@@ -144,31 +142,4 @@ func BenchmarkConsumer(b *testing.B) {
 	b.ReportMetric(mem.Seconds()/red.Seconds(), "redis/memory")
 	b.ReportMetric(float64(saves)/float64(n), "saves/record")
 	b.ReportMetric(float64(trips)/float64(n), "round-trips/record")
-}
-
-// fillStream returns a new one-partition memstream holding n records.
-func fillStream(b *testing.B, n int) driver.Stream {
-	b.Helper()
-	s, err := memstream.NewBroker().Stream("bench", memstream.WithPartitions(1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := s.OpenWriter(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	const chunk = 500
-	recs := make([]driver.Record, chunk)
-	res := make([]driver.WriteResult, chunk)
-	for i := 0; i < n; i += chunk {
-		m := min(chunk, n-i)
-		for j := range m {
-			recs[j] = driver.Record{ID: "x", Key: []byte{byte(j % 64)}, Value: []byte("payload")}
-		}
-		if err := w.Write(context.Background(), recs[:m], res[:m]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	w.Close()
-	return s
 }
