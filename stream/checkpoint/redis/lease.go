@@ -105,27 +105,9 @@ func (s *Store) swapLease(ctx context.Context, l *checkpoint.Lease, ch *checkpoi
 		return s.errorf("%s %s: %w", ch.Op, l.Key, err)
 	}
 	rk := partitionKey(s.prefix, l.Key)
-	var cur leaseFields
-	if ch.Expect > 0 {
-		s.mu.Lock()
-		seen, ok := s.seenLease[l.Key]
-		s.mu.Unlock()
-		if ok && seen.counter == ch.Expect {
-			cur = seen
-		} else {
-			h, err := s.readHash(ctx, rk, l.Key)
-			if err != nil {
-				return s.errorf("%s %s: read: %w", ch.Op, l.Key, err)
-			}
-			stored, raw, err := decodeLease(s.where(rk, l.Key), l.Key, h)
-			if err != nil {
-				return err
-			}
-			if stored == nil || stored.Counter != ch.Expect {
-				return ch.Conflict(raw.counter)
-			}
-			cur = raw
-		}
+	cur, err := s.storedLease(ctx, rk, l.Key, ch)
+	if err != nil {
+		return err
 	}
 	next := leaseFields{counter: ch.Next.Counter, owner: ch.Next.Owner, writer: s.writeID()}
 	if next.owner != "" {
@@ -147,11 +129,39 @@ func (s *Store) swapLease(ctx context.Context, l *checkpoint.Lease, ch *checkpoi
 		return s.errorf("%s %s: %w", ch.Op, l.Key, err)
 	case n < 0:
 		s.forgetLease(l.Key)
-		return s.wrongType(ctx, ik, fmt.Sprintf("redis %s, key %q (the partitions of %s/%s)", s.addr, ik, l.Consumer, l.Stream), "a set of partitions")
+		return s.wrongType(ctx, ik, s.whereIndex(ik, l.Consumer, l.Stream), "a set of partitions")
 	}
 	s.rememberLease(l.Key, next)
 	ch.Apply(l)
 	return nil
+}
+
+// storedLease returns the lease fields stored at counter ch.Expect (none
+// for counter 0): those this store last read or wrote, or else those it
+// reads and decodes now, so that the script never overwrites a lease the
+// store has not decoded.
+func (s *Store) storedLease(ctx context.Context, rk string, key checkpoint.Key, ch *checkpoint.LeaseChange) (leaseFields, error) {
+	if ch.Expect == 0 {
+		return leaseFields{}, nil
+	}
+	s.mu.Lock()
+	seen, ok := s.seenLease[key]
+	s.mu.Unlock()
+	if ok && seen.counter == ch.Expect {
+		return seen, nil
+	}
+	h, err := s.readHash(ctx, rk, key)
+	if err != nil {
+		return leaseFields{}, s.errorf("%s %s: read: %w", ch.Op, key, err)
+	}
+	stored, raw, err := decodeLease(s.where(rk, key), key, h)
+	if err != nil {
+		return leaseFields{}, err
+	}
+	if stored == nil || stored.Counter != ch.Expect {
+		return leaseFields{}, ch.Conflict(raw.counter)
+	}
+	return raw, nil
 }
 
 // diagnoseLease explains a refused lease write by reading the hash:

@@ -65,6 +65,23 @@ func ParseURL(u *url.URL) ([]Option, error) {
 	if u.Opaque != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("a redis store URL takes no fragment and needs //HOST: expected %s", urlForm)
 	}
+	opts, err := parseServer(u)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "rediss" {
+		opts = append(opts, WithTLS(nil))
+	}
+	more, err := parseQuery(u.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, more...), nil
+}
+
+// parseServer reads the host, port, database and credentials of a store
+// URL.
+func parseServer(u *url.URL) ([]Option, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("a redis store URL needs a host: expected %s", urlForm)
 	}
@@ -93,10 +110,12 @@ func ParseURL(u *url.URL) ([]Option, error) {
 		}
 		opts = append(opts, WithAuth(u.User.Username(), pw))
 	}
-	if u.Scheme == "rediss" {
-		opts = append(opts, WithTLS(nil))
-	}
-	q, err := url.ParseQuery(u.RawQuery)
+	return opts, nil
+}
+
+// parseQuery reads the query parameters of a store URL.
+func parseQuery(raw string) ([]Option, error) {
+	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, fmt.Errorf("redis store URL query: %w (expected %s)", err, urlForm)
 	}
@@ -105,6 +124,7 @@ func ParseURL(u *url.URL) ([]Option, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var opts []Option
 	for _, k := range keys {
 		vs := q[k]
 		if len(vs) != 1 {

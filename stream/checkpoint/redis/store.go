@@ -135,6 +135,11 @@ func (s *Store) where(rkey string, k checkpoint.Key) string {
 	return fmt.Sprintf("redis %s, key %q (checkpoint %s)", s.addr, rkey, k)
 }
 
+// whereIndex names the set of a group's partitions in errors.
+func (s *Store) whereIndex(ik, consumer, stream string) string {
+	return fmt.Sprintf("redis %s, key %q (the partitions of %s/%s)", s.addr, ik, consumer, stream)
+}
+
 // readHash returns the fields of the hash rkey (empty if the key is
 // missing). A key of another type gives an error matching
 // checkpoint.ErrCorrupt that names it.
@@ -219,33 +224,9 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 			cp.Key, checkpoint.ErrTooLarge, len(doc), s.maxDoc)
 	}
 	rk := partitionKey(s.prefix, cp.Key)
-	var prev string
-	if cp.Version > 0 {
-		s.mu.Lock()
-		seen, ok := s.seen[cp.Key]
-		s.mu.Unlock()
-		if !ok || seen.version != cp.Version {
-			// Not seen at this version: read and decode what is stored, so
-			// that the script never overwrites a document the store has
-			// not decoded.
-			h, err := s.readHash(ctx, rk, cp.Key)
-			if err != nil {
-				return s.errorf("save %s: read: %w", cp.Key, err)
-			}
-			st, err := decodeCheckpoint(s.where(rk, cp.Key), cp.Key, h)
-			if err != nil {
-				return err
-			}
-			var version uint64
-			if st.cp != nil {
-				version = st.cp.Version
-			}
-			if version != cp.Version {
-				return checkpoint.ConflictError(cp.Key, cp.Version, version)
-			}
-			seen.digest = st.digest
-		}
-		prev = seen.digest
+	prev, err := s.storedDigest(ctx, rk, cp)
+	if err != nil {
+		return err
 	}
 	docStr := string(doc)
 	sum := digest(docStr)
@@ -265,11 +246,43 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		return s.errorf("save %s: %w", cp.Key, err)
 	case n < 0:
 		s.forget(cp.Key)
-		return s.wrongType(ctx, ik, fmt.Sprintf("redis %s, key %q (the partitions of %s/%s)", s.addr, ik, cp.Consumer, cp.Stream), "a set of partitions")
+		return s.wrongType(ctx, ik, s.whereIndex(ik, cp.Consumer, cp.Stream), "a set of partitions")
 	}
 	s.remember(cp.Key, next.Version, sum)
 	cp.Version++
 	return nil
+}
+
+// storedDigest returns the digest of the document stored at cp.Version
+// ("" for version 0): the one this store last read or wrote, or else the
+// one it reads and decodes now, so that the script never overwrites a
+// document the store has not decoded.
+func (s *Store) storedDigest(ctx context.Context, rk string, cp *checkpoint.Checkpoint) (string, error) {
+	if cp.Version == 0 {
+		return "", nil
+	}
+	s.mu.Lock()
+	seen, ok := s.seen[cp.Key]
+	s.mu.Unlock()
+	if ok && seen.version == cp.Version {
+		return seen.digest, nil
+	}
+	h, err := s.readHash(ctx, rk, cp.Key)
+	if err != nil {
+		return "", s.errorf("save %s: read: %w", cp.Key, err)
+	}
+	st, err := decodeCheckpoint(s.where(rk, cp.Key), cp.Key, h)
+	if err != nil {
+		return "", err
+	}
+	var version uint64
+	if st.cp != nil {
+		version = st.cp.Version
+	}
+	if version != cp.Version {
+		return "", checkpoint.ConflictError(cp.Key, cp.Version, version)
+	}
+	return st.digest, nil
 }
 
 // diagnose explains a refused Save by reading the hash: corrupt data, or a
@@ -308,7 +321,7 @@ func (s *Store) group(ctx context.Context, consumer, stream string, fn func(k ch
 	ik := indexKey(s.prefix, consumer, stream)
 	parts, err := s.client.SMembers(ctx, ik).Result()
 	if goredis.HasErrorPrefix(err, "WRONGTYPE") {
-		return s.wrongType(ctx, ik, fmt.Sprintf("redis %s, key %q (the partitions of %s/%s)", s.addr, ik, consumer, stream), "a set of partitions")
+		return s.wrongType(ctx, ik, s.whereIndex(ik, consumer, stream), "a set of partitions")
 	}
 	if err != nil {
 		return err
