@@ -161,13 +161,7 @@ func TestStoreLeases(t *testing.T) {
 func TestStoreCorruptKeys(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	doc := func(k checkpoint.Key, v uint64) string {
-		b, err := checkpoint.EncodeDocument(&checkpoint.Checkpoint{Key: k, Version: v})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	doc := func(k checkpoint.Key, v uint64) string { return encode(t, &checkpoint.Checkpoint{Key: k, Version: v}) }
 	other := checkpoint.Key{Consumer: "c", Stream: "s", Partition: "other"}
 	type damage func(t *testing.T, k checkpoint.Key, rk string)
 	setFields := func(fields ...string) damage {
@@ -339,23 +333,40 @@ func TestStoreKeyLayout(t *testing.T) {
 	}
 }
 
+// savedFull returns a new store holding storetest.Full of key c/s/0 at
+// version 1, the key and the checkpoint.
+func savedFull(t *testing.T) (*Store, checkpoint.Key, *checkpoint.Checkpoint) {
+	t.Helper()
+	s := newStore(t)
+	k := checkpoint.Key{Consumer: "c", Stream: "s", Partition: "0"}
+	cp := storetest.Full(k)
+	if err := s.Save(context.Background(), cp); err != nil {
+		t.Fatal(err)
+	}
+	return s, k, cp
+}
+
+// encode returns the stored document of cp.
+func encode(t testing.TB, cp *checkpoint.Checkpoint) string {
+	t.Helper()
+	b, err := checkpoint.EncodeDocument(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // TestStoreRetriedWrite: a write whose reply was lost and that the client
 // sent again finds its own data and succeeds.
 func TestStoreRetriedWrite(t *testing.T) {
-	s := newStore(t)
+	s, k, cp := savedFull(t)
 	ctx := context.Background()
-	k := checkpoint.Key{Consumer: "c", Stream: "s", Partition: "0"}
-	cp := storetest.Full(k)
-	if err := s.Save(ctx, cp); err != nil {
-		t.Fatal(err)
-	}
 	// The first attempt of the next Save reached the server: the hash holds
 	// version 2 with the document being saved.
 	next := cp.Clone()
 	next.Version++
-	doc, _ := checkpoint.EncodeDocument(next)
 	nextID := func() string { return s.id + "-" + strconv.FormatUint(s.writes.Load()+1, 36) }
-	hset(t, s, k, fieldVersion, "2", fieldCheckpoint, string(doc), fieldWriter, nextID())
+	hset(t, s, k, fieldVersion, "2", fieldCheckpoint, encode(t, next), fieldWriter, nextID())
 	if err := s.Save(ctx, cp); err != nil || cp.Version != 2 {
 		t.Fatalf("Save finding its own write: err = %v, version %d; want success at version 2", err, cp.Version)
 	}
@@ -380,17 +391,11 @@ func TestStoreRetriedWrite(t *testing.T) {
 // TestStoreSameVersionConflict: a document changed at the same version by
 // another process is a conflict, not overwritten.
 func TestStoreSameVersionConflict(t *testing.T) {
-	s := newStore(t)
+	s, k, cp := savedFull(t)
 	ctx := context.Background()
-	k := checkpoint.Key{Consumer: "c", Stream: "s", Partition: "0"}
-	cp := storetest.Full(k)
-	if err := s.Save(ctx, cp); err != nil {
-		t.Fatal(err)
-	}
 	changed := cp.Clone()
 	changed.Counts.Skipped = 99
-	doc, _ := checkpoint.EncodeDocument(changed)
-	hset(t, s, k, fieldCheckpoint, string(doc))
+	hset(t, s, k, fieldCheckpoint, encode(t, changed))
 	err := s.Save(ctx, cp)
 	if !errors.Is(err, checkpoint.ErrConflict) || !strings.Contains(err.Error(), "document changed") || cp.Version != 1 {
 		t.Fatalf("Save over a document changed at the same version: err = %v, version %d; want ErrConflict saying the document changed", err, cp.Version)
