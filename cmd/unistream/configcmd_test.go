@@ -90,7 +90,9 @@ func TestConfigCheckURLs(t *testing.T) {
 		{"checkpoint", "dynamodb://checkpoints?endpoint=ftp://" + addr, []string{"option WithEndpoint", "expected an absolute http:// or https:// URL"}},
 		{"checkpoint", "file://host/dir", []string{`file URL host "host"`, "expected file:///ABSOLUTE/PATH"}},
 		{"checkpoint", "mem://x", []string{"takes no name, path or query", "expected mem://"}},
-		{"checkpoint", "redis://" + addr, []string{`unknown scheme "redis"`, "dynamodb, file, mem"}},
+		{"checkpoint", "redis://" + addr + "?bogus=1", []string{`parameter "bogus" is unknown`, "expected prefix, dial_timeout or timeout"}},
+		{"checkpoint", "rediss://:pw@" + addr + "/x", []string{`path "/x"`, "expected a database number"}},
+		{"checkpoint", "nosuch://" + addr, []string{`unknown scheme "nosuch"`, "dynamodb, file, mem, redis, rediss"}},
 		// DLQ sinks: a file, or any stream.
 		{"dlq", fileURL(filepath.Join(dir, "x.jsonl")) + "?mode=1", []string{"takes no user, query or fragment", "expected file:///ABSOLUTE/PATH"}},
 		{"dlq", "kafka://" + addr + "/orders.dlq?fetch_wait=soon", []string{`URL option fetch_wait="soon"`, "expected a duration"}},
@@ -116,6 +118,7 @@ func TestConfigCheckURLs(t *testing.T) {
 		{"config", "check", "--config", cfgFile},
 		{"config", "check", "--stream", "kinesis://orders?region=us-east-1&endpoint=http://" + addr, "--checkpoint", fileURL(cp), "--dlq", fileURL(dlqPath)},
 		{"config", "check", "--stream", "pulsar://" + addr + "/orders", "--checkpoint", "mem://", "--dlq", "kinesis://dlq?region=us-east-1&endpoint=http://" + addr},
+		{"config", "check", "--stream", "kafka://" + addr + "/orders", "--checkpoint", "redis://:pw@" + addr + "/2?prefix=billing:"},
 	} {
 		r := mustCLI(t, "", args...)
 		if !strings.Contains(r.stdout, "configuration OK") || r.stderr != "" {

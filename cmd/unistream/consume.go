@@ -85,7 +85,8 @@ command (sh -c 'exec ./bill'), which then is the shell.
 
 Several consume processes share one stream, each partition read by one of
 them at a time, in one of two ways; both need a checkpoint store every
-process reaches (file:///DIR on a shared directory, or dynamodb://TABLE):
+process reaches (file:///DIR on a shared directory, dynamodb://TABLE or
+redis://HOST:PORT/DB):
   --group NAME  the backend's consumer group assigns the partitions (a Kafka
                 consumer group, a Pulsar Failover subscription); the consumer
                 name defaults to NAME. Kinesis has no groups: use --leases.
@@ -106,7 +107,8 @@ the partitions over at once.`,
 		Example: `  unistream consume kafka://127.0.0.1:9092/orders --checkpoint file:///tmp/cp --dlq file:///tmp/orders.dlq.jsonl
   unistream consume --config billing.yaml --exec './charge.sh' --permanent-exit-code 3 --max-attempts 5
   unistream consume "kinesis://orders?region=eu-west-1" --checkpoint "dynamodb://billing-cp?region=eu-west-1" --leases --exec ./bill.sh   # on each of several hosts
-  unistream consume kafka://127.0.0.1:9092/orders --checkpoint file:///shared/cp --group billing --exec ./bill.sh`,
+  unistream consume kafka://127.0.0.1:9092/orders --checkpoint file:///shared/cp --group billing --exec ./bill.sh
+  unistream consume kafka://127.0.0.1:9092/orders --checkpoint "redis://:$REDIS_PASSWORD@cache:6379/0?prefix=billing:" --leases --exec ./bill.sh`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load(cmd, &b)

@@ -68,7 +68,7 @@ func (l *Lease) String() string {
 var ErrLeaseConflict = fmt.Errorf("%w: lease changed by another worker", ErrConflict)
 
 // Leaser is implemented by a Store that also keeps partition leases. The
-// stores of this module (MemoryStore, FileStore, the DynamoDB store)
+// stores of this module (MemoryStore, FileStore, the DynamoDB and Redis stores)
 // implement it; stream.WithLeases uses it to share a stream's partitions
 // among workers.
 //

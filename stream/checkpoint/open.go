@@ -61,7 +61,8 @@ func Schemes() []string { return openers.Schemes() }
 //	file:relative/dir      a FileStore over a directory relative to the working directory
 //
 // Other schemes come from store packages that call Register (such as
-// dynamodb:// from stream/checkpoint/dynamodb, once imported). Close the
+// dynamodb:// from stream/checkpoint/dynamodb and redis:// from
+// stream/checkpoint/redis, once imported). Close the
 // store with CloseStore when done.
 func Open(ctx context.Context, rawURL string) (Store, error) {
 	u, o, err := lookupURL(rawURL)
@@ -78,7 +79,7 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 // CheckURL reports what Open would refuse in rawURL without opening the
 // store: a malformed URL, an unknown scheme, and what the scheme's opener
 // finds in the rest when it implements CheckURL(*url.URL) error (the
-// method of driver.URLChecker), as mem, file and dynamodb do. It connects
+// method of driver.URLChecker), as mem, file, dynamodb and redis do. It connects
 // to nothing and creates nothing (a file store's directory is not made).
 // For a scheme whose opener cannot check, the error matches
 // driver.ErrURLNotChecked.
