@@ -76,11 +76,24 @@ func (ls *leaseScale) spread() (owned, spread int) {
 // the spread is at most one; it returns how long that took.
 func (ls *leaseScale) waitBalanced(what string, partitions int) time.Duration {
 	t0 := time.Now()
-	ls.lc.waitFor(what, func() bool {
+	ls.waitFor(what, func() bool {
 		owned, spread := ls.spread()
 		return owned == partitions && spread <= 1
 	})
 	return time.Since(t0)
+}
+
+// waitFor polls cond for up to 30 lease durations (at least 30 s).
+func (ls *leaseScale) waitFor(what string, cond func() bool) {
+	ls.lc.t.Helper()
+	deadline := time.Now().Add(max(30*time.Second, 30*ls.dur))
+	for !cond() {
+		if time.Now().After(deadline) {
+			owned, spread := ls.spread()
+			ls.lc.t.Fatalf("%s: not reached in %v: %d partitions owned, spread %d", what, max(30*time.Second, 30*ls.dur), owned, spread)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
 }
 
 // run measures convergence from a cold start with workers workers, after a
@@ -113,7 +126,7 @@ func (ls *leaseScale) run(workers, partitions int) scaleResult {
 	ls.stores[victim].kill()
 	killedAt := time.Now()
 	delete(ls.live, victim)
-	ls.lc.waitFor("the killed worker's partitions are taken over", func() bool {
+	ls.waitFor("the killed worker's partitions are taken over", func() bool {
 		owners := ls.lc.owners()
 		for _, p := range held {
 			if o := owners[p]; o == "" || o == victim {
@@ -154,9 +167,11 @@ func TestLeaseScaleBalance(t *testing.T) {
 }
 
 // BenchmarkLeaseScale runs leaseScale at 50 workers over 1,000 partitions
-// on the memory and the file store (lease 2 s, renew 250 ms) and reports
-// the convergence times in lease durations, the takeover time of a killed
-// worker's partitions, and the store calls per worker per second.
+// on the memory store (lease 2 s, renew 250 ms) and the file store (lease
+// 10 s, renew 2 s: each round of each worker reads every lease and
+// checkpoint file, 2,000 files) and reports the convergence times in lease
+// durations, the takeover time of a killed worker's partitions, and the
+// store calls per worker per second.
 //
 //	go test ./stream -run '^$' -bench BenchmarkLeaseScale -benchtime 1x
 func BenchmarkLeaseScale(b *testing.B) {
@@ -183,7 +198,10 @@ func BenchmarkLeaseScale(b *testing.B) {
 	}
 	for _, name := range []string{"memory", "file"} {
 		b.Run("store="+name, func(b *testing.B) {
-			const dur, renew = 2 * time.Second, 250 * time.Millisecond
+			dur, renew := 2*time.Second, 250*time.Millisecond
+			if name == "file" {
+				dur, renew = 10*time.Second, 2*time.Second
+			}
 			for range b.N {
 				ls := newLeaseScale(b, stores[name](b), 1000, dur, renew, 100*time.Millisecond)
 				r := ls.run(50, 1000)
