@@ -1,6 +1,10 @@
 package kinesis
 
-import "github.com/unistream-go/unistream/stream/driver"
+import (
+	"time"
+
+	"github.com/unistream-go/unistream/stream/driver"
+)
 
 // EncodeEnvelope and DecodeEnvelope expose the record envelope to tests.
 func EncodeEnvelope(r *driver.Record, keyInEnvelope bool) []byte {
@@ -14,3 +18,14 @@ func EnvelopeSize(r *driver.Record, keyInEnvelope bool) int { return envelopeSiz
 
 // WithDefaults exposes Options.withDefaults.
 func (o Options) WithDefaults() Options { return o.withDefaults() }
+
+// IdleWaitOf returns the wait a kinesis reader makes before its next
+// GetRecords call after the empty calls in a row it has seen (0 after a
+// call that found records).
+func IdleWaitOf(r driver.Reader) time.Duration {
+	rd := r.(*reader)
+	if rd.idle == 0 {
+		return 0
+	}
+	return rd.s.idleWait(rd.idle)
+}

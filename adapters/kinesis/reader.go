@@ -115,6 +115,7 @@ type reader struct {
 	buf       []driver.Record
 	fatal     error
 	throttles int
+	idle      int // GetRecords calls in a row that found nothing new
 	nextCall  time.Time
 	behind    atomic.Int64 // MillisBehindLatest of the last GetRecords
 }
@@ -187,9 +188,11 @@ func (r *reader) Lag() driver.Lag {
 // Fetch returns up to max records of the shard, in order, the records of a
 // KPL aggregate de-aggregated. It makes one GetRecords call (a few when
 // Kinesis answers empty pages while the reader is behind), and waits
-// before it only to keep poll_interval between calls that found nothing
-// new, or to back off after ProvisionedThroughputExceeded (throttle_backoff,
-// doubling); a throttled call returns no records and no error. An expired
+// before it only after calls that found nothing new (poll_interval,
+// doubling with each such call in a row up to max_poll_interval, so that
+// idle shards cost few calls), or to back off after
+// ProvisionedThroughputExceeded (throttle_backoff, doubling); a throttled
+// call returns no records and no error. An expired
 // iterator is replaced from the last record read. A closed shard read to
 // its end (no NextShardIterator) returns driver.ErrPartitionFinished, then
 // and on every later call. Other errors are returned wrapped; the reader
@@ -300,14 +303,15 @@ func (r *reader) getRecords(ctx context.Context, max int) (more bool, err error)
 		}
 		switch {
 		case len(out.Records) == 0 && behind <= 0:
-			r.nextCall = time.Now().Add(r.s.o.PollInterval)
+			r.idle++
+			r.nextCall = time.Now().Add(r.s.idleWait(r.idle))
 			return false, nil
 		case len(r.buf) == before:
 			// Nothing kept (empty page, or records skipped by the start
 			// filters): call again.
 			return !r.finished, nil
 		}
-		r.nextCall = time.Time{}
+		r.nextCall, r.idle = time.Time{}, 0
 		if r.iter != nil && (len(out.Records) >= int(limit) || behind > 0) {
 			// More is waiting: fetch the next page while the engine
 			// handles this one.
@@ -315,6 +319,17 @@ func (r *reader) getRecords(ctx context.Context, max int) (more bool, err error)
 		}
 		return false, nil
 	}
+}
+
+// idleWait is the wait before the next GetRecords call of a shard after
+// idle calls in a row found nothing new: poll_interval, doubling with each
+// such call, up to max_poll_interval (never below poll_interval).
+func (s *Stream) idleWait(idle int) time.Duration {
+	d, most := s.o.PollInterval, max(s.o.MaxPollInterval, s.o.PollInterval)
+	for i := 1; i < idle && d < most; i++ {
+		d *= 2
+	}
+	return min(d, most)
 }
 
 // prefetch is one GetRecords call made ahead, in the background, while

@@ -431,3 +431,53 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("Partitions of a closed stream = %v, want ErrClosed", err)
 	}
 }
+
+// TestReaderIdleBackoff: the waits between GetRecords calls of an idle
+// shard double from poll_interval up to max_poll_interval (the calls of 8
+// empty fetches take at least 2+4+8+16+16+16+16 ms, not 7×2), and a record
+// found starts them over at poll_interval.
+func TestReaderIdleBackoff(t *testing.T) {
+	b := kinesistest.Start(t)
+	s := openFake(t, b, "idle", 1, "poll_interval", "2ms", "max_poll_interval", "16ms")
+	ctx := context.Background()
+	r, err := s.OpenReader(ctx, "shardId-000000000000", driver.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	before := b.Fake().Calls("GetRecords")
+	t0 := time.Now()
+	for i := range 8 {
+		if got, err := r.Fetch(ctx, 10); err != nil || len(got) != 0 {
+			t.Fatalf("Fetch %d of an empty shard = %v, %v", i, got, err)
+		}
+	}
+	if d := time.Since(t0); d < 78*time.Millisecond {
+		t.Errorf("8 empty fetches took %v, want at least 78ms (waits doubling from 2ms to 16ms)", d)
+	}
+	if n := b.Fake().Calls("GetRecords") - before; n != 8 {
+		t.Errorf("%d GetRecords calls for 8 empty fetches, want 8", n)
+	}
+	if w := kinesis.IdleWaitOf(r); w != 16*time.Millisecond {
+		t.Errorf("wait after 8 empty calls = %v, want max_poll_interval 16ms", w)
+	}
+	write(t, s, driver.Record{ID: "a", Key: []byte("k")})
+	for range 20 {
+		got, err := r.Fetch(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 {
+			break
+		}
+	}
+	if w := kinesis.IdleWaitOf(r); w != 0 {
+		t.Errorf("idle wait after a record = %v, want 0 (the next call at once, then poll_interval)", w)
+	}
+	if _, err := r.Fetch(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if w := kinesis.IdleWaitOf(r); w != 2*time.Millisecond {
+		t.Errorf("wait after a record then an empty call = %v, want poll_interval 2ms", w)
+	}
+}

@@ -26,6 +26,8 @@ const (
 	DefaultGetRecordsLimit = 10000
 	// DefaultPollInterval is the default of PollInterval.
 	DefaultPollInterval = 200 * time.Millisecond
+	// DefaultMaxPollInterval is the default of MaxPollInterval.
+	DefaultMaxPollInterval = 1 * time.Second
 	// DefaultThrottleBackoff is the default of ThrottleBackoff.
 	DefaultThrottleBackoff = 500 * time.Millisecond
 	// DefaultRequestTimeout is the default of RequestTimeout.
@@ -142,6 +144,16 @@ type Options struct {
 	// 500ms, 10s or 2m) of at least 1ns. Default 200ms.
 	PollInterval time.Duration
 
+	// MaxPollInterval is the longest wait between two GetRecords calls of an
+	// idle shard; the wait starts at poll_interval and doubles with each call
+	// in a row that finds nothing new, up to this (never below poll_interval),
+	// so that a thousand idle shards cost a thousand calls a second, not five
+	// thousand; a record arriving on an idle shard waits at most this long.
+	// Set by URL query key max_poll_interval, environment variable
+	// UNISTREAM_KINESIS_MAX_POLL_INTERVAL or WithMaxPollInterval: a duration
+	// (such as 500ms, 10s or 2m) of at least 1ns. Default 1s.
+	MaxPollInterval time.Duration
+
 	// ThrottleBackoff is the first wait of a reader after
 	// ProvisionedThroughputExceeded; it doubles with each throttle in a row,
 	// up to 30 times it. Set by URL query key throttle_backoff, environment
@@ -191,6 +203,7 @@ const (
 	optionEnvelope
 	optionGetRecordsLimit
 	optionPollInterval
+	optionMaxPollInterval
 	optionThrottleBackoff
 	optionRequestTimeout
 	optionCreateStream
@@ -284,6 +297,13 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.PollInterval }),
 			Check:    func(o *Options) bool { return o.PollInterval >= 1 },
 		},
+		optionMaxPollInterval: {
+			Field: "MaxPollInterval", Query: "max_poll_interval", Env: "UNISTREAM_KINESIS_MAX_POLL_INTERVAL", With: "WithMaxPollInterval",
+			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
+			How:      "URL query key max_poll_interval, environment variable UNISTREAM_KINESIS_MAX_POLL_INTERVAL or WithMaxPollInterval",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.MaxPollInterval }),
+			Check:    func(o *Options) bool { return o.MaxPollInterval >= 1 },
+		},
 		optionThrottleBackoff: {
 			Field: "ThrottleBackoff", Query: "throttle_backoff", Env: "UNISTREAM_KINESIS_THROTTLE_BACKOFF", With: "WithThrottleBackoff",
 			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
@@ -323,6 +343,7 @@ func DefaultOptions() Options {
 		Envelope:        DefaultEnvelope,
 		GetRecordsLimit: DefaultGetRecordsLimit,
 		PollInterval:    DefaultPollInterval,
+		MaxPollInterval: DefaultMaxPollInterval,
 		ThrottleBackoff: DefaultThrottleBackoff,
 		RequestTimeout:  DefaultRequestTimeout,
 		Shards:          DefaultShards,
@@ -441,6 +462,17 @@ func WithGetRecordsLimit(v int) Option {
 // 500ms, 10s or 2m) of at least 1ns.
 func WithPollInterval(v time.Duration) Option {
 	return func(o *Options) { o.PollInterval = v; o.optOrigin[optionPollInterval].SetByCode() }
+}
+
+// WithMaxPollInterval sets MaxPollInterval, the longest wait between two
+// GetRecords calls of an idle shard; the wait starts at poll_interval and
+// doubles with each call in a row that finds nothing new, up to this
+// (never below poll_interval), so that a thousand idle shards cost a
+// thousand calls a second, not five thousand; a record arriving on an idle
+// shard waits at most this long. It takes a duration (such as 500ms, 10s
+// or 2m) of at least 1ns.
+func WithMaxPollInterval(v time.Duration) Option {
+	return func(o *Options) { o.MaxPollInterval = v; o.optOrigin[optionMaxPollInterval].SetByCode() }
 }
 
 // WithThrottleBackoff sets ThrottleBackoff, the first wait of a reader
