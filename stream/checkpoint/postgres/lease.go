@@ -107,7 +107,7 @@ func (s *Store) swapLease(ctx context.Context, l *checkpoint.Lease, ch *checkpoi
 	if ch.Next.Owner != "" {
 		ns, ok := expiresNanos(ch.Next.Expires)
 		if !ok {
-			return checkpoint.Permanent(fmt.Errorf("postgres checkpoint store: %s %s: expiry %s (expected a time from 1678 to 2261, which Unix nanoseconds hold)", ch.Op, l.Key, ch.Next.Expires))
+			return checkpoint.Permanent(fmt.Errorf("postgres checkpoint store: %s %s: expiry %s (expected a time from 1677-09-21 to 2262-04-11, which Unix nanoseconds hold)", ch.Op, l.Key, ch.Next.Expires))
 		}
 		owner := ch.Next.Owner
 		next.owner, next.expires = &owner, &ns

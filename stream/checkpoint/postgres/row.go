@@ -39,7 +39,11 @@ func unescape(s string) (string, bool) {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
+		switch s[i] {
+		case 0:
+			return "", false // escape writes NUL as %00
+		case '%':
+		default:
 			b.WriteByte(s[i])
 			continue
 		}
@@ -156,9 +160,9 @@ func (r row) cols() leaseCols {
 }
 
 // expiresNanos returns the lease_expires value of t: Unix nanoseconds,
-// which hold the instants from 1678 to 2262.
+// which hold the instants from 1677-09-21 to 2262-04-11.
 func expiresNanos(t time.Time) (int64, bool) {
-	if t.Year() < 1678 || t.Year() > 2261 {
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
 		return 0, false
 	}
 	return t.UnixNano(), true
