@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 			server.url, server.admin, server.err = u, pool, nil
 			break
 		}
-		server.err = redact(fmt.Errorf("%s: %w", u, err), secretsOf(u))
+		server.err = redact(fmt.Errorf("%s: %s", u, strings.Join(strings.Fields(err.Error()), " ")), secretsOf(u))
 	}
 	code := m.Run()
 	if server.admin != nil {
