@@ -1,14 +1,11 @@
 package stream_test
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"testing"
 
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/driver"
-	"github.com/unistream-go/unistream/stream/memstream"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
@@ -32,28 +29,8 @@ func BenchmarkConsumer(b *testing.B) {
 
 func benchConsumer(b *testing.B, st enginebench.Store, conc int) {
 	n := b.N
-	s, err := memstream.NewBroker().Stream("bench", memstream.WithPartitions(1))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := enginebench.MemStream(b, n)
 	defer s.Close()
-	w, err := s.OpenWriter(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	const chunk = 500
-	recs := make([]driver.Record, chunk)
-	res := make([]driver.WriteResult, chunk)
-	for i := 0; i < n; i += chunk {
-		m := min(chunk, n-i)
-		for j := 0; j < m; j++ {
-			recs[j] = driver.Record{ID: "x", Key: []byte{byte(j % 64)}, Value: []byte("payload")}
-		}
-		if err := w.Write(context.Background(), recs[:m], res[:m]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	w.Close()
 	store := enginebench.Count(st.New(b, s))
 	runtime.GC()
 	var m0, m1 runtime.MemStats

@@ -43,52 +43,67 @@ func FuzzDecodeRow(f *testing.F) {
 			r.expires = &expires
 		}
 
-		st, err := decodeCheckpoint("t", key, r)
-		if err != nil {
-			if !errors.Is(err, checkpoint.ErrCorrupt) {
-				t.Fatalf("decodeCheckpoint error does not match ErrCorrupt: %v", err)
-			}
-		} else if st.cp != nil {
-			if st.cp.Key != key || st.cp.Version == 0 || st.cp.Version != uint64(version) || st.doc != document {
-				t.Fatalf("decodeCheckpoint accepted %+v from a row of %s", st.cp, key)
-			}
-			if err := st.cp.Validate(); err != nil {
-				t.Fatalf("decodeCheckpoint accepted an invalid checkpoint: %v", err)
-			}
-			again, err := checkpoint.EncodeDocument(st.cp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := checkpoint.DecodeDocument("t", again); err != nil {
-				t.Fatalf("re-encoded checkpoint does not decode: %v", err)
-			}
-		} else if r.version != nil || r.doc != nil {
-			t.Fatalf("decodeCheckpoint ignored checkpoint columns")
-		}
-
-		l, err := decodeLease("t", key, r)
-		if err != nil {
-			if !errors.Is(err, checkpoint.ErrCorrupt) {
-				t.Fatalf("decodeLease error does not match ErrCorrupt: %v", err)
-			}
-			return
-		}
-		if l == nil {
-			if r.counter != nil || r.owner != nil || r.expires != nil {
-				t.Fatalf("decodeLease ignored lease columns")
-			}
-			return
-		}
-		if l.Key != key || l.Counter == 0 || l.Counter != uint64(counter) || (l.Owner == "") != l.Expires.IsZero() {
-			t.Fatalf("decodeLease accepted an inconsistent lease %v", l)
-		}
-		if l.Owner != "" {
-			back, ok := expiresNanos(l.Expires)
-			if !ok || back != expires || !time.Unix(0, back).Equal(l.Expires) {
-				t.Fatalf("lease expiry %v does not round-trip: %d %v", l.Expires, back, ok)
-			}
-		}
+		checkDecodedCheckpoint(t, key, r)
+		checkDecodedLease(t, key, r)
 	})
+}
+
+// checkDecodedCheckpoint checks what decodeCheckpoint makes of r: an error
+// matching ErrCorrupt, nothing for a row without checkpoint columns, or a
+// valid checkpoint of key at the row's version that survives a round trip.
+func checkDecodedCheckpoint(t *testing.T, key checkpoint.Key, r row) {
+	t.Helper()
+	st, err := decodeCheckpoint("t", key, r)
+	if err != nil {
+		if !errors.Is(err, checkpoint.ErrCorrupt) {
+			t.Fatalf("decodeCheckpoint error does not match ErrCorrupt: %v", err)
+		}
+	} else if st.cp != nil {
+		if st.cp.Key != key || st.cp.Version == 0 || st.cp.Version != uint64(*r.version) || st.doc != *r.doc {
+			t.Fatalf("decodeCheckpoint accepted %+v from a row of %s", st.cp, key)
+		}
+		if err := st.cp.Validate(); err != nil {
+			t.Fatalf("decodeCheckpoint accepted an invalid checkpoint: %v", err)
+		}
+		again, err := checkpoint.EncodeDocument(st.cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := checkpoint.DecodeDocument("t", again); err != nil {
+			t.Fatalf("re-encoded checkpoint does not decode: %v", err)
+		}
+	} else if r.version != nil || r.doc != nil {
+		t.Fatalf("decodeCheckpoint ignored checkpoint columns")
+	}
+}
+
+// checkDecodedLease checks what decodeLease makes of r: an error matching
+// ErrCorrupt, nil for a row without lease columns, or a consistent lease
+// of key whose expiry round-trips.
+func checkDecodedLease(t *testing.T, key checkpoint.Key, r row) {
+	t.Helper()
+	l, err := decodeLease("t", key, r)
+	if err != nil {
+		if !errors.Is(err, checkpoint.ErrCorrupt) {
+			t.Fatalf("decodeLease error does not match ErrCorrupt: %v", err)
+		}
+		return
+	}
+	if l == nil {
+		if r.counter != nil || r.owner != nil || r.expires != nil {
+			t.Fatalf("decodeLease ignored lease columns")
+		}
+		return
+	}
+	if l.Key != key || l.Counter == 0 || l.Counter != uint64(*r.counter) || (l.Owner == "") != l.Expires.IsZero() {
+		t.Fatalf("decodeLease accepted an inconsistent lease %v", l)
+	}
+	if l.Owner != "" {
+		back, ok := expiresNanos(l.Expires)
+		if !ok || back != *r.expires || !time.Unix(0, back).Equal(l.Expires) {
+			t.Fatalf("lease expiry %v does not round-trip: %d %v", l.Expires, back, ok)
+		}
+	}
 }
 
 // FuzzEscape: escape and unescape are inverse, and an escaped part never

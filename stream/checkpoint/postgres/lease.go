@@ -147,25 +147,30 @@ func (s *Store) swapLease(ctx context.Context, l *checkpoint.Lease, ch *checkpoi
 		return fmt.Errorf("postgres checkpoint store: %s %s in table %s: %w", ch.Op, l.Key, s.table, classify(err))
 	}
 	if tag.RowsAffected() != 1 {
-		// Changed since read: say how.
 		s.forgetLease(l.Key)
-		r, err := s.readRow(ctx, s.pool, l.Key)
-		if err != nil {
-			return fmt.Errorf("%w: %s %s: the conditional write changed no row, and reading the row to see why failed: %w", checkpoint.ErrLeaseConflict, ch.Op, l.Key, err)
-		}
-		now, err := decodeLease(s.table, l.Key, r)
-		if err != nil {
-			return err
-		}
-		var counter uint64
-		if now != nil {
-			counter = now.Counter
-		}
-		return ch.Conflict(counter)
+		return s.leaseRefused(ctx, l.Key, ch)
 	}
 	s.rememberLease(l.Key, next)
 	ch.Apply(l)
 	return nil
+}
+
+// leaseRefused explains a lease write that changed no row by reading the
+// row: a conflict naming the stored counter, or corruption.
+func (s *Store) leaseRefused(ctx context.Context, key checkpoint.Key, ch *checkpoint.LeaseChange) error {
+	r, err := s.readRow(ctx, s.pool, key)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: the conditional write changed no row, and reading the row to see why failed: %w", checkpoint.ErrLeaseConflict, ch.Op, key, err)
+	}
+	now, err := decodeLease(s.table, key, r)
+	if err != nil {
+		return err
+	}
+	var counter uint64
+	if now != nil {
+		counter = now.Counter
+	}
+	return ch.Conflict(counter)
 }
 
 // rememberLease keeps the lease columns of key as stored, so that the next

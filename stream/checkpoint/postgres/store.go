@@ -311,10 +311,7 @@ func (s *Store) diagnose(ctx context.Context, q querier, key checkpoint.Key, exp
 	if st.cp != nil {
 		version = st.cp.Version
 	}
-	if version == expected {
-		return fmt.Errorf("%w: %s: version %d is stored but its document changed since this store read it (written by another process at the same version)", checkpoint.ErrConflict, key, version)
-	}
-	return checkpoint.ConflictError(key, expected, version)
+	return checkpoint.RefusedSaveError(key, expected, version)
 }
 
 // groupRow is a row of a group with its decoded partition.

@@ -29,6 +29,7 @@ import (
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
 	"github.com/unistream-go/unistream/stream/driver"
+	"github.com/unistream-go/unistream/stream/memstream"
 )
 
 // CountingStore is a checkpoint.Store that counts the Load and Save calls
@@ -340,4 +341,32 @@ func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.Prod
 		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
 	}
 	return d, st.Batches
+}
+
+// MemStream returns a new memstream stream of one partition holding n
+// records (ID "x", 64 distinct keys, value "payload"), written 500 at a
+// time, for a consumer benchmark on memstream. The caller closes it.
+func MemStream(b *testing.B, n int) *memstream.Stream {
+	s, err := memstream.NewBroker().Stream("bench", memstream.WithPartitions(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := s.OpenWriter(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 500
+	recs := make([]driver.Record, chunk)
+	res := make([]driver.WriteResult, chunk)
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		for j := range m {
+			recs[j] = driver.Record{ID: "x", Key: []byte{byte(j % 64)}, Value: []byte("payload")}
+		}
+		if err := w.Write(context.Background(), recs[:m], res[:m]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.Close()
+	return s
 }
