@@ -122,6 +122,19 @@ func TestURLErrors(t *testing.T) {
 	}
 }
 
+// TestCheckURLConnectsToNothing: CheckURL accepts a good URL whose server
+// does not answer: it only parses.
+func TestCheckURLConnectsToNothing(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://u:pw@" + closedAddr(t) + "/db?table=app.cp&create=false&sslmode=disable&pool_max_conns=2",
+		"postgresql:///db?host=/nonexistent/socket",
+	} {
+		if err := checkpoint.CheckURL(raw); err != nil {
+			t.Errorf("CheckURL(%s): %v", raw, err)
+		}
+	}
+}
+
 // TestPasswordNeverShown: a connection that fails names the host and the
 // user but never the password, written in the URL's user info or as a
 // parameter, plain or escaped, in errors and in what the store logs.
