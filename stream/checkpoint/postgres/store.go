@@ -231,9 +231,17 @@ func (s *Store) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 		s.forget(cp.Key)
 		return err
 	}
-	s.remember(cp.Key, d)
-	cp.Version++
+	s.saved(cp, d)
 	return nil
+}
+
+// saved records that d, written by saveIn for cp, is durable (committed):
+// the store remembers the document and cp.Version moves to the new
+// version. A caller that saved in its own transaction calls it after the
+// commit, and s.forget(cp.Key) after a rollback.
+func (s *Store) saved(cp *checkpoint.Checkpoint, d seenDoc) {
+	s.remember(cp.Key, d)
+	cp.Version = d.version
 }
 
 // saveIn writes cp through q with one statement, compare-and-swap on the

@@ -447,8 +447,12 @@ func TestSaveInTransaction(t *testing.T) {
 			if err := tx.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
-		} else if err := tx.Rollback(ctx); err != nil {
-			t.Fatal(err)
+			s.saved(cp, d)
+		} else {
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.forget(cp.Key)
 		}
 		got, err := s.Load(ctx, k)
 		if err != nil {
@@ -458,17 +462,24 @@ func TestSaveInTransaction(t *testing.T) {
 			t.Fatalf("after the transaction (commit %v): version %d, want %d", commit, got.Version, want)
 		}
 	}
+	if cp.Version != 1 {
+		t.Fatalf("after the commit the argument has version %d, want 1", cp.Version)
+	}
+	cp.Counts.Succeeded++
+	if err := s.Save(ctx, cp); err != nil { // one statement: the store remembers the committed document
+		t.Fatalf("Save after a transactional save: %v", err)
+	}
 	// The transaction sees its own uncommitted writes: a conflict inside it.
 	tx, err := s.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
-	if _, err := reopen(t, s).saveIn(ctx, tx, &checkpoint.Checkpoint{Key: k, Version: 1}); err != nil {
+	if _, err := reopen(t, s).saveIn(ctx, tx, &checkpoint.Checkpoint{Key: k, Version: 2}); err != nil {
 		t.Fatal(err)
 	}
-	one := &checkpoint.Checkpoint{Key: k, Version: 1}
-	if _, err := s.saveIn(ctx, tx, one); !errors.Is(err, checkpoint.ErrConflict) || !strings.Contains(err.Error(), "version 2 is stored") {
+	one := &checkpoint.Checkpoint{Key: k, Version: 2}
+	if _, err := s.saveIn(ctx, tx, one); !errors.Is(err, checkpoint.ErrConflict) || !strings.Contains(err.Error(), "version 3 is stored") {
 		t.Fatalf("saveIn in a transaction that changed the version: err = %v, want ErrConflict", err)
 	}
 }
