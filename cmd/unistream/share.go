@@ -45,7 +45,7 @@ func checkSharedStore(cfg *config.Config) error {
 		return &usageError{fmt.Errorf("%s: no checkpoint store given: the processes sharing the stream need one store they all reach: set --checkpoint to %s", mode, config.SharedStores)}
 	}
 	if strings.HasPrefix(cfg.Checkpoint, "mem:") {
-		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, cfg.Checkpoint, config.SharedStores)}
+		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, checkpoint.RedactURL(cfg.Checkpoint), config.SharedStores)}
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func lookupURL(rawURL string) (*url.URL, Opener, error) {
 
 // passwordParam matches a password query parameter, which PostgreSQL
 // URLs accept next to the user info.
-var passwordParam = regexp.MustCompile(`(?i)(^|&)(password=)[^&]*`)
+var passwordParam = regexp.MustCompile(`(?i)(^|[?&])(password=)[^&#]*`)
 
 // redacted returns u for messages with its password hidden: the one of
 // the user info (as url.URL.Redacted does), a password query parameter,
@@ -132,6 +132,22 @@ func redacted(u *url.URL) string {
 		}
 	}
 	return c.Redacted()
+}
+
+// userPassword matches the password of a URL's user info, for RedactURL
+// on a string url.Parse refuses.
+var userPassword = regexp.MustCompile(`(://[^/@:]*:)[^/@]*@`)
+
+// RedactURL returns rawURL for messages with its password hidden, as Open
+// and CheckURL show store URLs in their errors: the password of the user
+// info and a password query parameter read "xxxxx". A string that is not
+// a URL is masked the same way, best effort.
+func RedactURL(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return redacted(u)
+	}
+	s := userPassword.ReplaceAllString(rawURL, "${1}xxxxx@")
+	return passwordParam.ReplaceAllString(s, "${1}${2}xxxxx")
 }
 
 // CloseStore closes s if it implements io.Closer, and returns nil otherwise.

@@ -31,3 +31,19 @@ func TestRedacted(t *testing.T) {
 		t.Fatalf("CheckURL of an unknown scheme: err = %v, want one without the password", err)
 	}
 }
+
+// TestRedactURL: RedactURL hides the password of a URL, and of a string
+// that does not parse as one.
+func TestRedactURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"postgres://u:pw@h/db?password=pw2", "postgres://u:xxxxx@h/db?password=xxxxx"},
+		{"postgres://u:pw@h/db?a=%zz", "postgres://u:xxxxx@h/db?a=%zz"},
+		{"postgres://u:p w@h:bad/db?password=pw2", "postgres://u:xxxxx@h:bad/db?password=xxxxx"},
+		{"file:///var/lib/app", "file:///var/lib/app"},
+	}
+	for _, tc := range cases {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
