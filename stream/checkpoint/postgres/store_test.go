@@ -71,8 +71,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// tb is what the helpers need of a test: testing.TB and conformance.T
+// have it.
+type tb interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
+
 // admin returns the tests' pool, skipping the test when no server answers.
-func admin(t testing.TB) *pgxpool.Pool {
+func admin(t tb) *pgxpool.Pool {
 	t.Helper()
 	if server.admin == nil {
 		t.Skipf("no PostgreSQL server (%v); %s", server.err, startHint)
@@ -85,7 +94,7 @@ var tables atomic.Int64
 // tableName returns a table name of its own for a test, unique across runs
 // (-count) and the processes of parallel test binaries, and drops the
 // table when the test ends.
-func tableName(t testing.TB) string {
+func tableName(t tb) string {
 	t.Helper()
 	pool := admin(t)
 	name := fmt.Sprintf("unistream_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, tables.Add(1))
