@@ -136,9 +136,9 @@ func (s *Store) Close() error {
 
 // statements are the SQL texts of a table, built once.
 type statements struct {
-	selectRow, selectGroup         string
-	insertCheckpoint, updateCheckp string
-	insertLease, updateLease       string
+	selectRow, selectGroup             string
+	insertCheckpoint, updateCheckpoint string
+	insertLease, updateLease           string
 }
 
 const rowColumns = colVersion + ", " + colCheckpoint + ", " + colCounter + ", " + colOwner + ", " + colExpires
@@ -151,7 +151,7 @@ func newStatements(t string) statements {
 		insertCheckpoint: "INSERT INTO " + t + " AS t (consumer, stream, partition, version, checkpoint) VALUES ($1, $2, $3, $4, $5)" +
 			" ON CONFLICT (consumer, stream, partition) DO UPDATE SET version = excluded.version, checkpoint = excluded.checkpoint" +
 			" WHERE t.version IS NULL AND t.checkpoint IS NULL",
-		updateCheckp: "UPDATE " + t + " SET version = $4, checkpoint = $5" + key + " AND version = $6 AND checkpoint = $7",
+		updateCheckpoint: "UPDATE " + t + " SET version = $4, checkpoint = $5" + key + " AND version = $6 AND checkpoint = $7",
 		insertLease: "INSERT INTO " + t + " AS t (consumer, stream, partition, lease_counter, lease_owner, lease_expires) VALUES ($1, $2, $3, $4, $5, $6)" +
 			" ON CONFLICT (consumer, stream, partition) DO UPDATE SET lease_counter = excluded.lease_counter, lease_owner = excluded.lease_owner, lease_expires = excluded.lease_expires" +
 			" WHERE t.lease_counter IS NULL AND t.lease_owner IS NULL AND t.lease_expires IS NULL",
@@ -294,7 +294,7 @@ func (s *Store) saveIn(ctx context.Context, q querier, cp *checkpoint.Checkpoint
 			}
 			prev = seenDoc{version: version, doc: cur.doc}
 		}
-		tag, err = q.Exec(ctx, s.sql.updateCheckp, c, st, p, int64(next.Version), doc, int64(cp.Version), prev.doc)
+		tag, err = q.Exec(ctx, s.sql.updateCheckpoint, c, st, p, int64(next.Version), doc, int64(cp.Version), prev.doc)
 	}
 	if err != nil {
 		return seenDoc{}, fmt.Errorf("postgres checkpoint store: save %s to table %s: %w", cp.Key, s.table, classify(err))
