@@ -144,7 +144,10 @@ var userPassword = regexp.MustCompile(`(://[^/@:]*:)[^/@]*@`)
 // a URL is masked the same way, best effort.
 func RedactURL(rawURL string) string {
 	if u, err := url.Parse(rawURL); err == nil {
-		return redacted(u)
+		if r := redacted(u); r != u.String() {
+			return r
+		}
+		return rawURL // nothing hidden: as written (mem:// stays mem://)
 	}
 	s := userPassword.ReplaceAllString(rawURL, "${1}xxxxx@")
 	return passwordParam.ReplaceAllString(s, "${1}${2}xxxxx")

@@ -40,6 +40,8 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u:pw@h/db?a=%zz", "postgres://u:xxxxx@h/db?a=%zz"},
 		{"postgres://u:p w@h:bad/db?password=pw2", "postgres://u:xxxxx@h:bad/db?password=xxxxx"},
 		{"file:///var/lib/app", "file:///var/lib/app"},
+		{"mem://", "mem://"},
+		{"file:relative/dir", "file:relative/dir"},
 	}
 	for _, tc := range cases {
 		if got := RedactURL(tc.in); got != tc.want {
