@@ -73,7 +73,7 @@ bench: tools
 # Every store runs the same records: a durable store saves once per batch.
 # BENCH_N sets the count.
 BENCH_N ?= 400000
-CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
+CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar ./stream/checkpoint/postgres
 bench-consumer: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$' -benchtime $(BENCH_N)x -benchmem $(CONSUMER_BENCH_PKGS)
 

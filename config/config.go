@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/unistream-go/unistream/stream/checkpoint"
 )
 
 // EnvPrefix starts every environment variable the configuration reads.
@@ -176,6 +178,9 @@ func (c *Config) Set(key, value, source string) error {
 		return fmt.Errorf("%s: unknown key %q (expected one of %s)", source, key, keyNames())
 	}
 	if err := k.set(c, value); err != nil {
+		if k.url {
+			value = checkpoint.RedactURL(value)
+		}
 		return &ValueError{Source: source, Key: key, Value: value, Expected: k.Expected, Err: err}
 	}
 	if c.sources == nil {

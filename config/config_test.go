@@ -112,6 +112,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad multiplier", "producer:\n  retry:\n    multiplier: 0.5\n", []string{"line 3", "producer.retry.multiplier", "≥ 1"}},
 		{"bad jitter", "consumer:\n  retry:\n    jitter: maybe\n", []string{"consumer.retry.jitter", "true or false"}},
 		{"empty partition", "consumer:\n  partitions: \"0,,1\"\n", []string{"consumer.partitions"}},
+		{"bad url with a password", "checkpoint: \"postgres:app:s3cret@db/orders\"\n", []string{"checkpoint", "a URL with a scheme", "app:xxxxx@db"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +127,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "bad.yaml") {
 				t.Errorf("error %q does not name the file", err)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the password", err)
 			}
 		})
 	}

@@ -24,6 +24,9 @@ type Key struct {
 	set func(c *Config, v string) error
 	// list marks a key that takes a YAML sequence (or a comma-separated string).
 	list bool
+	// url marks a URL key, whose value errors show with its password
+	// hidden (checkpoint.RedactURL).
+	url bool
 }
 
 // Env returns the key's environment variable: UNISTREAM_ and the name in
@@ -41,7 +44,7 @@ func Keys() []Key {
 
 var keys = []Key{
 	urlKey("stream", "the stream URL", func(c *Config) *string { return &c.Stream }),
-	urlKey("checkpoint", "the checkpoint store URL (file:///DIR, mem://, dynamodb://…)", func(c *Config) *string { return &c.Checkpoint }),
+	urlKey("checkpoint", "the checkpoint store URL (file:///DIR, mem://, dynamodb://…, postgres://…)", func(c *Config) *string { return &c.Checkpoint }),
 	urlKey("dlq", "the DLQ URL (file:///PATH.jsonl or a stream URL)", func(c *Config) *string { return &c.DLQ }),
 	durKey("connect_timeout", "bounds opening a stream", false, func(c *Config) *time.Duration { return &c.ConnectTimeout }),
 	{Name: "metrics_addr", Expected: "HOST:PORT, such as 127.0.0.1:9464 (port 0: a free port)", Doc: "consume and produce serve their metrics in the Prometheus text format on http://HOST:PORT/metrics (empty: none)",
@@ -171,7 +174,7 @@ func retryKeys(prefix string, r func(c *Config) *Retry) []Key {
 }
 
 func urlKey(name, doc string, f func(c *Config) *string) Key {
-	return Key{Name: name, Expected: "a URL with a scheme (scheme://…, such as kafka://HOST:PORT/TOPIC or file:///PATH)", Doc: doc,
+	return Key{Name: name, Expected: "a URL with a scheme (scheme://…, such as kafka://HOST:PORT/TOPIC or file:///PATH)", Doc: doc, url: true,
 		set: func(c *Config, v string) error {
 			i := strings.Index(v, ":")
 			if i < 1 {

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
@@ -144,7 +143,7 @@ func (c *Config) checkSharing() error {
 
 // SharedStores names the checkpoint stores that several workers sharing a
 // stream can all reach, for messages.
-const SharedStores = "file:///DIR on a directory they all reach, or dynamodb://TABLE"
+const SharedStores = "file:///DIR on a directory they all reach, dynamodb://TABLE, or postgres://USER@HOST/DB"
 
 // Leases returns the stream.WithLeases option that consumer.leases asks
 // for, keeping the leases in store with the worker id and lease timing the
@@ -162,10 +161,7 @@ func (c *Config) Leases(store checkpoint.Store, extra ...stream.LeaseOption) (st
 	}
 	l, ok := store.(checkpoint.Leaser)
 	if !ok {
-		name := c.Checkpoint
-		if u, err := url.Parse(name); err == nil {
-			name = u.Redacted()
-		}
+		name := checkpoint.RedactURL(c.Checkpoint)
 		return nil, fmt.Errorf("%s: the checkpoint store %s (%T) keeps no leases: expected a store with leases that every worker reaches, %s", c.from("consumer.leases"), name, store, SharedStores)
 	}
 	lopts := append([]stream.LeaseOption(nil), extra...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/checkpoint"
 )
 
 // --- 14 ---
@@ -297,8 +298,8 @@ func resharding(e *env) {
 // --- 18 ---
 
 // noGoroutineLeaks runs producers and consumers through every path that
-// starts goroutines (retries, DLQ, halt, drain timeout) and closes them:
-// no goroutine is left behind.
+// starts goroutines (retries, DLQ, halt, drain timeout) and closes them
+// and the checkpoint store: no goroutine is left behind.
 func noGoroutineLeaks(e *env) {
 	lc := newLeakCheck(e.h.BrokerFunctions)
 	func() {
@@ -326,6 +327,10 @@ func noGoroutineLeaks(e *env) {
 		}
 
 		store := e.store()
+		// The store is closed with the clients: a store that holds a
+		// connection pool (PostgreSQL) runs goroutines until then. The
+		// store factory's cleanup closes it again, which does nothing.
+		defer checkpoint.CloseStore(store)
 		bad := recs[4].ID
 		for _, mode := range []stream.OnExhausted{stream.DeadLetter, stream.Halt} {
 			cl := newCalls()

@@ -187,7 +187,7 @@ func runCheckpointShow(ctx context.Context, e *cpEnv) error {
 		return errors.Join(invalid...)
 	}
 	if len(valid) == 0 && len(invalid) == 0 {
-		fmt.Fprintf(e.w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(e.cfg), e.s.Name(), e.cfg.Checkpoint)
+		fmt.Fprintf(e.w, "no checkpoints of consumer %q on stream %s in %s\n", consumerName(e.cfg), e.s.Name(), checkpoint.RedactURL(e.cfg.Checkpoint))
 		return nil
 	}
 	writeCheckpointsText(ctx, e, valid)
@@ -204,7 +204,7 @@ func writeCheckpointsJSON(ctx context.Context, e *cpEnv, cps []*checkpoint.Check
 
 func writeCheckpointsText(ctx context.Context, e *cpEnv, cps []*checkpoint.Checkpoint) {
 	w, s := e.w, e.s
-	fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(e.cfg), s.Name(), e.cfg.Checkpoint)
+	fmt.Fprintf(w, "consumer %q on stream %s (%s)\n", consumerName(e.cfg), s.Name(), checkpoint.RedactURL(e.cfg.Checkpoint))
 	for _, cp := range cps {
 		fmt.Fprintf(w, "partition %s: committed %s; %s; counts: %d succeeded, %d dead-lettered, %d skipped, %d retries; version %d, updated %s\n",
 			cp.Partition, s.FormatPointer(cp.Partition, cp.Committed), batchState(ctx, e.cfg, s, cp),
@@ -259,7 +259,7 @@ func changeCheckpoint(ctx context.Context, e *cpEnv, verb, p string, f func(cp *
 		return err
 	}
 	if cp.Version == 0 && verb != "reset" {
-		return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, e.cfg.Checkpoint)
+		return fmt.Errorf("checkpoint %s: no checkpoint for %s in %s", verb, key, checkpoint.RedactURL(e.cfg.Checkpoint))
 	}
 	if verb != "reset" { // reset is the way out of a checkpoint the consumer refuses
 		if err := e.s.ValidateCheckpoint(cp); err != nil {

@@ -88,6 +88,9 @@ func TestConfigCheckURLs(t *testing.T) {
 		{"checkpoint", "dynamodb://checkpoints?endpoint=http://" + addr + "&bogus=1", []string{`parameter "bogus" is unknown`, "expected region, endpoint, create or create_timeout"}},
 		{"checkpoint", "dynamodb://ab?endpoint=http://" + addr, []string{`option table: got "ab"`, "expected a DynamoDB table name"}},
 		{"checkpoint", "dynamodb://checkpoints?endpoint=ftp://" + addr, []string{"option WithEndpoint", "expected an absolute http:// or https:// URL"}},
+		{"checkpoint", "postgres://app:s3cret@" + addr + "/orders?table=Billing", []string{`parameter table="Billing"`, "lower-case letters"}},
+		{"checkpoint", "postgresql://app@" + addr + "/orders?create=maybe", []string{`parameter create="maybe"`, "expected true or false"}},
+		{"checkpoint", "postgres://app@" + addr + "/orders?password=s3cret&sslmode=sometimes", []string{"sslmode is invalid", "password=xxxxx"}},
 		{"checkpoint", "file://host/dir", []string{`file URL host "host"`, "expected file:///ABSOLUTE/PATH"}},
 		{"checkpoint", "mem://x", []string{"takes no name, path or query", "expected mem://"}},
 		{"checkpoint", "redis://" + addr + "?bogus=1", []string{`parameter "bogus" is unknown`, "expected prefix, dial_timeout or timeout"}},
@@ -105,6 +108,9 @@ func TestConfigCheckURLs(t *testing.T) {
 			if strings.Contains(r.stdout, "configuration OK") {
 				t.Errorf("config check said OK:\n%s", r)
 			}
+			if strings.Contains(r.stdout+r.stderr, "s3cret") {
+				t.Errorf("config check shows the password:\n%s", r)
+			}
 		})
 	}
 
@@ -119,6 +125,7 @@ func TestConfigCheckURLs(t *testing.T) {
 		{"config", "check", "--stream", "kinesis://orders?region=us-east-1&endpoint=http://" + addr, "--checkpoint", fileURL(cp), "--dlq", fileURL(dlqPath)},
 		{"config", "check", "--stream", "pulsar://" + addr + "/orders", "--checkpoint", "mem://", "--dlq", "kinesis://dlq?region=us-east-1&endpoint=http://" + addr},
 		{"config", "check", "--stream", "kafka://" + addr + "/orders", "--checkpoint", "redis://:pw@" + addr + "/2?prefix=billing:"},
+		{"config", "check", "--stream", "mem://orders", "--checkpoint", "postgres://app:s3cret@" + addr + "/orders?table=billing_cp&sslmode=disable"},
 	} {
 		r := mustCLI(t, "", args...)
 		if !strings.Contains(r.stdout, "configuration OK") || r.stderr != "" {

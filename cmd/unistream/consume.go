@@ -85,8 +85,8 @@ command (sh -c 'exec ./bill'), which then is the shell.
 
 Several consume processes share one stream, each partition read by one of
 them at a time, in one of two ways; both need a checkpoint store every
-process reaches (file:///DIR on a shared directory, dynamodb://TABLE or
-redis://HOST:PORT/DB):
+process reaches (file:///DIR on a shared directory, dynamodb://TABLE,
+redis://HOST:PORT/DB or postgres://USER@HOST/DB?table=NAME):
   --group NAME  the backend's consumer group assigns the partitions (a Kafka
                 consumer group, a Pulsar Failover subscription); the consumer
                 name defaults to NAME. Kinesis has no groups: use --leases.

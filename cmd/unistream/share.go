@@ -15,7 +15,7 @@ import (
 // bindSharing adds the flags of the group and lease modes.
 func bindSharing(fs *pflag.FlagSet, b *bindings) {
 	b.bind(fs, "group", "consumer.group", "share the stream as a member of the backend's consumer group NAME (Kafka, Pulsar; not Kinesis: use --leases)")
-	b.bind(fs, "leases", "consumer.leases", "share the stream with other workers through leases in the checkpoint store (any backend; file or dynamodb store)")
+	b.bind(fs, "leases", "consumer.leases", "share the stream with other workers through leases in the checkpoint store (any backend; file, dynamodb or postgres store)")
 	b.bind(fs, "worker-id", "consumer.worker_id", "with --leases, this worker's name in its leases, unique among running workers (default: HOSTNAME-PID-RANDOM)")
 	b.bind(fs, "lease-duration", "consumer.lease_duration", "with --leases, how long a lease lasts unrenewed: a dead worker's partitions move after about this long (default 10s)")
 	b.bind(fs, "lease-renew-interval", "consumer.lease_renew_interval", "with --leases, how often leases are renewed and rebalanced (default a third of --lease-duration)")
@@ -45,7 +45,7 @@ func checkSharedStore(cfg *config.Config) error {
 		return &usageError{fmt.Errorf("%s: no checkpoint store given: the processes sharing the stream need one store they all reach: set --checkpoint to %s", mode, config.SharedStores)}
 	}
 	if strings.HasPrefix(cfg.Checkpoint, "mem:") {
-		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, cfg.Checkpoint, config.SharedStores)}
+		return &usageError{fmt.Errorf("%s: checkpoint %s lives in this process only: the processes sharing the stream need one store they all reach: %s", mode, checkpoint.RedactURL(cfg.Checkpoint), config.SharedStores)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Helpers for stores outside this package (the DynamoDB store), so that
@@ -25,6 +26,19 @@ func (c *Checkpoint) Validate() error {
 // ConflictError returns the error matching ErrConflict of a Save that
 // expected version expected while stored is stored (0: none stored).
 func ConflictError(key Key, expected, stored uint64) error { return conflict(key, expected, stored) }
+
+// RefusedSaveError returns the error matching ErrConflict of a Save whose
+// conditional write (on the version and on the document the store last
+// read) the backend refused, once the store has read the data again and
+// found version stored (0: none stored). If stored is the version the
+// Save expected, the document changed at that version: another process
+// wrote it.
+func RefusedSaveError(key Key, expected, stored uint64) error {
+	if stored == expected {
+		return fmt.Errorf("%w: %s: version %d is stored but its document changed since this store read it (written by another process at the same version)", ErrConflict, key, stored)
+	}
+	return conflict(key, expected, stored)
+}
 
 // EncodeDocument returns the compact JSON form of cp, the document the file
 // store writes: {"format": 1, "checkpoint": {...}} (see FileFormat).

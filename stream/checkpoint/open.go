@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/unistream-go/unistream/internal/schemes"
@@ -71,7 +72,7 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	}
 	s, err := o.Open(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: open store %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("checkpoint: open store %s: %w", redacted(u), err)
 	}
 	return s, nil
 }
@@ -89,7 +90,7 @@ func CheckURL(rawURL string) error {
 		return err
 	}
 	if err := schemes.Check(o, u); err != nil {
-		return fmt.Errorf("checkpoint: store URL %s: %w", u.Redacted(), err)
+		return fmt.Errorf("checkpoint: store URL %s: %w", redacted(u), err)
 	}
 	return nil
 }
@@ -106,14 +107,51 @@ func lookupURL(rawURL string) (*url.URL, Opener, error) {
 	}
 	if u.Scheme == "" {
 		return nil, nil, fmt.Errorf("checkpoint: store URL %q has no scheme: expected one of %s (a directory is file:///ABSOLUTE/PATH)",
-			u.Redacted(), strings.Join(Schemes(), ", "))
+			redacted(u), strings.Join(Schemes(), ", "))
 	}
 	o, ok := openers.Lookup(u.Scheme)
 	if !ok {
 		return nil, nil, fmt.Errorf("checkpoint: store URL %q: unknown scheme %q (registered: %s; import the store package)",
-			u.Redacted(), u.Scheme, strings.Join(Schemes(), ", "))
+			redacted(u), u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	return u, o, nil
+}
+
+// passwordParam matches a password query parameter, which PostgreSQL
+// URLs accept next to the user info.
+var passwordParam = regexp.MustCompile(`(?i)(^|[?&])(password=)[^&#]*`)
+
+// redacted returns u for messages with its password hidden: the one of
+// the user info (as url.URL.Redacted does), a password query parameter,
+// and the user info of an opaque URL (scheme:user:password@host).
+func redacted(u *url.URL) string {
+	c := *u
+	c.RawQuery = passwordParam.ReplaceAllString(c.RawQuery, "${1}${2}xxxxx")
+	if at := strings.LastIndex(c.Opaque, "@"); at >= 0 {
+		if colon := strings.Index(c.Opaque[:at], ":"); colon >= 0 {
+			c.Opaque = c.Opaque[:colon+1] + "xxxxx" + c.Opaque[at:]
+		}
+	}
+	return c.Redacted()
+}
+
+// userPassword matches the password of a URL's user info, for RedactURL
+// on a string url.Parse refuses.
+var userPassword = regexp.MustCompile(`(://[^/@:]*:)[^/@]*@`)
+
+// RedactURL returns rawURL for messages with its password hidden, as Open
+// and CheckURL show store URLs in their errors: the password of the user
+// info and a password query parameter read "xxxxx". A string that is not
+// a URL is masked the same way, best effort.
+func RedactURL(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		if r := redacted(u); r != u.String() {
+			return r
+		}
+		return rawURL // nothing hidden: as written (mem:// stays mem://)
+	}
+	s := userPassword.ReplaceAllString(rawURL, "${1}xxxxx@")
+	return passwordParam.ReplaceAllString(s, "${1}${2}xxxxx")
 }
 
 // CloseStore closes s if it implements io.Closer, and returns nil otherwise.

@@ -381,10 +381,7 @@ func (s *Store) diagnose(ctx context.Context, key checkpoint.Key, expected uint6
 	if st.cp != nil {
 		version = st.cp.Version
 	}
-	if version == expected {
-		return fmt.Errorf("%w: %s: version %d is stored but its document changed since this store read it (written by another process at the same version)", checkpoint.ErrConflict, key, version)
-	}
-	return checkpoint.ConflictError(key, expected, version)
+	return checkpoint.RefusedSaveError(key, expected, version)
 }
 
 // query returns every item of consumer on stream, sorted by partition. Its
