@@ -40,6 +40,22 @@ func mustOpen(t *testing.T, path string, opts wal.Options) (*wal.Log, []wal.Entr
 	return l, es
 }
 
+// appendRecs appends rec(0) to rec(n-1) to l and returns their sequence
+// numbers.
+func appendRecs(t *testing.T, l *wal.Log, n int) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := range n {
+		r := rec(i)
+		s, err := l.Append(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, s)
+	}
+	return seqs
+}
+
 func ids(es []wal.Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -54,15 +70,7 @@ func TestWALAppendAckReopen(t *testing.T) {
 	if len(es) != 0 {
 		t.Fatalf("new log has %d entries", len(es))
 	}
-	var seqs []uint64
-	for i := range 10 {
-		r := rec(i)
-		s, err := l.Append(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, s)
-	}
+	seqs := appendRecs(t, l, 10)
 	for i, s := range seqs {
 		if s != uint64(i+1) {
 			t.Fatalf("seqs %v", seqs)
@@ -122,15 +130,7 @@ func TestWALResetWhenAllAcked(t *testing.T) {
 	l, _ := mustOpen(t, path, wal.Options{})
 	defer l.Close()
 	for round := range 3 {
-		var seqs []uint64
-		for i := range 5 {
-			r := rec(i)
-			s, err := l.Append(&r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seqs = append(seqs, s)
-		}
+		seqs := appendRecs(t, l, 5)
 		if err := l.Ack(seqs[:4]...); err != nil {
 			t.Fatal(err)
 		}
@@ -156,15 +156,7 @@ func TestWALCompaction(t *testing.T) {
 	fs := &waltest.FaultFS{}
 	opts := wal.Options{CompactBytes: 2048, OpenFile: fs.OpenFile}
 	l, _ := mustOpen(t, path, opts)
-	var seqs []uint64
-	for i := range 200 {
-		r := rec(i)
-		s, err := l.Append(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, s)
-	}
+	seqs := appendRecs(t, l, 200)
 	big := l.Size()
 	// Ack all but every tenth record.
 	var keep []int
@@ -1034,17 +1026,8 @@ func TestWALOnSync(t *testing.T) {
 	if err := l.Sync(); err != nil || len(got()) != 0 {
 		t.Fatalf("Sync with nothing appended: %v, OnSync %v", err, got())
 	}
-	var seqs []uint64
-	var want int64
-	for i := range 5 {
-		r := rec(i)
-		s, err := l.Append(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, s)
-	}
-	want = l.Size() - int64(wal.HeaderSize)
+	seqs := appendRecs(t, l, 5)
+	want := l.Size() - int64(wal.HeaderSize)
 	if err := l.SyncTo(seqs[2]); err != nil {
 		t.Fatal(err)
 	}
