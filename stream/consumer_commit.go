@@ -154,9 +154,9 @@ func (w *partitionWorker) saved(now time.Time) {
 	w.lastSave = now
 }
 
-// persist writes cp to the store and sets its new version. It reads only
-// what does not change while the partition runs, so the background save
-// may call it.
+// persist writes cp to the store and sets its new version, and reports
+// the save (EventCheckpointSaved). It reads only what does not change
+// while the partition runs, so the background save may call it.
 //
 // A transient store error pauses the partition: the save is retried with
 // the fetch backoff until it succeeds, each failure reported as an
@@ -169,11 +169,21 @@ func (w *partitionWorker) saved(now time.Time) {
 // owner.
 func (w *partitionWorker) persist(cp *checkpoint.Checkpoint) error {
 	store := w.c.cfg.store
+	// The save is timed only for someone to see it (EventCheckpointSaved).
+	timed := w.c.cfg.observer != nil || w.c.cfg.logs != nil
+	var start time.Time
 	for failures := 0; ; {
+		if timed {
+			start = w.c.cfg.clock.Now()
+		}
 		err := store.Save(w.persistCtx, cp)
 		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.applied(cp)) {
 			if failures > 0 {
 				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
+			}
+			if timed {
+				end := w.c.cfg.clock.Now()
+				w.observe(Event{Kind: EventCheckpointSaved, Elapsed: end.Sub(start), Time: end})
 			}
 			return nil
 		}

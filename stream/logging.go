@@ -12,7 +12,8 @@ import (
 // (Info), halted partitions (Error). Producer: holds after a failed send,
 // records dead-lettered and DLQ write failures (Warn), records dropped and
 // write-ahead log failures (Error), records replayed from the WAL (Info).
-// Nothing is logged per record processed or sent.
+// At Debug, also each checkpoint save and each WAL fsync with its
+// duration. Nothing is logged per record processed or sent.
 //
 // The default is a logger that discards everything: the library logs
 // nothing unless asked. The logging rides on the engine's events, beside
@@ -54,7 +55,8 @@ func newLogObserver(l *slog.Logger) *logObserver {
 func logged(k EventKind) bool {
 	switch k {
 	case EventFetchError, EventCheckpointError, EventCheckpointRecovered, EventDeadLettered, EventHalted,
-		EventProducerHold, EventProducerDeadLettered, EventProducerDropped, EventProducerDLQError, EventProducerReplayed:
+		EventProducerHold, EventProducerDeadLettered, EventProducerDropped, EventProducerDLQError, EventProducerReplayed,
+		EventCheckpointSaved, EventProducerWALSynced:
 		return true
 	}
 	return false
@@ -97,6 +99,10 @@ func (o *logObserver) Observe(e Event) {
 		if e.Err != nil {
 			level = slog.LevelWarn
 		}
+	case EventCheckpointSaved:
+		level, msg = slog.LevelDebug, "stream: checkpoint saved"
+	case EventProducerWALSynced:
+		level, msg = slog.LevelDebug, "stream: producer write-ahead log synced"
 	default:
 		return
 	}
@@ -124,6 +130,10 @@ func (o *logObserver) Observe(e Event) {
 	}
 	if e.Delay > 0 {
 		attrs = append(attrs, slog.Duration("retry_in", e.Delay))
+	}
+	switch e.Kind {
+	case EventCheckpointSaved, EventProducerWALSynced:
+		attrs = append(attrs, slog.Duration("elapsed", e.Elapsed))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))

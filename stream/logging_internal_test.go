@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/wal"
@@ -90,6 +91,8 @@ func TestLogObserverLevels(t *testing.T) {
 		{Event{Kind: EventProducerDLQError, Err: errors.New("x")}, "WARN"},
 		{Event{Kind: EventProducerReplayed, Count: 3}, "INFO"},
 		{Event{Kind: EventProducerReplayed, Count: 3, Err: errors.New("torn tail cut")}, "WARN"},
+		{Event{Kind: EventCheckpointSaved, Elapsed: time.Millisecond}, "DEBUG"},
+		{Event{Kind: EventProducerWALSynced, Count: 3, Elapsed: time.Millisecond}, "DEBUG"},
 		{Event{Kind: EventAttemptStarted, Record: &Record{ID: "r1"}}, ""},
 		{Event{Kind: EventAttemptFailed, Record: &Record{ID: "r1"}, Err: errors.New("x")}, ""},
 		{Event{Kind: EventAttemptSucceeded}, ""},
@@ -103,7 +106,7 @@ func TestLogObserverLevels(t *testing.T) {
 				t.Errorf("logged(%v) = %v, want %v: the engines give the logger only the events it logs", tc.e.Kind, !(tc.want != ""), tc.want != "")
 			}
 			var buf lockedBuffer
-			newLogObserver(slog.New(slog.NewTextHandler(&buf, nil))).Observe(tc.e)
+			newLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))).Observe(tc.e)
 			out := buf.String()
 			if tc.want == "" {
 				if out != "" {

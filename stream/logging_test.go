@@ -115,9 +115,13 @@ func TestWithLoggerLogsFetchErrorsAndHalt(t *testing.T) {
 	if hl.level != slog.LevelError || hl.attrs["record_id"] != bad || !strings.Contains(hl.attrs["error"], "cannot parse order") {
 		t.Fatalf("halted line = %+v, want Error naming record %s and the handler's error", hl, bad)
 	}
+	saves := logs.of("checkpoint_saved")
+	if len(saves) == 0 || saves[0].level != slog.LevelDebug || saves[0].attrs["elapsed"] == "" {
+		t.Errorf("checkpoint_saved lines = %+v, want Debug lines with the elapsed time", saves)
+	}
 	logs.mu.Lock()
 	for _, l := range logs.lines {
-		if l.level < slog.LevelInfo {
+		if l.level < slog.LevelInfo && l.attrs["event"] != "checkpoint_saved" {
 			t.Errorf("line below Info: %+v", l)
 		}
 		if ev := l.attrs["event"]; ev == "attempt_started" || ev == "attempt_succeeded" || ev == "attempt_failed" || ev == "committed" {

@@ -26,8 +26,8 @@ const (
 
 	// Producer events.
 	EventProducerEmit     // a batch of Count records is being sent
-	EventProducerSent     // Count records were acknowledged
-	EventProducerFailed   // Count records failed; Err is the first error
+	EventProducerSent     // Count records were acknowledged; Elapsed is the Write's duration (see Timed)
+	EventProducerFailed   // Count records failed; Err is the first error; Elapsed is the Write's duration (see Timed)
 	EventProducerHold     // the producer holds sends for Delay after a failure
 	EventProducerReplayed // Count unacknowledged records were recovered from the WAL
 
@@ -54,6 +54,19 @@ const (
 	// (Err); send lane Lane holds for Delay and writes it again (Attempt
 	// counts the failures in a row). Nothing is dropped meanwhile.
 	EventProducerDLQError
+
+	// EventProducerWALSynced: an fsync of the producer's write-ahead log
+	// took Elapsed and made Count records durable for the first time (see
+	// wal.Options.OnSync). One fsync may serve several send lanes and Puts
+	// (group commit): each is reported once, and Lane is 0. A producer
+	// without a WAL sends none.
+	EventProducerWALSynced
+
+	// EventCheckpointSaved: the partition's checkpoint was saved; Elapsed
+	// is the store's Save call that succeeded (the failed ones before it
+	// are EventCheckpointErrors). Every save is reported: the commits, the
+	// batch marks and the save at a stop.
+	EventCheckpointSaved
 )
 
 var eventNames = map[EventKind]string{
@@ -67,7 +80,8 @@ var eventNames = map[EventKind]string{
 	EventProducerReplayed: "producer_replayed", EventFetchError: "fetch_error",
 	EventCheckpointRecovered:  "checkpoint_recovered",
 	EventProducerDeadLettered: "producer_dead_lettered", EventProducerDropped: "producer_dropped",
-	EventProducerDLQError: "producer_dlq_error",
+	EventProducerDLQError: "producer_dlq_error", EventProducerWALSynced: "producer_wal_synced",
+	EventCheckpointSaved: "checkpoint_saved",
 }
 
 // String returns the snake_case name.
@@ -86,7 +100,7 @@ type Event struct {
 	Stream    string
 	Partition string
 	// Lane is the send lane of a producer event (every producer event but
-	// EventProducerReplayed).
+	// EventProducerReplayed and EventProducerWALSynced).
 	Lane int
 	// Record is the record concerned (attempt, skip, DLQ, halt events).
 	Record *Record
@@ -100,7 +114,10 @@ type Event struct {
 	Err error
 	// Delay is a wait: before the next attempt, or the producer's hold.
 	Delay time.Duration
-	// Elapsed is a duration: an attempt's or a batch's.
+	// Elapsed is a duration: an attempt's, a batch's, a checkpoint save's,
+	// a WAL fsync's, or, on a producer's outcome events (EventProducerSent,
+	// EventProducerFailed, EventProducerDeadLettered, EventProducerDropped),
+	// the backend Write call's that sent their records (see Timed).
 	Elapsed time.Duration
 	// Pointer is the committed pointer (EventCommitted).
 	Pointer Pointer
@@ -113,6 +130,14 @@ type Event struct {
 	// to the DLQ or halts its partition. Otherwise the record is retried
 	// after Delay (0 when the handler outlasted the backoff).
 	Final bool
+	// Timed marks, among the outcome events of one producer Write (which
+	// all carry its duration in Elapsed), the one that reports the Write,
+	// so that a Write is timed once: the first failure's event
+	// (EventProducerFailed, else EventProducerDeadLettered or
+	// EventProducerDropped) when a record of the Write failed, its Err
+	// saying why, else EventProducerSent. Without an observer (WithObserver)
+	// the producer does not time its Writes and Timed is false.
+	Timed bool
 }
 
 // Observer sees the engines' events. It is called synchronously from the

@@ -235,7 +235,7 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 		p.lanes[i] = &lane{id: i, wake: make(chan struct{}, 1)}
 	}
 	if !cfg.noWAL {
-		log, entries, err := wal.Open(cfg.walPath, cfg.walOpts)
+		log, entries, err := wal.Open(cfg.walPath, p.walOptions())
 		if err != nil {
 			return nil, fmt.Errorf("stream: producer write-ahead log: %w", err)
 		}
@@ -280,6 +280,23 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 		go p.walLoop(d)
 	}
 	return p, nil
+}
+
+// walOptions returns the options of the producer's WAL: with an observer,
+// or a logger that logs EventProducerWALSynced, each fsync is reported.
+func (p *Producer) walOptions() wal.Options {
+	opts := p.cfg.walOpts
+	if p.cfg.observer == nil && p.cfg.logs == nil {
+		return opts
+	}
+	prev := opts.OnSync // a test's
+	opts.OnSync = func(i wal.SyncInfo) {
+		if prev != nil {
+			prev(i)
+		}
+		p.observe(Event{Kind: EventProducerWALSynced, Count: i.Records, Elapsed: i.Elapsed})
+	}
+	return opts
 }
 
 // OpenProducer opens the stream at rawURL (see Open) and returns a producer

@@ -54,6 +54,11 @@ func BenchmarkProducer(b *testing.B) {
 			return []ProducerOption{WithWAL(filepath.Join(dir, "p.wal")), WithFsync(FsyncAlways)}
 		}},
 		{"NoWAL", func(string) []ProducerOption { return []ProducerOption{WithoutWAL()} }},
+		// With an observer that does nothing: the engine's own cost of its
+		// events (the Writes timed, the WAL fsyncs reported).
+		{"FsyncPerBatchObserved", func(dir string) []ProducerOption {
+			return []ProducerOption{WithWAL(filepath.Join(dir, "p.wal")), WithFsync(FsyncPerBatch), WithObserver(ObserverFunc(func(Event) {}))}
+		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -34,6 +34,10 @@ type lane struct {
 	acks    []uint64
 	results []driver.WriteResult
 	holdN   int
+	// wrote says the batch's Write was called, and took how long (timed
+	// only with an observer: Event.Timed).
+	wrote bool
+	took  time.Duration
 }
 
 // fate is what the sender knows of a failed record of its batch.
@@ -411,8 +415,15 @@ func (p *Producer) writeBatch(l *lane, n int) (failed []bool, nfail int, firstEr
 			l.w = w
 		}
 	}
+	l.wrote, l.took = false, 0
 	if werr == nil {
-		werr = l.w.Write(p.stopCtx, l.batch, results)
+		if p.cfg.observer != nil {
+			start := p.cfg.clock.Now()
+			werr = l.w.Write(p.stopCtx, l.batch, results)
+			l.wrote, l.took = true, p.cfg.clock.Now().Sub(start)
+		} else {
+			werr = l.w.Write(p.stopCtx, l.batch, results)
+		}
 	}
 	for i := range failed {
 		if werr != nil {
@@ -492,8 +503,11 @@ func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr er
 			bad = append(bad, l.batch[i])
 		}
 	}
+	// The Write is reported once (Event.Timed): by the first failure's
+	// event if a record failed, else by the Sent one.
+	timed := l.wrote
 	if len(ok) > 0 {
-		p.observe(Event{Kind: EventProducerSent, Lane: l.id, Count: len(ok), Records: ok})
+		p.observe(Event{Kind: EventProducerSent, Lane: l.id, Count: len(ok), Records: ok, Elapsed: l.took, Timed: timed && nfail == 0})
 	}
 	if len(bad) > 0 {
 		err := firstErr
@@ -503,14 +517,15 @@ func (p *Producer) observeOutcome(l *lane, failed []bool, nfail int, firstErr er
 				break
 			}
 		}
-		p.observe(Event{Kind: EventProducerFailed, Lane: l.id, Count: len(bad), Records: bad, Err: err})
+		p.observe(Event{Kind: EventProducerFailed, Lane: l.id, Count: len(bad), Records: bad, Err: err, Elapsed: l.took, Timed: timed})
+		timed = false
 	}
 	if len(refused) > 0 {
 		kind := EventProducerDropped
 		if p.cfg.dlq != nil {
 			kind = EventProducerDeadLettered
 		}
-		p.observe(Event{Kind: kind, Lane: l.id, Count: len(refused), Records: refused, Err: refusedErr})
+		p.observe(Event{Kind: kind, Lane: l.id, Count: len(refused), Records: refused, Err: refusedErr, Elapsed: l.took, Timed: timed})
 	}
 }
 

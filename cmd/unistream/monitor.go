@@ -239,7 +239,9 @@ func (m *monitor) Observe(e stream.Event) {
 func (m *monitor) showLocked(e stream.Event, p *partStats) {
 	switch m.disp {
 	case displayJSON:
-		writeJSON(m.w, eventJSON(m.s, e))
+		if e.Kind != stream.EventCheckpointSaved { // one per save: for metrics and debug logs
+			writeJSON(m.w, eventJSON(m.s, e))
+		}
 	case displayVerbose:
 		val := ""
 		if e.Record != nil {

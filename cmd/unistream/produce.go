@@ -17,6 +17,7 @@ import (
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/dlq"
+	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
 type produceOptions struct {
@@ -161,6 +162,9 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 			return &usageError{err}
 		}
 		return err // the WAL: corrupt, torn with --wal-strict, in use
+	}
+	if o, ok := obs.(*otelstream.Observer); ok {
+		defer o.WatchProducer(p)() // the buffer gauges, until after p.Close
 	}
 	start := time.Now()
 	var read int64

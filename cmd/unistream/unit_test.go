@@ -99,6 +99,22 @@ func TestMonitorStoreOutage(t *testing.T) {
 	}
 }
 
+// TestMonitorJSONSkipsCheckpointSaves: the JSON display leaves out the
+// checkpoint saves (one per save: for metrics and debug logs) and shows
+// the commit beside them.
+func TestMonitorJSONSkipsCheckpointSaves(t *testing.T) {
+	s := stream.NewStream(memstream.New("mon", memstream.WithPartitions(1)))
+	defer s.Close()
+	var buf bytes.Buffer
+	m := newMonitor(&buf, displayJSON, s)
+	m.Observe(stream.Event{Kind: stream.EventCheckpointSaved, Partition: "0", Elapsed: time.Millisecond})
+	m.Observe(stream.Event{Kind: stream.EventCommitted, Partition: "0", Pointer: []byte("0")})
+	out := buf.String()
+	if strings.Contains(out, "checkpoint_saved") || !strings.Contains(out, `"event":"committed"`) {
+		t.Errorf("JSON display:\n%s\nwant the commit and no checkpoint_saved line", out)
+	}
+}
+
 func TestParseInput(t *testing.T) {
 	tests := []struct {
 		line          string

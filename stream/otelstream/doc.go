@@ -27,6 +27,10 @@
 //     producer tried to send: acknowledged ones without error.type, failed
 //     ones (retried later) and refused ones (dropped or dead-lettered) with
 //     it.
+//   - messaging.client.operation.duration (histogram, s): the duration of
+//     each producer Write call to the backend, once per Write (the outcome
+//     event with stream.Event.Timed), with error.type when a record of the
+//     Write failed.
 //
 // unistream's own, under the prefix "unistream.":
 //
@@ -52,6 +56,9 @@
 //     partition listings.
 //   - unistream.consumer.checkpoint.errors (counter, {error}): failed
 //     checkpoint loads and saves.
+//   - unistream.consumer.checkpoint.save.duration (histogram, s): the
+//     store's Save call of each successful checkpoint save
+//     (EventCheckpointSaved).
 //   - unistream.producer.holds (counter, {hold}) and
 //     unistream.producer.hold.duration (histogram, s): the holds of a send
 //     lane after a failed write, by unistream.producer.lane.
@@ -62,6 +69,16 @@
 //     the producer's DLQ, by send lane.
 //   - unistream.producer.replayed (counter, {message}): unacknowledged
 //     records recovered from the write-ahead log at open.
+//   - unistream.producer.wal.fsync.duration (histogram, s): each fsync of
+//     the producer's write-ahead log (EventProducerWALSynced).
+//   - unistream.producer.buffer.records (gauge, {message}) and
+//     unistream.producer.buffer.bytes (gauge, By): the records a producer
+//     holds, waiting or in flight, and their bytes, by send lane, read from
+//     Producer.Stats at each collection for the producers given to
+//     WatchProducer.
+//
+// The WAL fsync and checkpoint save durations have buckets from 100 µs to
+// 10 s; the other durations the conventions' 5 ms to 10 s.
 //
 // # Attributes
 //
@@ -93,19 +110,9 @@
 //
 // These need data the events do not carry today:
 //
-//   - messaging.client.operation.duration for producer sends: needs the
-//     duration of the backend Write on EventProducerSent and
-//     EventProducerFailed (the time from EventProducerEmit to them also
-//     covers the WAL fsync and the DLQ writes).
 //   - messaging.destination.partition.id on producer metrics: needs the
 //     partition on producer events (each Record's own Partition is not
 //     documented as set).
-//   - checkpoint save duration: needs an event on every save, with its
-//     Elapsed (EventCommitted has no duration, and saves that advance
-//     nothing send no event).
-//   - producer buffer (records and bytes held): needs an event or a
-//     callback carrying Producer.Stats; a user can register an observable
-//     gauge on Stats meanwhile.
 //   - halted partitions as a current count (an up-down counter): needs an
 //     event when a halted partition is released or revoked.
 //
@@ -121,7 +128,10 @@
 // The histograms are recorded on their events through the SDK (about
 // 0.3 µs a value with the OpenTelemetry SDK, most of it the SDK's own
 // handling of the attribute set). The batch and hold durations and the
-// lag gauges come once per batch or hold; messaging.process.duration comes
+// lag gauges come once per batch or hold, the Write, WAL fsync and
+// checkpoint save durations once per Write, fsync or save (the engines
+// read their clock around these only when someone observes them);
+// messaging.process.duration comes
 // once per attempt, which makes it the Observer's one per-record cost. It
 // is recorded for every attempt by default, as the conventions define it
 // (its count is the attempts, its points without error.type the successes

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/memstream"
 	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
@@ -27,15 +28,16 @@ func everyEvent() []stream.Event {
 		return stream.Event{Kind: k, Stream: "orders", Partition: "0", Count: 1, Elapsed: time.Millisecond, Err: boom, Lag: lag, Delay: time.Second}
 	}
 	p := func(k stream.EventKind) stream.Event {
-		return stream.Event{Kind: k, Stream: "orders", Lane: 1, Count: 1, Err: boom, Delay: time.Second}
+		return stream.Event{Kind: k, Stream: "orders", Lane: 1, Count: 1, Err: boom, Delay: time.Second, Elapsed: time.Millisecond, Timed: true}
 	}
 	final := c(stream.EventAttemptFailed)
 	final.Final = true
 	return []stream.Event{
 		c(stream.EventBatchFetched), c(stream.EventBatchDone), c(stream.EventAttemptSucceeded), c(stream.EventAttemptFailed), final,
 		c(stream.EventSkipped), c(stream.EventDeadLettered), c(stream.EventHalted), c(stream.EventFetchError), c(stream.EventCheckpointError),
+		c(stream.EventCheckpointSaved),
 		p(stream.EventProducerSent), p(stream.EventProducerFailed), p(stream.EventProducerDeadLettered), p(stream.EventProducerDropped),
-		p(stream.EventProducerHold), p(stream.EventProducerDLQError), p(stream.EventProducerReplayed),
+		p(stream.EventProducerHold), p(stream.EventProducerDLQError), p(stream.EventProducerReplayed), p(stream.EventProducerWALSynced),
 	}
 }
 
@@ -59,7 +61,8 @@ func promNames(m metricdata.Metrics) []string {
 // TestDocsAndDashboardNameEveryMetric: every metric the observer exports
 // is in docs/observability.md's tables and nothing else is, and every
 // metric docs/grafana/unistream.json queries is one the observer exports
-// (under the Prometheus exporter's names).
+// (under the Prometheus exporter's names). The observer sees every event
+// kind it records and watches a producer.
 func TestDocsAndDashboardNameEveryMetric(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	obs, err := otelstream.NewObserver(otelstream.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
@@ -70,6 +73,12 @@ func TestDocsAndDashboardNameEveryMetric(t *testing.T) {
 	for _, e := range everyEvent() {
 		obs.Observe(e)
 	}
+	p, err := stream.NewProducer(stream.NewStream(memstream.New("orders")), stream.WithoutWAL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	defer obs.WatchProducer(p)()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)

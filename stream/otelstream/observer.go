@@ -43,6 +43,11 @@ const OtherErrorType = "_OTHER"
 // messaging durations, in seconds.
 var processBuckets = []float64{.005, .01, .025, .05, .075, .1, .25, .5, .75, 1, 2.5, 5, 7.5, 10}
 
+// storageBuckets are the boundaries of the WAL fsync and checkpoint save
+// durations, in seconds: from 100 µs (an fsync on a fast disk, a save to
+// a local store) to 10 s.
+var storageBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
 // Option configures NewObserver.
 type Option func(*config)
 
@@ -201,7 +206,8 @@ type group struct {
 //
 // The counters are OpenTelemetry observable counters: an event adds to an
 // atomic count of its attribute set, and a callback registered on the
-// meter reports the counts at each collection. Close unregisters it.
+// meter reports the counts at each collection, with the buffers of the
+// producers given to WatchProducer. Close unregisters it.
 type Observer struct {
 	cfg config
 	ctx context.Context
@@ -225,6 +231,15 @@ type Observer struct {
 	pDropped     metric.Int64ObservableCounter
 	pDLQErrors   metric.Int64ObservableCounter
 	replayed     metric.Int64ObservableCounter
+	operation    metric.Float64Histogram // messaging.client.operation.duration (producer Writes)
+	walSync      metric.Float64Histogram
+	cpSave       metric.Float64Histogram
+	bufRecords   metric.Int64ObservableGauge
+	bufBytes     metric.Int64ObservableGauge
+
+	// watched are the producers whose buffers the callback reports
+	// (WatchProducer), copied on write under mu.
+	watched atomic.Pointer[[]*watch]
 
 	// groups is copied on write: the hot path reads it without a lock.
 	groups atomic.Pointer[groups]
@@ -259,11 +274,18 @@ func NewObserver(opts ...Option) (*Observer, error) {
 		counters = append(counters, c)
 		return c
 	}
-	histogram := func(name, desc string) metric.Float64Histogram {
+	histogramOf := func(name, desc string, buckets []float64) metric.Float64Histogram {
 		h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
-			metric.WithExplicitBucketBoundaries(processBuckets...))
+			metric.WithExplicitBucketBoundaries(buckets...))
 		errs = append(errs, err)
 		return h
+	}
+	histogram := func(name, desc string) metric.Float64Histogram { return histogramOf(name, desc, processBuckets) }
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		counters = append(counters, g)
+		return g
 	}
 	o.consumed = counter("messaging.client.consumed.messages", "{message}", "Records fetched and handed to the consumer's workers.")
 	o.process = histogram("messaging.process.duration", "Duration of one handler attempt.")
@@ -289,6 +311,11 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	o.pDropped = counter("unistream.producer.dropped", "{message}", "Records refused for good and dropped (no producer DLQ).")
 	o.pDLQErrors = counter("unistream.producer.dlq.errors", "{error}", "Failed writes to the producer's DLQ.")
 	o.replayed = counter("unistream.producer.replayed", "{message}", "Unacknowledged records recovered from the write-ahead log.")
+	o.operation = histogram("messaging.client.operation.duration", "Duration of a producer's backend Write call.")
+	o.walSync = histogramOf("unistream.producer.wal.fsync.duration", "Duration of an fsync of the producer's write-ahead log.", storageBuckets)
+	o.cpSave = histogramOf("unistream.consumer.checkpoint.save.duration", "Duration of a successful checkpoint save.", storageBuckets)
+	o.bufRecords = gauge("unistream.producer.buffer.records", "{message}", "Records a watched producer holds: waiting or in flight.")
+	o.bufBytes = gauge("unistream.producer.buffer.bytes", "By", "Bytes of the records a watched producer holds.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("otelstream: build the instruments of meter %s: %w", ScopeName, err)
 	}
@@ -300,15 +327,20 @@ func NewObserver(opts ...Option) (*Observer, error) {
 	return o, nil
 }
 
-// Close unregisters the callback that reports the counters, so that a
-// collection no longer sees them, and makes Observe a no-op: call it when
-// the consumers and producers the Observer serves are closed. The
+// Close unregisters the callback that reports the counters and the
+// watched producers' buffers (WatchProducer), so that a collection no
+// longer sees them, forgets the watched producers, and makes Observe a
+// no-op: call it when the consumers and producers the Observer serves are
+// closed. The
 // histograms and gauges already recorded stay with the meter provider.
 // Close may be called more than once; the later calls return what the
 // first returned.
 func (o *Observer) Close() error {
 	o.closeOnce.Do(func() {
 		o.closed.Store(true)
+		o.mu.Lock()
+		o.watched.Store(nil)
+		o.mu.Unlock()
 		if err := o.reg.Unregister(); err != nil {
 			o.closeErr = fmt.Errorf("otelstream: unregister the counters' callback: %w", err)
 		}
@@ -348,6 +380,9 @@ func (o *Observer) report(_ context.Context, ob metric.Observer) error {
 		put(o.halts, &g.halts, g.partition)
 		put(o.fetchErrors, &g.fetchErrors, g.partition)
 		put(o.cpErrors, &g.cpErrors, g.partition)
+	}
+	if ws := o.watched.Load(); ws != nil && len(*ws) > 0 {
+		o.reportBuffers(ob, *ws)
 	}
 	return nil
 }
@@ -430,18 +465,27 @@ func (o *Observer) Observe(e stream.Event) {
 	case stream.EventCheckpointError:
 		o.consumer(e).cpErrors.Add(1)
 
+	case stream.EventCheckpointSaved:
+		o.cpSave.Record(ctx, e.Elapsed.Seconds(), o.consumer(e).partition.rec...)
+
 	case stream.EventProducerSent:
-		o.producer(e).sent.Add(int64(e.Count))
+		g := o.producer(e)
+		g.sent.Add(int64(e.Count))
+		if e.Timed {
+			o.operation.Record(ctx, e.Elapsed.Seconds(), g.send.rec...)
+		}
 	case stream.EventProducerFailed:
-		o.failed(o.producer(e), e.Err).sent.Add(int64(e.Count))
+		o.sendFailed(ctx, o.producer(e), e)
 	case stream.EventProducerDeadLettered:
 		g := o.producer(e)
-		o.failed(g, e.Err).sent.Add(int64(e.Count))
+		o.sendFailed(ctx, g, e)
 		g.pDead.Add(int64(e.Count))
 	case stream.EventProducerDropped:
 		g := o.producer(e)
-		o.failed(g, e.Err).sent.Add(int64(e.Count))
+		o.sendFailed(ctx, g, e)
 		g.pDropped.Add(int64(e.Count))
+	case stream.EventProducerWALSynced:
+		o.walSync.Record(ctx, e.Elapsed.Seconds(), o.producer(e).stream.rec...)
 	case stream.EventProducerHold:
 		g := o.producer(e)
 		g.holds.Add(1)
@@ -450,6 +494,17 @@ func (o *Observer) Observe(e stream.Event) {
 		o.producer(e).pDLQErrors.Add(1)
 	case stream.EventProducerReplayed:
 		o.producer(e).replayed.Add(int64(e.Count))
+	}
+}
+
+// sendFailed counts the records of a producer failure event e of group g
+// as sent with its error.type, and records the Write's duration with it
+// when e is the one that reports the Write (Event.Timed).
+func (o *Observer) sendFailed(ctx context.Context, g *group, e stream.Event) {
+	a := o.failed(g, e.Err)
+	a.sent.Add(int64(e.Count))
+	if e.Timed {
+		o.operation.Record(ctx, e.Elapsed.Seconds(), a.rec...)
 	}
 }
 

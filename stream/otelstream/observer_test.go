@@ -465,6 +465,9 @@ func TestObserveAllocs(t *testing.T) {
 		{Kind: stream.EventBatchDone, Stream: "s", Partition: "3", Count: 100, Elapsed: time.Millisecond},
 		{Kind: stream.EventProducerSent, Stream: "s", Lane: 2, Count: 100},
 		{Kind: stream.EventProducerHold, Stream: "s", Lane: 2, Delay: time.Second},
+		{Kind: stream.EventProducerSent, Stream: "s", Lane: 2, Count: 100, Elapsed: time.Millisecond, Timed: true},
+		{Kind: stream.EventProducerWALSynced, Stream: "s", Count: 100, Elapsed: time.Millisecond},
+		{Kind: stream.EventCheckpointSaved, Stream: "s", Partition: "3", Elapsed: time.Millisecond},
 	}
 	for _, e := range evs {
 		obs.Observe(e) // builds the sets

@@ -67,6 +67,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
 )
@@ -155,6 +156,28 @@ type Options struct {
 	// NoRepair makes Open fail with a *TornError (matching ErrTorn) on a
 	// torn tail instead of cutting it, and leave the file untouched.
 	NoRepair bool
+	// OnSync, if not nil, is called after each successful fsync of the log
+	// file by Sync, SyncTo and Close, with what it made durable (not after
+	// the fsyncs of Open's repair or of a compaction's copy, which are
+	// part of those operations). One fsync may serve several callers
+	// (group commit): OnSync is called once per fsync, by the caller that
+	// ran it, after the log's locks are released, so it may call the
+	// log's methods; it delays that caller's return, so keep it fast.
+	OnSync func(SyncInfo)
+}
+
+// SyncInfo describes one fsync of the log file (Options.OnSync).
+type SyncInfo struct {
+	// Elapsed is the fsync's duration (the write of the group buffer
+	// before it not included).
+	Elapsed time.Duration
+	// Bytes counts the bytes written to the file since the previous fsync
+	// (of this Log) that this one made durable: records and
+	// acknowledgements.
+	Bytes int64
+	// Records counts the record sequence numbers the fsync made durable
+	// for the first time (some may have been acknowledged meanwhile).
+	Records int
 }
 
 // Entry is a record recovered by Open: appended, never acknowledged.
@@ -207,6 +230,7 @@ type Log struct {
 	compact  int64
 	maxFrame int
 	noRepair bool
+	onSync   func(SyncInfo)
 
 	// ioMu serializes the log's I/O after Open: writing the group buffer,
 	// fsyncs and file swaps (reset, compaction, Close). It is taken before
@@ -222,6 +246,7 @@ type Log struct {
 	gen        uint64 // changes ever made (bytes appended, truncations)
 	written    uint64 // value of gen the file's contents cover
 	synced     uint64 // value of gen covered by the last fsync
+	dirty      int64  // bytes written to the file since the last fsync (SyncInfo.Bytes)
 	writtenSeq uint64 // records with seq ≤ writtenSeq are in the file (or acknowledged)
 	syncedSeq  uint64 // records with seq ≤ syncedSeq are fsynced (or acknowledged)
 	nextSeq    uint64
@@ -252,6 +277,7 @@ func Open(path string, opts Options) (*Log, []Entry, error) {
 		compact:  opts.CompactBytes,
 		maxFrame: opts.MaxFrameBytes,
 		noRepair: opts.NoRepair,
+		onSync:   opts.OnSync,
 		nextSeq:  1,
 	}
 	if l.openFile == nil {
@@ -338,6 +364,7 @@ func (l *Log) load(f File) ([]Entry, error) {
 			return nil, err
 		}
 		l.synced = l.written
+		l.dirty = 0
 		l.end = l.size
 		return nil, nil
 	}
@@ -587,6 +614,7 @@ func (l *Log) writeNowLocked(b []byte) error {
 		return l.undoWriteLocked(len(b), err)
 	}
 	l.size += int64(n)
+	l.dirty += int64(n)
 	l.gen += uint64(n)
 	l.written = l.gen
 	return nil
@@ -637,6 +665,7 @@ func (l *Log) flushLocked() error {
 		return err
 	}
 	l.size += int64(total)
+	l.dirty += int64(total)
 	l.written = gen
 	if seq > l.writtenSeq {
 		l.writtenSeq = seq
@@ -780,37 +809,70 @@ func (l *Log) Synced(seq uint64) bool {
 }
 
 // sync writes the buffer and fsyncs unless done reports (under mu) that an
-// earlier sync covered the caller.
+// earlier sync covered the caller, then reports the fsync to OnSync with
+// no lock held.
 func (l *Log) sync(done func() bool) error {
+	info, synced, err := l.syncLocked(done)
+	if synced && l.onSync != nil {
+		l.onSync(info)
+	}
+	return err
+}
+
+// syncLocked is sync under ioMu: it reports whether it ran an fsync that
+// succeeded, and what that fsync made durable.
+func (l *Log) syncLocked(done func() bool) (SyncInfo, bool, error) {
 	l.ioMu.Lock()
 	defer l.ioMu.Unlock()
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
-		return err
+		return SyncInfo{}, false, err
 	}
 	if done() {
 		l.mu.Unlock()
-		return nil
+		return SyncInfo{}, false, nil
 	}
 	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
-		return err
+		return SyncInfo{}, false, err
 	}
-	f, upto, seq := l.f, l.written, l.writtenSeq
+	f, upto, seq, dirty := l.f, l.written, l.writtenSeq, l.dirty
 	l.mu.Unlock()
+	var start time.Time
+	if l.onSync != nil {
+		start = time.Now()
+	}
 	err := f.Sync()
+	var elapsed time.Duration
+	if l.onSync != nil {
+		elapsed = time.Since(start)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		if l.broken == nil {
 			l.broken = fmt.Errorf("wal: fsync %s failed, so the log is unusable until reopened: %w", l.path, err)
 		}
-		return l.broken
+		return SyncInfo{}, false, l.broken
 	}
+	info := l.syncedLocked(upto, seq, dirty)
+	info.Elapsed = elapsed
+	return info, true, nil
+}
+
+// syncedLocked notes an fsync that covered the file up to upto (a value of
+// gen), the records up to seq and dirty bytes, and returns what it made
+// durable. The caller holds mu.
+func (l *Log) syncedLocked(upto, seq uint64, dirty int64) SyncInfo {
+	info := SyncInfo{Bytes: dirty}
+	if seq > l.syncedSeq {
+		info.Records = int(seq - l.syncedSeq)
+	}
+	l.dirty = max(l.dirty-dirty, 0)
 	l.synced = max(l.synced, upto)
 	l.syncedSeq = max(l.syncedSeq, seq)
-	return nil
+	return info
 }
 
 // Ack records that the records with these sequence numbers were stored by
@@ -967,6 +1029,7 @@ func (l *Log) resetLocked() error {
 	// Every record appended so far is acknowledged: none needs the disk.
 	l.writtenSeq = l.nextSeq - 1
 	l.syncedSeq = l.nextSeq - 1
+	l.dirty = 0 // what was written is cut off
 	l.pend = l.pend[:0]
 	l.phead = 0
 	l.live = 0
@@ -1050,6 +1113,7 @@ func (l *Log) compactTry() error {
 	l.written = l.gen - uint64(l.grp.n)
 	l.synced = l.written
 	l.syncedSeq = max(l.syncedSeq, l.writtenSeq)
+	l.dirty = 0 // the new file is synced
 	l.mu.Unlock()
 	f.Close()
 	err = syncDir(filepath.Dir(l.path))
@@ -1126,22 +1190,35 @@ func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
 // Close writes the group buffer, syncs and closes the log. Records not
 // acknowledged stay in the file for the next Open. Close is idempotent.
 func (l *Log) Close() error {
+	info, synced, err := l.closeLocked()
+	if synced && l.onSync != nil {
+		l.onSync(info)
+	}
+	return err
+}
+
+// closeLocked is Close under the locks: it reports whether it ran an
+// fsync that succeeded, and what that fsync made durable.
+func (l *Log) closeLocked() (info SyncInfo, synced bool, err error) {
 	l.ioMu.Lock()
 	defer l.ioMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil
+		return SyncInfo{}, false, nil
 	}
-	var err error
 	if l.broken == nil {
 		if ferr := l.flushLocked(); ferr != nil {
 			err = ferr
 		}
 	}
 	if l.broken == nil && l.synced < l.written {
+		start := time.Now()
 		if serr := l.f.Sync(); serr != nil {
 			err = errors.Join(err, fmt.Errorf("wal: fsync %s: %w", l.path, serr))
+		} else {
+			info, synced = l.syncedLocked(l.written, l.writtenSeq, l.dirty), true
+			info.Elapsed = time.Since(start)
 		}
 	}
 	if cerr := l.f.Close(); cerr != nil && err == nil {
@@ -1151,7 +1228,7 @@ func (l *Log) Close() error {
 	if l.unlock != nil {
 		l.unlock()
 	}
-	return err
+	return info, synced, err
 }
 
 func syncDir(dir string) error {

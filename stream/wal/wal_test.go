@@ -40,6 +40,22 @@ func mustOpen(t *testing.T, path string, opts wal.Options) (*wal.Log, []wal.Entr
 	return l, es
 }
 
+// appendRecs appends rec(0) to rec(n-1) to l and returns their sequence
+// numbers.
+func appendRecs(t *testing.T, l *wal.Log, n int) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := range n {
+		r := rec(i)
+		s, err := l.Append(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, s)
+	}
+	return seqs
+}
+
 func ids(es []wal.Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -54,15 +70,7 @@ func TestWALAppendAckReopen(t *testing.T) {
 	if len(es) != 0 {
 		t.Fatalf("new log has %d entries", len(es))
 	}
-	var seqs []uint64
-	for i := range 10 {
-		r := rec(i)
-		s, err := l.Append(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, s)
-	}
+	seqs := appendRecs(t, l, 10)
 	for i, s := range seqs {
 		if s != uint64(i+1) {
 			t.Fatalf("seqs %v", seqs)
@@ -122,15 +130,7 @@ func TestWALResetWhenAllAcked(t *testing.T) {
 	l, _ := mustOpen(t, path, wal.Options{})
 	defer l.Close()
 	for round := range 3 {
-		var seqs []uint64
-		for i := range 5 {
-			r := rec(i)
-			s, err := l.Append(&r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seqs = append(seqs, s)
-		}
+		seqs := appendRecs(t, l, 5)
 		if err := l.Ack(seqs[:4]...); err != nil {
 			t.Fatal(err)
 		}
@@ -156,15 +156,7 @@ func TestWALCompaction(t *testing.T) {
 	fs := &waltest.FaultFS{}
 	opts := wal.Options{CompactBytes: 2048, OpenFile: fs.OpenFile}
 	l, _ := mustOpen(t, path, opts)
-	var seqs []uint64
-	for i := range 200 {
-		r := rec(i)
-		s, err := l.Append(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, s)
-	}
+	seqs := appendRecs(t, l, 200)
 	big := l.Size()
 	// Ack all but every tenth record.
 	var keep []int
@@ -1005,4 +997,85 @@ func (f *gateFile) Write(b []byte) (int, error) {
 		return 0, waltest.ErrInjected
 	}
 	return f.File.Write(b)
+}
+
+// TestWALOnSync: OnSync reports each fsync of Sync, SyncTo and Close once,
+// with the bytes written since the previous fsync and the records it made
+// durable; a sync with nothing to do, a failed fsync and the fsync of
+// Open's header do not call it; and the hook may call the log (no lock is
+// held).
+func TestWALOnSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.wal")
+	fs := &waltest.FaultFS{Mode: waltest.FailSync, At: 4} // 1: Open's header; 2, 3: below
+	var (
+		mu    sync.Mutex
+		infos []wal.SyncInfo
+		l     *wal.Log
+	)
+	l, _ = mustOpen(t, path, wal.Options{OpenFile: fs.OpenFile, OnSync: func(i wal.SyncInfo) {
+		l.Buffered() // would deadlock if a lock were held
+		mu.Lock()
+		infos = append(infos, i)
+		mu.Unlock()
+	}})
+	got := func() []wal.SyncInfo {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(infos)
+	}
+	if err := l.Sync(); err != nil || len(got()) != 0 {
+		t.Fatalf("Sync with nothing appended: %v, OnSync %v", err, got())
+	}
+	seqs := appendRecs(t, l, 5)
+	want := l.Size() - int64(wal.HeaderSize)
+	if err := l.SyncTo(seqs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SyncTo(seqs[4]); err != nil { // covered by the first
+		t.Fatal(err)
+	}
+	if g := got(); len(g) != 1 || g[0].Records != 5 || g[0].Bytes != want || g[0].Elapsed <= 0 {
+		t.Fatalf("after SyncTo: OnSync %+v, want one call with 5 records, %d bytes and a duration", g, want)
+	}
+	size := l.Size()
+	if err := l.Ack(seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r := rec(5)
+	if _, err := l.Append(&r); err != nil {
+		t.Fatal(err)
+	}
+	want = l.Size() - size
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if g := got(); len(g) != 2 || g[1].Records != 1 || g[1].Bytes != want {
+		t.Fatalf("after Sync: OnSync %+v, want a second call with 1 record and %d bytes (an ack and a record)", g, want)
+	}
+	r = rec(6)
+	if _, err := l.Append(&r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); !errors.Is(err, waltest.ErrInjected) {
+		t.Fatalf("Sync: %v, want the injected fsync failure", err)
+	}
+	if g := got(); len(g) != 2 {
+		t.Fatalf("a failed fsync called OnSync: %+v", g)
+	}
+	l.Close()
+
+	// Close's own fsync is reported.
+	path2 := filepath.Join(t.TempDir(), "q.wal")
+	var closed []wal.SyncInfo
+	l2, _ := mustOpen(t, path2, wal.Options{OnSync: func(i wal.SyncInfo) { closed = append(closed, i) }})
+	r = rec(7)
+	if _, err := l2.Append(&r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(closed) != 1 || closed[0].Records != 1 || closed[0].Bytes <= 0 {
+		t.Fatalf("Close: OnSync %+v, want one call with 1 record", closed)
+	}
 }
