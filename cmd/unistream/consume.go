@@ -127,7 +127,7 @@ the partitions over at once.`,
 	fs.IntVar(&o.permanentCode, "permanent-exit-code", 0, "an --exec exit status that means a permanent failure: the record goes to the DLQ without retries (0: none)")
 	fs.IntVar(&o.skipCode, "skip-exit-code", 0, "an --exec exit status that means skip the record deliberately (0: none)")
 	fs.IntVar(&o.maxRecords, "max-records", 0, "stop gracefully after this many records reach an outcome (0: run until Ctrl-C)")
-	bindMetricsAddr(fs, &b)
+	bindTelemetry(fs, &b)
 	return cmd
 }
 
@@ -166,13 +166,11 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 	if o.exec != "" {
 		report = stdout
 	}
-	var metrics *metricsServer
-	if cfg.MetricsAddr != "" {
-		if metrics, err = startMetrics(cfg.MetricsAddr, stderr); err != nil {
-			return err
-		}
-		defer metrics.Close()
+	tel, err := startTelemetry(ctx, cfg, cfg.Stream, stderr)
+	if err != nil {
+		return err
 	}
+	defer tel.Close() // after the consumer's Close: its last spans and counts are flushed
 	if cfg.Checkpoint == "" {
 		fmt.Fprintln(stderr, "unistream: no checkpoint store given: progress is kept in memory only and lost at exit (set --checkpoint file:///DIR)")
 		cfg.Checkpoint = "mem://"
@@ -215,12 +213,14 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 			}
 		}
 	}
-	var obs stream.Observer
-	if metrics != nil {
-		if obs, err = metrics.observer(cfg.Stream, consumerGroupName(cfg.Consumer.Name, cfg.Consumer.Group)); err != nil {
-			mon.Close()
-			return err
-		}
+	group := consumerGroupName(cfg.Consumer.Name, cfg.Consumer.Group)
+	obs, err := tel.observer(group)
+	if err != nil {
+		mon.Close()
+		return err
+	}
+	if th := tel.traceHandler(group); th != nil {
+		opts = append(opts, th)
 	}
 	// The metrics first: when the display shows an outcome, a scrape
 	// counts it.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 )
 
@@ -202,18 +203,19 @@ func TestBadMetricsAddr(t *testing.T) {
 }
 
 // TestMetricsServerClose: the server serves what the observer records and
-// Close leaves no goroutine and no listener behind.
+// the telemetry's Close leaves no goroutine and no listener behind.
 func TestMetricsServerClose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	var stderr strings.Builder
-	m, err := startMetrics("127.0.0.1:0", &stderr)
+	tel, err := startTelemetry(t.Context(), &config.Config{MetricsAddr: "127.0.0.1:0"}, "mem://x", &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := tel.server
 	if want := "serving metrics on " + m.URL(); !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr %q lacks %q", stderr.String(), want)
 	}
-	obs, err := m.observer("mem://x", "g")
+	obs, err := tel.observer("g")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestMetricsServerClose(t *testing.T) {
 	if got := counterSum(fams, "messaging_client_consumed_messages_total", map[string]string{"messaging_system": "mem", "messaging_consumer_group_name": "g"}); got != 3 {
 		t.Errorf("consumed = %v, want 3\n%s", got, body)
 	}
-	m.Close()
+	tel.Close()
 	if _, _, err := scrape(m.URL()); err == nil {
 		t.Errorf("%s still answers after Close", m.URL())
 	}
