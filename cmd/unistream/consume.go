@@ -9,13 +9,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
@@ -318,6 +321,7 @@ func execHandler(o consumeOptions, s *stream.Stream, stderr io.Writer) stream.Ha
 			"UNISTREAM_STREAM="+s.Name(),
 			"UNISTREAM_PARTITION="+r.Partition,
 			"UNISTREAM_POINTER="+s.FormatPointer(r.Partition, r.Pointer))
+		cmd.Env = append(cmd.Env, traceEnv(ctx)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.WaitDelay = 2 * time.Second
@@ -351,6 +355,22 @@ func execHandler(o consumeOptions, s *stream.Stream, stderr io.Writer) stream.Ha
 		}
 		return ferr
 	}
+}
+
+// traceEnv returns TRACEPARENT (and TRACESTATE, if any) holding the W3C
+// Trace Context of ctx's span, the attempt's process span with
+// --otlp-endpoint, for the --exec command: an OpenTelemetry SDK there that
+// reads them makes its spans children of the attempt. Nothing without a
+// span.
+func traceEnv(ctx context.Context) []string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	env := make([]string, 0, len(c))
+	for _, k := range c.Keys() {
+		env = append(env, strings.ToUpper(k)+"="+c[k])
+	}
+	slices.Sort(env)
+	return env
 }
 
 // lastLine returns ": " and the last non-empty line of out (at most 200

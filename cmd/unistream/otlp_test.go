@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -266,9 +267,11 @@ func TestOTLPProduceConsume(t *testing.T) {
 		t.Errorf("messaging.client.sent.messages = %v (%v), want 10", got, err)
 	}
 
+	// The --exec command notes the TRACEPARENT it is given, then handles.
+	noteAndHandle := fmt.Sprintf(`echo "$UNISTREAM_RECORD_ID $TRACEPARENT" >> %s/traceparent.txt; exec %s`, dir, handler(t, dir))
 	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "100") // milliseconds
 	b := start(t, "", "consume", url, "--checkpoint", fileURL(filepath.Join(dir, "cp")), "--dlq", fileURL(filepath.Join(dir, "dlq.jsonl")),
-		"--name", "billing", "--exec", handler(t, dir), "--permanent-exit-code", "3", "--max-attempts", "3",
+		"--name", "billing", "--exec", noteAndHandle, "--permanent-exit-code", "3", "--max-attempts", "3",
 		"--retry-initial", "10ms", "--poll-interval", "20ms", "--otlp-endpoint", recv.srv.URL)
 	labels := map[string]string{"messaging.system": "kafka", "messaging.destination.name": "orders", "messaging.consumer.group.name": "billing"}
 	want := []struct {
@@ -327,6 +330,14 @@ func TestOTLPProduceConsume(t *testing.T) {
 			attempts[s.attrs["messaging.message.id"]] = append(attempts[s.attrs["messaging.message.id"]], s)
 		}
 	}
+	given := map[string]bool{} // record id and TRACEPARENT of each --exec run
+	noted, err := os.ReadFile(filepath.Join(dir, "traceparent.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.Lines(string(noted)) {
+		given[strings.TrimSpace(l)] = true
+	}
 	n := 0
 	for id, spans := range attempts {
 		n += len(spans)
@@ -351,6 +362,9 @@ func TestOTLPProduceConsume(t *testing.T) {
 				continue
 			}
 			outcomes[i-1] = s.attrs["unistream.outcome"]
+			if tp := fmt.Sprintf("%s 00-%x-%x-01", id, s.GetTraceId(), s.GetSpanId()); !given[tp] {
+				t.Errorf("record %s attempt %s: --exec was not given TRACEPARENT of its span (%q); it noted:\n%s", id, a, tp, noted)
+			}
 			if string(s.GetTraceId()) != string(parent.GetTraceId()) || string(s.GetParentSpanId()) != string(parent.GetSpanId()) {
 				t.Errorf("record %s attempt %s: trace %x parent %x, want the create span's: trace %x span %x",
 					id, a, s.GetTraceId(), s.GetParentSpanId(), parent.GetTraceId(), parent.GetSpanId())
@@ -373,6 +387,26 @@ func TestOTLPProduceConsume(t *testing.T) {
 	defer recv.mu.Unlock()
 	if len(recv.bad) > 0 {
 		t.Errorf("requests that were not OTLP exports: %q", recv.bad)
+	}
+}
+
+// TestOTLPTraceparentEnv: with TRACEPARENT in its environment, produce's
+// create spans are children of that span, in its trace.
+func TestOTLPTraceparentEnv(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	r := cli(t, "a\nb\n", []string{"TRACEPARENT=00-" + traceID + "-" + spanID + "-01"}, "produce", "mem://otlp-traceparent", "--otlp-endpoint", recv.srv.URL)
+	if r.code != 0 {
+		t.Fatalf("produce: %s", r)
+	}
+	spans := recv.spans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want a create span per record (2)", len(spans))
+	}
+	for _, s := range spans {
+		if got := fmt.Sprintf("%x %x", s.GetTraceId(), s.GetParentSpanId()); got != traceID+" "+spanID {
+			t.Errorf("span %s: trace and parent %s, want TRACEPARENT's %s %s", s.GetName(), got, traceID, spanID)
+		}
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
@@ -134,13 +137,29 @@ func (t *telemetry) tracePut() stream.ProducerOption {
 }
 
 // createSpans returns put run in a create span per record (see
-// spanPerPut), or put itself without traces.
+// spanPerPut), or put itself without traces. The spans are children of
+// the span in the TRACEPARENT (and TRACESTATE) environment variables, if
+// any: a script that runs produce in a span of its own passes it so.
 func (t *telemetry) createSpans(streamName string, put putFunc) putFunc {
 	if t.otlp == nil {
 		return put
 	}
-	return spanPerPut(t.otlp.tracers.Tracer(otelstream.ScopeName), t.system, streamName, put)
+	parent := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), envCarrier{}))
+	return spanPerPut(t.otlp.tracers.Tracer(otelstream.ScopeName), parent, t.system, streamName, put)
 }
+
+// envCarrier is a propagation.TextMapCarrier over the process's
+// environment, read only: a key is a variable in upper case (TRACEPARENT).
+type envCarrier struct{}
+
+// Get returns the variable named key in upper case.
+func (envCarrier) Get(key string) string { return os.Getenv(strings.ToUpper(key)) }
+
+// Set does nothing: the environment is read only.
+func (envCarrier) Set(string, string) {}
+
+// Keys returns nothing; the propagators read known keys with Get.
+func (envCarrier) Keys() []string { return nil }
 
 // putFunc puts one record; Producer.Put.
 type putFunc func(ctx context.Context, r stream.Record) error
@@ -151,7 +170,7 @@ type putFunc func(ctx context.Context, r stream.Record) error
 // headers (during put, while the span is current) for the consumer's
 // process spans to continue. The span covers Put (buffering, the WAL
 // write, waiting for room), not the send, which happens later in a batch.
-func spanPerPut(tracer trace.Tracer, system, streamName string, put putFunc) putFunc {
+func spanPerPut(tracer trace.Tracer, parent trace.SpanContext, system, streamName string, put putFunc) putFunc {
 	fixed := []attribute.KeyValue{
 		otelstream.AttrDestination.String(streamName),
 		otelstream.AttrOperationName.String("create"),
@@ -165,6 +184,9 @@ func spanPerPut(tracer trace.Tracer, system, streamName string, put putFunc) put
 		attrs := fixed
 		if r.ID != "" {
 			attrs = append(attrs[:len(attrs):len(attrs)], otelstream.AttrMessageID.String(r.ID))
+		}
+		if parent.IsValid() && !trace.SpanContextFromContext(ctx).IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
 		}
 		ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 		defer span.End()
