@@ -230,5 +230,5 @@ func (t *telemetry) Close() {
 // metrics_addr and otlp_endpoint keys.
 func bindTelemetry(fs *pflag.FlagSet, b *bindings) {
 	b.bind(fs, "metrics-addr", "metrics_addr", "serve the command's metrics in the Prometheus text format on http://HOST:PORT/metrics while it runs (port 0: a free port, printed on standard error)")
-	b.bind(fs, "otlp-endpoint", "otlp_endpoint", "send the command's traces and metrics over OTLP/HTTP to this base URL (http://HOST:PORT or https://…; /v1/traces and /v1/metrics are added): metrics periodically and at exit")
+	b.bind(fs, "otlp-endpoint", "otlp_endpoint", "send the command's traces and metrics over OTLP/HTTP while it runs (metrics every OTEL_METRIC_EXPORT_INTERVAL, default 60s) and at exit")
 }
