@@ -150,49 +150,25 @@ func metricsNamed(req *colmetricpb.ExportMetricsServiceRequest, name string) (ou
 
 // metricTotal adds, over the series of metric name whose attributes
 // include want, the latest cumulative value received: a sum's value, a
-// histogram's count. A series reported with delta temporality is an
-// error: the exporter's default is cumulative.
+// histogram's count.
 func (r *otlpReceiver) metricTotal(name string, want map[string]string) (float64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	latest := map[string]float64{}
 	for _, req := range r.metrics {
 		for _, m := range metricsNamed(req, name) {
-			type point interface{ GetAttributes() []*commonpb.KeyValue }
-			var points []point
-			value := func(p point) float64 { return 0 }
-			switch d := m.Data.(type) {
-			case *metricpb.Metric_Sum:
-				if d.Sum.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
-					return 0, fmt.Errorf("%s: temporality %v, want cumulative", name, d.Sum.GetAggregationTemporality())
-				}
-				for _, p := range d.Sum.GetDataPoints() {
-					points = append(points, p)
-				}
-				value = func(p point) float64 {
-					n := p.(*metricpb.NumberDataPoint)
-					return n.GetAsDouble() + float64(n.GetAsInt())
-				}
-			case *metricpb.Metric_Histogram:
-				if d.Histogram.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
-					return 0, fmt.Errorf("%s: temporality %v, want cumulative", name, d.Histogram.GetAggregationTemporality())
-				}
-				for _, p := range d.Histogram.GetDataPoints() {
-					points = append(points, p)
-				}
-				value = func(p point) float64 { return float64(p.(*metricpb.HistogramDataPoint).GetCount()) }
-			default:
-				return 0, fmt.Errorf("%s is a %T, want a sum or a histogram", name, m.Data)
+			points, err := cumulativePoints(m)
+			if err != nil {
+				return 0, err
 			}
 		series:
 			for _, p := range points {
-				attrs := attrMap(p.GetAttributes())
 				for k, v := range want {
-					if attrs[k] != v {
+					if p.attrs[k] != v {
 						continue series
 					}
 				}
-				latest[fmt.Sprint(attrs)] = value(p)
+				latest[fmt.Sprint(p.attrs)] = p.value
 			}
 		}
 	}
@@ -201,6 +177,38 @@ func (r *otlpReceiver) metricTotal(name string, want map[string]string) (float64
 		total += v
 	}
 	return total, nil
+}
+
+// seriesPoint is one data point: its attributes and its value (a sum's
+// value, a histogram's count).
+type seriesPoint struct {
+	attrs map[string]string
+	value float64
+}
+
+// cumulativePoints returns the data points of m, a sum or a histogram. A
+// delta temporality is an error: the exporter's default is cumulative.
+func cumulativePoints(m *metricpb.Metric) ([]seriesPoint, error) {
+	var out []seriesPoint
+	temporality := metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_UNSPECIFIED
+	switch d := m.Data.(type) {
+	case *metricpb.Metric_Sum:
+		temporality = d.Sum.GetAggregationTemporality()
+		for _, p := range d.Sum.GetDataPoints() {
+			out = append(out, seriesPoint{attrMap(p.GetAttributes()), p.GetAsDouble() + float64(p.GetAsInt())})
+		}
+	case *metricpb.Metric_Histogram:
+		temporality = d.Histogram.GetAggregationTemporality()
+		for _, p := range d.Histogram.GetDataPoints() {
+			out = append(out, seriesPoint{attrMap(p.GetAttributes()), float64(p.GetCount())})
+		}
+	default:
+		return nil, fmt.Errorf("%s is a %T, want a sum or a histogram", m.GetName(), m.Data)
+	}
+	if temporality != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+		return nil, fmt.Errorf("%s: temporality %v, want cumulative", m.GetName(), temporality)
+	}
+	return out, nil
 }
 
 // attrMap returns attributes as strings.
