@@ -82,18 +82,8 @@ func TestConsumeMetricsScrape(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Topic("orders", 2))
 	url := c.URL("orders", "fetch_wait", "50ms")
 	dir := t.TempDir()
-	var in strings.Builder
-	for i := 1; i <= 10; i++ {
-		v := "ok"
-		switch i {
-		case 4:
-			v = "retry"
-		case 7:
-			v = "poison"
-		}
-		fmt.Fprintf(&in, "r%d %s\n", i, v)
-	}
-	r := mustCLI(t, in.String(), "produce", url, "--max-age", "20ms", "--metrics-addr", "127.0.0.1:0")
+	in := tenRecords(func(i int, v string) string { return fmt.Sprintf("r%d %s", i, v) })
+	r := mustCLI(t, in, "produce", url, "--max-age", "20ms", "--metrics-addr", "127.0.0.1:0")
 	if !strings.Contains(r.stderr, "serving metrics on http://127.0.0.1:") {
 		t.Errorf("produce --metrics-addr does not say where it serves: %s", r)
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
 // otlpReceiver is an OTLP/HTTP receiver in the test process: it decodes
@@ -240,18 +241,8 @@ func TestOTLPProduceConsume(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Topic("orders", 2))
 	url := c.URL("orders", "fetch_wait", "50ms")
 	dir := t.TempDir()
-	var in strings.Builder
-	for i := 1; i <= 10; i++ {
-		v := "ok"
-		switch i {
-		case 4:
-			v = "retry"
-		case 7:
-			v = "poison"
-		}
-		fmt.Fprintf(&in, `{"id":"r%d","v":"%s"}`+"\n", i, v)
-	}
-	r := mustCLI(t, in.String(), "produce", url, "--format", "json", "--id-field", "id", "--max-age", "20ms", "--otlp-endpoint", recv.srv.URL)
+	in := tenRecords(func(i int, v string) string { return fmt.Sprintf(`{"id":"r%d","v":"%s"}`, i, v) })
+	r := mustCLI(t, in, "produce", url, "--format", "json", "--id-field", "id", "--max-age", "20ms", "--otlp-endpoint", recv.srv.URL)
 	if want := "sending traces and metrics over OTLP/HTTP to " + recv.srv.URL; !strings.Contains(r.stderr, want) {
 		t.Errorf("produce does not say %q: %s", want, r)
 	}
@@ -263,8 +254,8 @@ func TestOTLPProduceConsume(t *testing.T) {
 			continue
 		}
 		if s.GetKind() != tracepb.Span_SPAN_KIND_PRODUCER || s.attrs["messaging.operation.type"] != "create" || s.attrs["messaging.system"] != "kafka" ||
-			s.attrs["messaging.destination.name"] != "orders" || s.resource["service.name"] != "unistream" {
-			t.Errorf("create span: kind %v, attributes %v, resource %v", s.GetKind(), s.attrs, s.resource)
+			s.attrs["messaging.destination.name"] != "orders" || s.resource["service.name"] != "unistream" || s.scope != otelstream.ScopeName {
+			t.Errorf("create span: kind %v, attributes %v, resource %v, scope %s", s.GetKind(), s.attrs, s.resource, s.scope)
 		}
 		create[s.attrs["messaging.message.id"]] = s
 	}
