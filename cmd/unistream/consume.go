@@ -77,7 +77,9 @@ UNISTREAM_RECORD_KEY, UNISTREAM_STREAM, UNISTREAM_PARTITION and
 UNISTREAM_POINTER in its environment: exit status 0 is success, any other
 is a failure to retry, --permanent-exit-code sends the record to the DLQ at
 once and --skip-exit-code drops it deliberately. CMD's output goes to
-standard error; progress goes to standard output.
+standard error; progress goes to standard output. With --otlp-endpoint,
+each attempt runs in a span, child of the record's trace, and CMD gets
+its W3C Trace Context in TRACEPARENT (and TRACESTATE).
 
 Each attempt's CMD runs in its own process group, and the attempt owns it:
 when CMD exits, when --attempt-timeout passes, or when a stop's drain

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/adapters/kinesis/kinesistest"
 	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
@@ -406,6 +407,25 @@ func TestOTLPTraceparentEnv(t *testing.T) {
 		if got := fmt.Sprintf("%x %x", s.GetTraceId(), s.GetParentSpanId()); got != traceID+" "+spanID {
 			t.Errorf("span %s: trace and parent %s, want TRACEPARENT's %s %s", s.GetName(), got, traceID, spanID)
 		}
+	}
+}
+
+// TestOTLPPlainRecords: on a stream that writes plain records (Kinesis
+// with envelope=false), which carry no headers, produce sends its create
+// spans but does not put the trace in the records, which the stream would
+// refuse: the records are sent, and a warning says so.
+func TestOTLPPlainRecords(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	k := kinesistest.Start(t)
+	r := cli(t, "a\nb\n", nil, "produce", k.URL("plain", "create_stream", "true", "envelope", "false"), "--otlp-endpoint", recv.srv.URL)
+	if r.code != 0 || !strings.Contains(r.stdout, "sent 2, failed sends 0") {
+		t.Fatalf("produce to a plain Kinesis stream with --otlp-endpoint: %s", r)
+	}
+	if want := "plain writes plain records, which carry no headers"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q: %s", want, r)
+	}
+	if n := len(recv.spans()); n != 2 {
+		t.Errorf("%d spans, want a create span per record (2)", n)
 	}
 }
 

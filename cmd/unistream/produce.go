@@ -64,6 +64,10 @@ line is a JSON value, and --key-field / --id-field take the record's key
 and id from a top-level field of a JSON object. --key gives every record
 the same key. Empty lines are skipped.
 
+With --otlp-endpoint, each record is put in a span of its own, create
+<stream> (a child of the span in TRACEPARENT, if set), whose trace the
+record carries in its headers to consume's spans.
+
 Ctrl-C stops reading, sends what was read and exits 0; a second Ctrl-C
 exits at once (records in the WAL are sent by the next producer on it).`,
 		Example: `  seq 1 100 | unistream produce kafka://127.0.0.1:9092/orders
@@ -152,7 +156,7 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	if l := g.engineLogger(stderr); l != nil {
 		popts = append(popts, l)
 	}
-	if tp := tel.tracePut(); tp != nil {
+	if tp := tel.tracePut(s); tp != nil {
 		popts = append(popts, tp)
 	}
 	p, err := stream.NewProducer(s, popts...)

@@ -128,9 +128,17 @@ func (t *telemetry) traceHandler(group string) stream.ConsumerOption {
 	return otelstream.TraceHandler(append(t.attrs(group), otelstream.WithTracerProvider(t.otlp.tracers))...)
 }
 
-// tracePut returns otelstream.TracePut, or nil without traces.
-func (t *telemetry) tracePut() stream.ProducerOption {
+// tracePut returns otelstream.TracePut for a producer of s, or nil
+// without traces. A stream that writes plain records (Kinesis with
+// envelope=false) carries no headers and refuses a record with some: it
+// gets no TracePut, and a warning on stderr says its records do not carry
+// their trace.
+func (t *telemetry) tracePut(s *stream.Stream) stream.ProducerOption {
 	if t.otlp == nil {
+		return nil
+	}
+	if s.Capabilities().PlainRecords {
+		fmt.Fprintf(t.stderr, "unistream: warning: %s writes plain records, which carry no headers: its records do not carry their trace to the consumer (the create spans are still sent)\n", s.Name())
 		return nil
 	}
 	return otelstream.TracePut()
