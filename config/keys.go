@@ -58,7 +58,7 @@ var keys = []Key{
 	{Name: "otlp_endpoint", Expected: "http://HOST:PORT or https://HOST[:PORT][/PATH], the base URL of an OTLP/HTTP receiver such as http://127.0.0.1:4318 (/v1/traces and /v1/metrics are added to its path)", Doc: "consume and produce push their traces and metrics over OTLP/HTTP to this URL (empty: none)",
 		set: func(c *Config, v string) error {
 			if v != "" {
-				if err := checkOTLPEndpoint(v); err != nil {
+				if _, err := ParseOTLPEndpoint(v); err != nil {
 					return err
 				}
 			}
@@ -312,30 +312,30 @@ func ParseSize(v string) (int, error) {
 	return int(n * mult), nil
 }
 
-// checkOTLPEndpoint checks the form of an OTLP/HTTP base URL: http or
-// https, a host, a numeric port if any, no user information, query or
-// fragment.
-func checkOTLPEndpoint(v string) error {
+// ParseOTLPEndpoint parses v, an otlp_endpoint value: the base URL of an
+// OTLP/HTTP receiver, http or https, with a host, a port from 0 to 65535
+// if any, and no user information, query or fragment.
+func ParseOTLPEndpoint(v string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("scheme %q is not http or https", u.Scheme)
-	case u.Host == "" || u.Hostname() == "":
-		return errors.New("no host")
+		return nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	case u.Hostname() == "":
+		return nil, errors.New("no host")
 	case u.User != nil:
-		return errors.New("user information in the URL: give credentials in OTEL_EXPORTER_OTLP_HEADERS")
+		return nil, errors.New("user information in the URL: give credentials in OTEL_EXPORTER_OTLP_HEADERS")
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return errors.New("a query or fragment")
+		return nil, errors.New("a query or fragment")
 	}
 	if p := u.Port(); p != "" {
 		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
-			return fmt.Errorf("port %q is not a number from 0 to 65535", p)
+			return nil, fmt.Errorf("port %q is not a number from 0 to 65535", p)
 		}
 	}
-	return nil
+	return u, nil
 }
 
 // checkHostPort checks that addr is HOST:PORT with a port from 0 to 65535

@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
@@ -14,6 +12,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/unistream-go/unistream/config"
 )
 
 // startOTLP builds the OTLP/HTTP exporters of endpoint, a base URL
@@ -49,21 +49,12 @@ func startOTLP(ctx context.Context, endpoint string, res *resource.Resource) (*o
 	}, nil
 }
 
-// otlpURLs returns the traces and metrics URLs of the base URL endpoint.
+// otlpURLs returns the traces and metrics URLs of the base URL endpoint
+// (config.ParseOTLPEndpoint).
 func otlpURLs(endpoint string) (traces, metrics string, err error) {
-	u, err := url.Parse(endpoint)
+	u, err := config.ParseOTLPEndpoint(endpoint)
 	if err != nil {
 		return "", "", err
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", "", fmt.Errorf("scheme %q is not http or https", u.Scheme)
-	case u.Hostname() == "":
-		return "", "", errors.New("no host")
-	case u.User != nil:
-		return "", "", errors.New("user information in the URL: give credentials in OTEL_EXPORTER_OTLP_HEADERS")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", "", errors.New("a query or fragment")
 	}
 	base := strings.TrimSuffix(u.Path, "/")
 	u.Path, u.RawPath = base+"/v1/traces", ""
