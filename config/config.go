@@ -53,6 +53,10 @@ type Config struct {
 	// metrics in the Prometheus text format on http://HOST:PORT/metrics
 	// (port 0: a free port); empty: no metrics endpoint.
 	MetricsAddr string
+	// OTLPEndpoint, an http:// or https:// base URL, makes consume and
+	// produce push their traces and metrics over OTLP/HTTP to its
+	// /v1/traces and /v1/metrics; empty: no OTLP export.
+	OTLPEndpoint string
 	// Consumer holds the consumer options.
 	Consumer Consumer
 	// Producer holds the producer options.

@@ -512,3 +512,39 @@ func TestLeasesWiring(t *testing.T) {
 
 // noLeases is a checkpoint store that keeps no leases.
 type noLeases struct{ checkpoint.Store }
+
+// TestParseOTLPEndpoint: an http or https base URL with a host passes; the
+// rest fails, saying why, and the key rejects it.
+func TestParseOTLPEndpoint(t *testing.T) {
+	tests := []struct{ in, err string }{
+		{"http://127.0.0.1:4318", ""},
+		{"https://otel.example.com/otlp/", ""},
+		{"http://[::1]:4318", ""},
+		{"127.0.0.1:4318", "first path segment in URL cannot contain colon"},
+		{"localhost:4318", `scheme "localhost" is not http or https`},
+		{"grpc://127.0.0.1:4317", `scheme "grpc" is not http or https`},
+		{"http://", "no host"},
+		{"http://:4318", "no host"},
+		{"http://127.0.0.1:99999", `port "99999" is not a number from 0 to 65535`},
+		{"http://u:p@127.0.0.1:4318", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"http://127.0.0.1:4318?x=1", "a query or fragment"},
+		{"http://127.0.0.1:4318#f", "a query or fragment"},
+		{"http://[::1", "missing ']'"},
+	}
+	for _, tt := range tests {
+		u, err := config.ParseOTLPEndpoint(tt.in)
+		if tt.err == "" {
+			if err != nil || u.String() != tt.in {
+				t.Errorf("ParseOTLPEndpoint(%q) = %v, %v; want it back", tt.in, u, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("ParseOTLPEndpoint(%q) error = %v, want one with %q", tt.in, err, tt.err)
+		}
+		var c config.Config
+		if err := c.Set("otlp_endpoint", tt.in, "test"); err == nil || !strings.Contains(err.Error(), "expected http://HOST:PORT or https://") {
+			t.Errorf("Set(otlp_endpoint, %q) = %v, want the expected form", tt.in, err)
+		}
+	}
+}

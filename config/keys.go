@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,16 @@ var keys = []Key{
 				}
 			}
 			c.MetricsAddr = v
+			return nil
+		}},
+	{Name: "otlp_endpoint", Expected: "http://HOST:PORT or https://HOST[:PORT][/PATH], the base URL of an OTLP/HTTP receiver such as http://127.0.0.1:4318 (/v1/traces and /v1/metrics are added to its path)", Doc: "consume and produce push their traces and metrics over OTLP/HTTP to this URL (empty: none)",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := ParseOTLPEndpoint(v); err != nil {
+					return err
+				}
+			}
+			c.OTLPEndpoint = v
 			return nil
 		}},
 
@@ -302,6 +313,32 @@ func ParseSize(v string) (int, error) {
 		return 0, fmt.Errorf("size %q out of range", v)
 	}
 	return int(n * mult), nil
+}
+
+// ParseOTLPEndpoint parses v, an otlp_endpoint value: the base URL of an
+// OTLP/HTTP receiver, http or https, with a host, a port from 0 to 65535
+// if any, and no user information, query or fragment.
+func ParseOTLPEndpoint(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	case u.Hostname() == "":
+		return nil, errors.New("no host")
+	case u.User != nil:
+		return nil, errors.New("user information in the URL: give credentials in OTEL_EXPORTER_OTLP_HEADERS")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, errors.New("a query or fragment")
+	}
+	if p := u.Port(); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return nil, fmt.Errorf("port %q is not a number from 0 to 65535", p)
+		}
+	}
+	return u, nil
 }
 
 // checkHostPort checks that addr is HOST:PORT with a port from 0 to 65535

@@ -229,12 +229,11 @@ exit 0
 	return p
 }
 
-func TestProduceConsumeTailCheckpointDLQ(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Topic("orders", 2))
-	url := c.URL("orders", "fetch_wait", "50ms")
-	dir := t.TempDir()
-	cp, dlqURL := fileURL(filepath.Join(dir, "cp")), fileURL(filepath.Join(dir, "orders.dlq.jsonl"))
-
+// tenRecords returns the input lines of ten records for produce, each
+// line(i, v) with a newline: record i from 1 to 10, v "retry" for record 4
+// (handler fails its first attempt), "poison" for record 7 (it fails for
+// good) and "ok" for the others.
+func tenRecords(line func(i int, v string) string) string {
 	var in strings.Builder
 	for i := 1; i <= 10; i++ {
 		v := "ok"
@@ -244,9 +243,19 @@ func TestProduceConsumeTailCheckpointDLQ(t *testing.T) {
 		case 7:
 			v = "poison"
 		}
-		fmt.Fprintf(&in, `{"id":"r%d","customer":"c%d","v":"%s"}`+"\n", i, i%3, v)
+		in.WriteString(line(i, v) + "\n")
 	}
-	r := mustCLI(t, in.String(), "produce", url, "--format", "json", "--key-field", "customer", "--id-field", "id", "--max-age", "20ms")
+	return in.String()
+}
+
+func TestProduceConsumeTailCheckpointDLQ(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic("orders", 2))
+	url := c.URL("orders", "fetch_wait", "50ms")
+	dir := t.TempDir()
+	cp, dlqURL := fileURL(filepath.Join(dir, "cp")), fileURL(filepath.Join(dir, "orders.dlq.jsonl"))
+
+	in := tenRecords(func(i int, v string) string { return fmt.Sprintf(`{"id":"r%d","customer":"c%d","v":"%s"}`, i, i%3, v) })
+	r := mustCLI(t, in, "produce", url, "--format", "json", "--key-field", "customer", "--id-field", "id", "--max-age", "20ms")
 	if !strings.Contains(r.stdout, "produced 10 records to orders (sent 10") {
 		t.Fatalf("produce: %s", r)
 	}

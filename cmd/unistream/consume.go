@@ -9,13 +9,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
@@ -74,7 +77,9 @@ UNISTREAM_RECORD_KEY, UNISTREAM_STREAM, UNISTREAM_PARTITION and
 UNISTREAM_POINTER in its environment: exit status 0 is success, any other
 is a failure to retry, --permanent-exit-code sends the record to the DLQ at
 once and --skip-exit-code drops it deliberately. CMD's output goes to
-standard error; progress goes to standard output.
+standard error; progress goes to standard output. With --otlp-endpoint,
+each attempt runs in a span, child of the record's trace, and CMD gets
+its W3C Trace Context in TRACEPARENT (and TRACESTATE).
 
 Each attempt's CMD runs in its own process group, and the attempt owns it:
 when CMD exits, when --attempt-timeout passes, or when a stop's drain
@@ -129,7 +134,7 @@ the partitions over at once.`,
 	fs.IntVar(&o.permanentCode, "permanent-exit-code", 0, "an --exec exit status that means a permanent failure: the record goes to the DLQ without retries (0: none)")
 	fs.IntVar(&o.skipCode, "skip-exit-code", 0, "an --exec exit status that means skip the record deliberately (0: none)")
 	fs.IntVar(&o.maxRecords, "max-records", 0, "stop gracefully after this many records reach an outcome (0: run until Ctrl-C)")
-	bindMetricsAddr(fs, &b)
+	bindTelemetry(fs, &b)
 	return cmd
 }
 
@@ -168,13 +173,11 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 	if o.exec != "" {
 		report = stdout
 	}
-	var metrics *metricsServer
-	if cfg.MetricsAddr != "" {
-		if metrics, err = startMetrics(cfg.MetricsAddr, stderr); err != nil {
-			return err
-		}
-		defer metrics.Close()
+	tel, err := startTelemetry(ctx, cfg, cfg.Stream, stderr)
+	if err != nil {
+		return err
 	}
+	defer tel.Close() // after the consumer's Close: its last spans and counts are flushed
 	if cfg.Checkpoint == "" {
 		fmt.Fprintln(stderr, "unistream: no checkpoint store given: progress is kept in memory only and lost at exit (set --checkpoint file:///DIR)")
 		cfg.Checkpoint = "mem://"
@@ -217,12 +220,14 @@ func runConsume(ctx context.Context, g *globals, cfg *config.Config, o consumeOp
 			}
 		}
 	}
-	var obs stream.Observer
-	if metrics != nil {
-		if obs, err = metrics.observer(cfg.Stream, consumerGroupName(cfg.Consumer.Name, cfg.Consumer.Group)); err != nil {
-			mon.Close()
-			return err
-		}
+	group := consumerGroupName(cfg.Consumer.Name, cfg.Consumer.Group)
+	obs, err := tel.observer(group)
+	if err != nil {
+		mon.Close()
+		return err
+	}
+	if th := tel.traceHandler(group); th != nil {
+		opts = append(opts, th)
 	}
 	// The metrics first: when the display shows an outcome, a scrape
 	// counts it.
@@ -320,6 +325,7 @@ func execHandler(o consumeOptions, s *stream.Stream, stderr io.Writer) stream.Ha
 			"UNISTREAM_STREAM="+s.Name(),
 			"UNISTREAM_PARTITION="+r.Partition,
 			"UNISTREAM_POINTER="+s.FormatPointer(r.Partition, r.Pointer))
+		cmd.Env = append(cmd.Env, traceEnv(ctx)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.WaitDelay = 2 * time.Second
@@ -353,6 +359,22 @@ func execHandler(o consumeOptions, s *stream.Stream, stderr io.Writer) stream.Ha
 		}
 		return ferr
 	}
+}
+
+// traceEnv returns TRACEPARENT (and TRACESTATE, if any) holding the W3C
+// Trace Context of ctx's span, the attempt's process span with
+// --otlp-endpoint, for the --exec command: an OpenTelemetry SDK there that
+// reads them makes its spans children of the attempt. Nothing without a
+// span.
+func traceEnv(ctx context.Context) []string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	env := make([]string, 0, len(c))
+	for _, k := range c.Keys() {
+		env = append(env, strings.ToUpper(k)+"="+c[k])
+	}
+	slices.Sort(env)
+	return env
 }
 
 // lastLine returns ": " and the last non-empty line of out (at most 200

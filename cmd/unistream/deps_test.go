@@ -55,3 +55,37 @@ func TestShippedGraphCarriesNoTestMachinery(t *testing.T) {
 		}
 	}
 }
+
+// TestExportersOnlyInTheCLI: the telemetry exporters (Prometheus, OTLP)
+// are the CLI's: no package of the library imports them, whatever it
+// imports, and the lite build (make demo) leaves the OTLP exporters and
+// gRPC out.
+func TestExportersOnlyInTheCLI(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		bad  []string
+	}{
+		{"library", []string{"../../stream/...", "../../config/...", "../../adapters/..."}, []string{"go.opentelemetry.io/otel/exporters/"}},
+		{"lite CLI", []string{"-tags", "unistream_lite", "."}, []string{"go.opentelemetry.io/otel/exporters/otlp/", "google.golang.org/grpc"}},
+		{"CLI", []string{"."}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := exec.Command("go", append([]string{"list", "-deps"}, tt.args...)...).Output()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v", strings.Join(tt.args, " "), err)
+			}
+			for pkg := range strings.Lines(string(out)) {
+				for _, bad := range tt.bad {
+					if strings.HasPrefix(pkg, bad) {
+						t.Errorf("%s links %s", tt.name, strings.TrimSpace(pkg))
+					}
+				}
+			}
+			if tt.bad == nil && !strings.Contains(string(out), "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp\n") {
+				t.Errorf("the CLI does not link the OTLP trace exporter: the test's graph is not the CLI's")
+			}
+		})
+	}
+}

@@ -12,32 +12,31 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/pflag"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/unistream-go/unistream/stream"
-	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
-// metricsShutdownTimeout bounds stopping the metrics server and the meter
-// provider when the command ends.
+// metricsShutdownTimeout bounds stopping the metrics server when the
+// command ends.
 const metricsShutdownTimeout = 2 * time.Second
 
 // metricsServer serves the OpenTelemetry metrics of a command's consumer
-// or producer in the Prometheus text format on http://ADDR/metrics. The
-// command owns it: Close stops the server and waits for its goroutine.
+// or producer in the Prometheus text format on http://ADDR/metrics. Its
+// reader joins the command's meter provider (see telemetry). The command
+// owns it: Close stops the server and waits for its goroutine.
 type metricsServer struct {
-	srv      *http.Server
-	provider *sdkmetric.MeterProvider
-	addr     string        // the bound address (a port 0 resolved)
-	done     chan struct{} // closed when Serve returns
+	srv    *http.Server
+	reader sdkmetric.Reader // the Prometheus exporter
+	addr   string           // the bound address (a port 0 resolved)
+	done   chan struct{}    // closed when Serve returns
 }
 
 // startMetrics listens on addr (--metrics-addr, HOST:PORT; port 0 picks a
-// free one) and serves /metrics from a registry of its own, fed by an SDK
-// meter provider with the Prometheus exporter. It says on stderr where it
-// serves. A bad or busy address is a usage error naming the flag.
+// free one) and serves /metrics from a registry of its own, fed by the
+// Prometheus exporter it returns as the server's reader. It says on stderr
+// where it serves. A bad or busy address is a usage error naming the flag.
 func startMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err == nil {
@@ -61,10 +60,10 @@ func startMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	m := &metricsServer{
-		srv:      &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
-		addr:     ln.Addr().String(),
-		done:     make(chan struct{}),
+		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		reader: exp,
+		addr:   ln.Addr().String(),
+		done:   make(chan struct{}),
 	}
 	go func() {
 		defer close(m.done)
@@ -79,27 +78,9 @@ func (m *metricsServer) URL() string {
 	return (&url.URL{Scheme: "http", Host: m.addr, Path: "/metrics"}).String()
 }
 
-// observer returns the otelstream observer recording on the server's
-// meter provider, with messaging.system from the stream URL's scheme and,
-// for a consumer, messaging.consumer.group.name set to group.
-func (m *metricsServer) observer(streamURL, group string) (stream.Observer, error) {
-	opts := []otelstream.Option{otelstream.WithMeterProvider(m.provider)}
-	if u, err := url.Parse(streamURL); err == nil && u.Scheme != "" {
-		opts = append(opts, otelstream.WithSystem(otelstream.SystemForScheme(u.Scheme)))
-	}
-	if group != "" {
-		opts = append(opts, otelstream.WithConsumerGroup(group))
-	}
-	o, err := otelstream.NewObserver(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr: %w", err)
-	}
-	return o, nil
-}
-
 // Close stops the server, letting a scrape in progress finish within
-// metricsShutdownTimeout (then closing its connection), waits for the
-// serving goroutine and shuts the meter provider down.
+// metricsShutdownTimeout (then closing its connection), and waits for the
+// serving goroutine. The meter provider is its owner's to shut down.
 func (m *metricsServer) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
 	defer cancel()
@@ -107,7 +88,6 @@ func (m *metricsServer) Close() {
 		m.srv.Close()
 	}
 	<-m.done
-	m.provider.Shutdown(ctx)
 }
 
 // fanOut returns an observer that gives each event to every non-nil
@@ -144,9 +124,4 @@ func consumerGroupName(name, group string) string {
 		return group
 	}
 	return stream.DefaultConsumerName
-}
-
-// bindMetricsAddr adds the --metrics-addr flag, the metrics_addr key.
-func bindMetricsAddr(fs *pflag.FlagSet, b *bindings) {
-	b.bind(fs, "metrics-addr", "metrics_addr", "serve the command's metrics in the Prometheus text format on http://HOST:PORT/metrics while it runs (port 0: a free port, printed on standard error)")
 }

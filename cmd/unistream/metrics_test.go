@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/config"
 	"github.com/unistream-go/unistream/stream"
 )
 
@@ -81,18 +82,8 @@ func TestConsumeMetricsScrape(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Topic("orders", 2))
 	url := c.URL("orders", "fetch_wait", "50ms")
 	dir := t.TempDir()
-	var in strings.Builder
-	for i := 1; i <= 10; i++ {
-		v := "ok"
-		switch i {
-		case 4:
-			v = "retry"
-		case 7:
-			v = "poison"
-		}
-		fmt.Fprintf(&in, "r%d %s\n", i, v)
-	}
-	r := mustCLI(t, in.String(), "produce", url, "--max-age", "20ms", "--metrics-addr", "127.0.0.1:0")
+	in := tenRecords(func(i int, v string) string { return fmt.Sprintf("r%d %s", i, v) })
+	r := mustCLI(t, in, "produce", url, "--max-age", "20ms", "--metrics-addr", "127.0.0.1:0")
 	if !strings.Contains(r.stderr, "serving metrics on http://127.0.0.1:") {
 		t.Errorf("produce --metrics-addr does not say where it serves: %s", r)
 	}
@@ -202,18 +193,19 @@ func TestBadMetricsAddr(t *testing.T) {
 }
 
 // TestMetricsServerClose: the server serves what the observer records and
-// Close leaves no goroutine and no listener behind.
+// the telemetry's Close leaves no goroutine and no listener behind.
 func TestMetricsServerClose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	var stderr strings.Builder
-	m, err := startMetrics("127.0.0.1:0", &stderr)
+	tel, err := startTelemetry(t.Context(), &config.Config{MetricsAddr: "127.0.0.1:0"}, "mem://x", &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := tel.server
 	if want := "serving metrics on " + m.URL(); !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr %q lacks %q", stderr.String(), want)
 	}
-	obs, err := m.observer("mem://x", "g")
+	obs, err := tel.observer("g")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +217,7 @@ func TestMetricsServerClose(t *testing.T) {
 	if got := counterSum(fams, "messaging_client_consumed_messages_total", map[string]string{"messaging_system": "mem", "messaging_consumer_group_name": "g"}); got != 3 {
 		t.Errorf("consumed = %v, want 3\n%s", got, body)
 	}
-	m.Close()
+	tel.Close()
 	if _, _, err := scrape(m.URL()); err == nil {
 		t.Errorf("%s still answers after Close", m.URL())
 	}

@@ -65,6 +65,10 @@ line is a JSON value, and --key-field / --id-field take the record's key
 and id from a top-level field of a JSON object. --key gives every record
 the same key. Empty lines are skipped.
 
+With --otlp-endpoint, each record is put in a span of its own, create
+<stream> (a child of the span in TRACEPARENT, if set), whose trace the
+record carries in its headers to consume's spans.
+
 Ctrl-C stops reading, sends what was read and exits 0; a second Ctrl-C
 exits at once (records in the WAL are sent by the next producer on it).`,
 		Example: `  seq 1 100 | unistream produce kafka://127.0.0.1:9092/orders
@@ -100,7 +104,7 @@ exits at once (records in the WAL are sent by the next producer on it).`,
 	fs.StringVar(&o.keyField, "key-field", "", "with --format json: take the key from this top-level field")
 	fs.StringVar(&o.idField, "id-field", "", "with --format json: take the record id from this top-level field")
 	fs.IntVar(&o.maxLine, "max-line-bytes", 1<<20, "the longest input line accepted")
-	bindMetricsAddr(fs, &b)
+	bindTelemetry(fs, &b)
 	return cmd
 }
 
@@ -108,16 +112,14 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	if err := checkProduceOptions(cfg, o); err != nil {
 		return err
 	}
-	var obs stream.Observer
-	if cfg.MetricsAddr != "" {
-		metrics, err := startMetrics(cfg.MetricsAddr, stderr)
-		if err != nil {
-			return err
-		}
-		defer metrics.Close()
-		if obs, err = metrics.observer(cfg.Stream, ""); err != nil {
-			return err
-		}
+	tel, err := startTelemetry(ctx, cfg, cfg.Stream, stderr)
+	if err != nil {
+		return err
+	}
+	defer tel.Close() // after the producer's Close: its last sends are counted
+	obs, err := tel.observer("")
+	if err != nil {
+		return err
 	}
 	in := stdin
 	name := "standard input"
@@ -155,6 +157,9 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	if l := g.engineLogger(stderr); l != nil {
 		popts = append(popts, l)
 	}
+	if tp := tel.tracePut(s); tp != nil {
+		popts = append(popts, tp)
+	}
 	p, err := stream.NewProducer(s, popts...)
 	if err != nil {
 		var oe *stream.OptionError
@@ -171,7 +176,7 @@ func runProduce(ctx context.Context, g *globals, cfg *config.Config, o produceOp
 	prog := newProgress(stderr, "produce", func() string {
 		return fmt.Sprintf("read %d, sent %d, failed sends %d", read, sent.Load(), failed.Load())
 	})
-	readErr := readProduceInput(ctx, p, in, name, o, &read, prog)
+	readErr := readProduceInput(ctx, tel.createSpans(s.Name(), p.Put), in, name, o, &read, prog)
 	// Send what was read, also after a bad line or Ctrl-C.
 	closeErr := p.Close(context.WithoutCancel(ctx))
 	prog.done()
@@ -229,10 +234,10 @@ func produceObserver(verbose bool, stderr io.Writer, sent, failed *atomic.Int64)
 	})
 }
 
-// readProduceInput puts a record to p for each non-empty line of in (named
+// readProduceInput puts a record with put for each non-empty line of in (named
 // name in errors), counting them in read, until the input ends, a line is
 // bad or ctx is done (Ctrl-C: not an error).
-func readProduceInput(ctx context.Context, p *stream.Producer, in io.Reader, name string, o produceOptions, read *int64, prog *progress) error {
+func readProduceInput(ctx context.Context, put putFunc, in io.Reader, name string, o produceOptions, read *int64, prog *progress) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), o.maxLine)
 	line := 0
@@ -249,7 +254,7 @@ func readProduceInput(ctx context.Context, p *stream.Producer, in io.Reader, nam
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", name, line, err)
 		}
-		if err := p.Put(ctx, rec); err != nil {
+		if err := put(ctx, rec); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -37,7 +37,17 @@ func benchConsumerObserved(b *testing.B, every int) {
 		b.Fatal(err)
 	}
 	defer obs.Close()
-	n := b.N
+	bare, observed := compareConsumers(b, nil, stream.WithObserver(obs))
+	b.ReportMetric(float64(b.N)/bare.Seconds(), "bare-records/s")
+	b.ReportMetric(float64(b.N)/observed.Seconds(), "observed-records/s")
+	b.ReportMetric(bare.Seconds()/observed.Seconds(), "observed/bare")
+}
+
+// compareConsumers consumes b.N records on memstream (4 partitions, each
+// record with headers) with a bare consumer engine and one with opts, in
+// alternating rounds on streams of their own, and returns the time each
+// took to see all its records.
+func compareConsumers(b *testing.B, headers []driver.Header, opts ...stream.ConsumerOption) (bare, with time.Duration) {
 	fill := func(name string, count int) driver.Stream {
 		s := memstream.New(name, memstream.WithPartitions(4), memstream.WithMaxBatchRecords(1000))
 		w, err := s.OpenWriter(context.Background())
@@ -48,7 +58,7 @@ func benchConsumerObserved(b *testing.B, every int) {
 		for lo := 0; lo < count; lo += 1000 {
 			recs := make([]driver.Record, min(1000, count-lo))
 			for i := range recs {
-				recs[i] = driver.Record{Key: fmt.Appendf(nil, "k%d", lo+i), Value: []byte("v")}
+				recs[i] = driver.Record{Key: fmt.Appendf(nil, "k%d", lo+i), Value: []byte("v"), Headers: headers}
 			}
 			res := make([]driver.WriteResult, len(recs))
 			if err := w.Write(context.Background(), recs, res); err != nil {
@@ -62,25 +72,22 @@ func benchConsumerObserved(b *testing.B, every int) {
 		end := enginebench.Consume(b, s, checkpoint.NewMemoryStore(), count, opts...)
 		return end.Sub(t0)
 	}
-	var bare, observed time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for r := range enginebench.Rounds {
-		lo, hi := enginebench.Span(n, r)
+		lo, hi := enginebench.Span(b.N, r)
 		if hi == lo {
 			continue
 		}
 		b.StopTimer()
-		sb, so := fill(fmt.Sprintf("bare-%d", r), hi-lo), fill(fmt.Sprintf("observed-%d", r), hi-lo)
+		sb, sw := fill(fmt.Sprintf("bare-%d", r), hi-lo), fill(fmt.Sprintf("with-%d", r), hi-lo)
 		b.StartTimer()
 		enginebench.Alternate(r,
 			func() { bare += run(sb, hi-lo) },
-			func() { observed += run(so, hi-lo, stream.WithObserver(obs)) })
+			func() { with += run(sw, hi-lo, opts...) })
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(n)/bare.Seconds(), "bare-records/s")
-	b.ReportMetric(float64(n)/observed.Seconds(), "observed-records/s")
-	b.ReportMetric(bare.Seconds()/observed.Seconds(), "observed/bare")
+	return bare, with
 }
 
 // BenchmarkObserve measures one record's events (an attempt started and

@@ -110,6 +110,11 @@ func TracePut(opts ...Option) stream.ProducerOption {
 // Options: WithTracerProvider, WithPropagator, WithSystem,
 // WithConsumerGroup, WithErrorType.
 func TraceHandler(opts ...Option) stream.ConsumerOption {
+	return stream.WithHandlerMiddleware(traceMiddleware(opts))
+}
+
+// traceMiddleware returns TraceHandler's wrapping of a handler.
+func traceMiddleware(opts []Option) func(stream.Handler) stream.Handler {
 	c := traceConfig(opts)
 	tracer := c.tracers.Tracer(ScopeName)
 	prop := c.propagator
@@ -122,7 +127,7 @@ func TraceHandler(opts ...Option) stream.ConsumerOption {
 	}
 	fixed = append(fixed, AttrOperationName.String("process"), AttrOperationType.String("process"))
 	errorType := c.errorType
-	return stream.WithHandlerMiddleware(func(next stream.Handler) stream.Handler {
+	return func(next stream.Handler) stream.Handler {
 		return func(ctx context.Context, r *stream.Record) (err error) {
 			parent := prop.Extract(ctx, headerCarrier{r})
 			attempt, _ := stream.AttemptOf(ctx)
@@ -154,7 +159,7 @@ func TraceHandler(opts ...Option) stream.ConsumerOption {
 			}()
 			return next(sctx, r)
 		}
-	})
+	}
 }
 
 // failed marks span as a failed attempt with err.
