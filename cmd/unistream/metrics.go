@@ -16,6 +16,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/unistream-go/unistream/stream"
+	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
 // metricsShutdownTimeout bounds stopping the metrics server when the
@@ -37,7 +38,7 @@ type metricsServer struct {
 // free one) and serves /metrics from a registry of its own, fed by the
 // Prometheus exporter it returns as the server's reader. It says on stderr
 // where it serves. A bad or busy address is a usage error naming the flag.
-func startMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
+func startMetrics(addr string, hs *otelstream.Histograms, stderr io.Writer) (*metricsServer, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err == nil {
 		if _, perr := strconv.ParseUint(port, 10, 16); perr != nil {
@@ -52,7 +53,7 @@ func startMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
 		return nil, &usageError{fmt.Errorf("--metrics-addr %q: %v: expected a HOST:PORT this process can listen on (a local address, a port not in use)", addr, err)}
 	}
 	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithProducer(hs))
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("--metrics-addr: build the Prometheus exporter: %w", err)

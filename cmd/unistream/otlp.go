@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/unistream-go/unistream/config"
+	"github.com/unistream-go/unistream/stream/otelstream"
 )
 
 // startOTLP builds the OTLP/HTTP exporters of endpoint, a base URL
@@ -26,7 +27,7 @@ import (
 // OTEL_BSP_* and OTEL_METRIC_EXPORT_* ones. Nothing connects before the
 // first export. A URL that is not http:// or https:// is a usage error
 // naming the flag.
-func startOTLP(ctx context.Context, endpoint string, res *resource.Resource) (*otlpExport, error) {
+func startOTLP(ctx context.Context, endpoint string, res *resource.Resource, hs *otelstream.Histograms) (*otlpExport, error) {
 	traces, metrics, err := otlpURLs(endpoint)
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("--otlp-endpoint %q: %v: expected http://HOST:PORT or https://HOST[:PORT][/PATH], the base URL of an OTLP/HTTP receiver such as http://127.0.0.1:4318", endpoint, err)}
@@ -43,7 +44,7 @@ func startOTLP(ctx context.Context, endpoint string, res *resource.Resource) (*o
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(texp), sdktrace.WithResource(res))
 	return &otlpExport{
 		endpoint: endpoint,
-		reader:   sdkmetric.NewPeriodicReader(mexp),
+		reader:   sdkmetric.NewPeriodicReader(mexp, sdkmetric.WithProducer(hs)),
 		tracers:  tp,
 		shutdown: tp.Shutdown,
 	}, nil

@@ -40,6 +40,10 @@ type telemetry struct {
 	server *metricsServer           // --metrics-addr; nil without
 	otlp   *otlpExport              // --otlp-endpoint; nil without
 	meters *sdkmetric.MeterProvider // nil without either
+	// hists aggregates messaging.process.duration for the observers
+	// (otelstream.WithHistograms: exact, a few atomic adds per attempt),
+	// registered with every reader as a producer.
+	hists *otelstream.Histograms
 	stderr io.Writer                // where Close reports a failed flush
 	system string                   // messaging.system, from the stream URL's scheme
 }
@@ -74,14 +78,15 @@ func startTelemetry(ctx context.Context, cfg *config.Config, streamURL string, s
 		fmt.Fprintf(stderr, "unistream: warning: telemetry resource: %v\n", err)
 	}
 	opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	t.hists = otelstream.NewHistograms()
 	if cfg.MetricsAddr != "" {
-		if t.server, err = startMetrics(cfg.MetricsAddr, stderr); err != nil {
+		if t.server, err = startMetrics(cfg.MetricsAddr, t.hists, stderr); err != nil {
 			return nil, err
 		}
 		opts = append(opts, sdkmetric.WithReader(t.server.reader))
 	}
 	if cfg.OTLPEndpoint != "" {
-		if t.otlp, err = startOTLP(ctx, cfg.OTLPEndpoint, res); err != nil {
+		if t.otlp, err = startOTLP(ctx, cfg.OTLPEndpoint, res, t.hists); err != nil {
 			t.Close()
 			return nil, err
 		}
@@ -100,7 +105,7 @@ func (t *telemetry) observer(group string) (stream.Observer, error) {
 	if t.meters == nil {
 		return nil, nil
 	}
-	o, err := otelstream.NewObserver(append(t.attrs(group), otelstream.WithMeterProvider(t.meters))...)
+	o, err := otelstream.NewObserver(append(t.attrs(group), otelstream.WithMeterProvider(t.meters), otelstream.WithHistograms(t.hists))...)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
