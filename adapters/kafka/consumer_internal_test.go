@@ -1,0 +1,251 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// produceTo writes n records to partition p of topic with a client of c,
+// valued "P/I" for I from 'from'.
+func produceTo(t *testing.T, cl *kgo.Client, topic string, p int32, from, n int, pad int) {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		v := fmt.Sprintf("%d/%d", p, from+i)
+		for len(v) < pad {
+			v += "."
+		}
+		recs[i] = &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %d records to %s/%d: %v", n, topic, p, err)
+	}
+}
+
+// readOffsets fetches from r until it has n records (or 10s passed) and
+// checks that they are offsets from, from+1, ... of partition p, valued
+// "P/OFFSET" as produceTo writes them.
+func readOffsets(t *testing.T, r driver.Reader, p int32, from, n int) {
+	t.Helper()
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("partition %d: read %d records from offset %d in 10s, want %d", p, got, from, n)
+		}
+		b, err := r.Fetch(context.Background(), n-got)
+		if err != nil {
+			t.Fatalf("partition %d: Fetch: %v", p, err)
+		}
+		for _, rec := range b {
+			off, err := Offset(rec.Pointer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(from + got)
+			if off != want || len(rec.Value) < 3 || string(rec.Value[:len(fmt.Sprintf("%d/%d", p, want))]) != fmt.Sprintf("%d/%d", p, want) {
+				t.Fatalf("partition %d: record %d is offset %d valued %q, want offset %d", p, got, off, rec.Value, want)
+			}
+			got++
+		}
+	}
+}
+
+// TestSharedReaders opens readers of 200 partitions through one Stream:
+// the broker sees a handful of connections, a partition whose reader does
+// not read is paused without holding the others up and is read in full
+// afterwards, and a reader closed and reopened at an earlier or later
+// position (the engine's seek after a halt) reads exactly the records from
+// there, never one buffered for the old position.
+func TestSharedReaders(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.Start(t)
+	const parts = 200
+	const topic = "shared"
+	if err := c.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	// Partition 0 holds 40 KB, far above its reader's share of
+	// fetch_max_bytes (64 KiB / 200 readers); the others 5 records each.
+	produceTo(t, pc, topic, 0, 0, 400, 100)
+	for p := int32(1); p < parts; p++ {
+		produceTo(t, pc, topic, p, 0, 5, 0)
+	}
+	pc.Close()
+	// Count from no connection: wait for the producer's to close.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Connections() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer's %d connections are still open after 10s", c.Connections())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s, err := Open(ctx, Options{Target: Target{Brokers: c.Addrs(), Topic: topic},
+		FetchWait: 10 * time.Millisecond, MetadataMinAge: 50 * time.Millisecond, FetchMaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	readers := make([]driver.Reader, parts)
+	for p := range readers {
+		if readers[p], err = s.OpenReader(ctx, strconv.Itoa(p), driver.Start{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition 0 is not read: it fills its buffer and is paused.
+	deadline = time.Now().Add(10 * time.Second)
+	for !s.sharedPaused(0) {
+		if time.Now().After(deadline) {
+			t.Fatal("partition 0, unread, was not paused in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for p := 1; p < parts; p++ {
+		readOffsets(t, readers[p], int32(p), 0, 5)
+	}
+	// The stream's own client and the shared one: each connects to the
+	// seed broker first, then to the broker for metadata and offsets, and
+	// the shared one for fetches.
+	if n := c.Connections(); n > 5 {
+		t.Errorf("a stream with 200 readers holds %d connections, want at most 5 (two clients)", n)
+	} else {
+		t.Logf("a stream with 200 readers holds %d connections", n)
+	}
+	// The others go on while partition 0 stays paused.
+	pc2, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(1); p < 20; p++ {
+		produceTo(t, pc2, topic, p, 5, 3, 0)
+	}
+	pc2.Close()
+	for p := 1; p < 20; p++ {
+		readOffsets(t, readers[p], int32(p), 5, 3)
+	}
+	if !s.sharedPaused(0) {
+		t.Error("partition 0 was resumed while its reader read nothing")
+	}
+	if b := s.sharedBytes(0); b > s.o.FetchMaxBytes {
+		t.Errorf("partition 0 buffers %d bytes, want at most fetch_max_bytes (%d)", b, s.o.FetchMaxBytes)
+	}
+	// Read partition 0 in full: it is resumed as its reader drains it.
+	readOffsets(t, readers[0], 0, 0, 400)
+
+	// Reopen partitions at other positions while the others stay open.
+	tests := []struct {
+		name       string
+		first      driver.Start // the first reader's start
+		read       int          // records it reads before it closes
+		second     driver.Start // the reopened reader's start
+		wantFrom   int          // the first offset the reopened reader reads
+		sameReader bool         // open the second before closing the first
+	}{
+		{"later, after a partial read", driver.Start{}, 1, driver.Start{Kind: driver.StartAt, Pointer: PointerAt(3)}, 3, false},
+		{"earlier", driver.Start{Kind: driver.StartAt, Pointer: PointerAt(3)}, 2, driver.Start{}, 0, false},
+		{"after a pointer", driver.Start{}, 5, driver.Start{Kind: driver.StartAfter, Pointer: PointerAt(1)}, 2, false},
+		{"unread, at a later position", driver.Start{}, 0, driver.Start{Kind: driver.StartAt, Pointer: PointerAt(4)}, 4, false},
+		{"two readers of one partition", driver.Start{}, 1, driver.Start{Kind: driver.StartAt, Pointer: PointerAt(2)}, 2, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := int32(100 + i)
+			readers[p].Close() // the partition is free on the shared client
+			r1, err := s.OpenReader(ctx, strconv.Itoa(int(p)), tt.first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := 0
+			if tt.first.Kind == driver.StartAt {
+				off, _ := Offset(tt.first.Pointer)
+				first = int(off)
+			}
+			readOffsets(t, r1, p, first, tt.read)
+			if tt.read == 0 {
+				// Let the old position's records reach the buffer.
+				wait := time.Now().Add(10 * time.Second)
+				for s.sharedBytes(p) == 0 && time.Now().Before(wait) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if !tt.sameReader {
+				r1.Close()
+			}
+			r2, err := s.OpenReader(ctx, strconv.Itoa(int(p)), tt.second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r2.Close()
+			readOffsets(t, r2, p, tt.wantFrom, 5-tt.wantFrom)
+			if tt.sameReader {
+				readOffsets(t, r1, p, first+tt.read, 5-first-tt.read)
+				r1.Close()
+			}
+		})
+	}
+	// Reopen one partition again and again at every position.
+	readers[150].Close()
+	for i := range 25 {
+		at := i % 5
+		r, err := s.OpenReader(ctx, "150", driver.Start{Kind: driver.StartAt, Pointer: PointerAt(int64(at))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		readOffsets(t, r, 150, at, 1)
+		r.Close()
+	}
+	for _, r := range readers {
+		r.Close()
+	}
+	s.mu.Lock()
+	cons := s.cons
+	s.mu.Unlock()
+	if cons != nil {
+		t.Error("the shared client is still open after its last reader closed")
+	}
+}
+
+// sharedPaused reports whether the shared client pauses partition p.
+func (s *Stream) sharedPaused(p int32) bool {
+	s.mu.Lock()
+	c := s.cons
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.paused[p]
+	return ok
+}
+
+// sharedBytes returns the bytes partition p's reader buffers on the shared
+// client.
+func (s *Stream) sharedBytes(p int32) int {
+	s.mu.Lock()
+	c := s.cons
+	s.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sh := c.shares[p]; sh != nil {
+		return sh.bytes
+	}
+	return 0
+}
