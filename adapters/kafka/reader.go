@@ -43,7 +43,13 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	if err != nil {
 		return nil, fmt.Errorf("kafka: open reader of %s: %w", topic, err)
 	}
-	n, err := s.readPartitionCount(ctx)
+	// The cached count: a metadata request per reader would cost the
+	// readers of N partitions N requests of N partitions each. Kafka
+	// partitions only grow, so only a partition beyond it asks again.
+	n, err := s.partitionCount(ctx)
+	if err == nil && int(p) >= n {
+		n, err = s.readPartitionCount(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: open reader of %s/%s: %w", topic, partition, err)
 	}
