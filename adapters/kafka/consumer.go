@@ -253,11 +253,22 @@ func (c *consumer) route(fs kgo.Fetches) (closed bool) {
 		for _, t := range f.Topics {
 			for i := range t.Partitions {
 				fp := &t.Partitions[i]
-				if t.Topic == "" && fp.Partition < 0 {
-					// An injected error: the poll was woken (a done
-					// context) or the client closed.
-					if errors.Is(fp.Err, kgo.ErrClientClosed) {
+				if fp.Partition < 0 {
+					// An error of no one partition, injected by the
+					// client: the poll was woken (a done context), the
+					// client closed, or an error of the whole topic (its
+					// metadata) or of a whole fetch response, which
+					// every reader reports.
+					switch {
+					case errors.Is(fp.Err, kgo.ErrClientClosed):
 						closed = true
+					case fp.Err == nil, errors.Is(fp.Err, context.Canceled), errors.Is(fp.Err, context.DeadlineExceeded):
+					case t.Topic == "" || t.Topic == c.topic:
+						for _, sh := range c.shares {
+							if sh.active {
+								sh.push(nil, fp.Err)
+							}
+						}
 					}
 					continue
 				}
@@ -268,19 +279,7 @@ func (c *consumer) route(fs kgo.Fetches) (closed bool) {
 				if fp.Err == nil && fp.HighWatermark >= 0 {
 					sh.hw = fp.HighWatermark
 				}
-				if len(fp.Records) > 0 {
-					sh.in = append(sh.in, routed{recs: fp.Records})
-					sh.bytes += recordsSize(fp.Records)
-				}
-				// Consecutive errors are one: a partition that fails
-				// again and again while its reader is away buffers one.
-				if fp.Err != nil && (len(sh.in) == 0 || sh.in[len(sh.in)-1].err == nil) {
-					sh.in = append(sh.in, routed{err: fp.Err})
-				}
-				select {
-				case sh.ready <- struct{}{}:
-				default:
-				}
+				sh.push(fp.Records, fp.Err)
 				if _, ok := c.paused[fp.Partition]; !ok && sh.bytes > bound {
 					c.paused[fp.Partition] = struct{}{}
 					pause = append(pause, fp.Partition)
@@ -292,6 +291,24 @@ func (c *consumer) route(fs kgo.Fetches) (closed bool) {
 		c.cl.PauseFetchPartitions(map[string][]int32{c.topic: pause})
 	}
 	return closed
+}
+
+// push appends records and then an error (either may be nil) to the
+// share's buffer and wakes its reader. Consecutive errors are one: a
+// partition that fails again and again while its reader is away buffers
+// one. The caller holds c.mu.
+func (sh *share) push(recs []*kgo.Record, err error) {
+	if len(recs) > 0 {
+		sh.in = append(sh.in, routed{recs: recs})
+		sh.bytes += recordsSize(recs)
+	}
+	if err != nil && (len(sh.in) == 0 || sh.in[len(sh.in)-1].err == nil) {
+		sh.in = append(sh.in, routed{err: err})
+	}
+	select {
+	case sh.ready <- struct{}{}:
+	default:
+	}
 }
 
 // resume resumes fetching the paused partitions among ps. The caller holds

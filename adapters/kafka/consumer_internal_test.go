@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +249,74 @@ func (s *Stream) sharedBytes(p int32) int {
 		return sh.bytes
 	}
 	return 0
+}
+
+// TestSharedReaderErrors fails the fetches of one partition of three read
+// through the shared client: its reader reports the error once, after the
+// records before it, and goes on; the other readers see no error. Every
+// reader reads its records once, in order.
+func TestSharedReaderErrors(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.Start(t)
+	const topic = "errs"
+	if err := c.CreateTopic(ctx, topic, 3); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for p := range int32(3) {
+		produceTo(t, pc, topic, p, 0, 5, 0)
+	}
+	s, err := Open(ctx, Options{Target: Target{Brokers: c.Addrs(), Topic: topic},
+		FetchWait: 10 * time.Millisecond, MetadataMinAge: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f := c.FailFetch(topic, 1, nil, 1)
+	readers := make([]driver.Reader, 3)
+	for p := range readers {
+		if readers[p], err = s.OpenReader(ctx, strconv.Itoa(p), driver.Start{}); err != nil {
+			t.Fatal(err)
+		}
+		defer readers[p].Close()
+	}
+	for p, r := range readers {
+		var errs []error
+		got := 0
+		deadline := time.Now().Add(10 * time.Second)
+		for got < 5 && time.Now().Before(deadline) {
+			b, err := r.Fetch(ctx, 10)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, rec := range b {
+				if off, _ := Offset(rec.Pointer); off != int64(got) {
+					t.Fatalf("partition %d: record %d at offset %d", p, got, off)
+				}
+				got++
+			}
+		}
+		if got != 5 {
+			t.Fatalf("partition %d: read %d records, want 5 (errors %v)", p, got, errs)
+		}
+		wantErrs := 0
+		if p == 1 {
+			wantErrs = 1
+		}
+		if len(errs) != wantErrs {
+			t.Errorf("partition %d: errors %v, want %d", p, errs, wantErrs)
+		}
+		for _, err := range errs {
+			if !strings.Contains(err.Error(), "UNKNOWN_SERVER_ERROR") || !strings.Contains(err.Error(), "errs/1") {
+				t.Errorf("partition %d: error %v, want UNKNOWN_SERVER_ERROR naming errs/1", p, err)
+			}
+		}
+	}
+	if f.Hits() != 1 {
+		t.Errorf("the fault answered %d fetches, want 1", f.Hits())
+	}
 }
