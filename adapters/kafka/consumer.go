@@ -254,22 +254,7 @@ func (c *consumer) route(fs kgo.Fetches) (closed bool) {
 			for i := range t.Partitions {
 				fp := &t.Partitions[i]
 				if fp.Partition < 0 {
-					// An error of no one partition, injected by the
-					// client: the poll was woken (a done context), the
-					// client closed, or an error of the whole topic (its
-					// metadata) or of a whole fetch response, which
-					// every reader reports.
-					switch {
-					case errors.Is(fp.Err, kgo.ErrClientClosed):
-						closed = true
-					case fp.Err == nil, errors.Is(fp.Err, context.Canceled), errors.Is(fp.Err, context.DeadlineExceeded):
-					case t.Topic == "" || t.Topic == c.topic:
-						for _, sh := range c.shares {
-							if sh.active {
-								sh.push(nil, fp.Err)
-							}
-						}
-					}
+					closed = c.routeInjected(t.Topic, fp.Err) || closed
 					continue
 				}
 				sh := c.shares[fp.Partition]
@@ -291,6 +276,26 @@ func (c *consumer) route(fs kgo.Fetches) (closed bool) {
 		c.cl.PauseFetchPartitions(map[string][]int32{c.topic: pause})
 	}
 	return closed
+}
+
+// routeInjected handles an error of no one partition, injected by the
+// client into a poll: the poll was woken (a done context), the client
+// closed (it reports true), or an error of the whole topic (its metadata)
+// or of a whole fetch response, which every active share gets. The
+// caller holds c.mu.
+func (c *consumer) routeInjected(topic string, err error) (closed bool) {
+	switch {
+	case errors.Is(err, kgo.ErrClientClosed):
+		return true
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case topic == "" || topic == c.topic:
+		for _, sh := range c.shares {
+			if sh.active {
+				sh.push(nil, err)
+			}
+		}
+	}
+	return false
 }
 
 // push appends records and then an error (either may be nil) to the

@@ -147,6 +147,23 @@ func TestSharedReaders(t *testing.T) {
 	// Read partition 0 in full: it is resumed as its reader drains it.
 	readOffsets(t, readers[0], 0, 0, 400)
 
+	checkReopen(t, s, readers)
+	for _, r := range readers {
+		r.Close()
+	}
+	s.mu.Lock()
+	cons := s.cons
+	s.mu.Unlock()
+	if cons != nil {
+		t.Error("the shared client is still open after its last reader closed")
+	}
+}
+
+// checkReopen closes readers of partitions 100 to 104 and 150 of s and
+// reopens them at other positions while the other readers stay open:
+// each reads exactly the records from its new position.
+func checkReopen(t *testing.T, s *Stream, readers []driver.Reader) {
+	ctx := context.Background()
 	// Reopen partitions at other positions while the others stay open.
 	tests := []struct {
 		name       string
@@ -208,15 +225,6 @@ func TestSharedReaders(t *testing.T) {
 		}
 		readOffsets(t, r, 150, at, 1)
 		r.Close()
-	}
-	for _, r := range readers {
-		r.Close()
-	}
-	s.mu.Lock()
-	cons := s.cons
-	s.mu.Unlock()
-	if cons != nil {
-		t.Error("the shared client is still open after its last reader closed")
 	}
 }
 
