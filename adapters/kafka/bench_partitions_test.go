@@ -58,15 +58,7 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range b.N {
-		k, v := benchRecord(i)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(i % parts), Key: k, Value: v,
-			Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-		})
-	}
+	benchProduce(b, cl, 0, b.N, func(i int) (string, int32) { return topic, int32(i % parts) })
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
