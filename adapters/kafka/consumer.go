@@ -229,11 +229,25 @@ func (c *consumer) apply() {
 		offs[p] = sh.at
 		ps = append(ps, p)
 	}
+	// A partition paused for an earlier generation starts unpaused. The
+	// client is called without c.mu (its metadata goroutine may hold it
+	// up): no one pauses or resumes these partitions meanwhile, as their
+	// earlier shares are closed and the new ones not active yet.
+	c.mu.Lock()
+	var res []int32
+	for _, p := range ps {
+		if _, ok := c.paused[p]; ok {
+			delete(c.paused, p)
+			res = append(res, p)
+		}
+	}
+	c.mu.Unlock()
+	if len(res) > 0 {
+		c.cl.ResumeFetchPartitions(map[string][]int32{c.topic: res})
+	}
+	c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: offs})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A partition paused for an earlier generation starts unpaused.
-	c.resume(ps)
-	c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: offs})
 	for p, sh := range add {
 		if c.shares[p] == sh && !sh.closed {
 			sh.active = true
@@ -316,21 +330,6 @@ func (sh *share) push(recs []*kgo.Record, err error) {
 	}
 }
 
-// resume resumes fetching the paused partitions among ps. The caller holds
-// c.mu: pausing and resuming happen in the order of their decisions.
-func (c *consumer) resume(ps []int32) {
-	var res []int32
-	for _, p := range ps {
-		if _, ok := c.paused[p]; ok {
-			delete(c.paused, p)
-			res = append(res, p)
-		}
-	}
-	if len(res) > 0 {
-		c.cl.ResumeFetchPartitions(map[string][]int32{c.topic: res})
-	}
-}
-
 // take moves what run routed to the share into the reader's buffer, up to
 // the first error, which it returns (consumed) after the records before
 // it.
@@ -363,8 +362,11 @@ func (sh *share) release(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sh.bytes -= n
+	// Under c.mu, so that pausing (route) and resuming happen in the
+	// order of their decisions.
 	if _, ok := c.paused[sh.p]; ok && !sh.closed && sh.bytes <= c.bound()/2 {
-		c.resume([]int32{sh.p})
+		delete(c.paused, sh.p)
+		c.cl.ResumeFetchPartitions(map[string][]int32{c.topic: {sh.p}})
 	}
 }
 
