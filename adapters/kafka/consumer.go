@@ -246,10 +246,18 @@ func (c *consumer) apply() {
 		c.cl.ResumeFetchPartitions(map[string][]int32{c.topic: res})
 	}
 	c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: offs})
+	c.activate(add)
+}
+
+// activate makes the shares the client has just added active: records of
+// their partitions are theirs from now on. A share whose partition was
+// closed, or opened again, since stays inactive: a later generation is
+// added at the next apply.
+func (c *consumer) activate(added map[int32]*share) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for p, sh := range add {
-		if c.shares[p] == sh && !sh.closed {
+	for p, sh := range added {
+		if sh.gen == c.gens[p] && !sh.closed {
 			sh.active = true
 		}
 	}

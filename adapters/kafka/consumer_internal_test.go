@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -327,4 +328,103 @@ func TestSharedReaderErrors(t *testing.T) {
 	if f.Hits() != 1 {
 		t.Errorf("the fault answered %d fetches, want 1", f.Hits())
 	}
+}
+
+// TestShareGenerations routes fetches by hand through a consumer without a
+// client: records of a partition reach only its current, active
+// generation, and what arrives for a closed or superseded one (fetched at
+// the old position) is dropped.
+func TestShareGenerations(t *testing.T) {
+	ctx := context.Background()
+	s := &Stream{o: Options{Target: Target{Topic: "t"}, FetchMaxBytes: 1 << 20}}
+	c := &consumer{s: s, topic: "t", stopped: make(chan struct{}),
+		shares: map[int32]*share{}, gens: map[int32]uint64{},
+		add: map[int32]*share{}, remove: map[int32]struct{}{}, paused: map[int32]struct{}{}}
+	s.cons = c
+	open := func(at int64) *reader {
+		t.Helper()
+		r, err := s.openShared("0", 0, kgo.NewOffset().At(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// The consumer's last reader never closes here (that would close the
+	// client it does not have).
+	if _, err := s.openShared("1", 1, kgo.NewOffset().At(0)); err != nil {
+		t.Fatal(err)
+	}
+	// apply without the client: take what is pending and activate it.
+	apply := func() {
+		c.mu.Lock()
+		add := c.add
+		c.add, c.remove = map[int32]*share{}, map[int32]struct{}{}
+		c.mu.Unlock()
+		c.activate(add)
+	}
+	route := func(offs ...int64) {
+		var recs []*kgo.Record
+		for _, o := range offs {
+			recs = append(recs, &kgo.Record{Topic: "t", Partition: 0, Offset: o, Value: []byte("v")})
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.route(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: []kgo.FetchPartition{{Partition: 0, HighWatermark: 10, Records: recs}}}}}})
+	}
+	fetch := func(r *reader) []int64 {
+		t.Helper()
+		b, err := r.Fetch(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, rec := range b {
+			off, _ := Offset(rec.Pointer)
+			out = append(out, off)
+		}
+		return out
+	}
+
+	r1 := open(0)
+	route(0, 1) // before the client consumes r1's position: not r1's
+	if got := fetch(r1); len(got) != 0 {
+		t.Fatalf("before activation r1 read %v, want nothing", got)
+	}
+	apply()
+	route(0, 1)
+	if got := fetch(r1); !slices.Equal(got, []int64{0, 1}) {
+		t.Fatalf("r1 read %v, want [0 1]", got)
+	}
+	route(2) // buffered, never read
+	r1.Close()
+	if _, ok := c.remove[0]; !ok {
+		t.Error("closing r1 did not ask for the removal of its partition")
+	}
+	r2 := open(5)
+	gen2 := c.gens[0]
+	route(3, 4) // fetched for r1's position before the removal
+	if got := fetch(r2); len(got) != 0 {
+		t.Fatalf("r2 (at 5) read %v, fetched for r1's position", got)
+	}
+	// r2 closes and r4 opens before the client applies r2's addition.
+	pending := c.add[0]
+	r2.Close()
+	r4 := open(7)
+	if pending.gen != gen2 || c.gens[0] != gen2+1 {
+		t.Fatalf("generations %d then %d, want %d then %d", pending.gen, c.gens[0], gen2, gen2+1)
+	}
+	c.activate(map[int32]*share{0: pending}) // a stale apply of r2
+	route(5, 6)
+	if got := fetch(r4); len(got) != 0 {
+		t.Fatalf("r4 (at 7) read %v, fetched for r2's position", got)
+	}
+	apply()
+	route(7, 8)
+	if got := fetch(r4); !slices.Equal(got, []int64{7, 8}) {
+		t.Fatalf("r4 read %v, want [7 8]", got)
+	}
+	if l := r4.Lag(); l.Records != 1 {
+		t.Errorf("r4's lag = %+v, want 1 record (high watermark 10, next 9)", l)
+	}
+	r4.Close()
 }
