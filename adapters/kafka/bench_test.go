@@ -87,21 +87,30 @@ func benchFill(b *testing.B, n int) (*kafkatest.Cluster, func(r int) string) {
 	}
 	for r := range enginebench.Rounds {
 		lo, hi := enginebench.Span(n, r)
-		for i := lo; i < hi; i++ {
-			k, v := benchRecord(i)
-			cl.Produce(ctx, &kgo.Record{Topic: topic(r), Key: k, Value: v,
-				Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					b.Error(err)
-				}
-			})
-		}
+		benchProduce(b, cl, lo, hi, func(int) (string, int32) { return topic(r), 0 })
 	}
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
 	cl.Close()
 	return c, topic
+}
+
+// benchProduce produces the records lo to hi-1 of benchRecord, with an
+// id header, through cl: record i to the topic and partition at(i) gives
+// (the partition counts only with a manual partitioner). It does not wait
+// for them: Flush.
+func benchProduce(b *testing.B, cl *kgo.Client, lo, hi int, at func(i int) (string, int32)) {
+	for i := lo; i < hi; i++ {
+		k, v := benchRecord(i)
+		topic, p := at(i)
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Partition: p, Key: k, Value: v,
+			Headers: []kgo.RecordHeader{{Key: "unistream-id", Value: fmt.Appendf(nil, "id-%d", i)}}}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
 }
 
 // BenchmarkConsumerOtel measures what the OpenTelemetry observer costs the

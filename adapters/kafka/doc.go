@@ -27,12 +27,13 @@
 //	sasl_user=U, sasl_password=P  SASL credentials (the password is redacted in Options.String)
 //	compression=C               none, gzip, snappy (default), lz4 or zstd
 //	max_record_bytes=B          largest record, driver.Record.Size (default 1,000,000)
-//	fetch_max_bytes=B           largest fetch response of a reader (default 4 MiB)
+//	fetch_max_bytes=B           largest fetch response, and the records the readers buffer (default 4 MiB)
 //	dial_timeout=D              connecting to a broker (default 10s)
 //	request_timeout=D           admin requests and the read overhead of every request (default 30s)
 //	delivery_timeout=D          a written record's wait for the broker (default 30s)
 //	fetch_wait=D                the longest Fetch waits when nothing is buffered (default 100ms)
 //	metadata_min_age=D          least time between metadata refreshes (default 5s)
+//	reader_client=C             shared (default): the readers share one client; partition: a client each
 //	session_timeout=D           group mode: a silent member's partitions move after D (default 45s)
 //	rebalance_timeout=D         group mode: the longest a rebalance waits for a drain (default 60s)
 //	create_topic=true           create the topic if missing (tests, demos) ...
@@ -47,9 +48,16 @@
 //
 // # Reading
 //
-// Each Reader owns a franz-go client consuming its one partition directly,
-// with no consumer group: the engine's checkpoint store holds the
-// progress, in both ownership modes. OpenReader resolves the start
+// The Readers of a stream share one franz-go client (reader_client=shared,
+// the default) that consumes their partitions directly, with no consumer
+// group: the engine's checkpoint store holds the progress, in both
+// ownership modes. One goroutine of the stream polls it and hands each
+// partition's records to its reader, pausing a partition whose reader
+// buffers more than its share of fetch_max_bytes, so a stream holds a few
+// connections and about fetch_max_bytes of records however many
+// partitions it reads; a reader reopened at another position never sees a
+// record fetched for the old one. With reader_client=partition each Reader
+// owns a client, as before. OpenReader resolves the start
 // position to an exact offset (Latest is the end of the log at the open,
 // AtTime uses ListOffsets by timestamp) and checks a start pointer against
 // the log: a pointer that was trimmed by retention or lies past the end

@@ -39,6 +39,15 @@ const (
 	SASLScramSHA512 = "SCRAM-SHA-512"
 )
 
+// The values of the reader_client option (Options.ReaderClient).
+const (
+	// ReaderClientShared makes the readers of a stream share one
+	// consuming client (the default).
+	ReaderClientShared = "shared"
+	// ReaderClientPartition gives each reader a client of its own.
+	ReaderClientPartition = "partition"
+)
+
 // Target is where a kafka URL points: the seed brokers and the topic, and
 // the SASL credentials of the URL's user information. It is embedded in
 // Options, so o.Brokers and o.Topic are the brokers and the topic.
@@ -199,6 +208,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FetchWait == 0 {
 		o.FetchWait = DefaultFetchWait
+	}
+	if o.ReaderClient == "" {
+		o.ReaderClient = DefaultReaderClient
 	}
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = DefaultSessionTimeout

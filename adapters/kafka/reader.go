@@ -28,8 +28,12 @@ import (
 // nothing after it, resumes) and before the end. Otherwise the error wraps
 // driver.ErrPointerNotFound.
 //
-// The reader's franz-go client starts fetching at once, in the background;
-// Fetch takes what it has buffered.
+// With the reader_client=shared option (the default) the readers of the
+// stream share one franz-go client, made at the first open and closed with
+// the stream or the last reader (see consumer); a second reader of a
+// partition already open on it gets a client of its own, as every reader
+// does with reader_client=partition. The client starts fetching at once,
+// in the background; Fetch takes what it has buffered.
 func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.Start) (driver.Reader, error) {
 	if err := s.check(ctx, "open reader of"); err != nil {
 		return nil, err
@@ -39,7 +43,13 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	if err != nil {
 		return nil, fmt.Errorf("kafka: open reader of %s: %w", topic, err)
 	}
-	n, err := s.readPartitionCount(ctx)
+	// The cached count: a metadata request per reader would cost the
+	// readers of N partitions N requests of N partitions each. Kafka
+	// partitions only grow, so only a partition beyond it asks again.
+	n, err := s.partitionCount(ctx)
+	if err == nil && int(p) >= n {
+		n, err = s.readPartitionCount(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: open reader of %s/%s: %w", topic, partition, err)
 	}
@@ -50,12 +60,23 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	if err != nil {
 		return nil, err
 	}
+	if s.o.ReaderClient != ReaderClientPartition {
+		r, err := s.openShared(partition, p, at)
+		if !errors.Is(err, errPartitionShared) {
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}
+		// Another reader has the partition on the shared client: this
+		// one gets a client of its own.
+	}
 	cl, err := s.newClient("open reader of",
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: at}}),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxBytes(int32(s.o.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(s.o.FetchMaxBytes)),
-		// One client per partition: KIP-714 client telemetry from each would
+		// A client of one partition: KIP-714 client telemetry from each would
 		// multiply the broker's metric streams, and its setup (an lz4
 		// compressor per client) was a tenth of the consumer's CPU for
 		// short-lived readers. The stream's own client still reports.
@@ -195,7 +216,8 @@ func ceilMilli(t time.Time) int64 {
 
 var _ driver.LagReporter = (*reader)(nil)
 
-// reader reads one partition through its own consuming client.
+// reader reads one partition through the stream's shared consuming
+// client (sh is its share of it) or through its own (cl).
 //
 // Fetch moves everything the client has buffered into buf at once, so that
 // the client fetches the next records while the engine works on these ones
@@ -206,7 +228,8 @@ var _ driver.LagReporter = (*reader)(nil)
 // they are in the CPU's cache) and not all at once.
 type reader struct {
 	s         *Stream
-	cl        *kgo.Client
+	cl        *kgo.Client // the reader's own client, or nil
+	sh        *share      // the reader's share of the shared client, or nil
 	partition string
 	p         int32
 	closed    atomic.Bool
@@ -261,6 +284,9 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 		r.pending = nil
 		if errors.Is(err, driver.ErrPointerNotFound) {
 			r.fatal = err
+			if r.sh != nil {
+				r.sh.retire()
+			}
 		}
 		return nil, err
 	}
@@ -270,9 +296,13 @@ func (r *reader) Fetch(ctx context.Context, max int) ([]driver.Record, error) {
 // take converts and removes the first n (at most r.n) buffered records.
 func (r *reader) take(n int) []driver.Record {
 	out := make([]driver.Record, 0, n)
+	taken := 0 // bytes, for the shared client's flow control
 	for len(out) < n {
 		head := r.buf[0]
 		k := min(n-len(out), len(head))
+		if r.sh != nil {
+			taken += recordsSize(head[:k])
+		}
 		r.next.Store(head[k-1].Offset + 1)
 		out, r.idAt = appendConverted(out, head[:k], r.partition, r.idAt)
 		if k < len(head) {
@@ -286,6 +316,9 @@ func (r *reader) take(n int) []driver.Record {
 	if r.n == 0 {
 		r.buf = nil
 	}
+	if r.sh != nil {
+		r.sh.release(taken)
+	}
 	return out
 }
 
@@ -293,6 +326,9 @@ func (r *reader) take(n int) []driver.Record {
 // is done if wctx is not nil and nothing is buffered. It returns the first
 // error to report.
 func (r *reader) poll(ctx, wctx context.Context) error {
+	if r.sh != nil {
+		return r.pollShared(ctx, wctx)
+	}
 	topic := r.s.o.Topic
 	var fs kgo.Fetches
 	if wctx == nil {
@@ -316,25 +352,56 @@ func (r *reader) poll(ctx, wctx context.Context) error {
 	return r.pollErrors(ctx, fs)
 }
 
+// pollShared is poll on the shared client: it takes what the consumer's
+// goroutine routed to the reader's share, waiting for it until wctx is
+// done if wctx is not nil and nothing came.
+func (r *reader) pollShared(ctx, wctx context.Context) error {
+	for {
+		if err := r.sh.take(r); err != nil {
+			return r.fetchErr(ctx, err)
+		}
+		if r.n > 0 || wctx == nil {
+			return nil
+		}
+		select {
+		case <-r.sh.ready:
+		case <-r.sh.c.stopped:
+			return fmt.Errorf("kafka: fetch %s/%s: reader is closed: %w", r.s.o.Topic, r.partition, ErrClosed)
+		case <-wctx.Done():
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("kafka: fetch %s/%s: %w", r.s.o.Topic, r.partition, err)
+			}
+			return nil // fetch_wait passed: nothing new
+		}
+	}
+}
+
 // pollErrors returns the first error of a poll to report.
 func (r *reader) pollErrors(ctx context.Context, fs kgo.Fetches) error {
-	where := "kafka: fetch " + r.s.o.Topic + "/" + r.partition
 	for _, fe := range fs.Errors() {
-		err := fe.Err
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			// fetch_wait passed: nothing new.
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("%s: %w", where, ctx.Err())
-		case errors.Is(err, kgo.ErrClientClosed):
-			return fmt.Errorf("%s: reader is closed: %w", where, ErrClosed)
-		case errors.Is(err, kerr.OffsetOutOfRange):
-			return r.outOfRange(ctx, err)
-		default:
-			return fmt.Errorf("%s: %w", where, classifyData(err))
+		if err := r.fetchErr(ctx, fe.Err); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// fetchErr returns the error to report for an error of a poll, or nil for
+// none (fetch_wait passed).
+func (r *reader) fetchErr(ctx context.Context, err error) error {
+	where := "kafka: fetch " + r.s.o.Topic + "/" + r.partition
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil // fetch_wait passed: nothing new.
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", where, ctx.Err())
+	case errors.Is(err, kgo.ErrClientClosed):
+		return fmt.Errorf("%s: reader is closed: %w", where, ErrClosed)
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		return r.outOfRange(ctx, err)
+	default:
+		return fmt.Errorf("%s: %w", where, classifyData(err))
+	}
 }
 
 // outOfRange explains an OFFSET_OUT_OF_RANGE fetch error.
@@ -429,11 +496,16 @@ func (r *reader) Lag() driver.Lag {
 	return driver.Lag{Records: max(hw-next, 0), Time: -1}
 }
 
-// Close stops the reader's client; Fetch fails with ErrClosed afterwards.
-// It is idempotent.
+// Close stops the reader: it closes the reader's own client, or gives its
+// partition back to the shared client (closed with its last reader). Fetch
+// fails with ErrClosed afterwards. It is idempotent.
 func (r *reader) Close() error {
 	if r.closed.CompareAndSwap(false, true) {
-		r.s.closeClient(r.cl)
+		if r.sh != nil {
+			r.s.closeShare(r.sh)
+		} else {
+			r.s.closeClient(r.cl)
+		}
 	}
 	return nil
 }

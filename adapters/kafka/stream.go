@@ -32,11 +32,12 @@ const partitionCountTTL = 10 * time.Second
 // Stream is a Kafka topic as a driver.Stream. Every method is safe for
 // concurrent use.
 //
-// Each Reader owns a franz-go client that consumes its one partition
+// The Readers share one franz-go client that consumes their partitions
 // directly (no consumer group: this is standalone ownership, where the
-// engine's checkpoint store holds the progress); each Writer owns an
-// idempotent producing client. The Stream holds one more client for
-// metadata and offsets. Close closes them all.
+// engine's checkpoint store holds the progress), or each owns one with the
+// reader_client=partition option; each Writer owns an idempotent producing
+// client. The Stream holds one more client for metadata and offsets. Close
+// closes them all.
 type Stream struct {
 	o    Options
 	base []kgo.Opt
@@ -45,7 +46,8 @@ type Stream struct {
 
 	mu      sync.Mutex
 	closed  bool
-	clients map[*kgo.Client]struct{} // readers' and writers' clients
+	clients map[*kgo.Client]struct{} // readers' and writers' own clients
+	cons    *consumer                // the readers' shared client, or nil
 	groups  map[string]*member       // group memberships (JoinGroup)
 	nParts  int                      // cached partition count
 	nPartsT time.Time                // when nParts was read
@@ -289,7 +291,12 @@ func (s *Stream) Close() error {
 	s.closed = true
 	clients := s.clients
 	s.clients = map[*kgo.Client]struct{}{}
+	cons := s.cons
+	s.cons = nil
 	s.mu.Unlock()
+	if cons != nil {
+		cons.shutdown()
+	}
 	for cl := range clients {
 		cl.Close()
 	}

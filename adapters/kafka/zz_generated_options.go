@@ -23,6 +23,8 @@ const (
 	DefaultMaxRecordBytes = 1000000
 	// DefaultFetchMaxBytes is the default of FetchMaxBytes.
 	DefaultFetchMaxBytes = 4194304 // 4MiB
+	// DefaultReaderClient is the default of ReaderClient.
+	DefaultReaderClient = "shared"
 	// DefaultDialTimeout is the default of DialTimeout.
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultRequestTimeout is the default of RequestTimeout.
@@ -129,6 +131,16 @@ type Options struct {
 	// 512, 64KiB or 5MiB) from 1B to 1048560KiB. Default 4MiB.
 	FetchMaxBytes int
 
+	// ReaderClient is shared - the readers of a stream share one consuming
+	// client, which holds a few connections and about fetch_max_bytes of
+	// fetched records in all however many partitions are read; partition -
+	// each reader owns a client (the behaviour before sharing, a few
+	// connections and up to twice fetch_max_bytes of records per partition).
+	// Set by URL query key reader_client, environment variable
+	// UNISTREAM_KAFKA_READER_CLIENT or WithReaderClient: one of shared or
+	// partition. Default shared.
+	ReaderClient string
+
 	// DialTimeout is bounds connecting to a broker. Set by URL query key
 	// dial_timeout, environment variable UNISTREAM_KAFKA_DIAL_TIMEOUT or
 	// WithDialTimeout: a duration (such as 500ms, 10s or 2m) of at least 1ns.
@@ -213,6 +225,7 @@ const (
 	optionCompression
 	optionMaxRecordBytes
 	optionFetchMaxBytes
+	optionReaderClient
 	optionDialTimeout
 	optionRequestTimeout
 	optionDeliveryTimeout
@@ -315,6 +328,13 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.Size(func(o *Options) *int { return &o.FetchMaxBytes }),
 			Check:    func(o *Options) bool { return o.FetchMaxBytes >= 1 && o.FetchMaxBytes <= 1073725440 },
 		},
+		optionReaderClient: {
+			Field: "ReaderClient", Query: "reader_client", Env: "UNISTREAM_KAFKA_READER_CLIENT", With: "WithReaderClient",
+			Expected: "one of shared or partition",
+			How:      "URL query key reader_client, environment variable UNISTREAM_KAFKA_READER_CLIENT or WithReaderClient",
+			Value:    opttable.String(func(o *Options) *string { return &o.ReaderClient }),
+			Check:    func(o *Options) bool { return optvalue.OneOf(o.ReaderClient, "shared", "partition") },
+		},
 		optionDialTimeout: {
 			Field: "DialTimeout", Query: "dial_timeout", Env: "UNISTREAM_KAFKA_DIAL_TIMEOUT", With: "WithDialTimeout",
 			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
@@ -387,6 +407,7 @@ func DefaultOptions() Options {
 		Compression:      DefaultCompression,
 		MaxRecordBytes:   DefaultMaxRecordBytes,
 		FetchMaxBytes:    DefaultFetchMaxBytes,
+		ReaderClient:     DefaultReaderClient,
 		DialTimeout:      DefaultDialTimeout,
 		RequestTimeout:   DefaultRequestTimeout,
 		DeliveryTimeout:  DefaultDeliveryTimeout,
@@ -496,6 +517,16 @@ func WithMaxRecordBytes(v int) Option {
 // 1048560KiB.
 func WithFetchMaxBytes(v int) Option {
 	return func(o *Options) { o.FetchMaxBytes = v; o.optOrigin[optionFetchMaxBytes].SetByCode() }
+}
+
+// WithReaderClient sets ReaderClient, shared - the readers of a stream
+// share one consuming client, which holds a few connections and about
+// fetch_max_bytes of fetched records in all however many partitions are
+// read; partition - each reader owns a client (the behaviour before
+// sharing, a few connections and up to twice fetch_max_bytes of records
+// per partition). It takes one of shared or partition.
+func WithReaderClient(v string) Option {
+	return func(o *Options) { o.ReaderClient = v; o.optOrigin[optionReaderClient].SetByCode() }
 }
 
 // WithDialTimeout sets DialTimeout, bounds connecting to a broker. It

@@ -145,6 +145,14 @@ func (tc *trackedConn) Close() error {
 	return tc.Conn.Close()
 }
 
+// Connections returns the number of client connections the brokers hold
+// open (accepted and not yet closed by either side).
+func (c *Cluster) Connections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.conns)
+}
+
 // CutConnections closes every open client connection of the brokers, as a
 // broker restart or a network cut would; clients reconnect. It returns how
 // many connections it closed.

@@ -96,11 +96,22 @@ const BatchSize = 1000
 // records, then stops it and closes it. It returns the instant the handler
 // saw the nth record. The commit cadence is the engine's default.
 func Consume(b *testing.B, s driver.Stream, store checkpoint.Store, n int, opts ...stream.ConsumerOption) time.Time {
+	return ConsumeThen(b, s, store, n, nil, opts...)
+}
+
+// ConsumeThen is Consume that calls atEnd, if not nil, from the handler
+// of the nth record, after taking the instant and while the engine still
+// runs (to sample what the running engine holds: connections, memory).
+func ConsumeThen(b *testing.B, s driver.Stream, store checkpoint.Store, n int, atEnd func(), opts ...stream.ConsumerOption) time.Time {
 	var count atomic.Int64
 	done := make(chan time.Time, 1)
 	h := func(context.Context, *stream.Record) error {
 		if count.Add(1) == int64(n) {
-			done <- time.Now()
+			end := time.Now()
+			if atEnd != nil {
+				atEnd()
+			}
+			done <- end
 		}
 		return nil
 	}

@@ -1,0 +1,111 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
+)
+
+// BenchmarkConsumerPartitions compares the consumer engine on a topic of
+// many partitions with one plain franz-go client over the same topic, with
+// the readers on one shared client (reader_client=shared, the default) and
+// on a client each (reader_client=partition, the behaviour before
+// sharing). The b.N records are spread evenly over the partitions; in each
+// of two rounds both sides read them all from the start, alternating which
+// goes first. Besides records/s of each side and engine/plain it reports,
+// sampled when the side has read the last record, the connections the
+// broker holds, the process's heap in use (after a GC; the embedded
+// broker's heap, the same for both sides, included) and its goroutines.
+//
+//	go test ./adapters/kafka -run '^$' -bench BenchmarkConsumerPartitions -benchtime 200000x
+func BenchmarkConsumerPartitions(b *testing.B) {
+	for _, parts := range []int{100, 1000} {
+		for _, rc := range []string{"shared", "partition"} {
+			b.Run(fmt.Sprintf("partitions=%d/reader_client=%s", parts, rc), func(b *testing.B) {
+				benchConsumerPartitions(b, parts, rc)
+			})
+		}
+	}
+}
+
+// sample is what a side holds when it has read its last record.
+type sample struct {
+	conns, goroutines int
+	heap              uint64
+}
+
+// take samples the connections of c and the process.
+func (s *sample) take(c *kafkatest.Cluster) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	*s = sample{conns: c.Connections(), goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse}
+}
+
+func benchConsumerPartitions(b *testing.B, parts int, readerClient string) {
+	ctx := context.Background()
+	const topic = "many"
+	c := kafkatest.Start(b, kafkatest.Topic(topic, parts))
+	cl, err := c.Client(kgo.MaxBufferedRecords(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchProduce(b, cl, 0, b.N, func(i int) (string, int32) { return topic, int32(i % parts) })
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+
+	const rounds = 2
+	var plain, engine time.Duration
+	var ps, es sample
+	b.ReportAllocs()
+	b.ResetTimer()
+	for r := range rounds {
+		runPlain := func() {
+			t0 := time.Now()
+			pc, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			for got < b.N {
+				fs := pc.PollRecords(ctx, 1000)
+				if err := fs.Err(); err != nil {
+					b.Fatal(err)
+				}
+				got += fs.NumRecords()
+			}
+			plain += time.Since(t0)
+			ps.take(c)
+			pc.Close()
+		}
+		runEngine := func() {
+			t0 := time.Now()
+			s, err := kafkaOpen(ctx, c.URL(topic, "fetch_wait", "10ms", "reader_client", readerClient))
+			if err != nil {
+				b.Fatal(err)
+			}
+			end := enginebench.ConsumeThen(b, s, checkpoint.NewMemoryStore(), b.N, func() { es.take(c) })
+			engine += end.Sub(t0)
+			s.Close()
+		}
+		enginebench.Alternate(r, runPlain, runEngine)
+	}
+	b.StopTimer()
+	enginebench.Report(b, rounds*b.N, plain, engine)
+	b.ReportMetric(float64(es.conns), "engine-conns")
+	b.ReportMetric(float64(ps.conns), "plain-conns")
+	b.ReportMetric(float64(es.heap)/(1<<20), "engine-heap-MB")
+	b.ReportMetric(float64(ps.heap)/(1<<20), "plain-heap-MB")
+	b.ReportMetric(float64(es.goroutines), "engine-goroutines")
+	b.ReportMetric(float64(ps.goroutines), "plain-goroutines")
+}
