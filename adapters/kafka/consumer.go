@@ -51,6 +51,7 @@ const maxSharedFetchWait = 500 * time.Millisecond
 // plus one fetch response per broker, however many partitions are read.
 type consumer struct {
 	s     *Stream
+	idx   int // the client's place in the pool: it reads the partitions p with p mod reader_clients == idx
 	cl    *kgo.Client
 	topic string
 
@@ -72,9 +73,10 @@ type consumer struct {
 }
 
 // bound is a reader's share of the buffered bytes: fetch_max_bytes divided
-// by the open readers. The caller holds c.mu.
+// by the clients of the pool and by the client's open readers. The caller
+// holds c.mu.
 func (c *consumer) bound() int {
-	return max(c.s.o.FetchMaxBytes/max(len(c.shares), 1), 1)
+	return max(c.s.o.FetchMaxBytes/max(c.s.o.ReaderClients, 1)/max(len(c.shares), 1), 1)
 }
 
 // share is one generation of one partition in the shared consumer: the
@@ -101,9 +103,9 @@ type routed struct {
 	err  error
 }
 
-// newConsumer makes the stream's shared consuming client and starts its
-// goroutine. The caller holds s.mu.
-func (s *Stream) newConsumer() (*consumer, error) {
+// newConsumer makes the stream's shared consuming client idx of the pool
+// and starts its goroutine. The caller holds s.mu.
+func (s *Stream) newConsumer(idx int) (*consumer, error) {
 	wait := max(min(s.o.FetchWait, maxSharedFetchWait), 10*time.Millisecond)
 	opts := append(append([]kgo.Opt(nil), s.base...),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
@@ -125,7 +127,7 @@ func (s *Stream) newConsumer() (*consumer, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	c := &consumer{
-		s: s, cl: cl, topic: s.o.Topic,
+		s: s, idx: idx, cl: cl, topic: s.o.Topic,
 		stop: stop, done: make(chan struct{}), stopped: make(chan struct{}),
 		shares: map[int32]*share{}, gens: map[int32]uint64{},
 		add: map[int32]*share{}, remove: map[int32]struct{}{}, paused: map[int32]struct{}{},
@@ -143,13 +145,17 @@ func (s *Stream) openShared(partition string, p int32, at kgo.Offset) (*reader, 
 	if s.closed {
 		return nil, fmt.Errorf("kafka: open reader of %s: stream is closed: %w", s.o.Topic, ErrClosed)
 	}
-	c := s.cons
+	idx := int(p) % max(s.o.ReaderClients, 1)
+	c := s.cons[idx]
 	if c == nil {
 		var err error
-		if c, err = s.newConsumer(); err != nil {
+		if c, err = s.newConsumer(idx); err != nil {
 			return nil, err
 		}
-		s.cons = c
+		if s.cons == nil {
+			s.cons = map[int]*consumer{}
+		}
+		s.cons[idx] = c
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -418,9 +424,9 @@ func (s *Stream) closeShare(sh *share) {
 	}
 	c.mu.Unlock()
 	c.open--
-	last := c.open == 0 && s.cons == c
+	last := c.open == 0 && s.cons[c.idx] == c
 	if last {
-		s.cons = nil
+		delete(s.cons, c.idx)
 	}
 	s.mu.Unlock()
 	if last {

@@ -119,11 +119,11 @@ func TestSharedReaders(t *testing.T) {
 	for p := 1; p < parts; p++ {
 		readOffsets(t, readers[p], int32(p), 0, 5)
 	}
-	// The stream's own client and the shared one: each connects to the
-	// seed broker first, then to the broker for metadata and offsets, and
-	// the shared one for fetches.
-	if n := c.Connections(); n > 5 {
-		t.Errorf("a stream with 200 readers holds %d connections, want at most 5 (two clients)", n)
+	// The stream's own client and the pool's: each connects to the seed
+	// broker first, then to the broker for metadata and offsets, and the
+	// pool's for fetches: at most three connections a client.
+	if n, most := c.Connections(), 3*(s.o.ReaderClients+1); n > most {
+		t.Errorf("a stream with 200 readers holds %d connections, want at most %d (%d clients)", n, most, s.o.ReaderClients+1)
 	} else {
 		t.Logf("a stream with 200 readers holds %d connections", n)
 	}
@@ -153,10 +153,10 @@ func TestSharedReaders(t *testing.T) {
 		r.Close()
 	}
 	s.mu.Lock()
-	cons := s.cons
+	cons := len(s.cons)
 	s.mu.Unlock()
-	if cons != nil {
-		t.Error("the shared client is still open after its last reader closed")
+	if cons != 0 {
+		t.Errorf("%d shared clients still open after the last reader closed", cons)
 	}
 }
 
@@ -232,7 +232,7 @@ func checkReopen(t *testing.T, s *Stream, readers []driver.Reader) {
 // sharedPaused reports whether the shared client pauses partition p.
 func (s *Stream) sharedPaused(p int32) bool {
 	s.mu.Lock()
-	c := s.cons
+	c := s.cons[int(p)%max(s.o.ReaderClients, 1)]
 	s.mu.Unlock()
 	if c == nil {
 		return false
@@ -247,7 +247,7 @@ func (s *Stream) sharedPaused(p int32) bool {
 // client.
 func (s *Stream) sharedBytes(p int32) int {
 	s.mu.Lock()
-	c := s.cons
+	c := s.cons[int(p)%max(s.o.ReaderClients, 1)]
 	s.mu.Unlock()
 	if c == nil {
 		return 0
@@ -340,7 +340,7 @@ func TestShareGenerations(t *testing.T) {
 	c := &consumer{s: s, topic: "t", stopped: make(chan struct{}),
 		shares: map[int32]*share{}, gens: map[int32]uint64{},
 		add: map[int32]*share{}, remove: map[int32]struct{}{}, paused: map[int32]struct{}{}}
-	s.cons = c
+	s.cons = map[int]*consumer{0: c}
 	open := func(at int64) *reader {
 		t.Helper()
 		r, err := s.openShared("0", 0, kgo.NewOffset().At(at))

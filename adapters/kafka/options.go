@@ -212,6 +212,9 @@ func (o Options) withDefaults() Options {
 	if o.ReaderClient == "" {
 		o.ReaderClient = DefaultReaderClient
 	}
+	if o.ReaderClients == 0 {
+		o.ReaderClients = DefaultReaderClients
+	}
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = DefaultSessionTimeout
 	}

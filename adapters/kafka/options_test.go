@@ -134,7 +134,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"kafka://h:99999/t", `port "99999"`},
 		{"kafka://:9092/t", "empty host"},
 		{"kafka://:pw@h/t", "user information has no user"},
-		{"kafka://h/t?bogus=1", `URL query key "bogus" is unknown (valid keys: client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`},
+		{"kafka://h/t?bogus=1", `URL query key "bogus" is unknown (valid keys: client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, reader_clients, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`},
 		{"kafka://h/t?client_id=a&client_id=b", `"client_id" is given 2 times: expected it once`},
 		{"kafka://h/t?client_id=%07", `client_id="\a": expected printable ASCII`},
 		{"kafka://h/t?tls=yes", `tls="yes": expected true or false`},

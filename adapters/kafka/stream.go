@@ -47,7 +47,7 @@ type Stream struct {
 	mu      sync.Mutex
 	closed  bool
 	clients map[*kgo.Client]struct{} // readers' and writers' own clients
-	cons    *consumer                // the readers' shared client, or nil
+	cons    map[int]*consumer        // the readers' shared clients, by place in the pool
 	groups  map[string]*member       // group memberships (JoinGroup)
 	nParts  int                      // cached partition count
 	nPartsT time.Time                // when nParts was read
@@ -294,8 +294,8 @@ func (s *Stream) Close() error {
 	cons := s.cons
 	s.cons = nil
 	s.mu.Unlock()
-	if cons != nil {
-		cons.shutdown()
+	for _, c := range cons {
+		c.shutdown()
 	}
 	for cl := range clients {
 		cl.Close()

@@ -25,6 +25,8 @@ const (
 	DefaultFetchMaxBytes = 4194304 // 4MiB
 	// DefaultReaderClient is the default of ReaderClient.
 	DefaultReaderClient = "shared"
+	// DefaultReaderClients is the default of ReaderClients.
+	DefaultReaderClients = 4
 	// DefaultDialTimeout is the default of DialTimeout.
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultRequestTimeout is the default of RequestTimeout.
@@ -131,15 +133,25 @@ type Options struct {
 	// 512, 64KiB or 5MiB) from 1B to 1048560KiB. Default 4MiB.
 	FetchMaxBytes int
 
-	// ReaderClient is shared - the readers of a stream share one consuming
-	// client, which holds a few connections and about fetch_max_bytes of
-	// fetched records in all however many partitions are read; partition -
-	// each reader owns a client (the behaviour before sharing, a few
-	// connections and up to twice fetch_max_bytes of records per partition).
-	// Set by URL query key reader_client, environment variable
-	// UNISTREAM_KAFKA_READER_CLIENT or WithReaderClient: one of shared or
-	// partition. Default shared.
+	// ReaderClient is shared - the readers of a stream share a small pool of
+	// consuming clients (reader_clients), which hold a few connections each
+	// and about fetch_max_bytes of fetched records in all however many
+	// partitions are read; partition - each reader owns a client (the
+	// behaviour before sharing, a few connections and up to twice
+	// fetch_max_bytes of records per partition). Set by URL query key
+	// reader_client, environment variable UNISTREAM_KAFKA_READER_CLIENT or
+	// WithReaderClient: one of shared or partition. Default shared.
 	ReaderClient string
+
+	// ReaderClients is with reader_client=shared, how many consuming clients
+	// the readers of a stream share, partition p on client p mod
+	// reader_clients, so that a few partitions are fetched and decoded in
+	// parallel (one client decodes a broker's responses one after the other)
+	// while a thousand cost reader_clients clients; each client's readers
+	// buffer about fetch_max_bytes / reader_clients. Set by URL query key
+	// reader_clients, environment variable UNISTREAM_KAFKA_READER_CLIENTS or
+	// WithReaderClients: an integer from 1 to 64. Default 4.
+	ReaderClients int
 
 	// DialTimeout is bounds connecting to a broker. Set by URL query key
 	// dial_timeout, environment variable UNISTREAM_KAFKA_DIAL_TIMEOUT or
@@ -226,6 +238,7 @@ const (
 	optionMaxRecordBytes
 	optionFetchMaxBytes
 	optionReaderClient
+	optionReaderClients
 	optionDialTimeout
 	optionRequestTimeout
 	optionDeliveryTimeout
@@ -335,6 +348,13 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.String(func(o *Options) *string { return &o.ReaderClient }),
 			Check:    func(o *Options) bool { return optvalue.OneOf(o.ReaderClient, "shared", "partition") },
 		},
+		optionReaderClients: {
+			Field: "ReaderClients", Query: "reader_clients", Env: "UNISTREAM_KAFKA_READER_CLIENTS", With: "WithReaderClients",
+			Expected: "an integer from 1 to 64",
+			How:      "URL query key reader_clients, environment variable UNISTREAM_KAFKA_READER_CLIENTS or WithReaderClients",
+			Value:    opttable.Int(func(o *Options) *int { return &o.ReaderClients }),
+			Check:    func(o *Options) bool { return o.ReaderClients >= 1 && o.ReaderClients <= 64 },
+		},
 		optionDialTimeout: {
 			Field: "DialTimeout", Query: "dial_timeout", Env: "UNISTREAM_KAFKA_DIAL_TIMEOUT", With: "WithDialTimeout",
 			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
@@ -408,6 +428,7 @@ func DefaultOptions() Options {
 		MaxRecordBytes:   DefaultMaxRecordBytes,
 		FetchMaxBytes:    DefaultFetchMaxBytes,
 		ReaderClient:     DefaultReaderClient,
+		ReaderClients:    DefaultReaderClients,
 		DialTimeout:      DefaultDialTimeout,
 		RequestTimeout:   DefaultRequestTimeout,
 		DeliveryTimeout:  DefaultDeliveryTimeout,
@@ -520,13 +541,25 @@ func WithFetchMaxBytes(v int) Option {
 }
 
 // WithReaderClient sets ReaderClient, shared - the readers of a stream
-// share one consuming client, which holds a few connections and about
-// fetch_max_bytes of fetched records in all however many partitions are
-// read; partition - each reader owns a client (the behaviour before
-// sharing, a few connections and up to twice fetch_max_bytes of records
-// per partition). It takes one of shared or partition.
+// share a small pool of consuming clients (reader_clients), which hold a
+// few connections each and about fetch_max_bytes of fetched records in all
+// however many partitions are read; partition - each reader owns a client
+// (the behaviour before sharing, a few connections and up to twice
+// fetch_max_bytes of records per partition). It takes one of shared or
+// partition.
 func WithReaderClient(v string) Option {
 	return func(o *Options) { o.ReaderClient = v; o.optOrigin[optionReaderClient].SetByCode() }
+}
+
+// WithReaderClients sets ReaderClients, with reader_client=shared, how
+// many consuming clients the readers of a stream share, partition p on
+// client p mod reader_clients, so that a few partitions are fetched and
+// decoded in parallel (one client decodes a broker's responses one after
+// the other) while a thousand cost reader_clients clients; each client's
+// readers buffer about fetch_max_bytes / reader_clients. It takes an
+// integer from 1 to 64.
+func WithReaderClients(v int) Option {
+	return func(o *Options) { o.ReaderClients = v; o.optOrigin[optionReaderClients].SetByCode() }
 }
 
 // WithDialTimeout sets DialTimeout, bounds connecting to a broker. It

@@ -44,7 +44,7 @@ func TestSpecUnknownQueryKey(t *testing.T) {
 	q.Set("no_such_option", "1")
 	u.RawQuery = q.Encode()
 	_, err = kafka.ParseURLEnv(u, nil)
-	want := `URL query key "no_such_option" is unknown (valid keys: client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`
+	want := `URL query key "no_such_option" is unknown (valid keys: client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, reader_clients, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseURLEnv(%s) error = %v, want it to contain %s", u, err, want)
 	}
@@ -84,6 +84,8 @@ func FuzzParseURL(f *testing.F) {
 		"kafka://x?fetch_max_bytes=%00",
 		"kafka://x?reader_client=shared",
 		"kafka://x?reader_client=%00",
+		"kafka://x?reader_clients=4",
+		"kafka://x?reader_clients=%00",
 		"kafka://x?dial_timeout=10s",
 		"kafka://x?dial_timeout=%00",
 		"kafka://x?request_timeout=30s",
