@@ -43,9 +43,9 @@ type telemetry struct {
 	// hists aggregates messaging.process.duration for the observers
 	// (otelstream.WithHistograms: exact, a few atomic adds per attempt),
 	// registered with every reader as a producer.
-	hists *otelstream.Histograms
-	stderr io.Writer                // where Close reports a failed flush
-	system string                   // messaging.system, from the stream URL's scheme
+	hists  *otelstream.Histograms
+	stderr io.Writer // where Close reports a failed flush
+	system string    // messaging.system, from the stream URL's scheme
 }
 
 // otlpExport is the OTLP side of telemetry (otlp.go; the lite build has
