@@ -122,7 +122,7 @@ func TestConformanceKinesis(t *testing.T) {
 				return "", err
 			}
 			q := url.Values{"endpoint": {l.Endpoint}, "region": {l.Region}, "access_key_id": {l.AccessKeyID}, "secret_access_key": {l.SecretAccessKey},
-				"poll_interval": {"5ms"}, "throttle_backoff": {"5ms"}, "request_timeout": {"30s"}}
+				"poll_interval": {"5ms"}, "max_poll_interval": {"20ms"}, "throttle_backoff": {"5ms"}, "request_timeout": {"30s"}}
 			return "kinesis://" + name + "?" + q.Encode(), nil
 		},
 		CanSplit: true,

@@ -368,16 +368,18 @@ func (b *balancer) step(ctx context.Context) {
 	}
 	if b.cfg.balance && len(got) == 0 &&
 		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max || b.levels(counts, target)) {
-		// Over the share: hand the excess over (one partition when
-		// levelling); the underloaded workers (ones that may hold none
-		// yet, seen by their presence leases) take it. All of the excess
-		// at once: a worker that started alone took every partition, and
-		// one per round would take its peers hundreds of rounds to share.
+		// Over the share: hand half the excess over (at least one
+		// partition; one when levelling); the underloaded workers (ones
+		// that may hold none yet, seen by their presence leases) take it.
+		// Half, not one: a worker that started alone took every
+		// partition, and one per round would take its peers hundreds of
+		// rounds to share; not all of it at once, so that the partitions
+		// move a few at a time while the others start taking.
 		limit := target
 		if b.cfg.max > 0 {
 			limit = min(limit, b.cfg.max)
 		}
-		n := max(1, len(b.held)-limit)
+		n := max(1, (len(b.held)-limit)/2)
 		ids := b.heldIDs()
 		ids = ids[len(ids)-n:]
 		for _, id := range ids {

@@ -23,7 +23,7 @@ var conformanceSeq atomic.Uint64
 
 // fastKeys are the URL options of the harnesses' streams: short waits, so
 // that an idle shard and injected throttles cost little real time.
-var fastKeys = []string{"poll_interval", "5ms", "throttle_backoff", "5ms", "request_timeout", "30s"}
+var fastKeys = []string{"poll_interval", "5ms", "max_poll_interval", "20ms", "throttle_backoff", "5ms", "request_timeout", "30s"}
 
 // serverFunctions are the goroutines of an in-process HTTP server (the
 // emulator's), which end on the server's schedule after a client closes.

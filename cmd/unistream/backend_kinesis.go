@@ -40,7 +40,7 @@ func startKinesis(_ context.Context, o embedOptions) (runningBackend, error) {
 }
 
 func (k kinesisBackend) URL(name string, partitions int) string {
-	return k.b.URL(name, "create_stream", "true", "shards", strconv.Itoa(partitions), "poll_interval", "50ms")
+	return k.b.URL(name, "create_stream", "true", "shards", strconv.Itoa(partitions), "poll_interval", "50ms", "max_poll_interval", "200ms")
 }
 func (k kinesisBackend) Addr() string { return k.b.Endpoint() }
 func (k kinesisBackend) Close()       { k.b.Close() }

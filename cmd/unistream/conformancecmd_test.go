@@ -60,7 +60,7 @@ func kinesisTemplate(endpoint string) string {
 	q := url.Values{}
 	for _, kv := range [][2]string{
 		{"endpoint", endpoint}, {"region", "us-east-1"}, {"access_key_id", "kinesalite"}, {"secret_access_key", "kinesalite"},
-		{"create_stream", "true"}, {"poll_interval", "5ms"}, {"throttle_backoff", "5ms"},
+		{"create_stream", "true"}, {"poll_interval", "5ms"}, {"max_poll_interval", "20ms"}, {"throttle_backoff", "5ms"},
 	} {
 		q.Set(kv[0], kv[1])
 	}

@@ -454,7 +454,7 @@ var backends = []backend{
 			if err := b.CreateStream(name, n); err != nil {
 				t.Fatal(err)
 			}
-			return b.URL(name, "poll_interval", "5ms", "throttle_backoff", "5ms")
+			return b.URL(name, "poll_interval", "5ms", "max_poll_interval", "20ms", "throttle_backoff", "5ms")
 		}
 	}},
 	{name: "pulsar", start: func(t *testing.T) func(*testing.T, string, int) string {

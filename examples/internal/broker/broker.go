@@ -51,7 +51,7 @@ func Embedded(backend, name string, partitions int) (url string, stop func(), er
 		if err != nil {
 			return "", nil, fmt.Errorf("start the embedded Kinesis: %w", err)
 		}
-		return b.URL(name, "create_stream", "true", "shards", strconv.Itoa(partitions), "poll_interval", "50ms"), func() { b.Close() }, nil
+		return b.URL(name, "create_stream", "true", "shards", strconv.Itoa(partitions), "poll_interval", "50ms", "max_poll_interval", "200ms"), func() { b.Close() }, nil
 	case "pulsar":
 		b, err := pulsartest.New(context.Background())
 		if err != nil {
