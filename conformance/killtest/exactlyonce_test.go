@@ -191,6 +191,16 @@ func runEOChild(cfg eoConfig) (err error) {
 	return nil
 }
 
+// withTable returns the PostgreSQL URL u with the checkpoint store's table
+// parameter.
+func withTable(u, table string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + "table=" + table
+}
+
 // eoPostgresURL is the PostgreSQL server of the exactly-once test.
 func eoPostgresURL() string {
 	if u := os.Getenv("UNISTREAM_TEST_POSTGRES"); u != "" {
@@ -201,8 +211,9 @@ func eoPostgresURL() string {
 
 // TestExactlyOncePostgres proves postgres.TxHandler's exactly-once effects
 // with real process deaths, on kfake, kinesisfake and pulsarfake: a child
-// process consumes 30 records over two partitions, its handler writing one
-// row per record in the TxHandler's transaction, and is killed with
+// process consumes 30 records over two partitions with the PostgreSQL
+// checkpoint store, its handler writing one row per record in the
+// TxHandler's transaction, and is killed with
 // SIGKILL at a kill point (before and after every checkpoint save, after a
 // transaction's first statement, before its commit, and after it), then
 // restarted to the end. Every save point of a first, unkilled run is
@@ -268,9 +279,9 @@ func (eo *eoScenario) run(b backend) {
 		t.Fatal(err)
 	}
 	tag := strings.ReplaceAll(name, "-", "_")
-	target, applied := tag+"_target", tag+"_applied"
+	target, applied, cps := tag+"_target", tag+"_applied", tag+"_cp"
 	t.Cleanup(func() {
-		for _, tb := range []string{target, applied} {
+		for _, tb := range []string{target, applied, cps} {
 			_, _ = eo.pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{tb}.Sanitize())
 		}
 	})
@@ -278,7 +289,8 @@ func (eo *eoScenario) run(b backend) {
 		t.Fatal(err)
 	}
 	eo.dir = t.TempDir()
-	eo.cfg = eoConfig{URL: url, Postgres: eoPostgresURL(), Target: target, Applied: applied, Records: written, Deadline: eo.deadline}
+	eo.cfg = eoConfig{URL: url, Postgres: eoPostgresURL(), Target: target, Applied: applied, Records: written, Deadline: eo.deadline,
+		Checkpoint: withTable(eoPostgresURL(), cps)}
 
 	// A first run without a kill lists the kill points.
 	kinds := eo.scenario(ctx, "dry", 0)
@@ -351,7 +363,6 @@ func (eo *eoScenario) scenarioKilled(ctx context.Context, at int) bool {
 func (eo *eoScenario) config(consumer string, killAt int) eoConfig {
 	cfg := eo.cfg
 	cfg.Consumer, cfg.KillAt = consumer, killAt
-	cfg.Checkpoint = "file://" + filepath.Join(eo.dir, consumer, "checkpoints")
 	cfg.PointsPath = filepath.Join(eo.dir, consumer+fmt.Sprintf("-kill%d.points", killAt))
 	return cfg
 }
