@@ -29,3 +29,16 @@ func IdleWaitOf(r driver.Reader) time.Duration {
 	}
 	return rd.s.idleWait(rd.idle)
 }
+
+// HoldReadSlots takes n of the stream's GetRecords slots and returns the
+// function that gives them back.
+func HoldReadSlots(s *Stream, n int) (release func()) {
+	for range n {
+		s.readSlots <- struct{}{}
+	}
+	return func() {
+		for range n {
+			<-s.readSlots
+		}
+	}
+}

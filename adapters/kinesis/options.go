@@ -204,6 +204,12 @@ func (o Options) withDefaults() Options {
 	if o.PollInterval == 0 {
 		o.PollInterval = DefaultPollInterval
 	}
+	if o.MaxPollInterval == 0 {
+		o.MaxPollInterval = DefaultMaxPollInterval
+	}
+	if o.MaxConcurrentReads == 0 {
+		o.MaxConcurrentReads = DefaultMaxConcurrentReads
+	}
 	if o.ThrottleBackoff == 0 {
 		o.ThrottleBackoff = DefaultThrottleBackoff
 	}

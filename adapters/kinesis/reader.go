@@ -262,9 +262,7 @@ func (r *reader) getRecords(ctx context.Context, max int) (more bool, err error)
 			r.pf = nil
 			out, err = pf.out, pf.err
 		} else {
-			rctx, cancel := r.s.reqCtx(ctx)
-			out, err = r.s.client.GetRecords(rctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(limit), StreamARN: r.s.arnArg()}, noRetry)
-			cancel()
+			out, err = r.s.getRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(limit), StreamARN: r.s.arnArg()})
 		}
 		if err != nil {
 			switch code := apiCode(err); {
@@ -349,9 +347,7 @@ func (r *reader) startPrefetch(limit int32) {
 	iter := r.iter
 	go func() {
 		defer close(pf.done)
-		rctx, cancel := r.s.reqCtx(r.bgCtx)
-		defer cancel()
-		pf.out, pf.err = r.s.client.GetRecords(rctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit), StreamARN: r.s.arnArg()}, noRetry)
+		pf.out, pf.err = r.s.getRecords(r.bgCtx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit), StreamARN: r.s.arnArg()})
 	}()
 }
 

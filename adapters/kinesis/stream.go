@@ -53,6 +53,8 @@ type Stream struct {
 	client *kinesis.Client
 	tr     *http.Transport
 
+	readSlots chan struct{} // one per GetRecords call in flight (max_concurrent_reads)
+
 	closedFlag atomic.Bool // read by the transport
 	bgCtx      context.Context
 	bgCancel   context.CancelFunc // ends the readers' background calls
@@ -96,7 +98,7 @@ func Open(ctx context.Context, o Options) (*Stream, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Stream{o: o}
+	s := &Stream{o: o, readSlots: make(chan struct{}, o.MaxConcurrentReads)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	client, tr, err := newClient(ctx, o, &s.closedFlag)
 	if err != nil {
@@ -237,6 +239,21 @@ func (s *Stream) arnArg() *string {
 // reqCtx bounds a request by the request timeout.
 func (s *Stream) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.o.RequestTimeout)
+}
+
+// getRecords makes one GetRecords call (without the SDK's retries) once
+// one of the stream's max_concurrent_reads slots is free; the request
+// timeout runs from then.
+func (s *Stream) getRecords(ctx context.Context, in *kinesis.GetRecordsInput) (*kinesis.GetRecordsOutput, error) {
+	select {
+	case s.readSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.readSlots }()
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	return s.client.GetRecords(rctx, in, noRetry)
 }
 
 // Name returns the stream name.

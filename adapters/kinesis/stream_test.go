@@ -481,3 +481,34 @@ func TestReaderIdleBackoff(t *testing.T) {
 		t.Errorf("wait after a record then an empty call = %v, want poll_interval 2ms", w)
 	}
 }
+
+// TestReaderConcurrentReadsBounded: with every max_concurrent_reads slot
+// taken, a Fetch makes no GetRecords call and waits for one until its
+// context ends; once a slot is free it reads.
+func TestReaderConcurrentReadsBounded(t *testing.T) {
+	b := kinesistest.Start(t)
+	s := openFake(t, b, "bounded", 1, "max_concurrent_reads", "2")
+	write(t, s, driver.Record{ID: "a", Key: []byte("k")})
+	ctx := context.Background()
+	r, err := s.OpenReader(ctx, "shardId-000000000000", driver.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	release := kinesis.HoldReadSlots(s, 2)
+	before := b.Fake().Calls("GetRecords")
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = r.Fetch(short, 10)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Fetch with every read slot taken = %v, want it to wait until its context ends", err)
+	}
+	if n := b.Fake().Calls("GetRecords") - before; n != 0 {
+		t.Fatalf("%d GetRecords calls with every read slot taken, want 0", n)
+	}
+	release()
+	got, err := r.Fetch(ctx, 10)
+	if err != nil || len(got) != 1 || got[0].ID != "a" {
+		t.Fatalf("Fetch once a slot is free = %v, %v; want record a", got, err)
+	}
+}

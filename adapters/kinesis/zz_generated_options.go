@@ -28,6 +28,8 @@ const (
 	DefaultPollInterval = 200 * time.Millisecond
 	// DefaultMaxPollInterval is the default of MaxPollInterval.
 	DefaultMaxPollInterval = 1 * time.Second
+	// DefaultMaxConcurrentReads is the default of MaxConcurrentReads.
+	DefaultMaxConcurrentReads = 64
 	// DefaultThrottleBackoff is the default of ThrottleBackoff.
 	DefaultThrottleBackoff = 500 * time.Millisecond
 	// DefaultRequestTimeout is the default of RequestTimeout.
@@ -154,6 +156,14 @@ type Options struct {
 	// (such as 500ms, 10s or 2m) of at least 1ns. Default 1s.
 	MaxPollInterval time.Duration
 
+	// MaxConcurrentReads is the most GetRecords calls the stream's readers
+	// make at once (the others wait their turn), so that a process reading
+	// thousands of shards holds a bounded number of requests and connections.
+	// Set by URL query key max_concurrent_reads, environment variable
+	// UNISTREAM_KINESIS_MAX_CONCURRENT_READS or WithMaxConcurrentReads: an
+	// integer from 1 to 10000. Default 64.
+	MaxConcurrentReads int
+
 	// ThrottleBackoff is the first wait of a reader after
 	// ProvisionedThroughputExceeded; it doubles with each throttle in a row,
 	// up to 30 times it. Set by URL query key throttle_backoff, environment
@@ -204,6 +214,7 @@ const (
 	optionGetRecordsLimit
 	optionPollInterval
 	optionMaxPollInterval
+	optionMaxConcurrentReads
 	optionThrottleBackoff
 	optionRequestTimeout
 	optionCreateStream
@@ -304,6 +315,13 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.MaxPollInterval }),
 			Check:    func(o *Options) bool { return o.MaxPollInterval >= 1 },
 		},
+		optionMaxConcurrentReads: {
+			Field: "MaxConcurrentReads", Query: "max_concurrent_reads", Env: "UNISTREAM_KINESIS_MAX_CONCURRENT_READS", With: "WithMaxConcurrentReads",
+			Expected: "an integer from 1 to 10000",
+			How:      "URL query key max_concurrent_reads, environment variable UNISTREAM_KINESIS_MAX_CONCURRENT_READS or WithMaxConcurrentReads",
+			Value:    opttable.Int(func(o *Options) *int { return &o.MaxConcurrentReads }),
+			Check:    func(o *Options) bool { return o.MaxConcurrentReads >= 1 && o.MaxConcurrentReads <= 10000 },
+		},
 		optionThrottleBackoff: {
 			Field: "ThrottleBackoff", Query: "throttle_backoff", Env: "UNISTREAM_KINESIS_THROTTLE_BACKOFF", With: "WithThrottleBackoff",
 			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
@@ -337,16 +355,17 @@ var optTable = &opttable.Table[Options]{
 // DefaultOptions returns the default options, with an empty Target.
 func DefaultOptions() Options {
 	return Options{
-		MaxRecordBytes:  DefaultMaxRecordBytes,
-		MaxBatchRecords: DefaultMaxBatchRecords,
-		MaxBatchBytes:   DefaultMaxBatchBytes,
-		Envelope:        DefaultEnvelope,
-		GetRecordsLimit: DefaultGetRecordsLimit,
-		PollInterval:    DefaultPollInterval,
-		MaxPollInterval: DefaultMaxPollInterval,
-		ThrottleBackoff: DefaultThrottleBackoff,
-		RequestTimeout:  DefaultRequestTimeout,
-		Shards:          DefaultShards,
+		MaxRecordBytes:     DefaultMaxRecordBytes,
+		MaxBatchRecords:    DefaultMaxBatchRecords,
+		MaxBatchBytes:      DefaultMaxBatchBytes,
+		Envelope:           DefaultEnvelope,
+		GetRecordsLimit:    DefaultGetRecordsLimit,
+		PollInterval:       DefaultPollInterval,
+		MaxPollInterval:    DefaultMaxPollInterval,
+		MaxConcurrentReads: DefaultMaxConcurrentReads,
+		ThrottleBackoff:    DefaultThrottleBackoff,
+		RequestTimeout:     DefaultRequestTimeout,
+		Shards:             DefaultShards,
 	}
 }
 
@@ -473,6 +492,14 @@ func WithPollInterval(v time.Duration) Option {
 // or 2m) of at least 1ns.
 func WithMaxPollInterval(v time.Duration) Option {
 	return func(o *Options) { o.MaxPollInterval = v; o.optOrigin[optionMaxPollInterval].SetByCode() }
+}
+
+// WithMaxConcurrentReads sets MaxConcurrentReads, the most GetRecords
+// calls the stream's readers make at once (the others wait their turn), so
+// that a process reading thousands of shards holds a bounded number of
+// requests and connections. It takes an integer from 1 to 10000.
+func WithMaxConcurrentReads(v int) Option {
+	return func(o *Options) { o.MaxConcurrentReads = v; o.optOrigin[optionMaxConcurrentReads].SetByCode() }
 }
 
 // WithThrottleBackoff sets ThrottleBackoff, the first wait of a reader

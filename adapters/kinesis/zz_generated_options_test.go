@@ -44,7 +44,7 @@ func TestSpecUnknownQueryKey(t *testing.T) {
 	q.Set("no_such_option", "1")
 	u.RawQuery = q.Encode()
 	_, err = kinesis.ParseURLEnv(u, nil)
-	want := `URL query key "no_such_option" is unknown (valid keys: access_key_id, create_stream, endpoint, envelope, get_records_limit, max_batch_bytes, max_batch_records, max_poll_interval, max_record_bytes, poll_interval, profile, region, request_timeout, secret_access_key, session_token, shards, throttle_backoff)`
+	want := `URL query key "no_such_option" is unknown (valid keys: access_key_id, create_stream, endpoint, envelope, get_records_limit, max_batch_bytes, max_batch_records, max_concurrent_reads, max_poll_interval, max_record_bytes, poll_interval, profile, region, request_timeout, secret_access_key, session_token, shards, throttle_backoff)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseURLEnv(%s) error = %v, want it to contain %s", u, err, want)
 	}
@@ -82,6 +82,8 @@ func FuzzParseURL(f *testing.F) {
 		"kinesis://x?poll_interval=%00",
 		"kinesis://x?max_poll_interval=1s",
 		"kinesis://x?max_poll_interval=%00",
+		"kinesis://x?max_concurrent_reads=64",
+		"kinesis://x?max_concurrent_reads=%00",
 		"kinesis://x?throttle_backoff=500ms",
 		"kinesis://x?throttle_backoff=%00",
 		"kinesis://x?request_timeout=10s",
