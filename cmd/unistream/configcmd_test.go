@@ -95,7 +95,7 @@ func TestConfigCheckURLs(t *testing.T) {
 		{"checkpoint", "mem://x", []string{"takes no name, path or query", "expected mem://"}},
 		{"checkpoint", "redis://" + addr + "?bogus=1", []string{`parameter "bogus" is unknown`, "expected prefix, dial_timeout or timeout"}},
 		{"checkpoint", "rediss://:pw@" + addr + "/x", []string{`path "/x"`, "expected a database number"}},
-		{"checkpoint", "nosuch://" + addr, []string{`unknown scheme "nosuch"`, "dynamodb, file, mem, redis, rediss"}},
+		{"checkpoint", "nosuch://" + addr, []string{`unknown scheme "nosuch"`, "dynamodb, file, mem, postgres, postgresql, redis, rediss"}},
 		// DLQ sinks: a file, or any stream.
 		{"dlq", fileURL(filepath.Join(dir, "x.jsonl")) + "?mode=1", []string{"takes no user, query or fragment", "expected file:///ABSOLUTE/PATH"}},
 		{"dlq", "kafka://" + addr + "/orders.dlq?fetch_wait=soon", []string{`URL option fetch_wait="soon"`, "expected a duration"}},
