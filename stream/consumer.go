@@ -222,7 +222,7 @@ func (pr *partitionRunner) run() error {
 				// Like a failed fetch: wait and list again.
 				listFailures++
 				next = c.cfg.fetchRetry.Backoff(listFailures, c.cfg.rand)
-				c.observe(Event{Kind: EventFetchError, Stream: c.s.Name(),
+				c.observe(&Event{Kind: EventFetchError, Stream: c.s.Name(),
 					Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: listFailures, Delay: next})
 			} else {
 				listFailures = 0
@@ -310,8 +310,10 @@ func (pr *partitionRunner) scan() error {
 }
 
 // observe stamps e (Time, when zero) and gives it to the WithObserver
-// observer and, for the kinds it logs, to the WithLogger one.
-func (c *Consumer) observe(e Event) {
+// observer and, for the kinds it logs, to the WithLogger one. It takes a
+// pointer so that an event is copied once, into the observer's call, not
+// at every step on the way (e does not escape).
+func (c *Consumer) observe(e *Event) {
 	if !c.cfg.events.has(e.Kind) {
 		return
 	}
@@ -320,9 +322,9 @@ func (c *Consumer) observe(e Event) {
 		e.Time = c.cfg.clock.Now()
 	}
 	if c.cfg.observer != nil {
-		c.cfg.observer.Observe(e)
+		c.cfg.observer.Observe(*e)
 	}
 	if log {
-		c.cfg.logs.Observe(e)
+		c.cfg.logs.Observe(*e)
 	}
 }

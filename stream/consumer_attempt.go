@@ -289,7 +289,7 @@ func (w *partitionWorker) runRecord(r, next *Record, pre attemptStart) (stop boo
 		switch out {
 		case outSucceeded, outSkipped:
 			if started.ok && w.c.cfg.events.has(EventAttemptStarted) {
-				w.observe(Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: started.at})
+				w.observe(&Event{Kind: EventAttemptStarted, Record: next, Attempt: started.attempt, Time: started.at})
 			}
 			return false, started, nil
 		case outExhausted:
@@ -322,7 +322,7 @@ func (w *partitionWorker) examine(r *Record) (step recordStep, wait time.Duratio
 	step, wait, halted := w.examineLocked(r)
 	w.mu.Unlock()
 	if halted != nil {
-		w.observe(*halted)
+		w.observe(halted)
 	}
 	return step, wait
 }
@@ -401,7 +401,7 @@ func (w *partitionWorker) startAttempt(r *Record, wait time.Duration) (a attempt
 	}
 	if cfg.observer != nil {
 		if cfg.events.has(EventAttemptStarted) {
-			w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: a.attempt, Time: now})
+			w.observe(&Event{Kind: EventAttemptStarted, Record: r, Attempt: a.attempt, Time: now})
 		}
 		w.report(note)
 	}
@@ -506,7 +506,7 @@ func (w *partitionWorker) reportOutcome(r *Record, out outcome, attempt int, her
 	case outExhausted:
 		e.Kind, e.Err, e.Final = EventAttemptFailed, herr, true
 	}
-	w.observe(e)
+	w.observe(&e)
 	w.report(note)
 }
 
@@ -550,7 +550,7 @@ func (w *partitionWorker) runFast(r *Record, start time.Time, fctx *attemptCtx) 
 		return true, start, err
 	}
 	if cfg.events.has(EventAttemptStarted) {
-		w.observe(Event{Kind: EventAttemptStarted, Record: r, Attempt: 1, Time: start})
+		w.observe(&Event{Kind: EventAttemptStarted, Record: r, Attempt: 1, Time: start})
 	}
 
 	w.c.iso.enterFast()
@@ -737,7 +737,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 			if err != nil {
 				return true, err
 			}
-			w.observe(Event{Kind: EventDeadLettered, Record: r, Attempt: attempts})
+			w.observe(&Event{Kind: EventDeadLettered, Record: r, Attempt: attempts})
 			w.report(note)
 			return false, nil
 		}
@@ -773,7 +773,7 @@ func (w *partitionWorker) exhaust(r *Record) (stop bool, err error) {
 	if dlqErr != nil {
 		herr = fmt.Errorf("%w: %w", ErrHalted, dlqErr)
 	}
-	w.observe(Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: herr})
+	w.observe(&Event{Kind: EventHalted, Record: r, Attempt: attempts, Err: herr})
 	w.report(note)
 	return true, nil
 }

@@ -60,7 +60,7 @@ func (w *partitionWorker) saveAsync(now time.Time) (commitNote, error) {
 		if err != nil {
 			w.asyncFailed.Store(true)
 		} else if moved {
-			w.observe(Event{Kind: EventCommitted, Pointer: committed, Time: now})
+			w.observe(&Event{Kind: EventCommitted, Pointer: committed, Time: now})
 		}
 		ch <- err
 	}()
@@ -179,21 +179,21 @@ func (w *partitionWorker) persist(cp *checkpoint.Checkpoint) error {
 		err := store.Save(w.persistCtx, cp)
 		if err == nil || (failures > 0 && errors.Is(err, checkpoint.ErrConflict) && w.applied(cp)) {
 			if failures > 0 {
-				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
+				w.observe(&Event{Kind: EventCheckpointRecovered, Attempt: failures})
 			}
 			if timed {
 				end := w.c.cfg.clock.Now()
-				w.observe(Event{Kind: EventCheckpointSaved, Elapsed: end.Sub(start), Time: end})
+				w.observe(&Event{Kind: EventCheckpointSaved, Elapsed: end.Sub(start), Time: end})
 			}
 			return nil
 		}
 		if checkpoint.IsPermanent(err) {
-			w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
+			w.observe(&Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
 			return fmt.Errorf("stream: save checkpoint %s to %s: %w", w.key(), storeName(store), err)
 		}
 		failures++
 		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
-		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
+		w.observe(&Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
 		if w.c.cfg.clock.Sleep(w.workCtx, d) != nil {
 			return fmt.Errorf("stream: save checkpoint %s to %s: the store was still failing when the stop's drain timeout passed, after %d attempt(s); the outcomes since the last commit were not saved and will be handled again: %w",
 				w.key(), storeName(store), failures, err)
@@ -341,10 +341,10 @@ func (w *partitionWorker) commitAndSave(now time.Time) (commitNote, error) {
 // report emits the commit and batch-done events of a note.
 func (w *partitionWorker) report(n commitNote) {
 	if n.moved {
-		w.observe(Event{Kind: EventCommitted, Pointer: n.ptr, Time: n.at})
+		w.observe(&Event{Kind: EventCommitted, Pointer: n.ptr, Time: n.at})
 	}
 	if n.done.count > 0 {
-		w.observe(Event{Kind: EventBatchDone, Count: n.done.count, Elapsed: n.done.elapsed, Time: n.at})
+		w.observe(&Event{Kind: EventBatchDone, Count: n.done.count, Elapsed: n.done.elapsed, Time: n.at})
 	}
 }
 

@@ -203,7 +203,7 @@ func (g *groupRun) serve(op *ownedPartition, pstop, pwork context.Context) {
 		case errors.Is(err, checkpoint.ErrConflict):
 			conflicts++
 			d := c.cfg.fetchRetry.Backoff(conflicts, c.cfg.rand)
-			w.observe(Event{Kind: EventCheckpointError, Err: fmt.Errorf("%w (reloading the checkpoint while the group assigns the partition here)", err), Attempt: conflicts, Delay: d})
+			w.observe(&Event{Kind: EventCheckpointError, Err: fmt.Errorf("%w (reloading the checkpoint while the group assigns the partition here)", err), Attempt: conflicts, Delay: d})
 			if c.cfg.clock.Sleep(pstop, d) != nil {
 				return
 			}
@@ -237,7 +237,7 @@ func (g *groupRun) waitParents(id string, pstop context.Context) bool {
 		}
 		failures++
 		d := c.cfg.fetchRetry.Backoff(failures, c.cfg.rand)
-		c.observe(Event{Kind: EventFetchError, Stream: c.s.Name(), Partition: id,
+		c.observe(&Event{Kind: EventFetchError, Stream: c.s.Name(), Partition: id,
 			Err: fmt.Errorf("stream: list partitions of %s: %w", c.s.Name(), err), Attempt: failures, Delay: d})
 		if c.cfg.clock.Sleep(pstop, d) != nil {
 			return false

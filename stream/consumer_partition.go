@@ -81,7 +81,9 @@ func (w *partitionWorker) key() checkpoint.Key {
 	return checkpoint.Key{Consumer: w.c.cfg.name, Stream: w.c.s.Name(), Partition: w.id}
 }
 
-func (w *partitionWorker) observe(e Event) {
+// observe gives e, of this partition, to the consumer's observers (see
+// Consumer.observe).
+func (w *partitionWorker) observe(e *Event) {
 	if !w.c.cfg.events.has(e.Kind) {
 		return
 	}
@@ -163,12 +165,12 @@ func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
 		cp, err := store.Load(w.workCtx, w.key())
 		if err == nil {
 			if failures > 0 {
-				w.observe(Event{Kind: EventCheckpointRecovered, Attempt: failures})
+				w.observe(&Event{Kind: EventCheckpointRecovered, Attempt: failures})
 			}
 			return cp, nil
 		}
 		if checkpoint.IsPermanent(err) {
-			w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
+			w.observe(&Event{Kind: EventCheckpointError, Err: err, Attempt: failures + 1})
 			return nil, fmt.Errorf("stream: load checkpoint %s from %s: %w", w.key(), storeName(store), err)
 		}
 		if w.stopCtx.Err() != nil {
@@ -176,7 +178,7 @@ func (w *partitionWorker) load() (*checkpoint.Checkpoint, error) {
 		}
 		failures++
 		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
-		w.observe(Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
+		w.observe(&Event{Kind: EventCheckpointError, Err: err, Attempt: failures, Delay: d})
 		if w.c.cfg.clock.Sleep(w.stopCtx, d) != nil {
 			return nil, nil
 		}
@@ -297,7 +299,7 @@ func (w *partitionWorker) fetch(max int) ([]Record, error) {
 		}
 		failures++
 		d := w.c.cfg.fetchRetry.Backoff(failures, w.c.cfg.rand)
-		w.observe(Event{Kind: EventFetchError, Err: err, Attempt: failures, Delay: d})
+		w.observe(&Event{Kind: EventFetchError, Err: err, Attempt: failures, Delay: d})
 		if failures%reopenAfter == 0 && w.reader != nil {
 			w.reader.Close() // its error adds nothing: the reader is being replaced
 			w.reader = nil
@@ -387,7 +389,7 @@ func (w *partitionWorker) setBatch(recs []Record) {
 	w.recs, w.next = recs, 0
 	w.batchT = w.c.cfg.clock.Now()
 	if w.c.cfg.observer != nil {
-		w.observe(Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT, Lag: w.lag()})
+		w.observe(&Event{Kind: EventBatchFetched, Count: len(recs), Time: w.batchT, Lag: w.lag()})
 	}
 }
 
@@ -421,7 +423,7 @@ func (w *partitionWorker) fetchBatch() (ok, finished bool, err error) {
 		if _, err := w.save(w.c.cfg.clock.Now()); err != nil {
 			return false, false, err
 		}
-		w.observe(Event{Kind: EventPartitionFinished})
+		w.observe(&Event{Kind: EventPartitionFinished})
 		return false, true, nil
 	}
 	if err != nil {

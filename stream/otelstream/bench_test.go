@@ -179,6 +179,8 @@ func BenchmarkObserveKinds(b *testing.B) {
 		{"attempt_succeeded", stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond}, nil},
 		{"attempt_succeeded/sampled=16", stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond},
 			[]otelstream.Option{otelstream.WithProcessDurationSampling(16)}},
+		{"attempt_succeeded/histograms", stream.Event{Kind: stream.EventAttemptSucceeded, Stream: "s", Partition: "1", Record: rec, Elapsed: time.Millisecond},
+			[]otelstream.Option{otelstream.WithHistograms(otelstream.NewHistograms())}},
 		{"producer_sent", stream.Event{Kind: stream.EventProducerSent, Stream: "s", Lane: 1, Count: 100}, nil},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -68,7 +68,6 @@ var processBucketsNs = func() []int64 {
 // series is the histogram of one attribute set.
 type series struct {
 	set     attribute.Set
-	count   atomic.Uint64
 	sumNs   atomic.Int64
 	minNs   atomic.Int64 // math.MaxInt64 before the first value
 	maxNs   atomic.Int64 // -1 before the first value
@@ -89,8 +88,10 @@ func (h *Histograms) of(set attribute.Set) *series {
 	return s
 }
 
-// record adds one duration. A value on a bucket's upper bound counts in
-// that bucket, as in the SDK's explicit-bucket histogram.
+// record adds one duration: three atomic adds and two loads in the usual
+// case (the count is the buckets' total, read at collection). A value on a
+// bucket's upper bound counts in that bucket, as in the SDK's
+// explicit-bucket histogram.
 func (s *series) record(d time.Duration) {
 	ns := int64(d)
 	if ns < 0 {
@@ -114,7 +115,6 @@ func (s *series) record(d time.Duration) {
 			break
 		}
 	}
-	s.count.Add(1) // last: a collection sees no count without its bucket
 }
 
 // Produce returns messaging.process.duration with a data point per
@@ -129,8 +129,13 @@ func (h *Histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error)
 	now := time.Now()
 	var points []metricdata.HistogramDataPoint[float64]
 	for _, s := range all {
-		n := s.count.Load()
-		if n == 0 {
+		counts := make([]uint64, len(s.buckets))
+		var total uint64
+		for i := range s.buckets {
+			counts[i] = s.buckets[i].Load()
+			total += counts[i]
+		}
+		if total == 0 {
 			continue
 		}
 		p := metricdata.HistogramDataPoint[float64]{
@@ -138,19 +143,12 @@ func (h *Histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error)
 			StartTime:    h.start,
 			Time:         now,
 			Bounds:       processBuckets,
-			BucketCounts: make([]uint64, len(s.buckets)),
+			Count:        total,
+			BucketCounts: counts,
 			Sum:          float64(s.sumNs.Load()) / 1e9,
 			Min:          metricdata.NewExtrema(float64(s.minNs.Load()) / 1e9),
 			Max:          metricdata.NewExtrema(float64(s.maxNs.Load()) / 1e9),
 		}
-		// The buckets are read after the count, which is added last: their
-		// total is at least the count; it is the count that is reported.
-		var total uint64
-		for i := range s.buckets {
-			p.BucketCounts[i] = s.buckets[i].Load()
-			total += p.BucketCounts[i]
-		}
-		p.Count = total
 		points = append(points, p)
 	}
 	if len(points) == 0 {
