@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unistream-go/unistream/internal/nodeemu"
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/checkpoint/dynamodb"
 )
 
 // leaseScale is a run of many workers WithLeases over many partitions.
@@ -169,7 +171,8 @@ func TestLeaseScaleBalance(t *testing.T) {
 // BenchmarkLeaseScale runs leaseScale at 50 workers over 1,000 partitions
 // on the memory store (lease 2 s, renew 250 ms) and the file store (lease
 // 10 s, renew 2 s: each round of each worker reads every lease and
-// checkpoint file, 2,000 files) and reports the convergence times in lease
+// checkpoint file, 2,000 files), and at 10 workers over 200 partitions on
+// the DynamoDB store on dynalite (lease 5 s, renew 1 s), and reports the convergence times in lease
 // durations, the takeover time of a killed worker's partitions, and the
 // store calls per worker per second.
 //
@@ -196,15 +199,38 @@ func BenchmarkLeaseScale(b *testing.B) {
 			return s
 		},
 	}
-	for _, name := range []string{"memory", "file"} {
+	stores["dynamodb"] = func(tb testing.TB) interface {
+		checkpoint.Store
+		checkpoint.Leaser
+	} {
+		p, err := nodeemu.Start(context.Background(), "dynalite", nodeemu.Dynalite)
+		if err != nil {
+			tb.Fatalf("start dynalite (npm dynalite 4.0.0, installed by `make tools`): %v", err)
+		}
+		tb.Cleanup(func() { p.Close() })
+		s, err := dynamodb.New(context.Background(), "lease-scale", dynamodb.WithEndpoint("http://"+p.Addr), dynamodb.WithRegion("us-east-1"),
+			dynamodb.WithStaticCredentials("AKIDTEST", "secret-test", ""), dynamodb.WithCreateTable(10*time.Second))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
+	for _, name := range []string{"memory", "file", "dynamodb"} {
 		b.Run("store="+name, func(b *testing.B) {
 			dur, renew := 2*time.Second, 250*time.Millisecond
-			if name == "file" {
+			workers, partitions := 50, 1000
+			switch name {
+			case "file":
 				dur, renew = 10*time.Second, 2*time.Second
+			case "dynamodb":
+				// The issue's case: 10 workers over 200 shards, on dynalite
+				// (one node process answering every worker's listings).
+				dur, renew, workers, partitions = 5*time.Second, time.Second, 10, 200
 			}
 			for range b.N {
-				ls := newLeaseScale(b, stores[name](b), 1000, dur, renew, 100*time.Millisecond)
-				r := ls.run(50, 1000)
+				ls := newLeaseScale(b, stores[name](b), partitions, dur, renew, 100*time.Millisecond)
+				r := ls.run(workers, partitions)
 				b.ReportMetric(r.converge.Seconds()/dur.Seconds(), "converge-leases")
 				b.ReportMetric(r.join.Seconds()/dur.Seconds(), "join-leases")
 				b.ReportMetric(r.leave.Seconds()/dur.Seconds(), "leave-leases")
