@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -102,13 +101,13 @@ type txConfig struct {
 type TxOption func(*txConfig) error
 
 // WithAppliedTable names the table of applied marks (default
-// DefaultAppliedTable): a PostgreSQL identifier, optionally
-// schema-qualified ("billing.unistream_applied"). NewTxHandler creates it
-// when missing.
+// DefaultAppliedTable), by the store's rules for table names (WithTable):
+// a lower-case identifier, optionally schema-qualified
+// ("billing.unistream_applied"). NewTxHandler creates it when missing.
 func WithAppliedTable(name string) TxOption {
 	return func(c *txConfig) error {
-		if _, err := quoteTable(name); err != nil {
-			return err
+		if !validTable(name) {
+			return &OptionError{Option: "WithAppliedTable", Value: fmt.Sprintf("%q", name), Expected: tableExpected}
 		}
 		c.table = name
 		return nil
@@ -172,10 +171,7 @@ func NewTxHandler(ctx context.Context, pool *pgxpool.Pool, consumer string, fn T
 			return nil, err
 		}
 	}
-	table, err := quoteTable(cfg.table)
-	if err != nil {
-		return nil, err
-	}
+	table := quote(cfg.table)
 	h := &TxHandler{
 		pool: pool, fn: fn, consumer: consumer, table: table, cfg: cfg,
 		insert:  "INSERT INTO " + table + " (consumer, stream, partition, pointer, record_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -185,23 +181,6 @@ func NewTxHandler(ctx context.Context, pool *pgxpool.Pool, consumer string, fn T
 		return nil, err
 	}
 	return h, nil
-}
-
-// identRE is one unquoted PostgreSQL identifier of at most 63 bytes.
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
-// quoteTable checks name (table or schema.table) and quotes it.
-func quoteTable(name string) (string, error) {
-	parts := strings.Split(name, ".")
-	if len(parts) > 2 {
-		return "", fmt.Errorf("postgres: table %q: expected TABLE or SCHEMA.TABLE", name)
-	}
-	for _, p := range parts {
-		if !identRE.MatchString(p) {
-			return "", fmt.Errorf("postgres: table %q: %q is not an identifier: expected letters, digits and underscores, not starting with a digit, at most 63", name, p)
-		}
-	}
-	return pgx.Identifier(parts).Sanitize(), nil
 }
 
 // ensureTable creates the applied table when missing and checks its
@@ -220,7 +199,7 @@ func (h *TxHandler) ensureTable(ctx context.Context) error {
 		schema, name = name[:i], name[i+1:]
 	}
 	rows, err := h.pool.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
-		WHERE table_name = $1 AND table_schema = COALESCE(NULLIF($2, ''), current_schema())`, strings.ToLower(name), strings.ToLower(schema))
+		WHERE table_name = $1 AND table_schema = COALESCE(NULLIF($2, ''), current_schema())`, name, schema)
 	if err != nil {
 		return fmt.Errorf("postgres: read the columns of applied table %s: %w", h.table, err)
 	}

@@ -43,19 +43,10 @@ func txPool(t testing.TB) *pgxpool.Pool {
 		if pool != nil {
 			pool.Close()
 		}
-		t.Skipf("no PostgreSQL server answers at %s (%v): start one with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set UNISTREAM_TEST_POSTGRES", redactURL(txTestURL()), err)
+		t.Skipf("no PostgreSQL server answers at %s (%v): start one with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set UNISTREAM_TEST_POSTGRES", checkpoint.RedactURL(txTestURL()), err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
-}
-
-func redactURL(u string) string {
-	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
-		if k := strings.Index(u[i+3:j], ":"); k >= 0 {
-			return u[:i+3+k] + ":xxxxx" + u[j:]
-		}
-	}
-	return u
 }
 
 // uniqueName is a table name of this test run, dropped at cleanup.
@@ -336,8 +327,9 @@ func TestTxHandlerBadInput(t *testing.T) {
 		{"nil pool", nil, "c", fn, nil, "nil pool", nil},
 		{"nil fn", pool, "c", nil, nil, "nil TxFunc", nil},
 		{"no consumer", pool, "", fn, nil, "empty consumer name", nil},
-		{"bad table", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable("x; DROP TABLE y")}, "is not an identifier", nil},
-		{"three parts", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable("a.b.c")}, "expected TABLE or SCHEMA.TABLE", nil},
+		{"bad table", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable("x; DROP TABLE y")}, "lower-case letters, digits and '_'", nil},
+		{"three parts", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable("a.b.c")}, "optionally qualified by a schema name", nil},
+		{"upper case", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable("Applied")}, "lower-case", nil},
 		{"bad pruning", pool, "c", fn, []postgres.TxOption{postgres.WithPruning(nil, nil, 1)}, "nil checkpoint store", nil},
 		{"bad isolation", pool, "c", fn, []postgres.TxOption{postgres.WithIsolation("sloppy")}, "expected pgx.ReadCommitted", nil},
 		{"foreign table", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable(other)}, "is not a unistream applied table", checkpoint.ErrCorrupt},
