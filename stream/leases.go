@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -349,10 +351,7 @@ func (b *balancer) step(ctx context.Context) {
 	// target-1 leaves it the partitions just released (see levels); a
 	// partition free for a lease duration is anyone's again, so a taker
 	// that fails does not keep it idle.
-	lowest := len(b.held)
-	for _, n := range counts {
-		lowest = min(lowest, n)
-	}
+	lowest := slices.Min(slices.Collect(maps.Values(counts))) // counts holds this worker too
 	leave := lowest < target-1 && len(b.held) >= target-1
 	var got []string
 	for _, l := range b.takeable(eligible, byID, workers, now) {
@@ -367,7 +366,7 @@ func (b *balancer) step(ctx context.Context) {
 		}
 	}
 	if b.cfg.balance && len(got) == 0 &&
-		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max || b.levels(counts, target)) {
+		(len(b.held) > target && target > 0 || b.cfg.max > 0 && len(b.held) > b.cfg.max || b.levels(counts, target, lowest)) {
 		// Over the share: hand half the excess over (at least one
 		// partition; one when levelling); the underloaded workers (ones
 		// that may hold none yet, seen by their presence leases) take it.
@@ -472,25 +471,23 @@ func (b *balancer) dropIneligible(ctx context.Context, eligible map[string]bool)
 
 // levels reports whether this worker should hand one partition over so
 // that the spread closes to at most one partition between workers: with
-// target = ceil(partitions/workers) a worker at the target takes nothing
+// target = ceil(partitions/workers) (lowest: the fewest any live worker
+// holds) a worker at the target takes nothing
 // more, so one below target-1 would wait for ever for a free partition
 // when the others all sit at the target or one below. Then the worker at
 // the target whose id sorts first among those at the target hands one
 // over (one worker per round, so the spread closes without overshoot);
 // the one below takes it, as it is the only one still taking.
-func (b *balancer) levels(counts map[string]int, target int) bool {
-	if b.cfg.max > 0 || len(b.held) != target || target < 2 {
+func (b *balancer) levels(counts map[string]int, target, lowest int) bool {
+	if b.cfg.max > 0 || len(b.held) != target || target < 2 || lowest >= target-1 {
 		return false
 	}
-	first := true
-	lowest := target
 	for w, n := range counts {
-		lowest = min(lowest, n)
 		if n == target && w < b.cfg.worker {
-			first = false
+			return false // another at the target sorts first: it hands over
 		}
 	}
-	return lowest < target-1 && first
+	return true
 }
 
 // observeLeases notes each lease's counter (a lease whose counter has not
