@@ -428,22 +428,9 @@ func (eo *eoScenario) check(ctx context.Context, consumer string) {
 
 // child runs one child process; killed reports a SIGKILL at its point.
 func (eo *eoScenario) child(ctx context.Context, cfg eoConfig) (killed bool, output []byte, err error) {
-	js, err := json.Marshal(cfg)
+	output, runErr, err := execChild(ctx, eo.deadline, "TestExactlyOnceChild", eoChildEnv, cfg)
 	if err != nil {
-		return false, nil, err
-	}
-	ctx, cancel := context.WithDeadline(ctx, eo.deadline.Add(15*time.Second))
-	defer cancel()
-	timeout := time.Until(eo.deadline) + 5*time.Second
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestExactlyOnceChild$", "-test.count=1", "-test.timeout="+timeout.Round(time.Second).String())
-	cmd.Env = append(os.Environ(), eoChildEnv+"="+string(js), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	output = out.Bytes()
-	if bytes.Contains(output, []byte("WARNING: DATA RACE")) {
-		return false, output, errors.New("the race detector reported a data race")
+		return false, output, err
 	}
 	var ee *exec.ExitError
 	switch {

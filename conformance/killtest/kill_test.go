@@ -614,30 +614,9 @@ func (sc *scenario) run() {
 // child runs one child to its end. It returns killed if the poison killed
 // it the expected way, nil if it finished, and an error for anything else.
 func (sc *scenario) child(ctx context.Context, cfg childConfig) (killed bool, output []byte, err error) {
-	js, err := json.Marshal(cfg)
+	output, runErr, err := execChild(ctx, sc.deadline, "TestKillChild", childEnv, cfg)
 	if err != nil {
-		return false, nil, err
-	}
-	// The child's own deadline is cfg.Deadline; its test timeout, a little
-	// later, makes a stuck child dump its goroutines; the parent kills it
-	// only after both.
-	ctx, cancel := context.WithDeadline(ctx, sc.deadline.Add(15*time.Second))
-	defer cancel()
-	timeout := time.Until(sc.deadline) + 5*time.Second
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKillChild$", "-test.count=1", "-test.timeout="+timeout.Round(time.Second).String())
-	// Under -race, a process that exits normally first sleeps
-	// GORACE's atexit_sleep_ms (1 s by default) for late race reports:
-	// most of a finishing child's time. Children do not need it (a race
-	// report still fails the child); options the caller set in GORACE come
-	// later and win.
-	cmd.Env = append(os.Environ(), childEnv+"="+string(js), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	output = out.Bytes()
-	if bytes.Contains(output, []byte("WARNING: DATA RACE")) {
-		return false, output, errors.New("the race detector reported a data race")
+		return false, output, err
 	}
 	var kl []logLine
 	for _, l := range sc.readLog() {
@@ -661,6 +640,39 @@ func (sc *scenario) child(ctx context.Context, cfg childConfig) (killed bool, ou
 		return true, output, nil
 	}
 	return false, output, fmt.Errorf("ended with %v after its kill line, want the %s kill", runErr, sc.kill)
+}
+
+// execChild runs the test binary as a child that runs only test, with
+// env set to cfg as JSON, until it ends, and returns its output and how it
+// ended (runErr). err reports what makes the run itself a failure: cfg
+// that does not encode, or a data race the child reported.
+func execChild(ctx context.Context, deadline time.Time, test, env string, cfg any) (output []byte, runErr, err error) {
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The child's own deadline is deadline; its test timeout, a little
+	// later, makes a stuck child dump its goroutines; the parent kills it
+	// only after both.
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(15*time.Second))
+	defer cancel()
+	timeout := time.Until(deadline) + 5*time.Second
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout="+timeout.Round(time.Second).String())
+	// Under -race, a process that exits normally first sleeps
+	// GORACE's atexit_sleep_ms (1 s by default) for late race reports:
+	// most of a finishing child's time. Children do not need it (a race
+	// report still fails the child); options the caller set in GORACE come
+	// later and win.
+	cmd.Env = append(os.Environ(), env+"="+string(js), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	runErr = cmd.Run()
+	output = out.Bytes()
+	if bytes.Contains(output, []byte("WARNING: DATA RACE")) {
+		return output, runErr, errors.New("the race detector reported a data race")
+	}
+	return output, runErr, nil
 }
 
 // readLog parses the handlers' log (missing before the first handler call).
