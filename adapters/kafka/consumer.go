@@ -148,6 +148,11 @@ func (s *Stream) openShared(partition string, p int32, at kgo.Offset) (*reader, 
 	idx := int(p) % max(s.o.ReaderClients, 1)
 	c := s.cons[idx]
 	if c == nil {
+		// The pool's clients buffer about fetch_max_bytes in all, and each
+		// may hold one more fetch response.
+		if err := s.checkReaderMemory(1+int64(s.o.ReaderClients), "1 + reader_clients: the readers' share and a fetch response per pooled client"); err != nil {
+			return nil, err
+		}
 		var err error
 		if c, err = s.newConsumer(idx); err != nil {
 			return nil, err

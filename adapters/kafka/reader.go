@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/unistream-go/unistream/internal/memlimit"
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
@@ -71,6 +72,9 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 		// Another reader has the partition on the shared client: this
 		// one gets a client of its own.
 	}
+	if err := s.checkReaderMemory(2*(s.ownReaders.Load()+1), "readers with a client of their own × 2 fetch responses each"); err != nil {
+		return nil, err
+	}
 	cl, err := s.newClient("open reader of",
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: at}}),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
@@ -91,10 +95,27 @@ func (s *Stream) OpenReader(ctx context.Context, partition string, start driver.
 	if err != nil {
 		return nil, err
 	}
+	s.ownReaders.Add(1)
 	r := &reader{s: s, cl: cl, partition: partition, p: p}
 	r.hw.Store(-1)
 	r.next.Store(-1)
 	return r, nil
+}
+
+// checkReaderMemory refuses to open a reader when the readers' buffers
+// could then hold fetches × fetch_max_bytes, what explains the count, and
+// that is more than half of the process's memory limit (internal/memlimit:
+// GOMEMLIMIT, a container's memory.max or the machine's memory), so that a
+// fetch size or a partition count that cannot fit is refused at open with
+// its numbers rather than found by the OOM killer.
+func (s *Stream) checkReaderMemory(fetches int64, what string) error {
+	lim, src := memlimit.Limit()
+	need := fetches * int64(s.o.FetchMaxBytes)
+	if lim <= 0 || need <= lim/2 {
+		return nil
+	}
+	return fmt.Errorf("kafka: open reader of %s: the readers could buffer %d bytes (%d = %s, × fetch_max_bytes %d), more than half of %s (%d bytes): expected a smaller fetch_max_bytes, fewer reader_clients, or reader_client=shared",
+		s.o.Topic, need, fetches, what, s.o.FetchMaxBytes, src, lim)
 }
 
 // startOffset resolves a start position to the offset the reader consumes
@@ -505,6 +526,7 @@ func (r *reader) Close() error {
 			r.s.closeShare(r.sh)
 		} else {
 			r.s.closeClient(r.cl)
+			r.s.ownReaders.Add(-1)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -48,9 +49,11 @@ type Stream struct {
 	closed  bool
 	clients map[*kgo.Client]struct{} // readers' and writers' own clients
 	cons    map[int]*consumer        // the readers' shared clients, by place in the pool
-	groups  map[string]*member       // group memberships (JoinGroup)
-	nParts  int                      // cached partition count
-	nPartsT time.Time                // when nParts was read
+	// ownReaders counts the open readers with a client of their own.
+	ownReaders atomic.Int64
+	groups     map[string]*member // group memberships (JoinGroup)
+	nParts     int                // cached partition count
+	nPartsT    time.Time          // when nParts was read
 
 	commits commitState // what the Stores of this stream know of their commits (store.go)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -984,4 +985,49 @@ func TestReaderLag(t *testing.T) {
 	if l := lr.Lag(); l.Records != 1 {
 		t.Errorf("lag after 11 of 12 records = %+v, want 1", l)
 	}
+}
+
+// TestReaderMemoryRefused: with a memory limit of 64 MiB (GOMEMLIMIT), a
+// fetch size whose pooled readers could buffer more than half of it is
+// refused at the first OpenReader, and with reader_client=partition the
+// reader that would take the buffers past it is refused; each error gives
+// the numbers. The limit is the process's: the test does not run in
+// parallel with others.
+func TestReaderMemoryRefused(t *testing.T) {
+	old := debug.SetMemoryLimit(64 << 20)
+	defer debug.SetMemoryLimit(old)
+	c := kafkatest.Start(t)
+
+	big := newTopic(t, c, 2, "fetch_max_bytes", "16MiB")
+	_, err := big.OpenReader(bg, "0", driver.Start{})
+	for _, want := range []string{"could buffer 83886080 bytes", "1 + reader_clients", "fetch_max_bytes 16777216", "Go memory limit", "67108864 bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("OpenReader with fetch_max_bytes 16MiB under a 64 MiB limit = %v, want an error saying %q", err, want)
+		}
+	}
+
+	own := newTopic(t, c, 8, "reader_client", "partition")
+	var readers []driver.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	for p := range 4 { // 4 readers × 2 × 4 MiB = 32 MiB: half the limit
+		r, err := own.OpenReader(bg, strconv.Itoa(p), driver.Start{})
+		if err != nil {
+			t.Fatalf("reader %d of 4 within half the limit: %v", p, err)
+		}
+		readers = append(readers, r)
+	}
+	if _, err := own.OpenReader(bg, "4", driver.Start{}); err == nil || !strings.Contains(err.Error(), "readers with a client of their own") {
+		t.Fatalf("a fifth reader with a client of its own = %v, want it refused with the count", err)
+	}
+	readers[0].Close()
+	readers = readers[1:]
+	r, err := own.OpenReader(bg, "4", driver.Start{})
+	if err != nil {
+		t.Fatalf("a reader after one closed: %v", err)
+	}
+	readers = append(readers, r)
 }
