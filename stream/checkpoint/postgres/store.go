@@ -435,18 +435,20 @@ func (s *Store) ensureTable(ctx context.Context, create bool) error {
 		if !create {
 			return checkpoint.Permanent(fmt.Errorf("table %s does not exist (expected a table with %s; or let the store create it)", s.table, schemaExpected))
 		}
-		if err := s.createTable(ctx, t); err != nil {
+		if err := createTable(ctx, s.pool, s.table, t, createSQL(t)); err != nil {
 			return err
 		}
 	}
 	return s.checkTable(ctx, t)
 }
 
-// createTable creates the table under an advisory lock, so that processes
-// starting together do not race to create it.
-func (s *Store) createTable(ctx context.Context, t string) error {
-	fail := func(err error) error { return fmt.Errorf("create table %s: %w", s.table, classify(err)) }
-	tx, err := s.pool.Begin(ctx)
+// createTable creates table (t quoted) with the statements stmts under an
+// advisory lock, so that processes starting together do not race to
+// create it; a table that exists meanwhile is left as it is. The store's
+// table and TxHandler's applied table are made this way.
+func createTable(ctx context.Context, pool *pgxpool.Pool, table, t string, stmts []string) error {
+	fail := func(err error) error { return fmt.Errorf("create table %s: %w", table, classify(err)) }
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -461,7 +463,7 @@ func (s *Store) createTable(ctx context.Context, t string) error {
 	if exists { // created meanwhile
 		return nil
 	}
-	for _, stmt := range createSQL(t) {
+	for _, stmt := range stmts {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			var pg *pgconn.PgError
 			if errors.As(err, &pg) && (pg.Code == "42P07" || pg.Code == "23505") {
@@ -483,9 +485,17 @@ func (s *Store) createTable(ctx context.Context, t string) error {
 // comment of schema 1. Anything else matches checkpoint.ErrCorrupt and
 // says what was expected.
 func (s *Store) checkTable(ctx context.Context, t string) error {
-	var comment *string
-	var cols, pk []string
-	err := s.pool.QueryRow(ctx, `SELECT obj_description(c.oid, 'pg_class'),
+	comment, cols, pk, err := tableDefinition(ctx, s.pool, s.table, t)
+	if err != nil {
+		return err
+	}
+	return checkShape(s.table, comment, cols, pk)
+}
+
+// tableDefinition reads the comment of table (t quoted), its columns as
+// "name type" in order, and its primary key's columns.
+func tableDefinition(ctx context.Context, pool *pgxpool.Pool, table, t string) (comment *string, cols, pk []string, err error) {
+	err = pool.QueryRow(ctx, `SELECT obj_description(c.oid, 'pg_class'),
     ARRAY(SELECT a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
     ARRAY(SELECT a.attname::text FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)
@@ -493,9 +503,9 @@ func (s *Store) checkTable(ctx context.Context, t string) error {
           WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.o)
 FROM pg_class c WHERE c.oid = to_regclass($1)`, t).Scan(&comment, &cols, &pk)
 	if err != nil {
-		return fmt.Errorf("read the definition of table %s: %w", s.table, classify(err))
+		return nil, nil, nil, fmt.Errorf("read the definition of table %s: %w", table, classify(err))
 	}
-	return checkShape(s.table, comment, cols, pk)
+	return comment, cols, pk, nil
 }
 
 // checkShape checks a table's comment, its columns ("name type") and its

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/unistream-go/unistream/stream"
@@ -39,7 +38,8 @@ const appliedSchema = `CREATE TABLE IF NOT EXISTS %s (
 )`
 
 // appliedColumns are the columns appliedSchema makes, with their types as
-// information_schema names them: an existing table must have them all.
+// format_type names them (tableDefinition): an existing table must have
+// them all.
 var appliedColumns = map[string]string{
 	"consumer":   "text",
 	"stream":     "text",
@@ -183,43 +183,37 @@ func NewTxHandler(ctx context.Context, pool *pgxpool.Pool, consumer string, fn T
 	return h, nil
 }
 
-// ensureTable creates the applied table when missing and checks its
-// columns.
+// ensureTable creates the applied table when missing (as the store
+// creates its own: createTable) and checks its columns and primary key
+// (tableDefinition): a mark is unique only by that key.
 func (h *TxHandler) ensureTable(ctx context.Context) error {
-	if _, err := h.pool.Exec(ctx, fmt.Sprintf(appliedSchema, h.table)); err != nil {
-		// Two processes creating the table at once: one gets a unique
-		// violation on the catalog; the table is there for both.
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "42P07") {
-			return fmt.Errorf("postgres: create applied table %s: %w", h.table, err)
+	var exists bool
+	if err := h.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", h.table).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: look up applied table %s: %w", h.cfg.table, classify(err))
+	}
+	if !exists {
+		if err := createTable(ctx, h.pool, h.cfg.table, h.table, []string{fmt.Sprintf(appliedSchema, h.table)}); err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
 	}
-	schema, name := "", h.cfg.table
-	if i := strings.IndexByte(name, '.'); i >= 0 {
-		schema, name = name[:i], name[i+1:]
-	}
-	rows, err := h.pool.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
-		WHERE table_name = $1 AND table_schema = COALESCE(NULLIF($2, ''), current_schema())`, name, schema)
+	_, cols, pk, err := tableDefinition(ctx, h.pool, h.cfg.table, h.table)
 	if err != nil {
-		return fmt.Errorf("postgres: read the columns of applied table %s: %w", h.table, err)
+		return fmt.Errorf("postgres: %w", err)
 	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
-		var c [2]string
-		err := r.Scan(&c[0], &c[1])
-		return c, err
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: read the columns of applied table %s: %w", h.table, err)
+	have := map[string]bool{}
+	for _, c := range cols {
+		have[c] = true
 	}
-	have := map[string]string{}
-	for _, c := range got {
-		have[c[0]] = c[1]
-	}
+	const expected = "columns consumer, stream, partition, pointer, record_id, applied_at, primary key (consumer, stream, partition, pointer)"
 	for col, typ := range appliedColumns {
-		if have[col] != typ {
-			return fmt.Errorf("postgres: table %s is not a unistream applied table: column %s is %q, expected %s (columns consumer, stream, partition, pointer, record_id, applied_at): %w",
-				h.table, col, have[col], typ, checkpoint.ErrCorrupt)
+		if !have[col+" "+typ] {
+			return fmt.Errorf("postgres: table %s is not a unistream applied table: it has columns [%s], expected column %s of type %s (%s): %w",
+				h.table, strings.Join(cols, ", "), col, typ, expected, checkpoint.ErrCorrupt)
 		}
+	}
+	if strings.Join(pk, ",") != "consumer,stream,partition,pointer" {
+		return fmt.Errorf("postgres: table %s is not a unistream applied table: its primary key is (%s), expected (%s): %w",
+			h.table, strings.Join(pk, ", "), expected, checkpoint.ErrCorrupt)
 	}
 	return nil
 }

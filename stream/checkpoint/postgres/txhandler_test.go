@@ -315,6 +315,12 @@ func TestTxHandlerBadInput(t *testing.T) {
 	if _, err := pool.Exec(ctx, "CREATE TABLE "+other+" (id int)"); err != nil {
 		t.Fatal(err)
 	}
+	// The applied table's columns without its primary key: marks would
+	// not be unique.
+	nokey := uniqueName(t, pool, "tx_nokey")
+	if _, err := pool.Exec(ctx, "CREATE TABLE "+nokey+" (consumer text, stream text, partition text, pointer bytea, record_id text, applied_at timestamptz)"); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		pool     *pgxpool.Pool
@@ -333,6 +339,7 @@ func TestTxHandlerBadInput(t *testing.T) {
 		{"bad pruning", pool, "c", fn, []postgres.TxOption{postgres.WithPruning(nil, nil, 1)}, "nil checkpoint store", nil},
 		{"bad isolation", pool, "c", fn, []postgres.TxOption{postgres.WithIsolation("sloppy")}, "expected pgx.ReadCommitted", nil},
 		{"foreign table", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable(other)}, "is not a unistream applied table", checkpoint.ErrCorrupt},
+		{"no primary key", pool, "c", fn, []postgres.TxOption{postgres.WithAppliedTable(nokey)}, "its primary key is ()", checkpoint.ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := postgres.NewTxHandler(ctx, tc.pool, tc.consumer, tc.fn, tc.opts...)
