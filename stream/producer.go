@@ -233,6 +233,7 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 	p.laneBytes = (cfg.maxBytes + cfg.sendLanes - 1) / cfg.sendLanes
 	for i := range p.lanes {
 		p.lanes[i] = &lane{id: i, wake: make(chan struct{}, 1)}
+		p.lanes[i].q.keep = cfg.maxRecords/pendingBlockLen + 1
 	}
 	if !cfg.noWAL {
 		log, entries, err := wal.Open(cfg.walPath, p.walOptions())

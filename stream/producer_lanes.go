@@ -308,6 +308,13 @@ func (p *Producer) takeBatch(l *lane) (n int, maxSeq uint64, prefetch bool) {
 		n++
 		bytes += sz
 	}
+	if cap(l.batch) < n {
+		// One allocation of the size wanted (at most a whole batch), not
+		// a doubling series: a lane's first big batches would otherwise
+		// copy and clear a few megabytes each.
+		c := min(max(n, 2*cap(l.batch)), max(n, p.cfg.maxRecords))
+		l.batch, l.seqs = make([]Record, 0, c), make([]uint64, 0, c)
+	}
 	l.batch, l.seqs = l.batch[:0], l.seqs[:0]
 	for i := range n {
 		e := l.q.at(i)
@@ -636,6 +643,10 @@ type pendingQueue struct {
 	off    int
 	n      int
 	free   []*pendingBlock
+	// keep is how many emptied blocks are kept for reuse: enough for a
+	// whole batch (set by NewProducer), so that a lane that fills and
+	// drains a batch at a time allocates no block in steady state.
+	keep int
 }
 
 const pendingBlockLen = 256
@@ -684,7 +695,7 @@ func (q *pendingQueue) popFront(k int) {
 		return
 	}
 	for _, b := range q.blocks[:done] {
-		if len(q.free) < 4 {
+		if len(q.free) < max(q.keep, 4) {
 			q.free = append(q.free, b)
 		}
 	}
