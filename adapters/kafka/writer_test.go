@@ -186,3 +186,105 @@ func TestWritePermanentProduceError(t *testing.T) {
 		})
 	}
 }
+
+// TestWritersShareOneClient writes from 8 writers of one stream at once:
+// they share one producing client, so the broker sees the connections of
+// two clients (the stream's and the writers'), not of nine; every record
+// is acknowledged where its result says, each writer's records of a
+// partition in their order; closing some writers leaves the others
+// working, and a writer opened after the last was closed makes the client
+// anew.
+func TestWritersShareOneClient(t *testing.T) {
+	c := kafkatest.Start(t)
+	s := newTopic(t, c, 4)
+	const writers, calls, perCall = 8, 5, 200
+	ws := make([]driver.Writer, writers)
+	for i := range ws {
+		w, err := s.OpenWriter(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+	}
+	type placed struct {
+		part string
+		off  int64
+	}
+	got := make([][]placed, writers)
+	errs := make(chan error, writers)
+	for i, w := range ws {
+		go func() {
+			for call := range calls {
+				recs := make([]driver.Record, perCall)
+				for j := range recs {
+					recs[j] = rec(fmt.Sprintf("w%d-%d-%d", i, call, j), fmt.Sprintf("k%d", j%16), "v")
+				}
+				res := make([]driver.WriteResult, perCall)
+				if err := w.Write(bg, recs, res); err != nil {
+					errs <- fmt.Errorf("writer %d call %d: %w", i, call, err)
+					return
+				}
+				for j, r := range res {
+					if r.Err != nil {
+						errs <- fmt.Errorf("writer %d call %d record %d: %w", i, call, j, r.Err)
+						return
+					}
+					off, err := kafka.Offset(r.Pointer)
+					if err != nil {
+						errs <- err
+						return
+					}
+					got[i] = append(got[i], placed{r.Partition, off})
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each client connects to the seed broker, then to the broker for
+	// metadata and for produce requests: at most three a client.
+	if n := c.Connections(); n > 6 {
+		t.Errorf("a stream with %d writers holds %d connections, want at most 6 (two clients)", writers, n)
+	} else {
+		t.Logf("a stream with %d writers holds %d connections", writers, n)
+	}
+	for i := range got {
+		last := map[string]int64{}
+		for _, pl := range got[i] {
+			if prev, ok := last[pl.part]; ok && pl.off <= prev {
+				t.Fatalf("writer %d: offset %d of partition %s after %d", i, pl.off, pl.part, prev)
+			}
+			last[pl.part] = pl.off
+		}
+	}
+	if n := len(readAll(t, s)); n != writers*calls*perCall {
+		t.Errorf("the topic holds %d records, want %d", n, writers*calls*perCall)
+	}
+	for _, w := range ws[1:] {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := make([]driver.WriteResult, 1)
+	if err := ws[0].Write(bg, []driver.Record{rec("after", "k", "v")}, res); err != nil || res[0].Err != nil {
+		t.Fatalf("Write by the last open writer: %v %v", err, res[0].Err)
+	}
+	if err := ws[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws[0].Write(bg, []driver.Record{rec("closed", "k", "v")}, res); !errors.Is(err, kafka.ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+	w, err := s.OpenWriter(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Write(bg, []driver.Record{rec("anew", "k", "v")}, res); err != nil || res[0].Err != nil {
+		t.Fatalf("Write by a writer opened after the last was closed: %v %v", err, res[0].Err)
+	}
+}
