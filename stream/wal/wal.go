@@ -1060,7 +1060,7 @@ func (l *Log) compactTry() error {
 	// What to copy: the live frames of the file as it is now. No write can
 	// change the file while ioMu is held.
 	oldSize := l.size
-	var copySpans []span
+	copySpans := make([]span, 0, l.npend)
 	for _, s := range l.pend[l.phead:] {
 		if s.off >= oldSize {
 			break
@@ -1086,7 +1086,10 @@ func (l *Log) compactTry() error {
 	// From here on the old file is gone: writing to it would lose data.
 	// Rebuild the span table: copied frames at their new offsets (some
 	// may have been acknowledged meanwhile), buffered frames after them.
-	spans := make([]span, 0, len(l.pend)-l.phead)
+	// In place: the i-th span kept is written at i, never after the span
+	// read, so the table keeps its capacity and Append does not grow it
+	// again.
+	spans := l.pend[:0]
 	k := 0
 	for _, s := range l.pend[l.phead:] {
 		// Copied frames acknowledged meanwhile may have left the front
