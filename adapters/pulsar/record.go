@@ -29,26 +29,28 @@ const (
 	PropertyKeyBase64 = "unistream-key-b64"
 )
 
-// toMessage maps a record to a producer message: the key (base64 if it is
-// not UTF-8), the value as payload, the ID and headers as properties and the
-// time as event time (milliseconds; a zero time sets none).
-func toMessage(r *driver.Record) *pulsarclient.ProducerMessage {
-	m := &pulsarclient.ProducerMessage{Payload: r.Value, Properties: map[string]string{PropertyID: r.ID}}
+// toMessage sets m to the producer message of a record: the key (base64
+// if it is not UTF-8), the value as payload, the ID and headers as
+// properties (in props, which it clears first) and the time as event time
+// (milliseconds; a zero time sets none).
+func toMessage(m *pulsarclient.ProducerMessage, props map[string]string, r *driver.Record) {
+	clear(props)
+	props[PropertyID] = r.ID
+	*m = pulsarclient.ProducerMessage{Payload: r.Value, Properties: props}
 	if len(r.Key) > 0 {
 		if utf8.Valid(r.Key) {
 			m.Key = string(r.Key)
 		} else {
 			m.Key = base64.StdEncoding.EncodeToString(r.Key)
-			m.Properties[PropertyKeyBase64] = "1"
+			props[PropertyKeyBase64] = "1"
 		}
 	}
 	if len(r.Headers) > 0 {
-		m.Properties[PropertyHeaders] = encodeHeaders(r.Headers)
+		props[PropertyHeaders] = encodeHeaders(r.Headers)
 	}
 	if !r.Time.IsZero() && r.Time.UnixMilli() > 0 {
 		m.EventTime = r.Time
 	}
-	return m
 }
 
 // encodeHeaders encodes headers for PropertyHeaders.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
@@ -39,6 +40,56 @@ type Writer struct {
 	closed    bool
 
 	rr int // the next partition of keyless records
+
+	// props are the messages' property maps, reused from call to call
+	// (one per record of the largest call) while every call returned after
+	// all its receipts: the client reads a message's properties until its
+	// receipt. Used by Write only (one goroutine at a time).
+	props []map[string]string
+}
+
+// call is what one Write shares with its messages' receipt callback.
+type call struct {
+	msgs   []pulsarclient.ProducerMessage
+	parts  []int
+	rcpts  []sent
+	halted []atomic.Bool // per partition: a record of it failed in this call
+	left   atomic.Int64  // receipts to come, plus one until every message is sent
+	done   chan struct{} // closed when left reaches zero
+}
+
+// receipt is the callback of every message of the call: it keeps the
+// message's receipt at its index (the message is an element of c.msgs,
+// which the client hands back) and closes done after the last.
+func (c *call) receipt(id pulsarclient.MessageID, m *pulsarclient.ProducerMessage, err error) {
+	if i, ok := c.index(m); ok {
+		if err != nil {
+			c.halted[c.parts[i]].Store(true)
+		}
+		c.rcpts[i] = sent{id: id, err: err, ok: true}
+	}
+	c.release()
+}
+
+// index returns the index of m in c.msgs.
+func (c *call) index(m *pulsarclient.ProducerMessage) (int, bool) {
+	if len(c.msgs) == 0 {
+		return 0, false
+	}
+	off := uintptr(unsafe.Pointer(m)) - uintptr(unsafe.Pointer(&c.msgs[0]))
+	size := unsafe.Sizeof(c.msgs[0])
+	i := off / size
+	if off%size != 0 || i >= uintptr(len(c.msgs)) {
+		return 0, false
+	}
+	return int(i), true
+}
+
+// release counts one receipt (or the end of sending) done.
+func (c *call) release() {
+	if c.left.Add(-1) == 0 {
+		close(c.done)
+	}
 }
 
 var _ driver.Writer = (*Writer)(nil)
@@ -93,9 +144,9 @@ func (w *Writer) dropProducer(i int, p pulsarclient.Producer) {
 
 // sent is one receipt.
 type sent struct {
-	i   int
 	id  pulsarclient.MessageID
 	err error
+	ok  bool // the receipt came
 }
 
 // Write writes records and fills results. A record over MaxRecordBytes
@@ -134,20 +185,28 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	keyless := w.rr % n
 	w.rr = (w.rr + 1) % n
 
-	parts := make([]int, len(records))
+	c := &call{
+		msgs:   make([]pulsarclient.ProducerMessage, len(records)),
+		parts:  make([]int, len(records)),
+		rcpts:  make([]sent, len(records)),
+		halted: make([]atomic.Bool, n),
+		done:   make(chan struct{}),
+	}
+	c.left.Store(1) // sending
+	parts := c.parts
 	for i := range results {
 		results[i] = driver.WriteResult{}
 	}
-	receipts := make(chan sent, len(records))
-	pending := 0
+	for len(w.props) < len(records) {
+		w.props = append(w.props, make(map[string]string, 2))
+	}
 	used := map[int]pulsarclient.Producer{}
-	// halted[p] is set once a record of partition p in this call has
+	// c.halted[p] is set once a record of partition p in this call has
 	// failed: its producer could not be made, or its receipt (which the
 	// client may give inside SendAsync) is an error. The later records of p
 	// are then not sent at all, because they are reported as not written
 	// (ErrPrecedingRecordFailed) and sent again after the failed one: had
 	// they reached the log, they would stand there before it.
-	halted := make([]atomic.Bool, n)
 	for i := range records {
 		r := &records[i]
 		p := keyless
@@ -161,55 +220,58 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 			parts[i] = -1
 			continue
 		}
-		if halted[p].Load() {
+		if c.halted[p].Load() {
 			results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, r.ID, driver.ErrPrecedingRecordFailed)
 			continue
 		}
 		prod, err := w.producer(p, plain)
 		if err != nil {
 			results[i].Err = fmt.Errorf("pulsar: write %s/%d: %w", topic, p, classify(err))
-			halted[p].Store(true)
+			c.halted[p].Store(true)
 			continue
 		}
 		used[p] = prod
-		pending++
-		i := i
-		prod.SendAsync(ctx, toMessage(r), func(id pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
-			if err != nil {
-				halted[p].Store(true)
-			}
-			receipts <- sent{i: i, id: id, err: err}
-		})
+		toMessage(&c.msgs[i], w.props[i], r)
+		c.left.Add(1)
+		prod.SendAsync(ctx, &c.msgs[i], c.receipt)
 	}
 	for _, prod := range used {
 		// Errors show in the receipts; a flush only cuts the batching delay.
 		_ = prod.FlushWithCtx(ctx)
 	}
-	for ; pending > 0; pending-- {
-		var rc sent
-		select {
-		case rc = <-receipts:
-		case <-ctx.Done():
-			return fmt.Errorf("pulsar: write %s: waiting for %d receipts: %w", topic, pending, ctx.Err())
+	c.release() // every message is sent
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		// The client still holds messages, and reads their properties
+		// until their receipts: the next call gets maps of its own.
+		w.props = nil
+		pending := c.left.Load()
+		return fmt.Errorf("pulsar: write %s: waiting for %d receipts: %w", topic, pending, ctx.Err())
+	}
+	for i := range records {
+		rc := c.rcpts[i]
+		if !rc.ok {
+			continue // not sent: its result is set
 		}
-		p := parts[rc.i]
+		p := parts[i]
 		switch {
 		case rc.err != nil && errors.Is(rc.err, pulsarclient.ErrMessageTooLarge):
-			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the broker's message size limit: %v: %w", topic, p, records[rc.i].ID, rc.err, driver.ErrRecordTooLarge)
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the broker's message size limit: %v: %w", topic, p, records[i].ID, rc.err, driver.ErrRecordTooLarge)
 		case rc.err != nil:
 			if errors.Is(rc.err, pulsarclient.ErrProducerClosed) {
 				w.dropProducer(p, used[p])
 			}
-			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[rc.i].ID, classify(rc.err))
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: %w", topic, p, records[i].ID, classify(rc.err))
 		case rc.id == nil:
-			results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the client reported no message id", topic, p, records[rc.i].ID)
+			results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: the client reported no message id", topic, p, records[i].ID)
 		default:
 			mid := MessageID{Ledger: rc.id.LedgerID(), Entry: rc.id.EntryID(), Batch: rc.id.BatchIdx(), Partition: int32(p)}
 			if err := mid.check(); err != nil {
-				results[rc.i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: receipt: %w", topic, p, records[rc.i].ID, err)
+				results[i].Err = fmt.Errorf("pulsar: write %s/%d: record %q: receipt: %w", topic, p, records[i].ID, err)
 				break
 			}
-			results[rc.i].Pointer = mid.Pointer()
+			results[i].Pointer = mid.Pointer()
 		}
 	}
 	// A partition is a log without holes: after a failed record, the later
