@@ -9,16 +9,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream"
 	"github.com/unistream-go/unistream/stream/checkpoint"
+	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
 )
 
 // BenchmarkConsumerPartitions compares the consumer engine on a topic of
 // many partitions with one plain franz-go client over the same topic, with
-// the readers on one shared client (reader_client=shared, the default) and
+// the readers on the pool of shared clients (reader_client=shared, the
+// default), with the memory checkpoint store and with the Kafka one (a
+// durable store, as users run it: a commit per partition per batch), and
 // on a client each (reader_client=partition, the behaviour before
-// sharing). The b.N records are spread evenly over the partitions; in each
+// sharing, memory store). The b.N records are spread evenly over the partitions; in each
 // of two rounds both sides read them all from the start, alternating which
 // goes first. Besides records/s of each side and engine/plain it reports,
 // sampled when the side has read the last record, the connections the
@@ -27,10 +32,16 @@ import (
 //
 //	go test ./adapters/kafka -run '^$' -bench BenchmarkConsumerPartitions -benchtime 200000x
 func BenchmarkConsumerPartitions(b *testing.B) {
+	kafkaStore := enginebench.Store{Name: "kafka", New: func(_ *testing.B, s driver.Stream) checkpoint.Store {
+		return kafka.NewStore(s.(*kafka.Stream))
+	}}
 	for _, parts := range []int{100, 1000} {
-		for _, rc := range []string{"shared", "partition"} {
-			b.Run(fmt.Sprintf("partitions=%d/reader_client=%s", parts, rc), func(b *testing.B) {
-				benchConsumerPartitions(b, parts, rc)
+		for _, v := range []struct {
+			rc    string
+			store enginebench.Store
+		}{{"shared", enginebench.Memory}, {"shared", kafkaStore}, {"partition", enginebench.Memory}} {
+			b.Run(fmt.Sprintf("partitions=%d/reader_client=%s/store=%s", parts, v.rc, v.store.Name), func(b *testing.B) {
+				benchConsumerPartitions(b, parts, v.rc, v.store)
 			})
 		}
 	}
@@ -50,7 +61,7 @@ func (s *sample) take(c *kafkatest.Cluster) {
 	*s = sample{conns: c.Connections(), goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse}
 }
 
-func benchConsumerPartitions(b *testing.B, parts int, readerClient string) {
+func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store enginebench.Store) {
 	ctx := context.Background()
 	const topic = "many"
 	c := kafkatest.Start(b, kafkatest.Topic(topic, parts))
@@ -94,7 +105,9 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			end := enginebench.ConsumeThen(b, s, checkpoint.NewMemoryStore(), b.N, func() { es.take(c) })
+			// A consumer name per round: both rounds read one topic, and a
+			// durable store would start the second where the first ended.
+			end := enginebench.ConsumeThen(b, s, store.New(b, s), b.N, func() { es.take(c) }, stream.WithName(fmt.Sprintf("bench-%d-%d", b.N, r)))
 			engine += end.Sub(t0)
 			s.Close()
 		}
