@@ -127,6 +127,11 @@ type commitState struct {
 
 	mu    sync.Mutex
 	known map[checkpoint.Key]knownCommit
+
+	// commitQ and fetchQ coalesce the commits and the one-partition
+	// offset fetches asked for at once (coalescer).
+	commitQ coalescer[commitCall]
+	fetchQ  coalescer[fetchCall]
 }
 
 // knownCommit is the version of a key committed by member of its group in
@@ -419,15 +424,49 @@ type fetched struct {
 	committed bool
 }
 
-// fetch reads the commits of group for topic: of partition p, or of every
-// partition when p < 0.
-func (st *Store) fetch(ctx context.Context, group, topic string, p int32) (map[int32]fetched, error) {
+// fetchCall is one partition's offset fetch in an OffsetFetch request,
+// and its outcome.
+type fetchCall struct {
+	p     int32
+	got   fetched
+	err   error
+	alone bool // the request was of this partition alone
+}
+
+// fetchOne reads the commit of group for partition p of topic, in one
+// request with the partitions of the group and topic asked for while a
+// fetch of theirs is in flight (see coalescer). A request of several
+// partitions that fails (an error of one partition fails it whole) is
+// asked again alone, so that each reports only its own error.
+func (st *Store) fetchOne(ctx context.Context, group, topic string, p int32) (fetched, error) {
+	c := &fetchCall{p: p}
+	st.s.commits.fetchQ.do(group+"\x00"+topic, c, func(cs []*fetchCall) {
+		ps := make([]int32, len(cs))
+		for i, c := range cs {
+			ps[i] = c.p
+		}
+		// Not under the leader's context, as for commits.
+		got, err := st.fetch(context.WithoutCancel(ctx), group, topic, ps)
+		for _, c := range cs {
+			c.got, c.err, c.alone = got[c.p], err, len(cs) == 1
+		}
+	})
+	if c.err == nil || c.alone {
+		return c.got, c.err
+	}
+	got, err := st.fetch(ctx, group, topic, []int32{p})
+	return got[p], err
+}
+
+// fetch reads the commits of group for topic: of partitions ps, or of
+// every partition when ps is nil.
+func (st *Store) fetch(ctx context.Context, group, topic string, ps []int32) (map[int32]fetched, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group = group
-	if p >= 0 {
+	if ps != nil {
 		t := kmsg.NewOffsetFetchRequestTopic()
 		t.Topic = topic
-		t.Partitions = []int32{p}
+		t.Partitions = ps
 		req.Topics = append(req.Topics, t)
 	} else {
 		req.Topics = nil // every topic of the group
@@ -497,12 +536,11 @@ func (st *Store) Load(ctx context.Context, key checkpoint.Key) (*checkpoint.Chec
 	mu.Lock()
 	defer mu.Unlock()
 	member, gen := st.groupMember(key.Consumer) // before the fetch: what it reads holds in this generation
-	got, err := st.fetch(ctx, key.Consumer, topic, p)
+	f, err := st.fetchOne(ctx, key.Consumer, topic, p)
 	if err != nil {
 		st.s.commits.forget(key)
 		return nil, fmt.Errorf("kafka: load checkpoint %s: offset fetch of group %q: %w", key, key.Consumer, classify(err))
 	}
-	f := got[p]
 	cp, err := decode(key, f.offset, f.meta, f.committed)
 	if err != nil {
 		st.s.commits.forget(key)
@@ -592,11 +630,10 @@ func (st *Store) check(ctx context.Context, cp *checkpoint.Checkpoint, topic str
 			return nil
 		}
 	}
-	got, err := st.fetch(ctx, cp.Consumer, topic, p)
+	f, err := st.fetchOne(ctx, cp.Consumer, topic, p)
 	if err != nil {
 		return fmt.Errorf("kafka: save checkpoint %s: offset fetch of group %q: %w", cp.Key, cp.Consumer, classify(err))
 	}
-	f := got[p]
 	stored, err := decode(cp.Key, f.offset, f.meta, f.committed)
 	if err != nil {
 		return fmt.Errorf("kafka: save checkpoint %s over its stored commit: %w", cp.Key, err)
@@ -621,6 +658,19 @@ func commitFailed(key checkpoint.Key, metaLen int, err error) error {
 	return fmt.Errorf("kafka: save checkpoint %s: offset commit to group %q: %w", key, key.Consumer, classify(err))
 }
 
+// commitCall is one partition's commit in an OffsetCommit request, and
+// its outcome.
+type commitCall struct {
+	p      int32
+	offset int64
+	meta   string
+	err    error // the partition's error in the response, or the request's
+	// The member id and generation it was committed as ("", -1 for a
+	// standalone client's).
+	member string
+	gen    int32
+}
+
 // commit sends one OffsetCommit as the stream's member of group, if it
 // is one, or as a standalone client. Two answers are retried, for up to
 // commitRetryFor: a rebalance in progress, and a stale generation while
@@ -631,41 +681,37 @@ func commitFailed(key checkpoint.Key, metaLen int, err error) error {
 // out has its id and generation reset by franz-go; its commit is refused.
 // It returns the member id and generation of the commit that succeeded
 // ("", -1 for a standalone client's).
+//
+// The first attempt goes in one request with the commits of the group's
+// other partitions of topic asked for while a commit of theirs is in
+// flight (see coalescer): a consumer whose thousand partitions commit at
+// about the same time sends a few OffsetCommit requests, not a thousand.
+// Each partition's error in the response is its own; a retry goes alone.
 func (st *Store) commit(ctx context.Context, group, topic string, p int32, offset int64, meta string) (string, int32, error) {
 	deadline := time.Now().Add(commitRetryFor)
 	for attempt := 1; ; attempt++ {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Group = group
-		cl := st.s.cl
-		m := st.s.memberOf(group)
-		usedMember, usedGen := "", int32(-1)
-		if m != nil {
-			usedMember, usedGen = m.cl.GroupMetadata()
-			req.MemberID, req.Generation = usedMember, usedGen
-			cl = m.cl
+		c := &commitCall{p: p, offset: offset, meta: meta}
+		if attempt == 1 {
+			st.s.commits.commitQ.do(group+"\x00"+topic, c, func(cs []*commitCall) {
+				// Not under the leader's context: its end must not fail
+				// the others' commits (the request is bounded by the
+				// request timeout).
+				member, gen, _ := st.sendCommit(context.WithoutCancel(ctx), group, topic, cs, false)
+				for _, c := range cs {
+					c.member, c.gen = member, gen
+				}
+			})
+		} else {
+			c.member, c.gen, _ = st.sendCommit(ctx, group, topic, []*commitCall{c}, true)
 		}
-		id, err := st.topicID(ctx, topic, attempt > 1)
-		if err != nil {
-			return "", -1, err
-		}
-		t := kmsg.NewOffsetCommitRequestTopic()
-		t.Topic, t.TopicID = topic, id
-		pp := kmsg.NewOffsetCommitRequestTopicPartition()
-		pp.Partition, pp.Offset, pp.Metadata = p, offset, &meta
-		t.Partitions = append(t.Partitions, pp)
-		req.Topics = append(req.Topics, t)
-		rctx, cancel := st.s.reqCtx(ctx)
-		resp, err := req.RequestWith(rctx, cl)
-		cancel()
-		if err == nil {
-			err = commitError(resp, topic, p)
-		}
+		usedMember, usedGen, err := c.member, c.gen, c.err
 		if err == nil {
 			return usedMember, usedGen, nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			return "", -1, err
 		}
+		m := st.s.memberOf(group)
 		switch {
 		case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.UnknownTopicID) && attempt == 1:
 			if werr := sleep(ctx, 50*time.Millisecond); werr != nil {
@@ -690,6 +736,64 @@ func (st *Store) commit(ctx context.Context, group, topic string, p int32, offse
 			return "", -1, err
 		}
 	}
+}
+
+// sendCommit sends one OffsetCommit of cs, partitions of topic, as the
+// stream's member of group if it is one (else as a standalone client),
+// and sets each call's error from the response. It returns the member id
+// and generation it committed as ("", -1 for a standalone client's), and
+// the error of the whole request, which it also sets on every call.
+// refresh reads the topic's id anew.
+func (st *Store) sendCommit(ctx context.Context, group, topic string, cs []*commitCall, refresh bool) (string, int32, error) {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = group
+	cl := st.s.cl
+	usedMember, usedGen := "", int32(-1)
+	if m := st.s.memberOf(group); m != nil {
+		usedMember, usedGen = m.cl.GroupMetadata()
+		req.MemberID, req.Generation = usedMember, usedGen
+		cl = m.cl
+	}
+	fail := func(err error) (string, int32, error) {
+		for _, c := range cs {
+			c.err = err
+		}
+		return usedMember, usedGen, err
+	}
+	id, err := st.topicID(ctx, topic, refresh)
+	if err != nil {
+		return fail(err)
+	}
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic, t.TopicID = topic, id
+	for _, c := range cs {
+		pp := kmsg.NewOffsetCommitRequestTopicPartition()
+		pp.Partition, pp.Offset, pp.Metadata = c.p, c.offset, &c.meta
+		t.Partitions = append(t.Partitions, pp)
+	}
+	req.Topics = append(req.Topics, t)
+	rctx, cancel := st.s.reqCtx(ctx)
+	resp, err := req.RequestWith(rctx, cl)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	// The request names one topic; newer versions answer by topic id
+	// only, so every partition of the response is of that topic.
+	errs := make(map[int32]error, len(cs))
+	for _, rt := range resp.Topics {
+		for _, pp := range rt.Partitions {
+			errs[pp.Partition] = kerr.ErrorForCode(pp.ErrorCode)
+		}
+	}
+	for _, c := range cs {
+		e, ok := errs[c.p]
+		if !ok {
+			e = fmt.Errorf("partition %d of %s not in the commit response: %w", c.p, topic, kerr.UnknownTopicOrPartition)
+		}
+		c.err = e
+	}
+	return usedMember, usedGen, nil
 }
 
 // commitRetryFor bounds the retries of one commit.
@@ -726,23 +830,6 @@ func (st *Store) topicID(ctx context.Context, topic string, refresh bool) ([16]b
 	return td.ID, nil
 }
 
-// commitError returns the error of partition p in a commit response. The
-// request holds that one partition; newer versions name the topic by id
-// only, so a response of one partition is that partition.
-func commitError(resp *kmsg.OffsetCommitResponse, topic string, p int32) error {
-	if len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].Partition == p {
-		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
-	}
-	for _, t := range resp.Topics {
-		for _, pp := range t.Partitions {
-			if t.Topic == topic && pp.Partition == p {
-				return kerr.ErrorForCode(pp.ErrorCode)
-			}
-		}
-	}
-	return fmt.Errorf("partition %d of %s not in the commit response: %w", p, topic, kerr.UnknownTopicOrPartition)
-}
-
 // List returns the checkpoints committed by group consumer for topic
 // stream, sorted by partition id (byte-wise, as every store sorts). A
 // stream that is not a valid topic name has none.
@@ -756,7 +843,7 @@ func (st *Store) List(ctx context.Context, consumer, stream string) ([]*checkpoi
 	if validateTopic(stream) != nil {
 		return nil, nil
 	}
-	got, err := st.fetch(ctx, consumer, stream, -1)
+	got, err := st.fetch(ctx, consumer, stream, nil)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: list checkpoints %s/%s: offset fetch of group %q: %w", consumer, stream, consumer, classify(err))
 	}

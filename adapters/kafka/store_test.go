@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/unistream-go/unistream/adapters/kafka"
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
@@ -393,4 +395,71 @@ func TestJoinGroupErrors(t *testing.T) {
 		t.Errorf("JoinGroup on a closed Stream: err = %v, want ErrClosed", err)
 	}
 	_ = m2.Leave(context.Background()) // the client is closed already
+}
+
+// TestStoreCoalescesRequests loads and saves the checkpoints of 200
+// partitions at once, as a consumer that owns them all does: the offset
+// fetches and the commits asked for while one is in flight go together in
+// the next request, so the broker sees far fewer than 200 of each, and
+// every checkpoint is saved and read back as it was.
+func TestStoreCoalescesRequests(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.Start(t)
+	const parts = 200
+	const topic = "coalesce"
+	if err := c.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	fetches := c.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetFetch}, Count: -1, Observe: true})
+	defer fetches.Remove()
+	commits := c.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Count: -1, Observe: true})
+	defer commits.Remove()
+	st := kafka.NewStore(openStream(t, c, topic))
+	key := func(p int) checkpoint.Key {
+		return checkpoint.Key{Consumer: "coalescing", Stream: topic, Partition: strconv.Itoa(p)}
+	}
+	each := func(fn func(p int) error) {
+		t.Helper()
+		errs := make(chan error, parts)
+		for p := range parts {
+			go func() { errs <- fn(p) }()
+		}
+		for range parts {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cps := make([]*checkpoint.Checkpoint, parts)
+	each(func(p int) error {
+		cp, err := st.Load(ctx, key(p))
+		cps[p] = cp
+		return err
+	})
+	each(func(p int) error {
+		cps[p].Committed = kafka.PointerAt(int64(p))
+		return st.Save(ctx, cps[p])
+	})
+	nf, nc := fetches.Hits(), commits.Hits()
+	if n := nf; n >= parts/2 {
+		t.Errorf("%d Loads at once sent %d offset fetches, want far fewer", parts, n)
+	}
+	if n := nc; n >= parts/2 {
+		t.Errorf("%d Saves at once sent %d offset commits, want far fewer", parts, n)
+	}
+	t.Logf("%d partitions: %d offset fetches, %d offset commits", parts, nf, nc)
+	each(func(p int) error {
+		cp, err := st.Load(ctx, key(p))
+		if err != nil {
+			return err
+		}
+		off, err := kafka.Offset(cp.Committed)
+		if err != nil {
+			return err
+		}
+		if cp.Version != 1 || off != int64(p) {
+			return fmt.Errorf("partition %d: version %d, committed offset %d, want version 1 and offset %d", p, cp.Version, off, p)
+		}
+		return nil
+	})
 }
