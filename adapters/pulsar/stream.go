@@ -41,6 +41,8 @@ type Stream struct {
 	plain   bool // the topic is not partitioned
 	nPartsT time.Time
 	members map[string]*member // by group (JoinGroup)
+
+	prods sharedProducers // the writers' producers
 }
 
 // closer is a reader or writer the stream closes on Close.

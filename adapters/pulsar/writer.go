@@ -15,7 +15,8 @@ import (
 )
 
 // Writer writes records to a topic through one batching producer per
-// partition, created on first use. It is a driver.Writer.
+// partition, created on first use and shared by the stream's writers (the
+// last writer's Close closes them). It is a driver.Writer.
 //
 // A keyed record goes to the partition of the FNV-1a hash of its key
 // (Stream.PartitionFor); the keyless records of one Write call all go to one
@@ -35,9 +36,8 @@ import (
 type Writer struct {
 	s *Stream
 
-	mu        sync.Mutex // guards producers against Close from the stream
-	producers map[int]pulsarclient.Producer
-	closed    bool
+	mu     sync.Mutex // guards closed against Close from the stream
+	closed bool
 
 	rr int // the next partition of keyless records
 
@@ -99,21 +99,60 @@ func (s *Stream) OpenWriter(ctx context.Context) (driver.Writer, error) {
 	if err := s.check(ctx, "open writer of"); err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, producers: map[int]pulsarclient.Producer{}}
+	w := &Writer{s: s}
+	s.prods.acquire() // before track: Close may release it from then on
 	if err := s.track(w, "open writer of"); err != nil {
+		s.prods.release()
 		return nil, err
 	}
 	return w, nil
 }
 
+// sharedProducers are the producers the writers of a stream share, one
+// per partition, made on first use and closed with the last writer: a
+// producer's send lanes then fill one batching producer per partition
+// instead of one each, and cost one producer's goroutine and pending
+// queue per partition.
+type sharedProducers struct {
+	mu   sync.Mutex
+	refs int // open writers
+	ps   map[int]pulsarclient.Producer
+}
+
+// acquire counts one more writer.
+func (sp *sharedProducers) acquire() {
+	sp.mu.Lock()
+	sp.refs++
+	sp.mu.Unlock()
+}
+
+// release counts one writer less and closes the producers after the last
+// (each flushes what it holds).
+func (sp *sharedProducers) release() {
+	sp.mu.Lock()
+	sp.refs--
+	var ps map[int]pulsarclient.Producer
+	if sp.refs == 0 {
+		ps, sp.ps = sp.ps, nil
+	}
+	sp.mu.Unlock()
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
 // producer returns the producer of partition i, creating it.
 func (w *Writer) producer(i int, plain bool) (pulsarclient.Producer, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
 		return nil, fmt.Errorf("writer is closed: %w", ErrClosed)
 	}
-	if p, ok := w.producers[i]; ok {
+	sp := &w.s.prods
+	sp.mu.Lock() // one producer is made at a time
+	defer sp.mu.Unlock()
+	if p, ok := sp.ps[i]; ok {
 		return p, nil
 	}
 	p, err := w.s.cl.CreateProducer(pulsarclient.ProducerOptions{
@@ -127,17 +166,21 @@ func (w *Writer) producer(i int, plain bool) (pulsarclient.Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create producer of %s: %w", w.s.partitionTopic(i, plain), err)
 	}
-	w.producers[i] = p
+	if sp.ps == nil {
+		sp.ps = map[int]pulsarclient.Producer{}
+	}
+	sp.ps[i] = p
 	return p, nil
 }
 
 // dropProducer closes and forgets the producer of partition i if it is p
 // (after the client closed it), so that the next Write makes a new one.
 func (w *Writer) dropProducer(i int, p pulsarclient.Producer) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if cur, ok := w.producers[i]; ok && cur == p {
-		delete(w.producers, i)
+	sp := &w.s.prods
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if cur, ok := sp.ps[i]; ok && cur == p {
+		delete(sp.ps, i)
 		p.Close()
 	}
 }
@@ -296,15 +339,15 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	return nil
 }
 
-// Close closes the writer's producers (each flushes what it holds). It is
-// idempotent.
+// Close closes the writer; the last writer of the stream closes the
+// shared producers (each flushes what it holds). It is idempotent.
 func (w *Writer) Close() error {
 	w.closeFromStream()
 	w.s.untrack(w)
 	return nil
 }
 
-// closeFromStream closes the producers once.
+// closeFromStream closes the writer once.
 func (w *Writer) closeFromStream() {
 	w.mu.Lock()
 	if w.closed {
@@ -312,10 +355,6 @@ func (w *Writer) closeFromStream() {
 		return
 	}
 	w.closed = true
-	ps := w.producers
-	w.producers = nil
 	w.mu.Unlock()
-	for _, p := range ps {
-		p.Close()
-	}
+	w.s.prods.release()
 }

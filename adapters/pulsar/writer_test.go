@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/unistream-go/unistream/adapters/pulsar/pulsartest"
 	"github.com/unistream-go/unistream/stream/driver"
@@ -73,5 +75,105 @@ func TestProducerFailureSendsNothingLater(t *testing.T) {
 			t.Errorf("log of partition 1 starts %s, %s, want a, b", got[0].ID, got[1].ID)
 		}
 		return
+	}
+}
+
+// TestWritersShareProducers writes through 4 writers of one stream at
+// once to a topic of 4 partitions: they share one producer per partition
+// (4 on the broker, not 16); every record is written where its result
+// says; closing 3 writers leaves the producers to the last one, whose
+// Close closes them, and a writer opened afterwards makes them anew.
+func TestWritersShareProducers(t *testing.T) {
+	ctx := context.Background()
+	b := pulsartest.Start(t)
+	const topic, parts, writers, perCall = "shared-producers", 4, 4, 100
+	if err := b.CreateTopic(topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	s := openStream(t, b.URL(topic))
+	ws := make([]driver.Writer, writers)
+	for i := range ws {
+		w, err := s.OpenWriter(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+	}
+	producers := func() int {
+		t.Helper()
+		n, err := b.Fake().Producers(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var mu sync.Mutex
+	perPart := map[string]int{}
+	errs := make(chan error, writers)
+	for i, w := range ws {
+		go func() {
+			recs := make([]driver.Record, perCall)
+			for j := range recs {
+				recs[j] = driver.Record{ID: fmt.Sprintf("w%d-%d", i, j), Key: []byte(fmt.Sprintf("k%d", j)), Value: []byte("v")}
+			}
+			res := make([]driver.WriteResult, perCall)
+			if err := w.Write(ctx, recs, res); err != nil {
+				errs <- err
+				return
+			}
+			for j, r := range res {
+				if r.Err != nil || r.Pointer == nil {
+					errs <- fmt.Errorf("writer %d record %d: %v (pointer %v)", i, j, r.Err, r.Pointer)
+					return
+				}
+				mu.Lock()
+				perPart[r.Partition]++
+				mu.Unlock()
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := producers(); n != parts {
+		t.Errorf("%d writers hold %d producers on the broker, want %d (one per partition)", writers, n, parts)
+	}
+	seen := map[string]bool{}
+	for p, n := range perPart {
+		for _, r := range readN(t, s, p, driver.Start{}, n) {
+			seen[r.ID] = true
+		}
+	}
+	if len(seen) != writers*perCall {
+		t.Errorf("the topic holds %d distinct records where the results say, want %d", len(seen), writers*perCall)
+	}
+	for _, w := range ws[1:] {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := make([]driver.WriteResult, 1)
+	if err := ws[0].Write(ctx, []driver.Record{{ID: "last", Key: []byte("k0"), Value: []byte("v")}}, res); err != nil || res[0].Err != nil {
+		t.Fatalf("Write by the last open writer: %v %v", err, res[0].Err)
+	}
+	if err := ws[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); producers() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d producers still connected 10 s after the last writer closed", producers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w, err := s.OpenWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Write(ctx, []driver.Record{{ID: "anew", Key: []byte("k0"), Value: []byte("v")}}, res); err != nil || res[0].Err != nil {
+		t.Fatalf("Write by a writer opened after the last was closed: %v %v", err, res[0].Err)
 	}
 }

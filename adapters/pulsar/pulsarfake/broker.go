@@ -538,6 +538,22 @@ func (b *Broker) MessageCount(name string) (int, error) {
 	return total, nil
 }
 
+// Producers returns the number of producers connected to topic (to all
+// its partitions for a partitioned topic).
+func (b *Broker) Producers(name string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ts, err := b.partsLocked(name)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, t := range ts {
+		total += len(t.producers)
+	}
+	return total, nil
+}
+
 // Subscriptions returns the subscription names on topic (or on any of its
 // partitions), sorted.
 func (b *Broker) Subscriptions(name string) ([]string, error) {
