@@ -40,8 +40,9 @@
 // another producer gets its position as its ID and its properties as
 // headers.
 //
-// Writers send with one batching producer per partition, route keyed
-// records by the FNV-1a hash of the key (so per-key order holds) and report
+// Writers send with one batching producer per partition, shared by the
+// stream's writers, route keyed records by the FNV-1a hash of the key (so
+// per-key order holds) and report
 // a per-record result from the producers' receipts; a send that gets no
 // receipt within send_timeout is a retryable record error, and later
 // records of the same partition in the call fail with
