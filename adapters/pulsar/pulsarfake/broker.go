@@ -525,22 +525,18 @@ func (b *Broker) partsLocked(name string) (string, []*topic, error) {
 // MessageCount returns the number of entries stored on topic (all its
 // partitions for a partitioned topic). A batch counts as one entry.
 func (b *Broker) MessageCount(name string) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ts, err := b.partsLocked(name)
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, t := range ts {
-		total += len(t.entries)
-	}
-	return total, nil
+	return b.sumParts(name, func(t *topic) int { return len(t.entries) })
 }
 
 // Producers returns the number of producers connected to topic (to all
 // its partitions for a partitioned topic).
 func (b *Broker) Producers(name string) (int, error) {
+	return b.sumParts(name, func(t *topic) int { return len(t.producers) })
+}
+
+// sumParts returns the sum of count over topic name, or over each of its
+// partitions for a partitioned topic.
+func (b *Broker) sumParts(name string, count func(*topic) int) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, ts, err := b.partsLocked(name)
@@ -549,7 +545,7 @@ func (b *Broker) Producers(name string) (int, error) {
 	}
 	total := 0
 	for _, t := range ts {
-		total += len(t.producers)
+		total += count(t)
 	}
 	return total, nil
 }
