@@ -120,30 +120,18 @@ func (s *FileStore) ListLeases(ctx context.Context, consumer, stream string) ([]
 // AcquireLease gives l to owner until expires if the stored counter equals
 // l.Counter (see Leaser).
 func (s *FileStore) AcquireLease(ctx context.Context, l *Lease, owner string, expires time.Time) error {
-	ch, err := PrepareAcquire(l, owner, expires)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return LeaseSwap(s.swapLease).Acquire(ctx, l, owner, expires)
 }
 
 // RenewLease extends l to expires if the stored counter equals l.Counter
 // (see Leaser).
 func (s *FileStore) RenewLease(ctx context.Context, l *Lease, expires time.Time) error {
-	ch, err := PrepareRenew(l, expires)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return LeaseSwap(s.swapLease).Renew(ctx, l, expires)
 }
 
 // ReleaseLease frees l if the stored counter equals l.Counter (see Leaser).
 func (s *FileStore) ReleaseLease(ctx context.Context, l *Lease) error {
-	ch, err := PrepareRelease(l)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return LeaseSwap(s.swapLease).Release(ctx, l)
 }
 
 // swapLease writes ch.Next if the stored counter is ch.Expect, under the

@@ -115,7 +115,8 @@ func leaseConflict(op string, key Key, expected, stored uint64) error {
 // LeaseChange is a validated lease write: what the stored lease must be
 // (counter Expect) and what it becomes (Next). Stores other than those of
 // this package build one with PrepareAcquire, PrepareRenew or PrepareRelease
-// so that every store accepts and refuses the same writes.
+// (LeaseSwap does it for them) so that every store accepts and refuses the
+// same writes.
 type LeaseChange struct {
 	// Op is "acquire", "renew" or "release", for errors.
 	Op string
@@ -174,6 +175,42 @@ func PrepareRelease(l *Lease) (*LeaseChange, error) {
 	}
 	next := Lease{Key: l.Key, Counter: l.Counter + 1}
 	return &LeaseChange{Op: "release lease", Expect: l.Counter, Next: next}, nil
+}
+
+// LeaseSwap is a store's write of a validated lease change: it stores
+// ch.Next if the stored lease's counter is ch.Expect (else ch.Conflict),
+// and then sets *l (ch.Apply). Its methods are the Leaser writes: each
+// validates the call as every store does (PrepareAcquire, PrepareRenew,
+// PrepareRelease) and runs the swap, so that a store's AcquireLease is
+//
+//	return checkpoint.LeaseSwap(s.swapLease).Acquire(ctx, l, owner, expires)
+type LeaseSwap func(ctx context.Context, l *Lease, ch *LeaseChange) error
+
+// Acquire validates an AcquireLease call and runs the swap.
+func (swap LeaseSwap) Acquire(ctx context.Context, l *Lease, owner string, expires time.Time) error {
+	ch, err := PrepareAcquire(l, owner, expires)
+	if err != nil {
+		return err
+	}
+	return swap(ctx, l, ch)
+}
+
+// Renew validates a RenewLease call and runs the swap.
+func (swap LeaseSwap) Renew(ctx context.Context, l *Lease, expires time.Time) error {
+	ch, err := PrepareRenew(l, expires)
+	if err != nil {
+		return err
+	}
+	return swap(ctx, l, ch)
+}
+
+// Release validates a ReleaseLease call and runs the swap.
+func (swap LeaseSwap) Release(ctx context.Context, l *Lease) error {
+	ch, err := PrepareRelease(l)
+	if err != nil {
+		return err
+	}
+	return swap(ctx, l, ch)
 }
 
 // Apply sets *l to the new lease after the store wrote it.

@@ -65,31 +65,19 @@ func (s *Store) ListLeases(ctx context.Context, consumer, stream string) ([]*che
 // AcquireLease gives l to owner until expires if the stored counter equals
 // l.Counter (see checkpoint.Leaser).
 func (s *Store) AcquireLease(ctx context.Context, l *checkpoint.Lease, owner string, expires time.Time) error {
-	ch, err := checkpoint.PrepareAcquire(l, owner, expires)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return checkpoint.LeaseSwap(s.swapLease).Acquire(ctx, l, owner, expires)
 }
 
 // RenewLease extends l to expires if the stored counter equals l.Counter
 // (see checkpoint.Leaser).
 func (s *Store) RenewLease(ctx context.Context, l *checkpoint.Lease, expires time.Time) error {
-	ch, err := checkpoint.PrepareRenew(l, expires)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return checkpoint.LeaseSwap(s.swapLease).Renew(ctx, l, expires)
 }
 
 // ReleaseLease frees l if the stored counter equals l.Counter (see
 // checkpoint.Leaser).
 func (s *Store) ReleaseLease(ctx context.Context, l *checkpoint.Lease) error {
-	ch, err := checkpoint.PrepareRelease(l)
-	if err != nil {
-		return err
-	}
-	return s.swapLease(ctx, l, ch)
+	return checkpoint.LeaseSwap(s.swapLease).Release(ctx, l)
 }
 
 // swapLease writes ch.Next with one statement whose condition is that the
