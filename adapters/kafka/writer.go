@@ -103,10 +103,10 @@ func (s *Stream) releaseWriterClient(cl *kgo.Client) {
 
 // writer writes to the topic through the stream's shared producing
 // client. It is used by one goroutine at a time (the driver.Writer
-// contract), so the per-call scratch below is reused from call to call
-// without locking: a Write returns only after franz-go has called the
-// promise of every record it was given, and franz-go holds no record
-// after its promise.
+// contract), so the per-call
+// scratch below is reused from call to call without locking: a Write
+// returns only after franz-go has called the promise of every record it
+// was given, and franz-go holds no record after its promise.
 type writer struct {
 	s      *Stream
 	cl     *kgo.Client
