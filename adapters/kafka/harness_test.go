@@ -133,11 +133,10 @@ func (f *kafkaFaults) FailWrites(n int) {
 // does not retry it), so every record of the call fails and nothing of it
 // is stored. Counting produce requests would not count calls: franz-go
 // may split one Write into several requests. A call is told apart by its
-// producer's id and epoch instead: the writers' shared idempotent client
-// sends all of one call under one epoch, and bumps the epoch after a
-// failed batch, so the next call comes under a new one. (The producer's
-// lanes share that client: a request that carries several lanes' records
-// fails them all, and counts as one call.)
+// producer's id and epoch instead: a writer's idempotent client sends all
+// of one call under one epoch, and bumps the epoch after a failed batch,
+// so its next call comes under a new one; writers (the producer's lanes)
+// have producer ids of their own.
 //
 // The count is exact for calls to one partition by a writer that has
 // written before. The broker sees only requests, and franz-go bumps the

@@ -49,9 +49,6 @@ type Stream struct {
 	closed  bool
 	clients map[*kgo.Client]struct{} // readers' and writers' own clients
 	cons    map[int]*consumer        // the readers' shared clients, by place in the pool
-	wcl     *kgo.Client              // the writers' shared producing client, while a writer is open
-	wrefs   int                      // the open writers on wcl
-	wmu     sync.Mutex               // held while the writers' client is made
 	// ownReaders counts the open readers with a client of their own.
 	ownReaders atomic.Int64
 	groups     map[string]*member // group memberships (JoinGroup)

@@ -8,24 +8,31 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/unistream-go/unistream/stream/driver"
 )
 
-// OpenWriter opens a writer to the topic. The writers of a stream share
-// one idempotent franz-go producing client (made by the first, closed with
-// the last), so that retried produce requests are never duplicated or
-// reordered by the broker, and a producer's send lanes cost one client,
-// its connections and one produce request in flight per broker, not one
-// of each per lane.
+// OpenWriter opens a writer to the topic. The writer owns an idempotent
+// franz-go producing client, so that retried produce requests are never
+// duplicated or reordered by the broker.
 func (s *Stream) OpenWriter(ctx context.Context) (driver.Writer, error) {
 	if err := s.check(ctx, "open writer to"); err != nil {
 		return nil, err
 	}
-	cl, err := s.writerClient()
+	cl, err := s.newClient("open writer to",
+		kgo.DefaultProduceTopic(s.o.Topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ManualFlushing(),
+		kgo.MaxBufferedRecords(DefaultMaxBatchRecords),
+		kgo.ProducerBatchMaxBytes(batchMaxBytes(s.o.MaxRecordBytes)),
+		kgo.ProducerBatchCompression(compressionCodec(s.o.Compression)),
+		// No kgo.RecordDeliveryTimeout: franz-go measures it from the
+		// record's timestamp, so a record with an old event time (a DLQ
+		// replay, a backfill) would time out at once. Write bounds the
+		// delivery with a context instead.
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -34,76 +41,8 @@ func (s *Stream) OpenWriter(ctx context.Context) (driver.Writer, error) {
 	return w, nil
 }
 
-// writerOpts are the options of the writers' shared client, beyond the
-// stream's.
-func (s *Stream) writerOpts() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.DefaultProduceTopic(s.o.Topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		// No linger: a Write's records go as soon as the partition's
-		// request slot is free, and those produced meanwhile make the
-		// next batch. (A linger would hold a Write that does not fill a
-		// batch for the whole linger; and manual flushing cannot be
-		// shared: Flush waits for every writer's records.)
-		kgo.ProducerLinger(0),
-		// Room for a whole batch of every send lane of a producer.
-		kgo.MaxBufferedRecords(writerBufferedRecords),
-		kgo.ProducerBatchMaxBytes(batchMaxBytes(s.o.MaxRecordBytes)),
-		kgo.ProducerBatchCompression(compressionCodec(s.o.Compression)),
-		// No kgo.RecordDeliveryTimeout: franz-go measures it from the
-		// record's timestamp, so a record with an old event time (a DLQ
-		// replay, a backfill) would time out at once. Write bounds the
-		// delivery with a context instead.
-	}
-}
-
-// writerBufferedRecords is how many records the writers' shared client
-// buffers before Produce waits: a batch of MaxBatchRecords for each of 16
-// writers at once.
-const writerBufferedRecords = 16 * DefaultMaxBatchRecords
-
-// writerClient returns the writers' shared client, made on first use, and
-// counts one more writer on it.
-func (s *Stream) writerClient() (*kgo.Client, error) {
-	s.wmu.Lock() // one client is made at a time, outside s.mu
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	if cl := s.wcl; cl != nil {
-		s.wrefs++
-		s.mu.Unlock()
-		return cl, nil
-	}
-	s.mu.Unlock()
-	cl, err := s.newClient("open writer to", s.writerOpts()...)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.wcl, s.wrefs = cl, 1
-	s.mu.Unlock()
-	return cl, nil
-}
-
-// releaseWriterClient counts one writer less on the shared client and
-// closes it after the last.
-func (s *Stream) releaseWriterClient(cl *kgo.Client) {
-	s.mu.Lock()
-	last := false
-	if s.wcl == cl {
-		s.wrefs--
-		if last = s.wrefs == 0; last {
-			s.wcl = nil
-		}
-	}
-	s.mu.Unlock()
-	if last {
-		s.closeClient(cl)
-	}
-}
-
-// writer writes to the topic through the stream's shared producing
-// client. It is used by one goroutine at a time (the driver.Writer
-// contract), so the per-call
+// writer writes to the topic through its own client. It is used by one
+// goroutine at a time (the driver.Writer contract), so the per-call
 // scratch below is reused from call to call without locking: a Write
 // returns only after franz-go has called the promise of every record it
 // was given, and franz-go holds no record after its promise.
@@ -115,10 +54,8 @@ type writer struct {
 
 	// promise is w.delivered, made once: one callback serves every record.
 	promise func(*kgo.Record, error)
-	// left counts the call's records given to the client and not yet
-	// promised; the promise that brings it to 0 closes done, the call's.
-	left atomic.Int64
-	done chan struct{}
+	// pending counts the records given to the client and not yet promised.
+	pending sync.WaitGroup
 	// mu guards failed, the errors of the records that failed (keyed by
 	// their franz-go record, an element of recs), written by the promise
 	// and by Write. It is empty but for failures, so success costs no
@@ -129,6 +66,7 @@ type writer struct {
 	// Per-call scratch, reused.
 	recs        []kgo.Record       // the franz-go record of each record
 	hdrs        []kgo.RecordHeader // the headers of every record, in order
+	ids         []byte             // the id header values, back to back
 	parts       []int32            // the partition of each record
 	sent        []bool             // whether each record was given to the client
 	firstFailed []int              // per partition: index of its first failed record, or -1
@@ -152,9 +90,8 @@ type writer struct {
 // failed record of its partition in the call, an error wrapping
 // driver.ErrPrecedingRecordFailed.
 //
-// The records go through the stream's shared producing client with no
-// linger: the first as soon as the partition's request slot is free, the
-// rest (with the other writers' records) in the requests that follow;
+// The records are buffered, then flushed in one go (franz-go's manual
+// flushing: one produce request per call when its records fit);
 // when a batch fails, franz-go fails every later buffered record of its
 // partition, and the idempotent producer's sequence numbers make the
 // broker refuse a later batch after a missing one, so a partition stays a
@@ -162,14 +99,12 @@ type writer struct {
 // broker. If ctx is done while records are in flight, the records not yet
 // acknowledged are aborted and fail with the context's error (some may
 // still have been written: re-sending them duplicates them, with the same
-// ID); so are the stream's other writers' records not yet acknowledged,
-// which fail with franz-go's ErrAborting, a transient error.
+// ID).
 //
 // A successful call allocates the results' pointers (one array for the
-// call), the call's completion channel and a few small values: the
-// franz-go records and their headers live in buffers the writer reuses
-// from call to call, the id header values are the IDs' own bytes, and one
-// promise serves every record.
+// call) and a few small values: the franz-go records, their headers and
+// the id header values live in buffers the writer reuses from call to
+// call, and one promise serves every record.
 func (w *writer) Write(ctx context.Context, records []driver.Record, results []driver.WriteResult) error {
 	s := w.s
 	topic := s.o.Topic
@@ -186,12 +121,13 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 	if len(records) > caps.MaxBatchRecords {
 		return fmt.Errorf("kafka: write to %s: %d records in one call, MaxBatchRecords is %d", topic, len(records), caps.MaxBatchRecords)
 	}
-	batchBytes, nHdrs := 0, 0
+	batchBytes, idBytes, nHdrs := 0, 0, 0
 	for i := range records {
 		r := &records[i]
 		if sz := r.Size(); sz <= caps.MaxRecordBytes {
 			batchBytes += sz
 		}
+		idBytes += len(r.ID)
 		nHdrs += len(r.Headers) + 1
 	}
 	if batchBytes > caps.MaxBatchBytes {
@@ -204,7 +140,7 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 	if err != nil {
 		return fmt.Errorf("kafka: write to %s: %w", topic, err)
 	}
-	w.prepare(len(records), n, nHdrs)
+	w.prepare(len(records), n, nHdrs, idBytes)
 
 	// Build the franz-go records and decide which are sent: not a record
 	// too large, nor one after a failed record of its partition.
@@ -245,27 +181,22 @@ func (w *writer) Write(ctx context.Context, records []driver.Record, results []d
 	// record not yet sent when it passes fails with the context's error.
 	dctx, cancel := context.WithTimeout(ctx, s.o.DeliveryTimeout)
 	defer cancel()
-	if nSent > 0 {
-		w.done = make(chan struct{})
-		w.left.Store(int64(nSent))
-		for i := range records {
-			if w.sent[i] {
-				w.cl.Produce(dctx, &w.recs[i], w.promise)
-			}
-		}
-		// Wait for every promise. If ctx or the delivery timeout ends
-		// first, abort what is not acknowledged: AbortBufferedRecords
-		// waits for the requests in flight (bounded by the request
-		// timeout), and fails the client's other buffered records too,
-		// those of the stream's other writers, which report them failed
-		// (ErrAborting, transient) to be sent again.
-		select {
-		case <-w.done:
-		case <-dctx.Done():
-			_ = w.cl.AbortBufferedRecords(context.WithoutCancel(ctx))
-			<-w.done
+	w.pending.Add(nSent)
+	for i := range records {
+		if w.sent[i] {
+			w.cl.Produce(dctx, &w.recs[i], w.promise)
 		}
 	}
+	// Flush sends what is buffered; then wait for every promise. If ctx
+	// or the delivery timeout ends first, abort what is not acknowledged
+	// (AbortBufferedRecords waits for the requests in flight, bounded by
+	// the request timeout).
+	if nSent > 0 {
+		if err := w.cl.Flush(dctx); err != nil {
+			_ = w.cl.AbortBufferedRecords(context.WithoutCancel(ctx))
+		}
+	}
+	w.pending.Wait()
 
 	// Every promise has run: w.failed and the records' offsets are
 	// settled.
@@ -341,20 +272,19 @@ func (w *writer) delivered(kr *kgo.Record, err error) {
 		w.failed[kr] = classifyData(err)
 		w.mu.Unlock()
 	}
-	if w.left.Add(-1) == 0 {
-		close(w.done)
-	}
+	w.pending.Done()
 }
 
 // prepare sizes the per-call scratch for nRecs records over nParts
-// partitions, with nHdrs headers (the id headers included), reusing the
-// previous calls' buffers where they fit.
-func (w *writer) prepare(nRecs, nParts, nHdrs int) {
+// partitions, with nHdrs headers (the id headers included) and idBytes
+// bytes of ids, reusing the previous calls' buffers where they fit.
+func (w *writer) prepare(nRecs, nParts, nHdrs, idBytes int) {
 	w.recs = grow(w.recs, nRecs)
 	w.parts = grow(w.parts, nRecs)
 	w.sent = grow(w.sent, nRecs)
 	clear(w.sent)
 	w.hdrs = grow(w.hdrs, nHdrs)[:0]
+	w.ids = grow(w.ids, idBytes)[:0]
 	w.firstFailed = grow(w.firstFailed, nParts)
 	for p := range w.firstFailed {
 		w.firstFailed[p] = -1
@@ -387,16 +317,16 @@ func grow[T any](s []T, n int) []T {
 }
 
 // fill sets kr to the franz-go record of r (partition unset), its headers
-// carved from the writer's buffer, the id header last.
+// and id header value carved from the writer's buffers, the id header
+// last.
 func (w *writer) fill(kr *kgo.Record, r *driver.Record, topic string) {
 	h0 := len(w.hdrs)
 	for _, h := range r.Headers {
 		w.hdrs = append(w.hdrs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
-	// The id header's value is the ID's own bytes, not a copy: franz-go
-	// only reads header values, and holds the record only until its
-	// promise, within Write, while the caller keeps the ID.
-	w.hdrs = append(w.hdrs, kgo.RecordHeader{Key: HeaderID, Value: unsafe.Slice(unsafe.StringData(r.ID), len(r.ID))})
+	i0 := len(w.ids)
+	w.ids = append(w.ids, r.ID...)
+	w.hdrs = append(w.hdrs, kgo.RecordHeader{Key: HeaderID, Value: w.ids[i0:len(w.ids):len(w.ids)]})
 	*kr = kgo.Record{
 		Topic:     topic,
 		Key:       r.Key,
@@ -411,7 +341,7 @@ func (w *writer) fill(kr *kgo.Record, r *driver.Record, topic string) {
 // idempotent.
 func (w *writer) Close() error {
 	if w.closed.CompareAndSwap(false, true) {
-		w.s.releaseWriterClient(w.cl)
+		w.s.closeClient(w.cl)
 	}
 	return nil
 }
