@@ -95,9 +95,8 @@
 //
 // # Writing
 //
-// The Writers of a stream share one idempotent producing client, made by
-// the first and closed with the last, with no linger. A record with a key
-// goes to the partition of the murmur2 hash of its key, as Kafka's Java client
+// Each Writer owns an idempotent producing client. A record with a key goes
+// to the partition of the murmur2 hash of its key, as Kafka's Java client
 // and franz-go's default partitioner place it, so that a key keeps its
 // partition whichever client wrote it; records without a key go round
 // robin. The record's ID travels in the HeaderID header, which readers
