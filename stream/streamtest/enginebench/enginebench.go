@@ -19,7 +19,10 @@ package enginebench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"sync/atomic"
@@ -249,6 +252,10 @@ type ProducerVariant struct {
 	// NoWAL runs the engine without its WAL; otherwise it has one in
 	// b.TempDir() with FsyncPerBatch.
 	NoWAL bool
+	// Batch is the engine's batch size in records (stream.WithMaxRecords
+	// in Options; 0 means stream.DefaultMaxRecords): the fsync cadence
+	// of the plain+log side (ProducerComparison.Run).
+	Batch int
 	// Options are the engine's other options.
 	Options []stream.ProducerOption
 }
@@ -262,11 +269,11 @@ func ProducerVariants(big bool) []ProducerVariant {
 	vs := []ProducerVariant{{Name: "batch=500"}}
 	large := []stream.ProducerOption{stream.WithMaxRecords(10000), stream.WithMaxBytes(16 << 20)}
 	if big {
-		vs = append(vs, ProducerVariant{Name: "batch=10000", Options: large})
+		vs = append(vs, ProducerVariant{Name: "batch=10000", Batch: 10000, Options: large})
 	}
 	vs = append(vs, ProducerVariant{Name: "batch=500/nowal", NoWAL: true})
 	if big {
-		vs = append(vs, ProducerVariant{Name: "batch=10000/nowal", NoWAL: true, Options: large})
+		vs = append(vs, ProducerVariant{Name: "batch=10000/nowal", NoWAL: true, Batch: 10000, Options: large})
 	}
 	return vs
 }
@@ -288,8 +295,17 @@ type ProducerComparison struct {
 // engine is a new producer (stream.OpenProducer on c.URL) that Puts the
 // round's records and Flushes. It reports plain-records/s,
 // engine-records/s, engine/plain (Report) and the engine's batch count.
-// The labels side=plain and side=engine separate the two in a CPU
-// profile.
+//
+// With the WAL, each round also runs a third side, plain+log: the plain
+// client again, while a goroutine writes the same records to a file in
+// b.TempDir() as checksummed frames (about the WAL's bytes) and fsyncs
+// it after every batch of v.Batch records, until both are done
+// (PlainWithLog). It is what the durability alone costs on this machine
+// (the disk, and the CPU the kernel spends on writes and fsyncs), with
+// nothing of the engine: engine/plainlog says how far the engine is from
+// that bound, where engine/plain mixes the engine's cost with the disk's.
+// The labels side=plain, side=plainlog and side=engine separate the
+// sides in a CPU profile.
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
 	n := len(c.Keys)
@@ -297,8 +313,12 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	if v.NoWAL {
 		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
 	}
-	var plain, engine time.Duration
+	var plain, plainLog, engine time.Duration
 	var batches uint64
+	batch := v.Batch
+	if batch == 0 {
+		batch = stream.DefaultMaxRecords
+	}
 	b.ResetTimer()
 	for r := range Rounds {
 		lo, hi := Span(n, r)
@@ -320,10 +340,70 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			})
 		}
 		Alternate(r, runPlain, runEngine)
+		if !v.NoWAL {
+			pprof.Do(ctx, pprof.Labels("side", "plainlog"), func(context.Context) {
+				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return c.Plain(b, lo, hi) })
+			})
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(batches), "engine-batches")
 	Report(b, n, plain, engine)
+	if !v.NoWAL {
+		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
+		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
+	}
+}
+
+// PlainWithLog runs plain (a plain client producing keys and values) while
+// a goroutine writes the same records to a new file in b.TempDir(), one
+// frame each ([length][CRC-32C][sequence number][a 36-byte id][key]
+// [value], about what the WAL writes), and fsyncs the file after every
+// batch records. It returns the time until both are done: the cost of
+// sending the records and of making them durable side by side, on this
+// machine, without any engine.
+func PlainWithLog(b *testing.B, keys, values [][]byte, batch int, plain func() time.Duration) time.Duration {
+	f, err := os.Create(filepath.Join(b.TempDir(), "plain.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	t0 := time.Now()
+	logged := make(chan error, 1)
+	go func() { logged <- writeLog(f, keys, values, batch) }()
+	d := plain()
+	if err := <-logged; err != nil {
+		b.Fatal(err)
+	}
+	return max(d, time.Since(t0))
+}
+
+// writeLog writes the records to f as PlainWithLog says.
+func writeLog(f *os.File, keys, values [][]byte, batch int) error {
+	crc := crc32.MakeTable(crc32.Castagnoli)
+	id := make([]byte, 36)
+	var buf []byte
+	for lo := 0; lo < len(keys); lo += batch {
+		buf = buf[:0]
+		for i := lo; i < min(lo+batch, len(keys)); i++ {
+			start := len(buf)
+			buf = binary.LittleEndian.AppendUint32(buf, 0)
+			buf = binary.LittleEndian.AppendUint32(buf, 0)
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(i))
+			buf = append(buf, id...)
+			buf = append(buf, keys[i]...)
+			buf = append(buf, values[i]...)
+			binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-8))
+			binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+8:], crc))
+		}
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // produce opens a producer engine on url, Puts the records and Flushes,
