@@ -1128,6 +1128,10 @@ func (l *Log) compactTry() error {
 	return nil
 }
 
+// maxReadGap is the largest run of acknowledged bytes a compaction reads
+// over rather than start a new read.
+const maxReadGap = 64 << 10
+
 // copyLive writes the header and the frames of spans, read from f, to a new
 // temporary file, and syncs it. It returns the spans at their new offsets.
 func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
@@ -1158,26 +1162,37 @@ func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
 		return err
 	}
 	out := make([]span, 0, len(spans))
+	var win []byte // the file's bytes read at once
 	for i := 0; i < len(spans); {
-		// Read a run of adjacent frames at once.
-		j, n := i+1, spans[i].n
-		for j < len(spans) && spans[j].off == spans[j-1].off+spans[j-1].n && n+spans[j].n <= chunk {
-			n += spans[j].n
+		// Read a window of frames at once, from the first frame's start
+		// to the last's end, acknowledged frames between them included as
+		// long as the gaps are small: the live frames of a log written by
+		// several send lanes alternate with acknowledged ones, and one
+		// read per run of adjacent frames made tens of thousands of small
+		// reads per compaction.
+		start := spans[i].off
+		j := i + 1
+		for j < len(spans) && spans[j].off+spans[j].n-start <= chunk &&
+			spans[j].off-(spans[j-1].off+spans[j-1].n) <= maxReadGap {
 			j++
 		}
-		if len(buf) > 0 && int64(len(buf))+n > chunk {
-			if err := flush(); err != nil {
-				return abort(err)
-			}
+		end := spans[j-1].off + spans[j-1].n
+		if int64(cap(win)) < end-start {
+			win = make([]byte, end-start) // chunk, or one frame larger than that
 		}
-		at := newSize + int64(len(buf))
-		start := len(buf)
-		buf = slices.Grow(buf, int(n))[:start+int(n)]
-		if _, err := f.ReadAt(buf[start:], spans[i].off); err != nil {
-			return abort(fmt.Errorf("wal: read %s at offset %d: %w", l.path, spans[i].off, err))
+		win = win[:end-start]
+		if _, err := f.ReadAt(win, start); err != nil {
+			return abort(fmt.Errorf("wal: read %s at offset %d: %w", l.path, start, err))
 		}
 		for k := i; k < j; k++ {
-			out = append(out, span{seq: spans[k].seq, off: at + spans[k].off - spans[i].off, n: spans[k].n})
+			n := spans[k].n
+			if len(buf) > 0 && int64(len(buf))+n > chunk {
+				if err := flush(); err != nil {
+					return abort(err)
+				}
+			}
+			out = append(out, span{seq: spans[k].seq, off: newSize + int64(len(buf)), n: n})
+			buf = append(buf, win[spans[k].off-start:spans[k].off-start+n]...)
 		}
 		i = j
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1077,5 +1078,97 @@ func TestWALOnSync(t *testing.T) {
 	}
 	if len(closed) != 1 || closed[0].Records != 1 || closed[0].Bytes <= 0 {
 		t.Fatalf("Close: OnSync %+v, want one call with 1 record", closed)
+	}
+}
+
+// readCounter wraps the log's files and counts their ReadAt calls.
+type readCounter struct {
+	wal.File
+	n *atomic.Int64
+}
+
+func (r readCounter) ReadAt(b []byte, off int64) (int, error) {
+	r.n.Add(1)
+	return r.File.ReadAt(b, off)
+}
+
+// TestWALCompactionReadsWindows compacts a log whose live frames alternate
+// with acknowledged ones, as several send lanes leave it, with frames
+// larger than the gap a read spans and one larger than a read window. The
+// compaction reads windows of frames, not one run of adjacent frames at a
+// time, and copies exactly the live records.
+func TestWALCompactionReadsWindows(t *testing.T) {
+	var reads atomic.Int64
+	opts := wal.Options{CompactBytes: 64 << 10, OpenFile: func(name string, flag int, perm os.FileMode) (wal.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return readCounter{File: f, n: &reads}, nil
+	}}
+	path := filepath.Join(t.TempDir(), "p.wal")
+	l, _ := mustOpen(t, path, opts)
+	const n = 2000
+	recs := make([]driver.Record, n)
+	seqs := make([]uint64, n)
+	live := func(i int) bool { return i == 55 || i%5 == 0 && (i < 50 || i >= 70) }
+	for i := range recs {
+		recs[i] = rec(i)
+		switch {
+		case i >= 50 && i <= 53:
+			recs[i].Value = bytes.Repeat([]byte{1}, 300<<10) // acknowledged gaps wider than a read spans
+		case i == 55:
+			recs[i].Value = bytes.Repeat([]byte{2}, 3<<19) // live, larger than a read window
+		case i >= 60 && i < 70:
+			recs[i].Value = bytes.Repeat([]byte{3}, 1<<20)
+		}
+		s, err := l.Append(&recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[i] = s
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before := l.Size()
+	var acks []uint64
+	for i, s := range seqs {
+		if !live(i) {
+			acks = append(acks, s)
+		}
+	}
+	reads.Store(0)
+	if err := l.Ack(acks...); err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() > before/4 {
+		t.Fatalf("not compacted: %d bytes of %d", l.Size(), before)
+	}
+	// Windows: up to the wide gaps, the big live frame, up to the 1 MiB
+	// frames, and the rest (about 400 live frames of a few hundred bytes,
+	// each between acknowledged ones: one read each before).
+	t.Logf("the compaction made %d reads", reads.Load())
+	if r := reads.Load(); r > 8 {
+		t.Fatalf("the compaction made %d reads, want at most 8", r)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, es := mustOpen(t, path, wal.Options{})
+	defer l.Close()
+	var want []driver.Record
+	for i := range recs {
+		if live(i) {
+			want = append(want, recs[i])
+		}
+	}
+	if len(es) != len(want) {
+		t.Fatalf("%d records after compaction, want %d", len(es), len(want))
+	}
+	for i, e := range es {
+		if !reflect.DeepEqual(e.Record, want[i]) {
+			t.Fatalf("record %d after compaction: id %q (%d value bytes), want %q (%d)", i, e.Record.ID, len(e.Record.Value), want[i].ID, len(want[i].Value))
+		}
 	}
 }
