@@ -46,6 +46,9 @@ type Writer struct {
 	// all its receipts: the client reads a message's properties until its
 	// receipt. Used by Write only (one goroutine at a time).
 	props []map[string]string
+	// spare is the last call, reused by the next (newCall) when it
+	// returned after all its receipts. Used by Write only.
+	spare *call
 }
 
 // call is what one Write shares with its messages' receipt callback.
@@ -228,14 +231,7 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	keyless := w.rr % n
 	w.rr = (w.rr + 1) % n
 
-	c := &call{
-		msgs:   make([]pulsarclient.ProducerMessage, len(records)),
-		parts:  make([]int, len(records)),
-		rcpts:  make([]sent, len(records)),
-		halted: make([]atomic.Bool, n),
-		done:   make(chan struct{}),
-	}
-	c.left.Store(1) // sending
+	c := w.newCall(len(records), n)
 	parts := c.parts
 	for i := range results {
 		results[i] = driver.WriteResult{}
@@ -288,7 +284,7 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 	case <-ctx.Done():
 		// The client still holds messages, and reads their properties
 		// until their receipts: the next call gets maps of its own.
-		w.props = nil
+		w.props = nil // and no spare call: c is still in use
 		pending := c.left.Load()
 		return fmt.Errorf("pulsar: write %s: waiting for %d receipts: %w", topic, pending, ctx.Err())
 	}
@@ -336,7 +332,36 @@ func (w *Writer) Write(ctx context.Context, records []driver.Record, results []d
 			failed[p] = true
 		}
 	}
+	w.spare = c // every receipt came: the client is done with c
 	return nil
+}
+
+// newCall returns the state of a call of k records to n partitions,
+// reusing the last call's arrays when it returned after all its receipts:
+// its messages (a few hundred bytes each) were otherwise allocated and
+// cleared anew for every call, megabytes for a call of 10,000 records.
+// Messages that this call does not send keep the last call's contents,
+// which nothing reads: receipts come only for the messages sent.
+func (w *Writer) newCall(k, n int) *call {
+	c := w.spare
+	w.spare = nil
+	if c == nil || cap(c.msgs) < k || cap(c.halted) < n {
+		c = &call{
+			msgs:   make([]pulsarclient.ProducerMessage, k),
+			parts:  make([]int, k),
+			rcpts:  make([]sent, k),
+			halted: make([]atomic.Bool, n),
+		}
+	} else {
+		c.msgs, c.parts, c.rcpts, c.halted = c.msgs[:k], c.parts[:k], c.rcpts[:k], c.halted[:n]
+		clear(c.rcpts)
+		for i := range c.halted {
+			c.halted[i].Store(false)
+		}
+	}
+	c.done = make(chan struct{})
+	c.left.Store(1) // sending
+	return c
 }
 
 // Close closes the writer; the last writer of the stream closes the
