@@ -1132,6 +1132,18 @@ func (l *Log) compactTry() error {
 // over rather than start a new read.
 const maxReadGap = 64 << 10
 
+// windowEnd returns the end (exclusive) of the window of spans that
+// starts at i: the frames after it while they end within size bytes of
+// its start and the acknowledged gaps before them are at most maxReadGap.
+func windowEnd(spans []span, i int, size int64) int {
+	start, j := spans[i].off, i+1
+	for j < len(spans) && spans[j].off+spans[j].n-start <= size &&
+		spans[j].off-(spans[j-1].off+spans[j-1].n) <= maxReadGap {
+		j++
+	}
+	return j
+}
+
 // copyLive writes the header and the frames of spans, read from f, to a new
 // temporary file, and syncs it. It returns the spans at their new offsets.
 func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
@@ -1170,12 +1182,7 @@ func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
 		// several send lanes alternate with acknowledged ones, and one
 		// read per run of adjacent frames made tens of thousands of small
 		// reads per compaction.
-		start := spans[i].off
-		j := i + 1
-		for j < len(spans) && spans[j].off+spans[j].n-start <= chunk &&
-			spans[j].off-(spans[j-1].off+spans[j-1].n) <= maxReadGap {
-			j++
-		}
+		start, j := spans[i].off, windowEnd(spans, i, chunk)
 		end := spans[j-1].off + spans[j-1].n
 		if int64(cap(win)) < end-start {
 			win = make([]byte, end-start) // chunk, or one frame larger than that
