@@ -1,8 +1,10 @@
-// Package enginebench holds what the consumer benchmarks of package stream
+// Package enginebench holds what the engine benchmarks of package stream
 // and of the adapters share: a checkpoint store that counts its calls, the
 // stores a benchmark runs the engine with, a run of the consumer engine
-// over n records with a no-op handler, and the comparison of the engine
-// with a plain client over the same records in alternating rounds.
+// over n records with a no-op handler, the comparison of the engine with
+// a plain client over the same records in alternating rounds, and for the
+// producer the plain client with a log of its own (PlainWithLog), what
+// durability costs without the engine.
 //
 // It is test support: only _test.go files import it, so nothing the
 // library or the CLI ships depends on it (it imports package testing).
