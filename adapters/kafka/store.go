@@ -696,13 +696,13 @@ func (st *Store) commit(ctx context.Context, group, topic string, p int32, offse
 				// Not under the leader's context: its end must not fail
 				// the others' commits (the request is bounded by the
 				// request timeout).
-				member, gen, _ := st.sendCommit(context.WithoutCancel(ctx), group, topic, cs, false)
+				member, gen := st.sendCommit(context.WithoutCancel(ctx), group, topic, cs, false)
 				for _, c := range cs {
 					c.member, c.gen = member, gen
 				}
 			})
 		} else {
-			c.member, c.gen, _ = st.sendCommit(ctx, group, topic, []*commitCall{c}, true)
+			c.member, c.gen = st.sendCommit(ctx, group, topic, []*commitCall{c}, true)
 		}
 		usedMember, usedGen, err := c.member, c.gen, c.err
 		if err == nil {
@@ -740,11 +740,11 @@ func (st *Store) commit(ctx context.Context, group, topic string, p int32, offse
 
 // sendCommit sends one OffsetCommit of cs, partitions of topic, as the
 // stream's member of group if it is one (else as a standalone client),
-// and sets each call's error from the response. It returns the member id
-// and generation it committed as ("", -1 for a standalone client's), and
-// the error of the whole request, which it also sets on every call.
-// refresh reads the topic's id anew.
-func (st *Store) sendCommit(ctx context.Context, group, topic string, cs []*commitCall, refresh bool) (string, int32, error) {
+// and sets each call's error: its partition's in the response, or the
+// whole request's. It returns the member id and generation it committed
+// as ("", -1 for a standalone client's). refresh reads the topic's id
+// anew.
+func (st *Store) sendCommit(ctx context.Context, group, topic string, cs []*commitCall, refresh bool) (string, int32) {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group = group
 	cl := st.s.cl
@@ -754,11 +754,11 @@ func (st *Store) sendCommit(ctx context.Context, group, topic string, cs []*comm
 		req.MemberID, req.Generation = usedMember, usedGen
 		cl = m.cl
 	}
-	fail := func(err error) (string, int32, error) {
+	fail := func(err error) (string, int32) {
 		for _, c := range cs {
 			c.err = err
 		}
-		return usedMember, usedGen, err
+		return usedMember, usedGen
 	}
 	id, err := st.topicID(ctx, topic, refresh)
 	if err != nil {
@@ -793,7 +793,7 @@ func (st *Store) sendCommit(ctx context.Context, group, topic string, cs []*comm
 		}
 		c.err = e
 	}
-	return usedMember, usedGen, nil
+	return usedMember, usedGen
 }
 
 // commitRetryFor bounds the retries of one commit.
