@@ -32,6 +32,7 @@ func baseOpts(o Options) ([]kgo.Opt, error) {
 		kgo.DialTimeout(o.DialTimeout),
 		kgo.RequestTimeoutOverhead(o.RequestTimeout),
 		kgo.MetadataMinAge(o.MetadataMinAge),
+		kgo.ConnIdleTimeout(o.ConnIdleTimeout),
 	}
 	if o.TLS {
 		cfg, err := tlsConfig(o)

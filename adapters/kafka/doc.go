@@ -33,7 +33,9 @@
 //	delivery_timeout=D          a written record's wait for the broker (default 30s)
 //	fetch_wait=D                the longest Fetch waits when nothing is buffered (default 100ms)
 //	metadata_min_age=D          least time between metadata refreshes (default 5s)
-//	reader_client=C             shared (default): the readers share one client; partition: a client each
+//	conn_idle_timeout=D         an idle connection is closed after D (default 30s)
+//	reader_client=C             shared (default): the readers share a pool of clients; partition: a client each
+//	reader_clients=N            the pool's clients (default 4)
 //	session_timeout=D           group mode: a silent member's partitions move after D (default 45s)
 //	rebalance_timeout=D         group mode: the longest a rebalance waits for a drain (default 60s)
 //	create_topic=true           create the topic if missing (tests, demos) ...
@@ -48,13 +50,16 @@
 //
 // # Reading
 //
-// The Readers of a stream share one franz-go client (reader_client=shared,
-// the default) that consumes their partitions directly, with no consumer
-// group: the engine's checkpoint store holds the progress, in both
-// ownership modes. One goroutine of the stream polls it and hands each
-// partition's records to its reader, pausing a partition whose reader
-// buffers more than its share of fetch_max_bytes, so a stream holds a few
-// connections and about fetch_max_bytes of records however many
+// The Readers of a stream share a small pool of franz-go clients
+// (reader_client=shared, the default; reader_clients of them, partition p
+// on client p mod reader_clients) that consume their partitions directly,
+// with no consumer group: the engine's checkpoint store holds the
+// progress, in both ownership modes. One goroutine per client polls it
+// and hands each partition's records to its reader, pausing a partition
+// whose reader buffers more than its share of fetch_max_bytes, so a
+// stream holds a few connections (one fetch connection per client and
+// broker once the seed and metadata connections have been idle for
+// conn_idle_timeout) and about fetch_max_bytes of records however many
 // partitions it reads; a reader reopened at another position never sees a
 // record fetched for the old one. With reader_client=partition each Reader
 // owns a client, as before. OpenReader resolves the start

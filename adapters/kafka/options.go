@@ -224,6 +224,9 @@ func (o Options) withDefaults() Options {
 	if o.MetadataMinAge == 0 {
 		o.MetadataMinAge = DefaultMetadataMinAge
 	}
+	if o.ConnIdleTimeout == 0 {
+		o.ConnIdleTimeout = DefaultConnIdleTimeout
+	}
 	if o.Partitions == 0 {
 		o.Partitions = DefaultPartitions
 	}

@@ -35,6 +35,8 @@ const (
 	DefaultDeliveryTimeout = 30 * time.Second
 	// DefaultMetadataMinAge is the default of MetadataMinAge.
 	DefaultMetadataMinAge = 5 * time.Second
+	// DefaultConnIdleTimeout is the default of ConnIdleTimeout.
+	DefaultConnIdleTimeout = 30 * time.Second
 	// DefaultFetchWait is the default of FetchWait.
 	DefaultFetchWait = 100 * time.Millisecond
 	// DefaultSessionTimeout is the default of SessionTimeout.
@@ -181,6 +183,15 @@ type Options struct {
 	// 1ns. Default 5s.
 	MetadataMinAge time.Duration
 
+	// ConnIdleTimeout is how long a connection to a broker may stay idle
+	// before the client closes it; a consuming client needs its seed and
+	// metadata connections only to start and to refresh metadata, so once they
+	// are closed a stream's readers hold one fetch connection per pooled
+	// client and broker. Set by URL query key conn_idle_timeout, environment
+	// variable UNISTREAM_KAFKA_CONN_IDLE_TIMEOUT or WithConnIdleTimeout: a
+	// duration (such as 500ms, 10s or 2m) from 100ms to 15m. Default 30s.
+	ConnIdleTimeout time.Duration
+
 	// FetchWait is the longest Reader.Fetch waits for records when none are
 	// buffered. Set by URL query key fetch_wait, environment variable
 	// UNISTREAM_KAFKA_FETCH_WAIT or WithFetchWait: a duration (such as 500ms,
@@ -243,6 +254,7 @@ const (
 	optionRequestTimeout
 	optionDeliveryTimeout
 	optionMetadataMinAge
+	optionConnIdleTimeout
 	optionFetchWait
 	optionSessionTimeout
 	optionRebalanceTimeout
@@ -383,6 +395,13 @@ var optTable = &opttable.Table[Options]{
 			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.MetadataMinAge }),
 			Check:    func(o *Options) bool { return o.MetadataMinAge >= 1 },
 		},
+		optionConnIdleTimeout: {
+			Field: "ConnIdleTimeout", Query: "conn_idle_timeout", Env: "UNISTREAM_KAFKA_CONN_IDLE_TIMEOUT", With: "WithConnIdleTimeout",
+			Expected: "a duration (such as 500ms, 10s or 2m) from 100ms to 15m",
+			How:      "URL query key conn_idle_timeout, environment variable UNISTREAM_KAFKA_CONN_IDLE_TIMEOUT or WithConnIdleTimeout",
+			Value:    opttable.Duration(func(o *Options) *time.Duration { return &o.ConnIdleTimeout }),
+			Check:    func(o *Options) bool { return o.ConnIdleTimeout >= 100000000 && o.ConnIdleTimeout <= 900000000000 },
+		},
 		optionFetchWait: {
 			Field: "FetchWait", Query: "fetch_wait", Env: "UNISTREAM_KAFKA_FETCH_WAIT", With: "WithFetchWait",
 			Expected: "a duration (such as 500ms, 10s or 2m) of at least 1ns",
@@ -433,6 +452,7 @@ func DefaultOptions() Options {
 		RequestTimeout:   DefaultRequestTimeout,
 		DeliveryTimeout:  DefaultDeliveryTimeout,
 		MetadataMinAge:   DefaultMetadataMinAge,
+		ConnIdleTimeout:  DefaultConnIdleTimeout,
 		FetchWait:        DefaultFetchWait,
 		SessionTimeout:   DefaultSessionTimeout,
 		RebalanceTimeout: DefaultRebalanceTimeout,
@@ -589,6 +609,16 @@ func WithDeliveryTimeout(v time.Duration) Option {
 // as 500ms, 10s or 2m) of at least 1ns.
 func WithMetadataMinAge(v time.Duration) Option {
 	return func(o *Options) { o.MetadataMinAge = v; o.optOrigin[optionMetadataMinAge].SetByCode() }
+}
+
+// WithConnIdleTimeout sets ConnIdleTimeout, how long a connection to a
+// broker may stay idle before the client closes it; a consuming client
+// needs its seed and metadata connections only to start and to refresh
+// metadata, so once they are closed a stream's readers hold one fetch
+// connection per pooled client and broker. It takes a duration (such as
+// 500ms, 10s or 2m) from 100ms to 15m.
+func WithConnIdleTimeout(v time.Duration) Option {
+	return func(o *Options) { o.ConnIdleTimeout = v; o.optOrigin[optionConnIdleTimeout].SetByCode() }
 }
 
 // WithFetchWait sets FetchWait, the longest Reader.Fetch waits for records

@@ -44,7 +44,7 @@ func TestSpecUnknownQueryKey(t *testing.T) {
 	q.Set("no_such_option", "1")
 	u.RawQuery = q.Encode()
 	_, err = kafka.ParseURLEnv(u, nil)
-	want := `URL query key "no_such_option" is unknown (valid keys: client_id, compression, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, reader_clients, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`
+	want := `URL query key "no_such_option" is unknown (valid keys: client_id, compression, conn_idle_timeout, create_topic, delivery_timeout, dial_timeout, fetch_max_bytes, fetch_wait, max_record_bytes, metadata_min_age, partitions, reader_client, reader_clients, rebalance_timeout, request_timeout, sasl_mechanism, sasl_password, sasl_user, session_timeout, tls, tls_ca, tls_cert, tls_insecure, tls_key, tls_server_name)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseURLEnv(%s) error = %v, want it to contain %s", u, err, want)
 	}
@@ -94,6 +94,8 @@ func FuzzParseURL(f *testing.F) {
 		"kafka://x?delivery_timeout=%00",
 		"kafka://x?metadata_min_age=5s",
 		"kafka://x?metadata_min_age=%00",
+		"kafka://x?conn_idle_timeout=30s",
+		"kafka://x?conn_idle_timeout=%00",
 		"kafka://x?fetch_wait=100ms",
 		"kafka://x?fetch_wait=%00",
 		"kafka://x?session_timeout=45s",

@@ -1,0 +1,77 @@
+package kafka
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
+	"github.com/unistream-go/unistream/stream/driver"
+)
+
+// TestSharedReadersIdleConnections opens readers of 100 partitions on a
+// pool of two clients with a short conn_idle_timeout and reads them all:
+// once the clients' seed and metadata connections have been idle that
+// long they close, and the stream holds one fetch connection per pooled
+// client (the bound: at most the pool size, plus one for
+// metadata), however many partitions it reads. The readers keep fetching
+// meanwhile, and records produced after the settling still arrive.
+func TestSharedReadersIdleConnections(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.Start(t)
+	const parts = 100
+	const topic = "idle"
+	if err := c.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < parts; p++ {
+		produceTo(t, pc, topic, p, 0, 3, 0)
+	}
+	pc.Close()
+	s, err := Open(ctx, Options{Target: Target{Brokers: c.Addrs(), Topic: topic},
+		FetchWait: 10 * time.Millisecond, ReaderClients: 2, ConnIdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	readers := make([]driver.Reader, parts)
+	for p := range readers {
+		if readers[p], err = s.OpenReader(ctx, strconv.Itoa(p), driver.Start{}); err != nil {
+			t.Fatal(err)
+		}
+		defer readers[p].Close()
+	}
+	for p := range readers {
+		readOffsets(t, readers[p], int32(p), 0, 3)
+	}
+	peak := c.Connections()
+	// The reaper of each client runs every conn_idle_timeout: wait for it
+	// (with a deadline far above, for a busy machine) rather than guess.
+	most := s.o.ReaderClients + 1
+	deadline := time.Now().Add(30 * time.Second)
+	for c.Connections() > most {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream still holds %d connections 30s after reading (%d just after), want at most %d once idle ones close (conn_idle_timeout %v, %d pooled clients)",
+				c.Connections(), peak, most, s.o.ConnIdleTimeout, s.o.ReaderClients)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%d connections after reading, %d once the idle ones closed", peak, c.Connections())
+	// The fetch connections stay and serve: new records arrive.
+	pc, err = c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, p := range []int32{0, 1, 99} {
+		produceTo(t, pc, topic, p, 3, 2, 0)
+		readOffsets(t, readers[p], p, 3, 2)
+	}
+}
