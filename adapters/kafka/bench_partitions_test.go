@@ -28,7 +28,10 @@ import (
 // goes first. Besides records/s of each side and engine/plain it reports,
 // sampled when the side has read the last record, the connections the
 // broker holds, the process's heap in use (after a GC; the embedded
-// broker's heap, the same for both sides, included) and its goroutines.
+// broker's heap, the same for both sides, included) and its goroutines;
+// then the connections once the idle ones have closed (both sides with a
+// connection idle timeout of 200 ms: a client's seed and metadata
+// connections serve only its start, its fetch connection stays).
 //
 //	go test ./adapters/kafka -run '^$' -bench BenchmarkConsumerPartitions -benchtime 200000x
 func BenchmarkConsumerPartitions(b *testing.B) {
@@ -49,16 +52,30 @@ func BenchmarkConsumerPartitions(b *testing.B) {
 
 // sample is what a side holds when it has read its last record.
 type sample struct {
-	conns, goroutines int
-	heap              uint64
+	conns, idle, goroutines int
+	heap                    uint64
 }
 
 // take samples the connections of c and the process.
-func (s *sample) take(c *kafkatest.Cluster) {
+func (s *sample) take(c *kafkatest.Cluster, most int) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	*s = sample{conns: c.Connections(), goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse}
+	s.idle = settled(c, most)
+}
+
+// benchIdle is the connection idle timeout of both sides.
+const benchIdle = 200 * time.Millisecond
+
+// settled waits until c holds at most most connections, or 10 s passed,
+// and returns how many it holds.
+func settled(c *kafkatest.Cluster, most int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Connections() > most && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c.Connections()
 }
 
 func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store enginebench.Store) {
@@ -75,6 +92,13 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store
 	}
 	cl.Close()
 
+	// What the engine's connections settle to: the pool's fetch
+	// connections, or one per partition with a client each; plus one for
+	// metadata.
+	most := kafka.DefaultReaderClients + 1
+	if readerClient == "partition" {
+		most = parts + 1
+	}
 	const rounds = 2
 	var plain, engine time.Duration
 	var ps, es sample
@@ -83,7 +107,7 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store
 	for r := range rounds {
 		runPlain := func() {
 			t0 := time.Now()
-			pc, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			pc, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ConnIdleTimeout(benchIdle))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -96,27 +120,40 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store
 				got += fs.NumRecords()
 			}
 			plain += time.Since(t0)
-			ps.take(c)
+			ps.take(c, 1)
 			pc.Close()
 		}
 		runEngine := func() {
 			t0 := time.Now()
-			s, err := kafkaOpen(ctx, c.URL(topic, "fetch_wait", "10ms", "reader_client", readerClient))
+			s, err := kafkaOpen(ctx, c.URL(topic, "fetch_wait", "10ms", "reader_client", readerClient, "conn_idle_timeout", benchIdle.String()))
 			if err != nil {
 				b.Fatal(err)
 			}
 			// A consumer name per round: both rounds read one topic, and a
 			// durable store would start the second where the first ended.
-			end := enginebench.ConsumeThen(b, s, store.New(b, s), b.N, func() { es.take(c) }, stream.WithName(fmt.Sprintf("bench-%d-%d", b.N, r)))
+			end := enginebench.ConsumeThen(b, s, store.New(b, s), b.N, func() { es.take(c, most) }, stream.WithName(fmt.Sprintf("bench-%d-%d", b.N, r)))
 			engine += end.Sub(t0)
 			s.Close()
 		}
-		enginebench.Alternate(r, runPlain, runEngine)
+		// Each side starts on a quiet process: the other side's
+		// connections closed and its garbage collected (a side started
+		// while the other's thousand partition workers wound down
+		// measured up to a third slower).
+		quiet := func(side func()) func() {
+			return func() {
+				settled(c, 0)
+				runtime.GC()
+				side()
+			}
+		}
+		enginebench.Alternate(r, quiet(runPlain), quiet(runEngine))
 	}
 	b.StopTimer()
 	enginebench.Report(b, rounds*b.N, plain, engine)
 	b.ReportMetric(float64(es.conns), "engine-conns")
 	b.ReportMetric(float64(ps.conns), "plain-conns")
+	b.ReportMetric(float64(es.idle), "engine-conns-idle")
+	b.ReportMetric(float64(ps.idle), "plain-conns-idle")
 	b.ReportMetric(float64(es.heap)/(1<<20), "engine-heap-MB")
 	b.ReportMetric(float64(ps.heap)/(1<<20), "plain-heap-MB")
 	b.ReportMetric(float64(es.goroutines), "engine-goroutines")
