@@ -14,14 +14,12 @@ import (
 
 // leaseScale is a run of many workers WithLeases over many partitions.
 type leaseScale struct {
-	lc          *leaseCluster
-	dur, renew  time.Duration
-	poll        time.Duration
-	members     map[string]*leaseMember
-	stores      map[string]*dyingStore
-	live        map[string]bool
-	opsAt       time.Time
-	opsBaseline int64
+	lc         *leaseCluster
+	dur, renew time.Duration
+	poll       time.Duration
+	members    map[string]*leaseMember
+	stores     map[string]*dyingStore
+	live       map[string]bool
 }
 
 // scaleResult is what a leaseScale run measured.

@@ -305,5 +305,5 @@ func prodWaitFor(t *testing.T, what string, cond func() bool) {
 func (p *Producer) walIdle() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.walMaint == nil && !p.walBusy && (p.walKick == nil || len(p.walKick) == 0)
+	return p.walMaint == nil && !p.walBusy && len(p.walKick) == 0
 }

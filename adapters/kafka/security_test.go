@@ -74,11 +74,11 @@ func TestSASL(t *testing.T) {
 // tlsFiles writes a CA, a broker certificate for 127.0.0.1 and a client
 // certificate, all PEM, and returns their paths and the broker's config.
 type tlsFiles struct {
-	dir                string
-	ca, cert, key      string // the CA and the client's certificate and key
-	server             *tls.Config
-	pool               *x509.CertPool
-	serverCert, caCert *x509.Certificate
+	dir           string
+	ca, cert, key string // the CA and the client's certificate and key
+	server        *tls.Config
+	pool          *x509.CertPool
+	caCert        *x509.Certificate
 }
 
 func newTLSFiles(t *testing.T) *tlsFiles {

@@ -39,7 +39,7 @@ func BenchmarkProduceConsume(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(pulsar.MessageID, *pulsar.ProducerMessage, error) {})
 		}
-		_ = p.Flush()
+		_ = p.FlushWithCtx(context.Background())
 	}()
 	for i := 0; i < b.N; i++ {
 		m, err := cons.Receive(ctx)

@@ -40,7 +40,7 @@ func TestBatching(t *testing.T) {
 			wg.Done()
 		})
 	}
-	if err := p.Flush(); err != nil {
+	if err := p.FlushWithCtx(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -340,7 +340,7 @@ func TestAcks(t *testing.T) {
 		for _, m := range all {
 			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(m)}, func(pulsar.MessageID, *pulsar.ProducerMessage, error) {})
 		}
-		if err := p.Flush(); err != nil {
+		if err := p.FlushWithCtx(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		got := receive(t, cons, 10)
@@ -366,7 +366,7 @@ func TestAcks(t *testing.T) {
 		for _, m := range all {
 			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(m)}, func(pulsar.MessageID, *pulsar.ProducerMessage, error) {})
 		}
-		if err := p.Flush(); err != nil {
+		if err := p.FlushWithCtx(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		got := receive(t, cons, 10)
@@ -499,7 +499,6 @@ func TestFailoverPartitions(t *testing.T) {
 	c := newClient(t, b.ServiceURL())
 	var mu sync.Mutex
 	active := map[string]map[int32]bool{}
-	type lst struct{ name string }
 	mk := func(name string) pulsar.ConsumerEventListener {
 		return listenerFunc(func(part int32, on bool) {
 			mu.Lock()

@@ -56,7 +56,7 @@ func TestPulsarFlexClient(t *testing.T) {
 			}
 		})
 	}
-	if err := bp.Flush(); err != nil {
+	if err := bp.FlushWithCtx(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
