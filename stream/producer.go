@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -120,6 +121,8 @@ type Producer struct {
 	firstDrop   error         // the first of them
 
 	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
+	walSyncs   atomic.Uint64 // fsyncs of the WAL (ProducerStats.WALSyncs)
+	blocks     sync.Pool     // the lanes' spare pendingBlocks (pendingQueue.spare)
 	stopCtx    context.Context
 	stop       context.CancelFunc
 	senderDone chan struct{} // closed when every lane's sender has stopped
@@ -150,6 +153,10 @@ type ProducerStats struct {
 	Batches uint64
 	// Holds counts the backoff waits after a failed write.
 	Holds uint64
+	// WALSyncs counts the fsyncs of the WAL file (0 without a WAL): one
+	// serves every record appended before it (group commit), so with
+	// FsyncPerBatch it is at most Batches and fewer when batches overlap.
+	WALSyncs uint64
 	// Buffered and BufferedBytes measure the records waiting or in flight.
 	Buffered      int
 	BufferedBytes int
@@ -228,12 +235,14 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 		senderDone: make(chan struct{}),
 		closeDone:  make(chan struct{}),
 	}
+	p.blocks.New = func() any { return new(pendingBlock) }
 	p.lanes = make([]*lane, cfg.sendLanes)
 	p.laneRecords = (cfg.maxRecords + cfg.sendLanes - 1) / cfg.sendLanes
 	p.laneBytes = (cfg.maxBytes + cfg.sendLanes - 1) / cfg.sendLanes
 	for i := range p.lanes {
 		p.lanes[i] = &lane{id: i, wake: make(chan struct{}, 1)}
 		p.lanes[i].q.keep = cfg.maxRecords/pendingBlockLen + 1
+		p.lanes[i].q.spare = &p.blocks
 	}
 	if !cfg.noWAL {
 		log, entries, err := wal.Open(cfg.walPath, p.walOptions())
@@ -283,19 +292,21 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 	return p, nil
 }
 
-// walOptions returns the options of the producer's WAL: with an observer,
-// or a logger that logs EventProducerWALSynced, each fsync is reported.
+// walOptions returns the options of the producer's WAL: each fsync is
+// counted (ProducerStats.WALSyncs) and, with an observer or a logger that
+// logs EventProducerWALSynced, reported.
 func (p *Producer) walOptions() wal.Options {
 	opts := p.cfg.walOpts
-	if p.cfg.observer == nil && p.cfg.logs == nil {
-		return opts
-	}
 	prev := opts.OnSync // a test's
+	report := p.cfg.observer != nil || p.cfg.logs != nil
 	opts.OnSync = func(i wal.SyncInfo) {
 		if prev != nil {
 			prev(i)
 		}
-		p.observe(Event{Kind: EventProducerWALSynced, Count: i.Records, Elapsed: i.Elapsed})
+		p.walSyncs.Add(1)
+		if report {
+			p.observe(Event{Kind: EventProducerWALSynced, Count: i.Records, Elapsed: i.Elapsed})
+		}
 	}
 	return opts
 }
@@ -761,6 +772,7 @@ func (p *Producer) Stats() ProducerStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
+	st.WALSyncs = p.walSyncs.Load()
 	st.Buffered = p.bufRecords
 	st.BufferedBytes = p.bufBytes
 	st.Lanes = make([]LaneStats, len(p.lanes))

@@ -99,7 +99,8 @@ func TestProducerWriteIsTimedOnce(t *testing.T) {
 }
 
 // TestProducerReportsWALSyncs: with a WAL, each fsync is an
-// EventProducerWALSynced, and together they count every record once.
+// EventProducerWALSynced, together they count every record once, and
+// Stats counts them (WALSyncs), with or without an observer.
 func TestProducerReportsWALSyncs(t *testing.T) {
 	for _, policy := range []FsyncPolicy{FsyncPerBatch, FsyncAlways} {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
@@ -114,10 +115,14 @@ func TestProducerReportsWALSyncs(t *testing.T) {
 			if err := p.Flush(context.Background()); err != nil {
 				t.Fatal(err)
 			}
+			st := p.Stats()
 			if err := p.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			syncs := ev.of(EventProducerWALSynced)
+			if st.WALSyncs == 0 || st.WALSyncs > uint64(len(syncs)) {
+				t.Errorf("Stats().WALSyncs after Flush = %d, want between 1 and the %d sync events seen by Close", st.WALSyncs, len(syncs))
+			}
 			total := 0
 			for _, e := range syncs {
 				total += e.Count
@@ -130,4 +135,34 @@ func TestProducerReportsWALSyncs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no observer", func(t *testing.T) {
+		prodLeakCheck(t)
+		p, _, _ := newTestProducer(t, newProdFakeStream(2), WithFsync(FsyncAlways))
+		for i := range 3 {
+			mustPut(t, p, prodRec(i, 4)) // FsyncAlways: an fsync before each Put returns
+		}
+		if got := p.Stats().WALSyncs; got < 3 {
+			t.Errorf("Stats().WALSyncs after 3 Puts under FsyncAlways = %d, want at least 3", got)
+		}
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("no WAL", func(t *testing.T) {
+		prodLeakCheck(t)
+		p, err := NewProducer(NewStream(newProdFakeStream(2)), WithoutWAL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, p, prodRec(0, 4))
+		if err := p.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Stats().WALSyncs; got != 0 {
+			t.Errorf("Stats().WALSyncs without a WAL = %d, want 0", got)
+		}
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
