@@ -306,7 +306,8 @@ type ProducerComparison struct {
 // the sides alternate which goes first (Alternate); in each round the
 // engine is a new producer (stream.OpenProducer on c.URL) that Puts the
 // round's records and Flushes. It reports plain-records/s,
-// engine-records/s, engine/plain (Report) and the engine's batch count.
+// engine-records/s, engine/plain (Report), the engine's batch count and,
+// with the WAL, its fsyncs (engine-fsyncs; plain+log makes one per batch).
 //
 // With the WAL, each round also runs a third side, plain+log: the plain
 // client again, while a goroutine writes the same records to a file in
@@ -327,7 +328,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
 	}
 	var plain, plainLog, engine time.Duration
-	var batches uint64
+	var batches, fsyncs uint64
 	batch := v.Batch
 	if batch == 0 {
 		batch = stream.DefaultMaxRecords
@@ -347,9 +348,10 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
 			}
 			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
-				d, nb := produce(b, c.URL, c.Keys[lo:hi], c.Values[lo:hi], ropts)
+				d, st := produce(b, c.URL, c.Keys[lo:hi], c.Values[lo:hi], ropts)
 				engine += d
-				batches += nb
+				batches += st.Batches
+				fsyncs += st.WALSyncs
 			})
 		}
 		if v.NoWAL {
@@ -367,6 +369,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	b.ReportMetric(float64(batches), "engine-batches")
 	Report(b, n, plain, engine)
 	if !v.NoWAL {
+		b.ReportMetric(float64(fsyncs), "engine-fsyncs")
 		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
 		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
 	}
@@ -424,8 +427,8 @@ func writeLog(f *os.File, keys, values [][]byte, batch int) error {
 }
 
 // produce opens a producer engine on url, Puts the records and Flushes,
-// and returns the time it took and the engine's batch count.
-func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, uint64) {
+// and returns the time it took and the engine's counters after the Flush.
+func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, stream.ProducerStats) {
 	ctx := context.Background()
 	t0 := time.Now()
 	p, err := stream.OpenProducer(ctx, url, opts...)
@@ -448,7 +451,7 @@ func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.Prod
 	if st.Sent != uint64(len(keys)) {
 		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
 	}
-	return d, st.Batches
+	return d, st
 }
 
 // MemStream returns a new memstream stream of one partition holding n
