@@ -75,3 +75,57 @@ func TestSharedReadersIdleConnections(t *testing.T) {
 		readOffsets(t, readers[p], p, 3, 2)
 	}
 }
+
+// TestWritersIdleConnections keeps four writers writing with a short
+// conn_idle_timeout: once their seed and metadata connections have idled
+// out, the stream holds one produce connection per writer (a writer is a
+// producer's send lane), whatever the partitions written.
+func TestWritersIdleConnections(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.Start(t)
+	const parts = 64
+	if err := c.CreateTopic(ctx, "w", parts); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Options{Target: Target{Brokers: c.Addrs(), Topic: "w"}, ConnIdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ws := make([]driver.Writer, 4)
+	for i := range ws {
+		if ws[i], err = s.OpenWriter(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer ws[i].Close()
+	}
+	recs := make([]driver.Record, parts)
+	res := make([]driver.WriteResult, parts)
+	most := len(ws) + 1
+	peak := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; ; round++ {
+		for _, w := range ws {
+			for j := range recs {
+				recs[j] = driver.Record{ID: strconv.Itoa(round) + "/" + strconv.Itoa(j), Key: []byte(strconv.Itoa(j)), Value: []byte("v")}
+			}
+			if err := w.Write(ctx, recs, res); err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range res {
+				if r.Err != nil {
+					t.Fatalf("record %d: %v", j, r.Err)
+				}
+			}
+		}
+		n := c.Connections()
+		peak = max(peak, n)
+		if n <= most {
+			t.Logf("%d connections while the writers started, %d once the idle ones closed, still writing", peak, n)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("four writers still hold %d connections after 30s of writing (%d at most), want at most %d once idle ones close", n, peak, most)
+		}
+	}
+}
