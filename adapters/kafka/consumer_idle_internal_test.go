@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/unistream-go/unistream/adapters/kafka/kafkatest"
 	"github.com/unistream-go/unistream/stream/driver"
 )
@@ -21,16 +19,9 @@ import (
 // meanwhile, and records produced after the settling still arrive.
 func TestSharedReadersIdleConnections(t *testing.T) {
 	ctx := context.Background()
-	c := kafkatest.Start(t)
 	const parts = 100
 	const topic = "idle"
-	if err := c.CreateTopic(ctx, topic, parts); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pc := startTopic(t, topic, parts)
 	for p := int32(0); p < parts; p++ {
 		produceTo(t, pc, topic, p, 0, 3, 0)
 	}
@@ -41,12 +32,9 @@ func TestSharedReadersIdleConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	readers := make([]driver.Reader, parts)
-	for p := range readers {
-		if readers[p], err = s.OpenReader(ctx, strconv.Itoa(p), driver.Start{}); err != nil {
-			t.Fatal(err)
-		}
-		defer readers[p].Close()
+	readers := openReaders(t, s, parts)
+	for _, r := range readers {
+		defer r.Close()
 	}
 	for p := range readers {
 		readOffsets(t, readers[p], int32(p), 0, 3)
@@ -65,10 +53,7 @@ func TestSharedReadersIdleConnections(t *testing.T) {
 	}
 	t.Logf("%d connections after reading, %d once the idle ones closed", peak, c.Connections())
 	// The fetch connections stay and serve: new records arrive.
-	pc, err = c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc = manualClient(t, c)
 	defer pc.Close()
 	for _, p := range []int32{0, 1, 99} {
 		produceTo(t, pc, topic, p, 3, 2, 0)

@@ -32,6 +32,41 @@ func produceTo(t *testing.T, cl *kgo.Client, topic string, p int32, from, n int,
 	}
 }
 
+// startTopic starts a cluster holding topic with parts partitions and
+// returns it with a manualClient of it.
+func startTopic(t *testing.T, topic string, parts int) (*kafkatest.Cluster, *kgo.Client) {
+	t.Helper()
+	c := kafkatest.Start(t)
+	if err := c.CreateTopic(context.Background(), topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	return c, manualClient(t, c)
+}
+
+// openReaders opens readers of partitions 0 to n-1 of s from the start.
+func openReaders(t *testing.T, s *Stream, n int) []driver.Reader {
+	t.Helper()
+	readers := make([]driver.Reader, n)
+	for p := range readers {
+		var err error
+		if readers[p], err = s.OpenReader(context.Background(), strconv.Itoa(p), driver.Start{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return readers
+}
+
+// manualClient returns a client of c that writes each record to the
+// partition it names (produceTo), without client metrics.
+func manualClient(t *testing.T, c *kafkatest.Cluster) *kgo.Client {
+	t.Helper()
+	cl, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
 // readOffsets fetches from r until it has n records (or 10s passed) and
 // checks that they are offsets from, from+1, ... of partition p, valued
 // "P/OFFSET" as produceTo writes them.
@@ -69,16 +104,9 @@ func readOffsets(t *testing.T, r driver.Reader, p int32, from, n int) {
 // there, never one buffered for the old position.
 func TestSharedReaders(t *testing.T) {
 	ctx := context.Background()
-	c := kafkatest.Start(t)
 	const parts = 200
 	const topic = "shared"
-	if err := c.CreateTopic(ctx, topic, parts); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pc := startTopic(t, topic, parts)
 	defer pc.Close()
 	// Partition 0 holds 40 KB, far above its reader's share of
 	// fetch_max_bytes (64 KiB / 200 readers); the others 5 records each.
@@ -102,12 +130,7 @@ func TestSharedReaders(t *testing.T) {
 	}
 	defer s.Close()
 
-	readers := make([]driver.Reader, parts)
-	for p := range readers {
-		if readers[p], err = s.OpenReader(ctx, strconv.Itoa(p), driver.Start{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	readers := openReaders(t, s, parts)
 	// Partition 0 is not read: it fills its buffer and is paused.
 	deadline = time.Now().Add(10 * time.Second)
 	for !s.sharedPaused(0) {
@@ -128,10 +151,7 @@ func TestSharedReaders(t *testing.T) {
 		t.Logf("a stream with 200 readers holds %d connections", n)
 	}
 	// The others go on while partition 0 stays paused.
-	pc2, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc2 := manualClient(t, c)
 	for p := int32(1); p < 20; p++ {
 		produceTo(t, pc2, topic, p, 5, 3, 0)
 	}
@@ -271,10 +291,7 @@ func TestSharedReaderErrors(t *testing.T) {
 	if err := c.CreateTopic(ctx, topic, 3); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := manualClient(t, c)
 	defer pc.Close()
 	for p := range int32(3) {
 		produceTo(t, pc, topic, p, 0, 5, 0)
