@@ -62,21 +62,11 @@ func (s *sample) take(c *kafkatest.Cluster, most int) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	*s = sample{conns: c.Connections(), goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse}
-	s.idle = settled(c, most)
+	s.idle = c.WaitConnections(most, 10*time.Second)
 }
 
 // benchIdle is the connection idle timeout of both sides.
 const benchIdle = 200 * time.Millisecond
-
-// settled waits until c holds at most most connections, or 10 s passed,
-// and returns how many it holds.
-func settled(c *kafkatest.Cluster, most int) int {
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Connections() > most && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return c.Connections()
-}
 
 func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store enginebench.Store) {
 	ctx := context.Background()
@@ -141,7 +131,7 @@ func benchConsumerPartitions(b *testing.B, parts int, readerClient string, store
 		// measured up to a third slower).
 		quiet := func(side func()) func() {
 			return func() {
-				settled(c, 0)
+				c.WaitConnections(0, 10*time.Second)
 				runtime.GC()
 				side()
 			}

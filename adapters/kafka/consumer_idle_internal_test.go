@@ -43,15 +43,12 @@ func TestSharedReadersIdleConnections(t *testing.T) {
 	// The reaper of each client runs every conn_idle_timeout: wait for it
 	// (with a deadline far above, for a busy machine) rather than guess.
 	most := s.o.ReaderClients + 1
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Connections() > most {
-		if time.Now().After(deadline) {
-			t.Fatalf("the stream still holds %d connections 30s after reading (%d just after), want at most %d once idle ones close (conn_idle_timeout %v, %d pooled clients)",
-				c.Connections(), peak, most, s.o.ConnIdleTimeout, s.o.ReaderClients)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if n := c.WaitConnections(most, 30*time.Second); n > most {
+		t.Fatalf("the stream still holds %d connections 30s after reading (%d just after), want at most %d once idle ones close (conn_idle_timeout %v, %d pooled clients)",
+			n, peak, most, s.o.ConnIdleTimeout, s.o.ReaderClients)
+	} else {
+		t.Logf("%d connections after reading, %d once the idle ones closed", peak, n)
 	}
-	t.Logf("%d connections after reading, %d once the idle ones closed", peak, c.Connections())
 	// The fetch connections stay and serve: new records arrive.
 	pc = manualClient(t, c)
 	defer pc.Close()

@@ -116,12 +116,8 @@ func TestSharedReaders(t *testing.T) {
 	}
 	pc.Close()
 	// Count from no connection: wait for the producer's to close.
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Connections() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the producer's %d connections are still open after 10s", c.Connections())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if n := c.WaitConnections(0, 10*time.Second); n > 0 {
+		t.Fatalf("the producer's %d connections are still open after 10s", n)
 	}
 	s, err := Open(ctx, Options{Target: Target{Brokers: c.Addrs(), Topic: topic},
 		FetchWait: 10 * time.Millisecond, MetadataMinAge: 50 * time.Millisecond, FetchMaxBytes: 64 << 10})
@@ -132,7 +128,7 @@ func TestSharedReaders(t *testing.T) {
 
 	readers := openReaders(t, s, parts)
 	// Partition 0 is not read: it fills its buffer and is paused.
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !s.sharedPaused(0) {
 		if time.Now().After(deadline) {
 			t.Fatal("partition 0, unread, was not paused in 10s")

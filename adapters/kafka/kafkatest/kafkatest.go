@@ -153,6 +153,21 @@ func (c *Cluster) Connections() int {
 	return len(c.conns)
 }
 
+// WaitConnections waits until the brokers hold at most most client
+// connections, or timeout has passed, polling, and returns how many they
+// hold then: a client closes connections on its own schedule (at Close,
+// or once idle), so tests wait for the count rather than guess when.
+func (c *Cluster) WaitConnections(most int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		n := c.Connections()
+		if n <= most || !time.Now().Before(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // CutConnections closes every open client connection of the brokers, as a
 // broker restart or a network cut would; clients reconnect. It returns how
 // many connections it closed.
