@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -318,7 +319,7 @@ type ProducerComparison struct {
 // nothing of the engine: engine/plainlog says how far the engine is from
 // that bound, where engine/plain mixes the engine's cost with the disk's.
 // The labels side=plain, side=plainlog and side=engine separate the
-// sides in a CPU profile. The three sides take turns going first
+// sides in a CPU profile, and wal=true or wal=false the engine's variants. The three sides take turns going first
 // (Rotate).
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
@@ -347,7 +348,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			if !v.NoWAL {
 				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
 			}
-			pprof.Do(ctx, pprof.Labels("side", "engine"), func(context.Context) {
+			pprof.Do(ctx, pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL)), func(context.Context) {
 				d, st := produce(b, c.URL, c.Keys[lo:hi], c.Values[lo:hi], ropts)
 				engine += d
 				batches += st.Batches
