@@ -329,6 +329,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
 	}
 	var plain, plainLog, engine time.Duration
+	var plainCPU, plainLogCPU, engineCPU cpuMeter
 	var batches, fsyncs uint64
 	batch := v.Batch
 	if batch == 0 {
@@ -341,9 +342,11 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			continue // b.N below Rounds
 		}
 		runPlain := func() {
+			defer plainCPU.start()()
 			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += c.Plain(b, lo, hi) })
 		}
 		runEngine := func() {
+			defer engineCPU.start()()
 			ropts := opts
 			if !v.NoWAL {
 				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
@@ -360,6 +363,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			continue
 		}
 		runPlainLog := func() {
+			defer plainLogCPU.start()()
 			pprof.Do(ctx, pprof.Labels("side", "plainlog"), func(context.Context) {
 				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return c.Plain(b, lo, hi) })
 			})
@@ -369,10 +373,42 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	b.StopTimer()
 	b.ReportMetric(float64(batches), "engine-batches")
 	Report(b, n, plain, engine)
+	plainCPU.report(b, n, "plain-cpu-ns/record")
+	engineCPU.report(b, n, "engine-cpu-ns/record")
 	if !v.NoWAL {
 		b.ReportMetric(float64(fsyncs), "engine-fsyncs")
 		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
 		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
+		plainLogCPU.report(b, n, "plainlog-cpu-ns/record")
+	}
+}
+
+// cpuMeter sums the process's CPU time over the runs of one side: the
+// side's own goroutines, and everything else the process does meanwhile
+// (the broker fake's work for it, the garbage collector). On a saturated
+// machine it says more than the side's records/s, which swing with the
+// machine's other load: a side that needs less CPU per record is faster
+// once the CPU is the bound.
+type cpuMeter struct {
+	sum time.Duration
+	ok  bool
+}
+
+// start starts measuring a run and returns the function that ends it.
+func (m *cpuMeter) start() func() {
+	t0, ok := processCPU()
+	return func() {
+		t1, ok1 := processCPU()
+		m.ok = ok && ok1
+		m.sum += t1 - t0
+	}
+}
+
+// report reports the CPU time per record of n records as metric unit,
+// where the process's CPU time can be read.
+func (m *cpuMeter) report(b *testing.B, n int, unit string) {
+	if m.ok && n > 0 {
+		b.ReportMetric(float64(m.sum.Nanoseconds())/float64(n), unit)
 	}
 }
 
