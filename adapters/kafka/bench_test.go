@@ -225,9 +225,9 @@ func benchPlainConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) 
 
 // BenchmarkProducer compares the producer engine with plain franz-go
 // producing the same records (Produce with a promise per record, then
-// Flush), in every enginebench.ProducerVariants variant (batches of 500
-// and 10000, with the WAL and without), alternating rounds
-// (enginebench.ProducerComparison).
+// Flush), each side opened once, in every enginebench.ProducerVariants
+// variant (batches of 500 and 10000, with the WAL and without),
+// alternating rounds (enginebench.ProducerComparison).
 func BenchmarkProducer(b *testing.B) {
 	for _, v := range enginebench.ProducerVariants(true) {
 		b.Run(v.Name, func(b *testing.B) {
@@ -237,40 +237,44 @@ func BenchmarkProducer(b *testing.B) {
 				keys[i], values[i] = benchRecord(i)
 			}
 			enginebench.ProducerComparison{Keys: keys, Values: values, URL: c.URL("engine"),
-				Plain: func(b *testing.B, lo, hi int) time.Duration {
-					return benchPlainProduce(b, c, keys[lo:hi], values[lo:hi])
+				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, c, keys, values)
 				},
 			}.Run(b, v)
 		})
 	}
 }
 
-// benchPlainProduce produces the records with a new plain franz-go client
-// (a promise per record, then Flush) and returns the time it took.
-func benchPlainProduce(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte) time.Duration {
+// benchPlainProducer opens a plain franz-go client producing to the topic
+// "plain" and returns the function that produces records [lo, hi) of keys
+// and values with it (a promise per record, then Flush) and returns the
+// time it took, and the function that closes the client.
+func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
 	ctx := context.Background()
-	t0 := time.Now()
 	cl, err := c.Client(kgo.DefaultProduceTopic("plain"), kgo.MaxBufferedRecords(10000))
 	if err != nil {
 		b.Fatal(err)
 	}
-	var failed atomic.Int64
-	for i := range keys {
-		cl.Produce(ctx, &kgo.Record{Key: keys[i], Value: values[i]}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Add(1)
-			}
-		})
+	produce := func(lo, hi int) time.Duration {
+		t0 := time.Now()
+		var failed atomic.Int64
+		for i := lo; i < hi; i++ {
+			cl.Produce(ctx, &kgo.Record{Key: keys[i], Value: values[i]}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t0)
+		if failed.Load() > 0 {
+			b.Fatalf("%d plain records failed", failed.Load())
+		}
+		return d
 	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	cl.Close()
-	d := time.Since(t0)
-	if failed.Load() > 0 {
-		b.Fatalf("%d plain records failed", failed.Load())
-	}
-	return d
+	return produce, cl.Close
 }
 
 // BenchmarkWriter measures the adapter's Write alone: calls of 500 and of

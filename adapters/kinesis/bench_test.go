@@ -201,26 +201,34 @@ func BenchmarkProducer(b *testing.B) {
 				keys[i], values[i] = benchRecord(i)
 			}
 			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
-				Plain: func(b *testing.B, lo, hi int) time.Duration {
-					return benchPlainProduce(b, br, keys[lo:hi], values[lo:hi])
+				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, br, keys, values)
 				},
 			}.Run(b, v)
 		})
 	}
 }
 
-// benchPlainProduce writes the records to the stream "plain" with a new
-// SDK client, in PutRecords calls of 500 records one after the other,
-// sending each call's failed records again until all are stored, and
-// returns the time it took.
-func benchPlainProduce(b *testing.B, br *kinesistest.Broker, keys, values [][]byte) time.Duration {
-	ctx := context.Background()
-	t0 := time.Now()
+// benchPlainProducer makes an SDK client of the broker and returns the
+// function that writes records [lo, hi) of keys and values to the stream
+// "plain" with it, in PutRecords calls of 500 records one after the
+// other, sending each call's failed records again until all are stored,
+// and returns the time it took, and a function that does nothing (the
+// client holds nothing to close).
+func benchPlainProducer(b *testing.B, br *kinesistest.Broker, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
 	cl := awskinesis.New(awskinesis.Options{
 		Region:       kinesistest.Region,
 		BaseEndpoint: aws.String(br.Endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider("plain", "plain", ""),
 	})
+	return func(lo, hi int) time.Duration { return benchPlainProduce(b, cl, keys[lo:hi], values[lo:hi]) }, func() {}
+}
+
+// benchPlainProduce writes the records to the stream "plain" with cl (see
+// benchPlainProducer) and returns the time it took.
+func benchPlainProduce(b *testing.B, cl *awskinesis.Client, keys, values [][]byte) time.Duration {
+	ctx := context.Background()
+	t0 := time.Now()
 	entries := make([]types.PutRecordsRequestEntry, 0, 500)
 	for i := 0; i < len(keys); i += 500 {
 		entries = entries[:0]

@@ -22,7 +22,6 @@ package enginebench
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -296,45 +295,90 @@ func ProducerVariants(big bool) []ProducerVariant {
 type ProducerComparison struct {
 	// Keys and Values are the b.N records, made before the timer starts.
 	Keys, Values [][]byte
-	// Plain produces records [lo, hi) with a new plain client, waits for
-	// every acknowledgement and returns the time it took.
-	Plain func(b *testing.B, lo, hi int) time.Duration
+	// OpenPlain opens a plain client; Run opens one per side that uses it
+	// (plain, and plain+log with the WAL), before the timer starts, as it
+	// opens the engine's producer. It returns the function that produces
+	// records [lo, hi) with the client, waits for every acknowledgement
+	// and returns the time it took, and the function that closes the
+	// client.
+	OpenPlain func(b *testing.B) (produce func(lo, hi int) time.Duration, closeClient func())
 	// URL is the engine's stream.
 	URL string
 }
 
 // Run runs variant v over the records, split over Rounds rounds in which
-// the sides alternate which goes first (Alternate); in each round the
-// engine is a new producer (stream.OpenProducer on c.URL) that Puts the
-// round's records and Flushes. It reports plain-records/s,
+// the sides alternate which goes first (Alternate). Each side is opened
+// once, before the timer starts, and produces every round's records: the
+// engine is one producer (stream.OpenProducer on c.URL, with its WAL in
+// b.TempDir()) that Puts the round's records and Flushes, the plain side
+// one client (c.OpenPlain). Both are measured producing, as a service
+// runs them, not starting: a producer opened for every round paid its
+// start-up (connections, the writers' request buffers, the WAL's tables
+// growing to the backlog) on a round's worth of records, which a
+// long-lived producer pays once. It reports plain-records/s,
 // engine-records/s, engine/plain (Report), the engine's batch count and,
-// with the WAL, its fsyncs (engine-fsyncs; plain+log makes one per batch).
+// with the WAL, its fsyncs (engine-fsyncs; plain+log makes one per
+// batch), and the process's CPU time per record while each side ran
+// (plain-cpu-ns/record, engine-cpu-ns/record and, with the WAL,
+// plainlog-cpu-ns/record; see cpuMeter).
 //
-// With the WAL, each round also runs a third side, plain+log: the plain
-// client again, while a goroutine writes the same records to a file in
+// With the WAL, each round also runs a third side, plain+log: a second
+// plain client, while a goroutine writes the same records to a file in
 // b.TempDir() as checksummed frames (about the WAL's bytes) and fsyncs
 // it after every batch of v.Batch records, until both are done
 // (PlainWithLog). It is what the durability alone costs on this machine
 // (the disk, and the CPU the kernel spends on writes and fsyncs), with
 // nothing of the engine: engine/plainlog says how far the engine is from
 // that bound, where engine/plain mixes the engine's cost with the disk's.
+// The three sides take turns going first (Rotate).
+//
 // The labels side=plain, side=plainlog and side=engine separate the
-// sides in a CPU profile, and wal=true or wal=false the engine's variants. The three sides take turns going first
-// (Rotate).
+// sides in a CPU profile (each side's goroutines are started under its
+// label), and wal=true or wal=false the engine's variants.
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
 	n := len(c.Keys)
-	opts := append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch)}, v.Options...)
+	opts := append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch), stream.WithWAL(filepath.Join(b.TempDir(), "engine.wal"))}, v.Options...)
 	if v.NoWAL {
 		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
 	}
-	var plain, plainLog, engine time.Duration
-	var plainCPU, plainLogCPU, engineCPU cpuMeter
-	var batches, fsyncs uint64
 	batch := v.Batch
 	if batch == 0 {
 		batch = stream.DefaultMaxRecords
 	}
+	plainLabels := pprof.Labels("side", "plain")
+	plainLogLabels := pprof.Labels("side", "plainlog")
+	engineLabels := pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL))
+	var closers []func()
+	defer func() {
+		for _, f := range closers {
+			f()
+		}
+	}()
+	openPlain := func(labels pprof.LabelSet) (produce func(lo, hi int) time.Duration) {
+		pprof.Do(ctx, labels, func(context.Context) {
+			var closeClient func()
+			produce, closeClient = c.OpenPlain(b)
+			closers = append(closers, closeClient)
+		})
+		return produce
+	}
+	plainProduce := openPlain(plainLabels)
+	var plainLogProduce func(lo, hi int) time.Duration
+	if !v.NoWAL {
+		plainLogProduce = openPlain(plainLogLabels)
+	}
+	var p *stream.Producer
+	pprof.Do(ctx, engineLabels, func(context.Context) {
+		var err error
+		if p, err = stream.OpenProducer(ctx, c.URL, opts...); err != nil {
+			b.Fatal(err)
+		}
+	})
+	closers = append(closers, func() { p.Close(ctx) }) // a second Close returns the first's result
+
+	var plain, plainLog, engine time.Duration
+	var plainCPU, plainLogCPU, engineCPU cpuMeter
 	b.ResetTimer()
 	for r := range Rounds {
 		lo, hi := Span(n, r)
@@ -343,20 +387,11 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		}
 		runPlain := func() {
 			defer plainCPU.start()()
-			pprof.Do(ctx, pprof.Labels("side", "plain"), func(context.Context) { plain += c.Plain(b, lo, hi) })
+			pprof.Do(ctx, plainLabels, func(context.Context) { plain += plainProduce(lo, hi) })
 		}
 		runEngine := func() {
 			defer engineCPU.start()()
-			ropts := opts
-			if !v.NoWAL {
-				ropts = append([]stream.ProducerOption{stream.WithWAL(filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.wal", r)))}, opts...)
-			}
-			pprof.Do(ctx, pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL)), func(context.Context) {
-				d, st := produce(b, c.URL, c.Keys[lo:hi], c.Values[lo:hi], ropts)
-				engine += d
-				batches += st.Batches
-				fsyncs += st.WALSyncs
-			})
+			pprof.Do(ctx, engineLabels, func(context.Context) { engine += produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) })
 		}
 		if v.NoWAL {
 			Alternate(r, runPlain, runEngine)
@@ -364,19 +399,26 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		}
 		runPlainLog := func() {
 			defer plainLogCPU.start()()
-			pprof.Do(ctx, pprof.Labels("side", "plainlog"), func(context.Context) {
-				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return c.Plain(b, lo, hi) })
+			pprof.Do(ctx, plainLogLabels, func(context.Context) {
+				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
 			})
 		}
 		Rotate(r, runPlain, runEngine, runPlainLog)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(batches), "engine-batches")
+	st := p.Stats()
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st.Sent != uint64(n) {
+		b.Fatalf("the engine sent %d records of %d", st.Sent, n)
+	}
+	b.ReportMetric(float64(st.Batches), "engine-batches")
 	Report(b, n, plain, engine)
 	plainCPU.report(b, n, "plain-cpu-ns/record")
 	engineCPU.report(b, n, "engine-cpu-ns/record")
 	if !v.NoWAL {
-		b.ReportMetric(float64(fsyncs), "engine-fsyncs")
+		b.ReportMetric(float64(st.WALSyncs), "engine-fsyncs")
 		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
 		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
 		plainLogCPU.report(b, n, "plainlog-cpu-ns/record")
@@ -463,15 +505,10 @@ func writeLog(f *os.File, keys, values [][]byte, batch int) error {
 	return nil
 }
 
-// produce opens a producer engine on url, Puts the records and Flushes,
-// and returns the time it took and the engine's counters after the Flush.
-func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.ProducerOption) (time.Duration, stream.ProducerStats) {
+// produce Puts the records on p and Flushes, and returns the time it took.
+func produce(b *testing.B, p *stream.Producer, keys, values [][]byte) time.Duration {
 	ctx := context.Background()
 	t0 := time.Now()
-	p, err := stream.OpenProducer(ctx, url, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
 	for i := range keys {
 		if err := p.Put(ctx, stream.Record{Key: keys[i], Value: values[i]}); err != nil {
 			b.Fatal(err)
@@ -480,15 +517,7 @@ func produce(b *testing.B, url string, keys, values [][]byte, opts []stream.Prod
 	if err := p.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	d := time.Since(t0)
-	st := p.Stats()
-	if err := p.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if st.Sent != uint64(len(keys)) {
-		b.Fatalf("the engine sent %d records of %d", st.Sent, len(keys))
-	}
-	return d, st
+	return time.Since(t0)
 }
 
 // MemStream returns a new memstream stream of one partition holding n
