@@ -258,6 +258,7 @@ type Log struct {
 	broken     error  // sticky: the file's state is unknown
 	closed     bool
 	grp        group    // the group buffer: frames appended and not yet written
+	cbuf, cwin []byte   // compaction's scratch (copyLive), kept between compactions; under ioMu
 	done       []uint64 // scratch for Ack
 	recovery   Recovery
 }
@@ -1158,7 +1159,29 @@ func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
 		return nil, 0, nil, err
 	}
 	const chunk = 1 << 20
-	buf := make([]byte, 0, chunk)
+	// The buffer holds at most a chunk: less when the live frames are
+	// fewer, as they mostly are (a compaction of a 4 MiB log whose
+	// records are nearly all acknowledged made a whole chunk of garbage).
+	need := int64(HeaderSize)
+	for _, s := range spans {
+		need += s.n
+	}
+	buf := l.cbuf[:0]
+	if int64(cap(buf)) < min(need, chunk) {
+		buf = make([]byte, 0, min(need, chunk))
+	}
+	win := l.cwin[:0] // the file's bytes read at once
+	defer func() {
+		// Kept for the next compaction (at most a chunk each), which
+		// otherwise made a megabyte of garbage or two every few
+		// megabytes appended.
+		if cap(buf) <= chunk {
+			l.cbuf = buf[:0]
+		}
+		if cap(win) <= chunk {
+			l.cwin = win[:0]
+		}
+	}()
 	buf = append(buf, header()...)
 	newSize := int64(0)
 	flush := func() error {
@@ -1174,7 +1197,6 @@ func (l *Log) copyLive(f File, spans []span) ([]span, int64, File, error) {
 		return err
 	}
 	out := make([]span, 0, len(spans))
-	var win []byte // the file's bytes read at once
 	for i := 0; i < len(spans); {
 		// Read a window of frames at once, from the first frame's start
 		// to the last's end, acknowledged frames between them included as
