@@ -179,9 +179,10 @@ func benchRecord(i int) (key, value []byte) {
 // write to streams of benchShards shards. The records are split over
 // enginebench.Rounds rounds in which the sides alternate which goes first
 // (enginebench.Alternate), so that on a shared machine whose load drifts
-// both see about the same load; each round uses a new SDK client (plain)
-// or a new stream and producer (engine). It reports records/s of each and
-// their ratio (engine / plain). The engine writes each record in its
+// both see about the same load; each side is opened once (an SDK client,
+// or a producer engine) and produces every round's records. It reports
+// records/s of each, their ratio (engine / plain) and each side's CPU
+// time a record. The engine writes each record in its
 // envelope (with its ID); plain writes the bare value. The labels
 // side=plain and side=engine separate the two in a CPU profile. Run it
 // with a fixed count:

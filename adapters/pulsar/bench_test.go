@@ -140,10 +140,11 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 // acknowledged batch at a time. The records are split over
 // enginebench.Rounds rounds in which the sides alternate which goes first
 // (enginebench.Alternate), so that on a shared machine whose load drifts
-// both see about the same load; each round uses a new client and producer
-// (plain) or a new stream and producer engine (engine). It reports
-// records/s of each and their ratio (engine / plain). The labels
-// side=plain and side=engine separate the two in a CPU profile. Run it
+// both see about the same load; each side is opened once (a client and
+// producer, or a producer engine) and produces every round's records. It
+// reports records/s of each, their ratio (engine / plain) and each side's
+// CPU time a record. The labels side=plain and side=engine separate the
+// two in a CPU profile. Run it
 // with a fixed count:
 //
 //	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 500000x -count 3
