@@ -25,6 +25,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
@@ -330,7 +331,9 @@ type ProducerComparison struct {
 // (the disk, and the CPU the kernel spends on writes and fsyncs), with
 // nothing of the engine: engine/plainlog says how far the engine is from
 // that bound, where engine/plain mixes the engine's cost with the disk's.
-// The three sides take turns going first (Rotate).
+// The three sides take turns going first (Rotate), and each starts after
+// a garbage collection (settle), so that it pays for the collections its
+// own allocations make due, not for the previous side's.
 //
 // The labels side=plain, side=plainlog and side=engine separate the
 // sides in a CPU profile (each side's goroutines are started under its
@@ -386,10 +389,12 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			continue // b.N below Rounds
 		}
 		runPlain := func() {
+			settle()
 			defer plainCPU.start()()
 			pprof.Do(ctx, plainLabels, func(context.Context) { plain += plainProduce(lo, hi) })
 		}
 		runEngine := func() {
+			settle()
 			defer engineCPU.start()()
 			pprof.Do(ctx, engineLabels, func(context.Context) { engine += produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) })
 		}
@@ -398,6 +403,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			continue
 		}
 		runPlainLog := func() {
+			settle()
 			defer plainLogCPU.start()()
 			pprof.Do(ctx, plainLogLabels, func(context.Context) {
 				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
@@ -424,6 +430,12 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		plainLogCPU.report(b, n, "plainlog-cpu-ns/record")
 	}
 }
+
+// settle runs a garbage collection before a side of a comparison starts,
+// untimed, so that the side does not pay for the collection the previous
+// side's allocations made due (the engine copies every record; the plain
+// clients allocate per record too).
+func settle() { runtime.GC() }
 
 // cpuMeter sums the process's CPU time over the runs of one side: the
 // side's own goroutines, and everything else the process does meanwhile
