@@ -264,10 +264,14 @@ func benchWriter(b *testing.B, writers, size int) {
 			errs <- nil
 		}()
 	}
-	for range ws {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
+	var firstErr error
+	for range ws { // every writer's goroutine ends before the benchmark does
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
 		}
+	}
+	if firstErr != nil {
+		b.Fatal(firstErr)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")

@@ -341,9 +341,9 @@ type ProducerComparison struct {
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
 	n := len(c.Keys)
-	opts := append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch), stream.WithWAL(filepath.Join(b.TempDir(), "engine.wal"))}, v.Options...)
-	if v.NoWAL {
-		opts = append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
+	opts := append([]stream.ProducerOption{stream.WithoutWAL()}, v.Options...)
+	if !v.NoWAL {
+		opts = append([]stream.ProducerOption{stream.WithFsync(stream.FsyncPerBatch), stream.WithWAL(filepath.Join(b.TempDir(), "engine.wal"))}, v.Options...)
 	}
 	batch := v.Batch
 	if batch == 0 {
