@@ -46,6 +46,13 @@ func TestEngineOnPulsar(t *testing.T) {
 	}
 	for i := range total {
 		if i == total/2 {
+			// Drop the connections once every partition's producer
+			// exists (some records are acknowledged; later ones are
+			// still in flight): pulsar-client-go v0.19.0 races when a
+			// connection closes while it creates a producer (its
+			// newPartitionProducer sets the producer's logger after it
+			// registered with the connection, whose close reads it).
+			waitSent(t, p, 100)
 			b.DropConnections()
 		}
 		k := fmt.Sprintf("key-%02d", i%keys)
@@ -172,4 +179,16 @@ func pulsarPtr(p driver.Pointer) string {
 		return err.Error()
 	}
 	return id.String()
+}
+
+// waitSent waits until p has sent at least n records, failing t after a
+// minute.
+func waitSent(t *testing.T, p *stream.Producer, n uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); p.Stats().Sent < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer sent %d records in a minute, want at least %d", p.Stats().Sent, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
