@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// processCPU returns the CPU time the process has used so far, user and
+// ProcessCPU returns the CPU time the process has used so far, user and
 // system (the kernel's work for its write and fsync calls included), and
 // whether it could be read.
-func processCPU() (time.Duration, bool) {
+func ProcessCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -450,9 +450,9 @@ type cpuMeter struct {
 
 // start starts measuring a run and returns the function that ends it.
 func (m *cpuMeter) start() func() {
-	t0, ok := processCPU()
+	t0, ok := ProcessCPU()
 	return func() {
-		t1, ok1 := processCPU()
+		t1, ok1 := ProcessCPU()
 		m.ok = ok && ok1
 		m.sum += t1 - t0
 	}
