@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
 	"github.com/unistream-go/unistream/stream/streamtest/enginebench"
@@ -98,19 +97,18 @@ func benchFsync(b *testing.B, overwrite bool) {
 			b.Fatal(err)
 		}
 	}
-	var untimedCPU time.Duration // the CPU of the cut-backs, outside the timing
+	var cpu enginebench.CPUMeter // measured with the timer
 	b.SetBytes(chunk)
 	b.ResetTimer()
-	cpu0, cpuOK := enginebench.ProcessCPU()
+	stopCPU := cpu.Start()
 	for i := range b.N {
 		if !overwrite && i > 0 && i%rewind == 0 {
 			b.StopTimer()
-			c0, _ := enginebench.ProcessCPU()
+			stopCPU()
 			if err := f.Truncate(0); err != nil {
 				b.Fatal(err)
 			}
-			c1, _ := enginebench.ProcessCPU()
-			untimedCPU += c1 - c0
+			stopCPU = cpu.Start()
 			b.StartTimer()
 		}
 		if _, err := f.WriteAt(buf, int64(i%rewind)*chunk); err != nil {
@@ -120,11 +118,11 @@ func benchFsync(b *testing.B, overwrite bool) {
 			b.Fatal(err)
 		}
 	}
-	cpu1, _ := enginebench.ProcessCPU()
+	stopCPU()
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/fsync")
-	if cpuOK {
-		b.ReportMetric(float64((cpu1-cpu0-untimedCPU).Microseconds())/float64(b.N), "cpu-µs/fsync")
+	if sum, ok := cpu.Sum(); ok {
+		b.ReportMetric(float64(sum.Microseconds())/float64(b.N), "cpu-µs/fsync")
 	}
 }
 

@@ -4,5 +4,5 @@ package enginebench
 
 import "time"
 
-// ProcessCPU reports that the process's CPU time cannot be read here.
-func ProcessCPU() (time.Duration, bool) { return 0, false }
+// processCPU reports that the process's CPU time cannot be read here.
+func processCPU() (time.Duration, bool) { return 0, false }

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// ProcessCPU returns the CPU time the process has used so far, user and
+// processCPU returns the CPU time the process has used so far, user and
 // system (the kernel's work for its write and fsync calls included), and
 // whether it could be read.
-func ProcessCPU() (time.Duration, bool) {
+func processCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -321,7 +321,7 @@ type ProducerComparison struct {
 // with the WAL, its fsyncs (engine-fsyncs; plain+log makes one per
 // batch), and the process's CPU time per record while each side ran
 // (plain-cpu-ns/record, engine-cpu-ns/record and, with the WAL,
-// plainlog-cpu-ns/record; see cpuMeter).
+// plainlog-cpu-ns/record; see CPUMeter).
 //
 // With the WAL, each round also runs a third side, plain+log: a second
 // plain client, while a goroutine writes the same records to a file in
@@ -381,7 +381,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	closers = append(closers, func() { p.Close(ctx) }) // a second Close returns the first's result
 
 	var plain, plainLog, engine time.Duration
-	var plainCPU, plainLogCPU, engineCPU cpuMeter
+	var plainCPU, plainLogCPU, engineCPU CPUMeter
 	b.ResetTimer()
 	for r := range Rounds {
 		lo, hi := Span(n, r)
@@ -390,12 +390,12 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		}
 		runPlain := func() {
 			settle()
-			defer plainCPU.start()()
+			defer plainCPU.Start()()
 			pprof.Do(ctx, plainLabels, func(context.Context) { plain += plainProduce(lo, hi) })
 		}
 		runEngine := func() {
 			settle()
-			defer engineCPU.start()()
+			defer engineCPU.Start()()
 			pprof.Do(ctx, engineLabels, func(context.Context) { engine += produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) })
 		}
 		if v.NoWAL {
@@ -404,7 +404,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		}
 		runPlainLog := func() {
 			settle()
-			defer plainLogCPU.start()()
+			defer plainLogCPU.Start()()
 			pprof.Do(ctx, plainLogLabels, func(context.Context) {
 				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
 			})
@@ -437,32 +437,41 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 // clients allocate per record too).
 func settle() { runtime.GC() }
 
-// cpuMeter sums the process's CPU time over the runs of one side: the
-// side's own goroutines, and everything else the process does meanwhile
-// (the broker fake's work for it, the garbage collector). On a saturated
-// machine it says more than the side's records/s, which swing with the
-// machine's other load: a side that needs less CPU per record is faster
-// once the CPU is the bound.
-type cpuMeter struct {
-	sum time.Duration
-	ok  bool
+// CPUMeter sums the process's CPU time (user and system: the kernel's
+// work for the process's writes and fsyncs included) over the runs
+// measured with Start. In a producer comparison each side has one, over
+// its runs: the side's own goroutines, and everything else the process
+// does meanwhile (the broker fake's work for it, the garbage collector).
+// On a saturated machine it says more than the side's records/s, which
+// swing with the machine's other load: a side that needs less CPU per
+// record is faster once the CPU is the bound.
+type CPUMeter struct {
+	sum    time.Duration
+	runs   int
+	failed bool
 }
 
-// start starts measuring a run and returns the function that ends it.
-func (m *cpuMeter) start() func() {
-	t0, ok := ProcessCPU()
+// Start starts measuring a run and returns the function that ends it.
+func (m *CPUMeter) Start() (stop func()) {
+	t0, ok := processCPU()
 	return func() {
-		t1, ok1 := ProcessCPU()
-		m.ok = ok && ok1
+		t1, ok1 := processCPU()
+		m.runs++
+		m.failed = m.failed || !ok || !ok1
 		m.sum += t1 - t0
 	}
 }
 
+// Sum returns the CPU time of the runs measured, and whether the
+// process's CPU time could be read for every one of them (and there was
+// one).
+func (m *CPUMeter) Sum() (time.Duration, bool) { return m.sum, m.runs > 0 && !m.failed }
+
 // report reports the CPU time per record of n records as metric unit,
 // where the process's CPU time can be read.
-func (m *cpuMeter) report(b *testing.B, n int, unit string) {
-	if m.ok && n > 0 {
-		b.ReportMetric(float64(m.sum.Nanoseconds())/float64(n), unit)
+func (m *CPUMeter) report(b *testing.B, n int, unit string) {
+	if sum, ok := m.Sum(); ok && n > 0 {
+		b.ReportMetric(float64(sum.Nanoseconds())/float64(n), unit)
 	}
 }
 
