@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/unistream-go/unistream/stream/driver"
@@ -121,7 +120,6 @@ type Producer struct {
 	firstDrop   error         // the first of them
 
 	walKick    chan struct{} // wakes the WAL writer (FsyncPerBatch, FsyncInterval)
-	walSyncs   atomic.Uint64 // fsyncs of the WAL (ProducerStats.WALSyncs)
 	blocks     sync.Pool     // the lanes' spare pendingBlocks (pendingQueue.spare)
 	stopCtx    context.Context
 	stop       context.CancelFunc
@@ -292,21 +290,23 @@ func NewProducer(s *Stream, opts ...ProducerOption) (*Producer, error) {
 	return p, nil
 }
 
-// walOptions returns the options of the producer's WAL: each fsync is
-// counted (ProducerStats.WALSyncs) and, with an observer or a logger that
-// logs EventProducerWALSynced, reported.
+// walOptions returns the options of the producer's WAL: with an observer
+// or a logger that logs EventProducerWALSynced, each fsync is reported.
+// (The log counts its fsyncs itself, for ProducerStats.WALSyncs: a count
+// kept here, after the fsync's records were seen synced, could lag behind
+// a Flush that returned.)
 func (p *Producer) walOptions() wal.Options {
 	opts := p.cfg.walOpts
 	prev := opts.OnSync // a test's
 	report := p.cfg.observer != nil || p.cfg.logs != nil
+	if !report {
+		return opts // without OnSync the log does not time its fsyncs
+	}
 	opts.OnSync = func(i wal.SyncInfo) {
 		if prev != nil {
 			prev(i)
 		}
-		p.walSyncs.Add(1)
-		if report {
-			p.observe(Event{Kind: EventProducerWALSynced, Count: i.Records, Elapsed: i.Elapsed})
-		}
+		p.observe(Event{Kind: EventProducerWALSynced, Count: i.Records, Elapsed: i.Elapsed})
 	}
 	return opts
 }
@@ -772,7 +772,9 @@ func (p *Producer) Stats() ProducerStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
-	st.WALSyncs = p.walSyncs.Load()
+	if p.log != nil {
+		st.WALSyncs = p.log.Syncs()
+	}
 	st.Buffered = p.bufRecords
 	st.BufferedBytes = p.bufBytes
 	st.Lanes = make([]LaneStats, len(p.lanes))

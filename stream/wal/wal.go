@@ -249,6 +249,7 @@ type Log struct {
 	dirty      int64  // bytes written to the file since the last fsync (SyncInfo.Bytes)
 	writtenSeq uint64 // records with seq ≤ writtenSeq are in the file (or acknowledged)
 	syncedSeq  uint64 // records with seq ≤ syncedSeq are fsynced (or acknowledged)
+	syncs      uint64 // fsyncs counted by Syncs
 	nextSeq    uint64
 	pend       []span // record frames in seq order (file and buffer); acked ones are trimmed lazily
 	phead      int    // pend[:phead] are acked and forgotten
@@ -584,6 +585,17 @@ func (l *Log) Pending() int {
 	return l.npend
 }
 
+// Syncs returns the number of fsyncs of the log file that Sync, SyncTo
+// and Close ran and that succeeded: those reported to Options.OnSync. An
+// fsync is counted when the records it made durable are (Synced reports
+// them), before OnSync is called, so a caller that saw its records synced
+// sees the fsync counted.
+func (l *Log) Syncs() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.syncs
+}
+
 // Size returns the log's size in bytes: the file's size once the group
 // buffer is written.
 func (l *Log) Size() int64 {
@@ -866,6 +878,7 @@ func (l *Log) syncLocked(done func() bool) (SyncInfo, bool, error) {
 // gen), the records up to seq and dirty bytes, and returns what it made
 // durable. The caller holds mu.
 func (l *Log) syncedLocked(upto, seq uint64, dirty int64) SyncInfo {
+	l.syncs++
 	info := SyncInfo{Bytes: dirty}
 	if seq > l.syncedSeq {
 		info.Records = int(seq - l.syncedSeq)

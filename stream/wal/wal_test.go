@@ -1003,8 +1003,9 @@ func (f *gateFile) Write(b []byte) (int, error) {
 // TestWALOnSync: OnSync reports each fsync of Sync, SyncTo and Close once,
 // with the bytes written since the previous fsync and the records it made
 // durable; a sync with nothing to do, a failed fsync and the fsync of
-// Open's header do not call it; and the hook may call the log (no lock is
-// held).
+// Open's header do not call it; the hook may call the log (no lock is
+// held); and Syncs counts the same fsyncs, each before its OnSync, with or
+// without the hook.
 func TestWALOnSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.wal")
 	fs := &waltest.FaultFS{Mode: waltest.FailSync, At: 4} // 1: Open's header; 2, 3: below
@@ -1014,9 +1015,12 @@ func TestWALOnSync(t *testing.T) {
 		l     *wal.Log
 	)
 	l, _ = mustOpen(t, path, wal.Options{OpenFile: fs.OpenFile, OnSync: func(i wal.SyncInfo) {
-		l.Buffered() // would deadlock if a lock were held
+		n := l.Syncs() // would deadlock if a lock were held
 		mu.Lock()
 		infos = append(infos, i)
+		if n != uint64(len(infos)) {
+			t.Errorf("Syncs() = %d in the hook of fsync %d, want it counted before the hook", n, len(infos))
+		}
 		mu.Unlock()
 	}})
 	got := func() []wal.SyncInfo {
@@ -1063,6 +1067,9 @@ func TestWALOnSync(t *testing.T) {
 	if g := got(); len(g) != 2 {
 		t.Fatalf("a failed fsync called OnSync: %+v", g)
 	}
+	if n := l.Syncs(); n != 2 {
+		t.Fatalf("Syncs() = %d after two fsyncs and a failed one, want 2", n)
+	}
 	l.Close()
 
 	// Close's own fsync is reported.
@@ -1079,6 +1086,20 @@ func TestWALOnSync(t *testing.T) {
 	if len(closed) != 1 || closed[0].Records != 1 || closed[0].Bytes <= 0 {
 		t.Fatalf("Close: OnSync %+v, want one call with 1 record", closed)
 	}
+	if n := l2.Syncs(); n != 1 {
+		t.Fatalf("Syncs() = %d after Close's fsync, want 1", n)
+	}
+
+	// Without the hook the fsyncs are counted all the same.
+	l3, _ := mustOpen(t, filepath.Join(t.TempDir(), "r.wal"), wal.Options{})
+	appendRecs(t, l3, 2)
+	if err := l3.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := l3.Syncs(); n != 1 {
+		t.Fatalf("Syncs() = %d after one Sync without OnSync, want 1", n)
+	}
+	l3.Close()
 }
 
 // readCounter wraps the log's files and counts their ReadAt calls.
