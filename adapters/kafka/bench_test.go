@@ -238,7 +238,10 @@ func BenchmarkProducer(b *testing.B) {
 			}
 			enginebench.ProducerComparison{Keys: keys, Values: values, URL: c.URL("engine"),
 				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, c, keys, values)
+					return benchPlainProducer(b, c, keys, values, false)
+				},
+				OpenPlainWithID: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, c, keys, values, true)
 				},
 			}.Run(b, v)
 		})
@@ -248,8 +251,10 @@ func BenchmarkProducer(b *testing.B) {
 // benchPlainProducer opens a plain franz-go client producing to the topic
 // "plain" and returns the function that produces records [lo, hi) of keys
 // and values with it (a promise per record, then Flush) and returns the
-// time it took, and the function that closes the client.
-func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
+// time it took, and the function that closes the client. With withID,
+// each record carries an ID (enginebench.AppendID, made into one buffer
+// per call) in the HeaderID header, as the engine's writer sends it.
+func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte, withID bool) (func(lo, hi int) time.Duration, func()) {
 	ctx := context.Background()
 	cl, err := c.Client(kgo.DefaultProduceTopic("plain"), kgo.MaxBufferedRecords(10000))
 	if err != nil {
@@ -258,8 +263,18 @@ func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, keys, values [][]byt
 	produce := func(lo, hi int) time.Duration {
 		t0 := time.Now()
 		var failed atomic.Int64
+		var ids []byte
+		if withID {
+			ids = make([]byte, 0, 36*(hi-lo))
+		}
 		for i := lo; i < hi; i++ {
-			cl.Produce(ctx, &kgo.Record{Key: keys[i], Value: values[i]}, func(_ *kgo.Record, err error) {
+			r := &kgo.Record{Key: keys[i], Value: values[i]}
+			if withID {
+				start := len(ids)
+				ids = enginebench.AppendID(ids, i)
+				r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderID, Value: ids[start:len(ids):len(ids)]}}
+			}
+			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 				if err != nil {
 					failed.Add(1)
 				}

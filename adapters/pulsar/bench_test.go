@@ -159,7 +159,10 @@ func BenchmarkProducer(b *testing.B) {
 			}
 			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
 				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, br, skeys, values)
+					return benchPlainProducer(b, br, skeys, values, false)
+				},
+				OpenPlainWithID: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, br, skeys, values, true)
 				},
 			}.Run(b, v)
 		})
@@ -169,8 +172,10 @@ func BenchmarkProducer(b *testing.B) {
 // benchPlainProducer opens a client and a producer of the topic "plain"
 // and returns the function that sends records [lo, hi) of keys and values
 // with it (SendAsync with a callback per message, then Flush) and returns
-// the time it took, and the function that closes them.
-func benchPlainProducer(b *testing.B, br *pulsartest.Broker, keys []string, values [][]byte) (func(lo, hi int) time.Duration, func()) {
+// the time it took, and the function that closes them. With withID, each
+// message carries an ID (enginebench.AppendID) in the PropertyID
+// property, as the engine's writer sends it.
+func benchPlainProducer(b *testing.B, br *pulsartest.Broker, keys []string, values [][]byte, withID bool) (func(lo, hi int) time.Duration, func()) {
 	ctx := context.Background()
 	cl, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: br.ServiceURL(), Logger: quietLogger()})
 	if err != nil {
@@ -184,8 +189,14 @@ func benchPlainProducer(b *testing.B, br *pulsartest.Broker, keys []string, valu
 	produce := func(lo, hi int) time.Duration {
 		t0 := time.Now()
 		var failed atomic.Int64
+		var idBuf []byte
 		for i := lo; i < hi; i++ {
-			p.SendAsync(ctx, &pulsarclient.ProducerMessage{Key: keys[i], Payload: values[i]},
+			m := &pulsarclient.ProducerMessage{Key: keys[i], Payload: values[i]}
+			if withID {
+				idBuf = enginebench.AppendID(idBuf[:0], i)
+				m.Properties = map[string]string{pulsar.PropertyID: string(idBuf)}
+			}
+			p.SendAsync(ctx, m,
 				func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
 					if err != nil {
 						failed.Add(1)

@@ -22,6 +22,7 @@ package enginebench
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -303,6 +304,13 @@ type ProducerComparison struct {
 	// and returns the time it took, and the function that closes the
 	// client.
 	OpenPlain func(b *testing.B) (produce func(lo, hi int) time.Duration, closeClient func())
+	// OpenPlainWithID, if not nil, opens a plain client like OpenPlain
+	// that sends each record i with an ID (AppendID, made as it sends)
+	// where the engine's writer puts a record's ID (the unistream-id
+	// header or property): the plain+id side. The engine sends an ID
+	// with every record, which plain does not; engine/plainid is the
+	// engine's cost apart from what carrying the ID costs the client.
+	OpenPlainWithID func(b *testing.B) (produce func(lo, hi int) time.Duration, closeClient func())
 	// URL is the engine's stream.
 	URL string
 }
@@ -331,12 +339,19 @@ type ProducerComparison struct {
 // (the disk, and the CPU the kernel spends on writes and fsyncs), with
 // nothing of the engine: engine/plainlog says how far the engine is from
 // that bound, where engine/plain mixes the engine's cost with the disk's.
-// The three sides take turns going first (Rotate), and each starts after
+// The sides take turns going first (Rotate), and each starts after
 // a garbage collection (settle), so that it pays for the collections its
 // own allocations make due, not for the previous side's.
 //
-// The labels side=plain, side=plainlog and side=engine separate the
-// sides in a CPU profile (each side's goroutines are started under its
+// With c.OpenPlainWithID, each round also runs a plain+id side: a plain
+// client that sends each record with an ID where the engine's writer puts
+// it, as a user of the plain client who wants the engine's de-duplication
+// would. engine/plainid says what the engine costs beside what carrying
+// the ID costs the client (plainid-records/s, engine/plainid,
+// plainid-cpu-ns/record).
+//
+// The labels side=plain, side=plainlog, side=plainid and side=engine
+// separate the sides in a CPU profile (each side's goroutines are started under its
 // label), and wal=true or wal=false the engine's variants.
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
@@ -351,6 +366,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	}
 	plainLabels := pprof.Labels("side", "plain")
 	plainLogLabels := pprof.Labels("side", "plainlog")
+	plainIDLabels := pprof.Labels("side", "plainid")
 	engineLabels := pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL))
 	var closers []func()
 	defer func() {
@@ -367,9 +383,17 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		return produce
 	}
 	plainProduce := openPlain(plainLabels)
-	var plainLogProduce func(lo, hi int) time.Duration
+	var plainLogProduce, plainIDProduce func(lo, hi int) time.Duration
 	if !v.NoWAL {
 		plainLogProduce = openPlain(plainLogLabels)
+	}
+	withID := c.OpenPlainWithID != nil
+	if withID {
+		pprof.Do(ctx, plainIDLabels, func(context.Context) {
+			var closeClient func()
+			plainIDProduce, closeClient = c.OpenPlainWithID(b)
+			closers = append(closers, closeClient)
+		})
 	}
 	var p *stream.Producer
 	pprof.Do(ctx, engineLabels, func(context.Context) {
@@ -380,8 +404,8 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	})
 	closers = append(closers, func() { p.Close(ctx) }) // a second Close returns the first's result
 
-	var plain, plainLog, engine time.Duration
-	var plainCPU, plainLogCPU, engineCPU CPUMeter
+	var plain, plainLog, plainID, engine time.Duration
+	var plainCPU, plainLogCPU, plainIDCPU, engineCPU CPUMeter
 	b.ResetTimer()
 	for r := range Rounds {
 		lo, hi := Span(n, r)
@@ -398,18 +422,24 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			defer engineCPU.Start()()
 			pprof.Do(ctx, engineLabels, func(context.Context) { engine += produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) })
 		}
-		if v.NoWAL {
-			Alternate(r, runPlain, runEngine)
-			continue
-		}
-		runPlainLog := func() {
-			settle()
-			defer plainLogCPU.Start()()
-			pprof.Do(ctx, plainLogLabels, func(context.Context) {
-				plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
+		sides := []func(){runPlain, runEngine}
+		if withID {
+			sides = append(sides, func() {
+				settle()
+				defer plainIDCPU.Start()()
+				pprof.Do(ctx, plainIDLabels, func(context.Context) { plainID += plainIDProduce(lo, hi) })
 			})
 		}
-		Rotate(r, runPlain, runEngine, runPlainLog)
+		if !v.NoWAL {
+			sides = append(sides, func() {
+				settle()
+				defer plainLogCPU.Start()()
+				pprof.Do(ctx, plainLogLabels, func(context.Context) {
+					plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
+				})
+			})
+		}
+		Rotate(r, sides...)
 	}
 	b.StopTimer()
 	st := p.Stats()
@@ -421,15 +451,45 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	}
 	b.ReportMetric(float64(st.Batches), "engine-batches")
 	Report(b, n, plain, engine)
-	plainCPU.report(b, n, "plain-cpu-ns/record")
-	engineCPU.report(b, n, "engine-cpu-ns/record")
+	plainCPU.report(b, n, "plain")
+	engineCPU.report(b, n, "engine")
+	if withID {
+		b.ReportMetric(float64(n)/plainID.Seconds(), "plainid-records/s")
+		b.ReportMetric(plainID.Seconds()/engine.Seconds(), "engine/plainid")
+		plainIDCPU.report(b, n, "plainid")
+	}
 	if !v.NoWAL {
 		b.ReportMetric(float64(st.WALSyncs), "engine-fsyncs")
 		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
 		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
-		plainLogCPU.report(b, n, "plainlog-cpu-ns/record")
+		plainLogCPU.report(b, n, "plainlog")
 	}
 }
+
+// AppendID appends the ID of record i to dst: the 36-byte text of a
+// UUIDv7 (RFC 9562), the form of the IDs the engine makes, for a plain
+// side that sends IDs as the engine does
+// (ProducerComparison.OpenPlainWithID). It makes it as cheaply as the
+// engine makes its own: hex digits of a timestamp and a counter.
+func AppendID(dst []byte, i int) []byte {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], idEpoch<<16|0x7000|uint64(i)&0xfff)
+	binary.BigEndian.PutUint64(b[8:16], 0x8000000000000000|uint64(i)>>12)
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return append(dst, s[:]...)
+}
+
+// idEpoch is the timestamp of AppendID's IDs, in Unix milliseconds.
+const idEpoch = 1_796_000_000_000
 
 // settle runs a garbage collection before a side of a comparison starts,
 // untimed, so that the side does not pay for the collection the previous
@@ -446,19 +506,23 @@ func settle() { runtime.GC() }
 // swing with the machine's other load: a side that needs less CPU per
 // record is faster once the CPU is the bound.
 type CPUMeter struct {
-	sum    time.Duration
-	runs   int
-	failed bool
+	sum, machine    time.Duration
+	runs            int
+	failed, mfailed bool
 }
 
 // Start starts measuring a run and returns the function that ends it.
 func (m *CPUMeter) Start() (stop func()) {
 	t0, ok := processCPU()
+	w0, wok := machineCPU()
 	return func() {
 		t1, ok1 := processCPU()
+		w1, wok1 := machineCPU()
 		m.runs++
 		m.failed = m.failed || !ok || !ok1
+		m.mfailed = m.mfailed || !wok || !wok1
 		m.sum += t1 - t0
+		m.machine += w1 - w0
 	}
 }
 
@@ -467,11 +531,29 @@ func (m *CPUMeter) Start() (stop func()) {
 // one).
 func (m *CPUMeter) Sum() (time.Duration, bool) { return m.sum, m.runs > 0 && !m.failed }
 
-// report reports the CPU time per record of n records as metric unit,
-// where the process's CPU time can be read.
-func (m *CPUMeter) report(b *testing.B, n int, unit string) {
-	if sum, ok := m.Sum(); ok && n > 0 {
-		b.ReportMetric(float64(sum.Nanoseconds())/float64(n), unit)
+// MachineSum returns the CPU time the whole machine was busy over the
+// runs measured (Linux: from /proc/stat, in steps of 10 ms), and whether
+// it could be read for every one of them. Beside the process's own CPU
+// time it holds the kernel threads' work the process caused (the
+// writeback of the files it wrote, the file system journal's commits),
+// which the process's time does not count, and whatever else ran on the
+// machine meanwhile.
+func (m *CPUMeter) MachineSum() (time.Duration, bool) {
+	return m.machine, m.runs > 0 && !m.mfailed
+}
+
+// report reports the process's CPU time per record of n records as
+// side-cpu-ns/record and the machine's as side-machine-cpu-ns/record,
+// where they can be read.
+func (m *CPUMeter) report(b *testing.B, n int, side string) {
+	if n <= 0 {
+		return
+	}
+	if sum, ok := m.Sum(); ok {
+		b.ReportMetric(float64(sum.Nanoseconds())/float64(n), side+"-cpu-ns/record")
+	}
+	if sum, ok := m.MachineSum(); ok {
+		b.ReportMetric(float64(sum.Nanoseconds())/float64(n), side+"-machine-cpu-ns/record")
 	}
 }
 
