@@ -231,17 +231,18 @@ func benchPlainConsume(b *testing.B, c *kafkatest.Cluster, topic string, n int) 
 func BenchmarkProducer(b *testing.B) {
 	for _, v := range enginebench.ProducerVariants(true) {
 		b.Run(v.Name, func(b *testing.B) {
-			c := kafkatest.Start(b, kafkatest.Topic("plain", benchPartitions), kafkatest.Topic("engine", benchPartitions))
+			topics := []kafkatest.Option{kafkatest.Topic("engine", benchPartitions)}
+			for _, name := range enginebench.PlainStreams() {
+				topics = append(topics, kafkatest.Topic(name, benchPartitions))
+			}
+			c := kafkatest.Start(b, topics...)
 			keys, values := make([][]byte, b.N), make([][]byte, b.N)
 			for i := range b.N {
 				keys[i], values[i] = benchRecord(i)
 			}
-			enginebench.ProducerComparison{Keys: keys, Values: values, URL: c.URL("engine"),
-				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, c, keys, values, false)
-				},
-				OpenPlainWithID: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, c, keys, values, true)
+			enginebench.ProducerComparison{Keys: keys, Values: values, URL: c.URL("engine"), PlainWithID: true,
+				OpenPlain: func(b *testing.B, side enginebench.PlainSide) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, c, side, keys, values)
 				},
 			}.Run(b, v)
 		})
@@ -249,14 +250,16 @@ func BenchmarkProducer(b *testing.B) {
 }
 
 // benchPlainProducer opens a plain franz-go client producing to the topic
-// "plain" and returns the function that produces records [lo, hi) of keys
-// and values with it (a promise per record, then Flush) and returns the
-// time it took, and the function that closes the client. With withID,
-// each record carries an ID (enginebench.AppendID, made into one buffer
-// per call) in the HeaderID header, as the engine's writer sends it.
-func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, keys, values [][]byte, withID bool) (func(lo, hi int) time.Duration, func()) {
+// side.Name and returns the function that produces records [lo, hi) of
+// keys and values with it (a promise per record, then Flush) and returns
+// the time it took, and the function that closes the client. With
+// side.WithID, each record carries an ID (enginebench.AppendID, made into
+// one buffer per call) in the HeaderID header, as the engine's writer
+// sends it.
+func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, side enginebench.PlainSide, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
 	ctx := context.Background()
-	cl, err := c.Client(kgo.DefaultProduceTopic("plain"), kgo.MaxBufferedRecords(10000))
+	withID := side.WithID
+	cl, err := c.Client(kgo.DefaultProduceTopic(side.Name), kgo.MaxBufferedRecords(10000))
 	if err != nil {
 		b.Fatal(err)
 	}

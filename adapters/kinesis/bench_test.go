@@ -192,7 +192,7 @@ func BenchmarkProducer(b *testing.B) {
 	for _, v := range enginebench.ProducerVariants(false) {
 		b.Run(v.Name, func(b *testing.B) {
 			br := kinesistest.Start(b)
-			for _, name := range []string{"plain", "engine"} {
+			for _, name := range append(enginebench.PlainStreams(), "engine") {
 				if err := br.CreateStream(name, benchShards); err != nil {
 					b.Fatal(err)
 				}
@@ -202,8 +202,8 @@ func BenchmarkProducer(b *testing.B) {
 				keys[i], values[i] = benchRecord(i)
 			}
 			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
-				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, br, keys, values)
+				OpenPlain: func(b *testing.B, side enginebench.PlainSide) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, br, side.Name, keys, values)
 				},
 			}.Run(b, v)
 		})
@@ -212,22 +212,22 @@ func BenchmarkProducer(b *testing.B) {
 
 // benchPlainProducer makes an SDK client of the broker and returns the
 // function that writes records [lo, hi) of keys and values to the stream
-// "plain" with it, in PutRecords calls of 500 records one after the
+// name with it, in PutRecords calls of 500 records one after the
 // other, sending each call's failed records again until all are stored,
 // and returns the time it took, and a function that does nothing (the
 // client holds nothing to close).
-func benchPlainProducer(b *testing.B, br *kinesistest.Broker, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
+func benchPlainProducer(b *testing.B, br *kinesistest.Broker, name string, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
 	cl := awskinesis.New(awskinesis.Options{
 		Region:       kinesistest.Region,
 		BaseEndpoint: aws.String(br.Endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider("plain", "plain", ""),
 	})
-	return func(lo, hi int) time.Duration { return benchPlainProduce(b, cl, keys[lo:hi], values[lo:hi]) }, func() {}
+	return func(lo, hi int) time.Duration { return benchPlainProduce(b, cl, name, keys[lo:hi], values[lo:hi]) }, func() {}
 }
 
-// benchPlainProduce writes the records to the stream "plain" with cl (see
+// benchPlainProduce writes the records to the stream name with cl (see
 // benchPlainProducer) and returns the time it took.
-func benchPlainProduce(b *testing.B, cl *awskinesis.Client, keys, values [][]byte) time.Duration {
+func benchPlainProduce(b *testing.B, cl *awskinesis.Client, name string, keys, values [][]byte) time.Duration {
 	ctx := context.Background()
 	t0 := time.Now()
 	entries := make([]types.PutRecordsRequestEntry, 0, 500)
@@ -240,7 +240,7 @@ func benchPlainProduce(b *testing.B, cl *awskinesis.Client, keys, values [][]byt
 			if attempt > 10 {
 				b.Fatalf("plain: %d records of a PutRecords call still failed after %d attempts", len(entries), attempt-1)
 			}
-			out, err := cl.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String("plain"), Records: entries})
+			out, err := cl.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String(name), Records: entries})
 			if err != nil {
 				b.Fatal(err)
 			}

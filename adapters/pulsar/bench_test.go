@@ -151,37 +151,39 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 func BenchmarkProducer(b *testing.B) {
 	for _, v := range enginebench.ProducerVariants(true) {
 		b.Run(v.Name, func(b *testing.B) {
-			br := pulsartest.Start(b, pulsartest.Topic("plain", benchPartitions), pulsartest.Topic("engine", benchPartitions))
+			topics := []pulsartest.Option{pulsartest.Topic("engine", benchPartitions)}
+			for _, name := range enginebench.PlainStreams() {
+				topics = append(topics, pulsartest.Topic(name, benchPartitions))
+			}
+			br := pulsartest.Start(b, topics...)
 			keys, skeys, values := make([][]byte, b.N), make([]string, b.N), make([][]byte, b.N)
 			for i := range b.N {
 				skeys[i], values[i] = benchRecord(i)
 				keys[i] = []byte(skeys[i])
 			}
-			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"),
-				OpenPlain: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, br, skeys, values, false)
-				},
-				OpenPlainWithID: func(b *testing.B) (func(lo, hi int) time.Duration, func()) {
-					return benchPlainProducer(b, br, skeys, values, true)
+			enginebench.ProducerComparison{Keys: keys, Values: values, URL: br.URL("engine"), PlainWithID: true,
+				OpenPlain: func(b *testing.B, side enginebench.PlainSide) (func(lo, hi int) time.Duration, func()) {
+					return benchPlainProducer(b, br, side, skeys, values)
 				},
 			}.Run(b, v)
 		})
 	}
 }
 
-// benchPlainProducer opens a client and a producer of the topic "plain"
+// benchPlainProducer opens a client and a producer of the topic side.Name
 // and returns the function that sends records [lo, hi) of keys and values
 // with it (SendAsync with a callback per message, then Flush) and returns
-// the time it took, and the function that closes them. With withID, each
-// message carries an ID (enginebench.AppendID) in the PropertyID
+// the time it took, and the function that closes them. With side.WithID,
+// each message carries an ID (enginebench.AppendID) in the PropertyID
 // property, as the engine's writer sends it.
-func benchPlainProducer(b *testing.B, br *pulsartest.Broker, keys []string, values [][]byte, withID bool) (func(lo, hi int) time.Duration, func()) {
+func benchPlainProducer(b *testing.B, br *pulsartest.Broker, side enginebench.PlainSide, keys []string, values [][]byte) (func(lo, hi int) time.Duration, func()) {
+	withID := side.WithID
 	ctx := context.Background()
 	cl, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: br.ServiceURL(), Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := cl.CreateProducer(pulsarclient.ProducerOptions{Topic: "plain", MaxPendingMessages: 10000})
+	p, err := cl.CreateProducer(pulsarclient.ProducerOptions{Topic: side.Name, MaxPendingMessages: 10000})
 	if err != nil {
 		cl.Close()
 		b.Fatal(err)

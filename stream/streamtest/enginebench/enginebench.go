@@ -292,25 +292,45 @@ func ProducerVariants(big bool) []ProducerVariant {
 	return vs
 }
 
+// PlainSide is a plain side of a producer comparison
+// (ProducerComparison.OpenPlain).
+type PlainSide struct {
+	// Name is the side's name ("plain", "plainlog" or "plainid"), and
+	// the name of the stream or topic it writes to.
+	Name string
+	// WithID makes the client send each record i with the ID
+	// AppendID(nil, i) where the engine's writer puts a record's ID, made
+	// as it sends, as the engine makes its own.
+	WithID bool
+}
+
+// PlainStreams returns the names of the streams or topics the plain
+// sides of a producer comparison write to, one each, which a benchmark
+// creates beside the engine's.
+func PlainStreams() []string { return []string{"plain", "plainlog", "plainid"} }
+
 // ProducerComparison compares the producer engine with a plain client
 // producing the same records, in one run.
 type ProducerComparison struct {
 	// Keys and Values are the b.N records, made before the timer starts.
 	Keys, Values [][]byte
-	// OpenPlain opens a plain client; Run opens one per side that uses it
-	// (plain, and plain+log with the WAL), before the timer starts, as it
-	// opens the engine's producer. It returns the function that produces
-	// records [lo, hi) with the client, waits for every acknowledgement
-	// and returns the time it took, and the function that closes the
-	// client.
-	OpenPlain func(b *testing.B) (produce func(lo, hi int) time.Duration, closeClient func())
-	// OpenPlainWithID, if not nil, opens a plain client like OpenPlain
-	// that sends each record i with an ID (AppendID, made as it sends)
-	// where the engine's writer puts a record's ID (the unistream-id
-	// header or property): the plain+id side. The engine sends an ID
-	// with every record, which plain does not; engine/plainid is the
-	// engine's cost apart from what carrying the ID costs the client.
-	OpenPlainWithID func(b *testing.B) (produce func(lo, hi int) time.Duration, closeClient func())
+	// OpenPlain opens a plain client for a plain side; Run opens one per
+	// plain side (plain, plain+log with the WAL, plain+id with
+	// PlainWithID), before the timer starts, as it opens the engine's
+	// producer. The client writes to the stream or topic named side.Name,
+	// which holds that side's records only (create every one of
+	// PlainStreams), as the engine's holds the engine's. It returns the
+	// function that produces records [lo, hi) with the client, waits for
+	// every acknowledgement and returns the time it took, and the
+	// function that closes the client.
+	OpenPlain func(b *testing.B, side PlainSide) (produce func(lo, hi int) time.Duration, closeClient func())
+	// PlainWithID runs the plain+id side: a plain client that sends each
+	// record with an ID where the engine's writer puts a record's ID (the
+	// unistream-id header or property; OpenPlain with side.WithID). The
+	// engine sends an ID with every record, which plain does not;
+	// engine/plainid is the engine's cost apart from what carrying the ID
+	// costs the client.
+	PlainWithID bool
 	// URL is the engine's stream.
 	URL string
 }
@@ -343,7 +363,7 @@ type ProducerComparison struct {
 // a garbage collection (settle), so that it pays for the collections its
 // own allocations make due, not for the previous side's.
 //
-// With c.OpenPlainWithID, each round also runs a plain+id side: a plain
+// With c.PlainWithID, each round also runs a plain+id side: a plain
 // client that sends each record with an ID where the engine's writer puts
 // it, as a user of the plain client who wants the engine's de-duplication
 // would. engine/plainid says what the engine costs beside what carrying
@@ -374,26 +394,22 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 			f()
 		}
 	}()
-	openPlain := func(labels pprof.LabelSet) (produce func(lo, hi int) time.Duration) {
+	openPlain := func(labels pprof.LabelSet, side PlainSide) (produce func(lo, hi int) time.Duration) {
 		pprof.Do(ctx, labels, func(context.Context) {
 			var closeClient func()
-			produce, closeClient = c.OpenPlain(b)
+			produce, closeClient = c.OpenPlain(b, side)
 			closers = append(closers, closeClient)
 		})
 		return produce
 	}
-	plainProduce := openPlain(plainLabels)
+	plainProduce := openPlain(plainLabels, PlainSide{Name: "plain"})
 	var plainLogProduce, plainIDProduce func(lo, hi int) time.Duration
 	if !v.NoWAL {
-		plainLogProduce = openPlain(plainLogLabels)
+		plainLogProduce = openPlain(plainLogLabels, PlainSide{Name: "plainlog"})
 	}
-	withID := c.OpenPlainWithID != nil
+	withID := c.PlainWithID
 	if withID {
-		pprof.Do(ctx, plainIDLabels, func(context.Context) {
-			var closeClient func()
-			plainIDProduce, closeClient = c.OpenPlainWithID(b)
-			closers = append(closers, closeClient)
-		})
+		plainIDProduce = openPlain(plainIDLabels, PlainSide{Name: "plainid", WithID: true})
 	}
 	var p *stream.Producer
 	pprof.Do(ctx, engineLabels, func(context.Context) {
@@ -469,7 +485,7 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 // AppendID appends the ID of record i to dst: the 36-byte text of a
 // UUIDv7 (RFC 9562), the form of the IDs the engine makes, for a plain
 // side that sends IDs as the engine does
-// (ProducerComparison.OpenPlainWithID). It makes it as cheaply as the
+// (ProducerComparison.PlainWithID). It makes it as cheaply as the
 // engine makes its own: hex digits of a timestamp and a counter.
 func AppendID(dst []byte, i int) []byte {
 	var b [16]byte
