@@ -77,7 +77,7 @@ CONSUMER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/p
 bench-consumer: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkConsumer$$' -benchtime $(BENCH_N)x -benchmem $(CONSUMER_BENCH_PKGS)
 
-## bench-producer: the producer engine vs the plain clients, with and without its WAL (records/s, engine/plain, and engine/plainlog: the plain client while the same records are written and fsynced every batch), and this disk's fsync latency
+## bench-producer: the producer engine vs the plain clients, with and without its WAL (records/s, engine/plain, engine/plainid: the plain client sending the engine's ID, and engine/plainlog: the plain client while the same records are written and fsynced every batch), and this disk's fsync latency
 # Three runs each: the ratios swing with the machine's load. BENCH_N sets the count.
 PRODUCER_BENCH_PKGS := ./stream ./adapters/kafka ./adapters/kinesis ./adapters/pulsar
 bench-producer: tools
