@@ -370,8 +370,8 @@ type ProducerComparison struct {
 // plainid-cpu-ns/record).
 //
 // The labels side=plain, side=plainlog, side=plainid and side=engine
-// separate the sides in a CPU profile (each side's goroutines are started under its
-// label), and wal=true or wal=false the engine's variants.
+// separate the sides in a CPU profile (each side's goroutines are started
+// under its label), and wal=true or wal=false the engine's variants.
 func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	ctx := context.Background()
 	n := len(c.Keys)
@@ -383,78 +383,75 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 	if batch == 0 {
 		batch = stream.DefaultMaxRecords
 	}
-	plainLabels := pprof.Labels("side", "plain")
-	plainLogLabels := pprof.Labels("side", "plainlog")
-	plainIDLabels := pprof.Labels("side", "plainid")
-	engineLabels := pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL))
 	var closers []func()
 	defer func() {
 		for _, f := range closers {
 			f()
 		}
 	}()
-	openPlain := func(labels pprof.LabelSet, side PlainSide) (produce func(lo, hi int) time.Duration) {
-		pprof.Do(ctx, labels, func(context.Context) {
+	// The sides: each one's time, CPU and profile label, and how it
+	// produces records [lo, hi).
+	type side struct {
+		name    string
+		labels  pprof.LabelSet
+		produce func(lo, hi int) time.Duration
+		total   time.Duration
+		cpu     CPUMeter
+	}
+	openPlain := func(ps PlainSide) *side {
+		sd := &side{name: ps.Name, labels: pprof.Labels("side", ps.Name)}
+		pprof.Do(ctx, sd.labels, func(context.Context) {
 			var closeClient func()
-			produce, closeClient = c.OpenPlain(b, side)
+			sd.produce, closeClient = c.OpenPlain(b, ps)
 			closers = append(closers, closeClient)
 		})
-		return produce
+		return sd
 	}
-	plainProduce := openPlain(plainLabels, PlainSide{Name: "plain"})
-	var plainLogProduce, plainIDProduce func(lo, hi int) time.Duration
+	plain := openPlain(PlainSide{Name: "plain"})
+	var plainID, plainLog *side
+	if c.PlainWithID {
+		plainID = openPlain(PlainSide{Name: "plainid", WithID: true})
+	}
 	if !v.NoWAL {
-		plainLogProduce = openPlain(plainLogLabels, PlainSide{Name: "plainlog"})
+		plainLog = openPlain(PlainSide{Name: "plainlog"})
+		// The plain client while the same records are written and synced.
+		client := plainLog.produce
+		plainLog.produce = func(lo, hi int) time.Duration {
+			return PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return client(lo, hi) })
+		}
 	}
-	withID := c.PlainWithID
-	if withID {
-		plainIDProduce = openPlain(plainIDLabels, PlainSide{Name: "plainid", WithID: true})
-	}
+	engine := &side{name: "engine", labels: pprof.Labels("side", "engine", "wal", strconv.FormatBool(!v.NoWAL))}
 	var p *stream.Producer
-	pprof.Do(ctx, engineLabels, func(context.Context) {
+	pprof.Do(ctx, engine.labels, func(context.Context) {
 		var err error
 		if p, err = stream.OpenProducer(ctx, c.URL, opts...); err != nil {
 			b.Fatal(err)
 		}
 	})
 	closers = append(closers, func() { p.Close(ctx) }) // a second Close returns the first's result
+	engine.produce = func(lo, hi int) time.Duration { return produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) }
 
-	var plain, plainLog, plainID, engine time.Duration
-	var plainCPU, plainLogCPU, plainIDCPU, engineCPU CPUMeter
+	sides := []*side{plain, engine}
+	for _, sd := range []*side{plainID, plainLog} {
+		if sd != nil {
+			sides = append(sides, sd)
+		}
+	}
 	b.ResetTimer()
 	for r := range Rounds {
 		lo, hi := Span(n, r)
 		if hi == lo {
 			continue // b.N below Rounds
 		}
-		runPlain := func() {
-			settle()
-			defer plainCPU.Start()()
-			pprof.Do(ctx, plainLabels, func(context.Context) { plain += plainProduce(lo, hi) })
-		}
-		runEngine := func() {
-			settle()
-			defer engineCPU.Start()()
-			pprof.Do(ctx, engineLabels, func(context.Context) { engine += produce(b, p, c.Keys[lo:hi], c.Values[lo:hi]) })
-		}
-		sides := []func(){runPlain, runEngine}
-		if withID {
-			sides = append(sides, func() {
+		runs := make([]func(), len(sides))
+		for i, sd := range sides {
+			runs[i] = func() {
 				settle()
-				defer plainIDCPU.Start()()
-				pprof.Do(ctx, plainIDLabels, func(context.Context) { plainID += plainIDProduce(lo, hi) })
-			})
+				defer sd.cpu.Start()()
+				pprof.Do(ctx, sd.labels, func(context.Context) { sd.total += sd.produce(lo, hi) })
+			}
 		}
-		if !v.NoWAL {
-			sides = append(sides, func() {
-				settle()
-				defer plainLogCPU.Start()()
-				pprof.Do(ctx, plainLogLabels, func(context.Context) {
-					plainLog += PlainWithLog(b, c.Keys[lo:hi], c.Values[lo:hi], batch, func() time.Duration { return plainLogProduce(lo, hi) })
-				})
-			})
-		}
-		Rotate(r, sides...)
+		Rotate(r, runs...)
 	}
 	b.StopTimer()
 	st := p.Stats()
@@ -465,19 +462,16 @@ func (c ProducerComparison) Run(b *testing.B, v ProducerVariant) {
 		b.Fatalf("the engine sent %d records of %d", st.Sent, n)
 	}
 	b.ReportMetric(float64(st.Batches), "engine-batches")
-	Report(b, n, plain, engine)
-	plainCPU.report(b, n, "plain")
-	engineCPU.report(b, n, "engine")
-	if withID {
-		b.ReportMetric(float64(n)/plainID.Seconds(), "plainid-records/s")
-		b.ReportMetric(plainID.Seconds()/engine.Seconds(), "engine/plainid")
-		plainIDCPU.report(b, n, "plainid")
-	}
 	if !v.NoWAL {
 		b.ReportMetric(float64(st.WALSyncs), "engine-fsyncs")
-		b.ReportMetric(float64(n)/plainLog.Seconds(), "plainlog-records/s")
-		b.ReportMetric(plainLog.Seconds()/engine.Seconds(), "engine/plainlog")
-		plainLogCPU.report(b, n, "plainlog")
+	}
+	Report(b, n, plain.total, engine.total)
+	plain.cpu.report(b, n, plain.name)
+	engine.cpu.report(b, n, engine.name)
+	for _, sd := range sides[2:] { // plain+id, plain+log
+		b.ReportMetric(float64(n)/sd.total.Seconds(), sd.name+"-records/s")
+		b.ReportMetric(sd.total.Seconds()/engine.total.Seconds(), "engine/"+sd.name)
+		sd.cpu.report(b, n, sd.name)
 	}
 }
 
