@@ -258,7 +258,6 @@ func BenchmarkProducer(b *testing.B) {
 // sends it.
 func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, side enginebench.PlainSide, keys, values [][]byte) (func(lo, hi int) time.Duration, func()) {
 	ctx := context.Background()
-	withID := side.WithID
 	cl, err := c.Client(kgo.DefaultProduceTopic(side.Name), kgo.MaxBufferedRecords(10000))
 	if err != nil {
 		b.Fatal(err)
@@ -267,12 +266,12 @@ func benchPlainProducer(b *testing.B, c *kafkatest.Cluster, side enginebench.Pla
 		t0 := time.Now()
 		var failed atomic.Int64
 		var ids []byte
-		if withID {
+		if side.WithID {
 			ids = make([]byte, 0, 36*(hi-lo))
 		}
 		for i := lo; i < hi; i++ {
 			r := &kgo.Record{Key: keys[i], Value: values[i]}
-			if withID {
+			if side.WithID {
 				start := len(ids)
 				ids = enginebench.AppendID(ids, i)
 				r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderID, Value: ids[start:len(ids):len(ids)]}}

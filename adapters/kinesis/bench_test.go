@@ -177,15 +177,15 @@ func benchRecord(i int) (key, value []byte) {
 // every one is stored. The nowal variant runs the engine without its WAL,
 // to separate the WAL's cost from the cost of the engine's sends. Both
 // write to streams of benchShards shards. The records are split over
-// enginebench.Rounds rounds in which the sides alternate which goes first
-// (enginebench.Alternate), so that on a shared machine whose load drifts
-// both see about the same load; each side is opened once (an SDK client,
+// enginebench.Rounds rounds in which the sides take turns going first
+// (enginebench.Rotate), so that on a shared machine whose load drifts
+// they see about the same load; each side is opened once (an SDK client,
 // or a producer engine) and produces every round's records. It reports
 // records/s of each, their ratio (engine / plain) and each side's CPU
-// time a record. The engine writes each record in its
-// envelope (with its ID); plain writes the bare value. The labels
-// side=plain and side=engine separate the two in a CPU profile. Run it
-// with a fixed count:
+// time a record, beside plain+log with the WAL (see
+// enginebench.ProducerComparison.Run, whose side labels separate the
+// sides in a CPU profile). The engine writes each record in its envelope
+// (with its ID); plain writes the bare value. Run it with a fixed count:
 //
 //	go test ./adapters/kinesis -run '^$' -bench 'BenchmarkProducer$' -benchtime 400000x -count 4
 func BenchmarkProducer(b *testing.B) {

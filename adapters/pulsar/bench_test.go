@@ -138,14 +138,15 @@ func plainReceive(b *testing.B, cl pulsarclient.Client, topic string, n int) tim
 // Write per 10000 records. The nowal variants run the engine without its
 // WAL, to separate the WAL's cost from the cost of sending one
 // acknowledged batch at a time. The records are split over
-// enginebench.Rounds rounds in which the sides alternate which goes first
-// (enginebench.Alternate), so that on a shared machine whose load drifts
-// both see about the same load; each side is opened once (a client and
+// enginebench.Rounds rounds in which the sides take turns going first
+// (enginebench.Rotate), so that on a shared machine whose load drifts
+// they see about the same load; each side is opened once (a client and
 // producer, or a producer engine) and produces every round's records. It
 // reports records/s of each, their ratio (engine / plain) and each side's
-// CPU time a record. The labels side=plain and side=engine separate the
-// two in a CPU profile. Run it
-// with a fixed count:
+// CPU time a record, beside plain+id (the plain client sending the
+// engine's ID property) and, with the WAL, plain+log (see
+// enginebench.ProducerComparison.Run, whose side labels separate them in a
+// CPU profile). Run it with a fixed count:
 //
 //	go test ./adapters/pulsar -run '^$' -bench 'BenchmarkProducer$' -benchtime 500000x -count 3
 func BenchmarkProducer(b *testing.B) {
@@ -177,7 +178,6 @@ func BenchmarkProducer(b *testing.B) {
 // each message carries an ID (enginebench.AppendID) in the PropertyID
 // property, as the engine's writer sends it.
 func benchPlainProducer(b *testing.B, br *pulsartest.Broker, side enginebench.PlainSide, keys []string, values [][]byte) (func(lo, hi int) time.Duration, func()) {
-	withID := side.WithID
 	ctx := context.Background()
 	cl, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: br.ServiceURL(), Logger: quietLogger()})
 	if err != nil {
@@ -194,7 +194,7 @@ func benchPlainProducer(b *testing.B, br *pulsartest.Broker, side enginebench.Pl
 		var idBuf []byte
 		for i := lo; i < hi; i++ {
 			m := &pulsarclient.ProducerMessage{Key: keys[i], Payload: values[i]}
-			if withID {
+			if side.WithID {
 				idBuf = enginebench.AppendID(idBuf[:0], i)
 				m.Properties = map[string]string{pulsar.PropertyID: string(idBuf)}
 			}
